@@ -1,0 +1,156 @@
+"""`flow-register`: the same engine CI runs, on the command line.
+
+    flow-register validate [-f flows.yaml] [--environment ENV]
+    flow-register render   --environment ENV
+    flow-register plan     --environment ENV
+    flow-register deploy   --environment ENV [--dry-run] [--prune] [--work-pool P] [--cpu C] [--memory M]
+                           [--only a,b] [--output text|json] [--build auto|always|never] [--no-push]
+    flow-register demo     (a local Prefect server, the example's pools, the example deployed)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from register.problems import Exit, Invalid, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse exits 2 on usage errors too; keep its message, our format
+        self.print_usage(sys.stderr)
+        print(f"flow-register: error: {message}", file=sys.stderr)
+        raise SystemExit(Exit.USAGE)
+
+
+def _manifest_args(parser: argparse.ArgumentParser, *, environment: str | None) -> None:
+    parser.add_argument("-f", "--file", default="flows.yaml", help="the manifest (default: flows.yaml)")
+    if environment == "required":
+        parser.add_argument("-e", "--environment", required=True, help="the environment to resolve")
+    else:
+        parser.add_argument("-e", "--environment", help="check this environment only")
+
+
+def _override_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--work-pool", help="register every deployment into this work pool")
+    parser.add_argument("--cpu", help="cpu for every deployment: vCPU (0.5, 2) or millicores ('500m')")
+    parser.add_argument("--memory", help="memory for every deployment: '512Mi', '2Gi', or MiB")
+    parser.add_argument("--only", help="comma-separated deployment names (as written in the manifest)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="flow-register", description="Validate a flow manifest and register Prefect deployments.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    validate = commands.add_parser("validate", help="check the manifest offline and report every problem")
+    _manifest_args(validate, environment="optional")
+    validate.add_argument("--output", choices=["text", "json"], default="text")
+
+    render = commands.add_parser("render", help="print one environment's resolved deployments as JSON (offline)")
+    _manifest_args(render, environment="required")
+    _override_args(render)
+
+    for name, text in (("plan", "show what deploy would change, and change nothing"),
+                       ("deploy", "build and push the image if needed, then register what changed")):
+        command = commands.add_parser(name, help=text)
+        _manifest_args(command, environment="required")
+        _override_args(command)
+        command.add_argument("--prune", action="store_true",
+                             help="delete this project's deployments in this environment that the manifest no longer has")
+        command.add_argument("--output", choices=["text", "json"], default="text")
+        command.add_argument("--build", choices=["auto", "always", "never"], default="auto",
+                             help="auto: build only when the registry lacks the content tag")
+        command.add_argument("--no-push", dest="push", action="store_false", help="build but do not push")
+        command.add_argument("--image-tag", help="an extra tag for the image")
+        if name == "deploy":
+            command.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
+
+    demo = commands.add_parser("demo", help="start a local Prefect server and deploy the example into it")
+    demo.add_argument("--port", type=int, default=4300)
+    demo.add_argument("--stop", action="store_true", help="stop the demo's server")
+    return parser
+
+
+def overrides_from(args):
+    from register.manifest import Overrides
+
+    only = [n.strip() for n in args.only.split(",") if n.strip()] if getattr(args, "only", None) else None
+    return Overrides(work_pool=args.work_pool or None, cpu=args.cpu or None, memory=args.memory or None, only=only)
+
+
+def _validate(args) -> int:
+    from register.manifest import load_manifest
+    from register.report.problems import print_problems
+
+    manifest = load_manifest(args.file, args.environment)
+    if args.output == "json":
+        print(json.dumps({"valid": not manifest.errors(), "problems": [p.as_dict() for p in manifest.problems]},
+                         indent=2))
+    print_problems(manifest.problems, excerpts=args.output == "text")
+    if manifest.errors():
+        return Exit.INVALID
+    if args.output == "text":
+        envs = [args.environment] if args.environment else manifest.environments
+        count = len(manifest.data["deployments"])
+        print(f"{args.file}: valid ({count} deployment{'s' * (count != 1)}; environments: {', '.join(envs)})")
+    return Exit.OK
+
+
+def _render(args) -> int:
+    from register.manifest import load_manifest
+    from register.manifest.render import render
+    from register.report.problems import print_problems
+
+    overrides = overrides_from(args)
+    manifest = load_manifest(args.file, args.environment, overrides)
+    print_problems(manifest.problems)
+    if manifest.errors():
+        return Exit.INVALID
+    print(json.dumps(render(manifest, args.environment, overrides), indent=2))
+    return Exit.OK
+
+
+def _deploy(args) -> int:
+    from register.deploy import DeployOptions, run
+
+    return run(DeployOptions(
+        manifest=args.file,
+        environment=args.environment,
+        overrides=overrides_from(args),
+        dry_run=args.command == "plan" or args.dry_run,
+        prune=args.prune,
+        output=args.output,
+        build=args.build,
+        push=args.push,
+        image_tag=args.image_tag,
+    ))
+
+
+def _demo(args) -> int:
+    from register.demo import run
+
+    return run(port=args.port, stop=args.stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"validate": _validate, "render": _render, "plan": _deploy, "deploy": _deploy, "demo": _demo}
+    try:
+        return int(handler[args.command](args))
+    except Invalid as invalid:
+        from register.report.problems import print_problems
+
+        print_problems(invalid.problems)
+        return Exit.INVALID
+    except UsageError as error:
+        print(f"flow-register: error: {error}", file=sys.stderr)
+        return Exit.USAGE
+    except FileNotFoundError as error:
+        print(f"flow-register: error: {error.strerror}: '{error.filename}'; give the manifest with -f/--file",
+              file=sys.stderr)
+        return Exit.USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Facts about a flow read from its source file, never by importing it.
+
+Importing user code would run it, need its dependencies on the deploy machine, and make a deploy as
+slow as the slowest import. The AST tells whether `path.py:function` exists and is a `@flow`,
+its name, and its docstring; Prefect builds the parameter schema from the same source.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+
+class FlowNotFound(Exception):
+    """The entrypoint does not name a @flow; the message says what is there instead."""
+
+    def __init__(self, message: str, rule: str):
+        super().__init__(message)
+        self.rule = rule
+
+
+@dataclass(frozen=True)
+class FlowFacts:
+    function: str
+    name: str  # the flow's name: @flow(name=...) or the function name with '_' as '-'
+    description: str | None
+    line: int
+    var_names: tuple[str, ...] = ()  # *args / **kwargs: Prefect lists them as required parameters
+    takes_any_keyword: bool = False  # **kwargs: any parameter name is accepted
+
+
+def _flow_aliases(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """Names under which `prefect.flow` and the `prefect` module are visible in this file."""
+    flows, modules = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module in ("prefect", "prefect.flows"):
+            flows |= {a.asname or a.name for a in node.names if a.name == "flow"}
+        elif isinstance(node, ast.Import):
+            modules |= {a.asname or a.name for a in node.names if a.name == "prefect"}
+    return flows, modules
+
+
+def _is_flow_decorator(decorator: ast.expr, flows: set[str], modules: set[str]) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    if isinstance(target, ast.Name):
+        return target.id in flows
+    return (isinstance(target, ast.Attribute) and target.attr == "flow"
+            and isinstance(target.value, ast.Name) and target.value.id in modules)
+
+
+def _literal_kwarg(decorator: ast.expr, name: str) -> str | None:
+    if isinstance(decorator, ast.Call):
+        for keyword in decorator.keywords:
+            if keyword.arg == name and isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str):
+                return keyword.value.value
+    return None
+
+
+@lru_cache(maxsize=None)
+def _parse(path: Path, mtime: float) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def read_flow(root: Path, entrypoint: str) -> FlowFacts:
+    """The flow at `entrypoint` ('path.py:function', relative to `root`)."""
+    file, _, function = entrypoint.rpartition(":")
+    path = root / file
+    if not path.is_file():
+        raise FlowNotFound(f"entrypoint file '{file}' does not exist (looked in {root.resolve()})", "entrypoint-file")
+    try:
+        tree = _parse(path, path.stat().st_mtime)
+    except SyntaxError as error:
+        raise FlowNotFound(f"entrypoint file '{file}' is not valid Python: {error.msg} (line {error.lineno})",
+                           "entrypoint-syntax") from None
+    functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    flows, modules = _flow_aliases(tree)
+    node = functions.get(function)
+    if node is None:
+        defined = [name for name, n in functions.items()
+                   if any(_is_flow_decorator(d, flows, modules) for d in n.decorator_list)]
+        choices = f"; flows in that file: {', '.join(defined)}" if defined else "; that file defines no @flow"
+        raise FlowNotFound(f"'{file}' has no function '{function}'{choices}", "entrypoint-function")
+    decorator = next((d for d in node.decorator_list if _is_flow_decorator(d, flows, modules)), None)
+    if decorator is None:
+        raise FlowNotFound(f"'{function}' in '{file}' is not a @flow: decorate it with @flow from prefect",
+                           "entrypoint-not-flow")
+    return FlowFacts(
+        function=function,
+        name=_literal_kwarg(decorator, "name") or function.replace("_", "-"),
+        description=_literal_kwarg(decorator, "description") or ast.get_docstring(node),
+        line=node.lineno,
+        var_names=tuple(a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None),
+        takes_any_keyword=node.args.kwarg is not None,
+    )
+
+
+def parameter_schema(root: Path, entrypoint: str) -> dict:
+    """The flow's parameter schema as Prefect builds it from source (OpenAPI-style JSON Schema)."""
+    file, _, function = entrypoint.rpartition(":")
+    return _schema_cached(str((root / file).resolve()), function, (root / file).stat().st_mtime)
+
+
+@lru_cache(maxsize=None)
+def _schema_cached(path: str, function: str, mtime: float) -> dict:
+    from prefect.utilities.callables import parameter_schema_from_entrypoint
+
+    return parameter_schema_from_entrypoint(f"{path}:{function}").model_dump_for_openapi()

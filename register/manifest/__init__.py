@@ -1,0 +1,87 @@
+"""The flow manifest: load it with positions, check it, resolve one environment's deployments.
+
+    manifest = load_manifest("flows.yaml")        # never raises for a bad manifest
+    manifest.problems                              # every problem found, offline
+    manifest.deployments("dev", Overrides(...))    # resolved, with flow names filled in
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from register.manifest.resolve import Deployment, Overrides, environment_names, resolve
+from register.manifest.source import Source, load
+from register.problems import Invalid, Problem
+
+__all__ = ["Manifest", "Deployment", "Overrides", "load_manifest"]
+
+
+@dataclass
+class Manifest:
+    path: Path
+    source: Source
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def data(self) -> dict:
+        return self.source.data
+
+    @property
+    def root(self) -> Path:
+        """Entrypoints, the Dockerfile and the build context are relative to the manifest's folder."""
+        return self.path.parent
+
+    @property
+    def project(self) -> str:
+        return self.data["project"]
+
+    @property
+    def environments(self) -> list[str]:
+        return environment_names(self.data)
+
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    def raise_if_invalid(self) -> None:
+        if self.errors():
+            raise Invalid(self.problems)
+
+    def image(self, environment: str) -> dict | None:
+        """The image settings of `environment`: the top-level `image` with the environment's over it."""
+        base = self.data.get("image")
+        override = (self.data["environments"].get(environment) or {}).get("image")
+        if base is None and override is None:
+            return None
+        merged = {**(base or {}), **{k: v for k, v in (override or {}).items() if v is not None}}
+        merged.setdefault("dockerfile", "Dockerfile")
+        merged.setdefault("context", ".")
+        merged.setdefault("workdir", f"/opt/prefect/{self.project}")
+        merged.setdefault("build_args", {})
+        return merged
+
+    def deployments(self, environment: str, overrides: Overrides | None = None) -> list[Deployment]:
+        """The resolved deployments of `environment`, with their flow names and descriptions from source."""
+        from register.manifest.checks import attach_flow_facts
+
+        resolved = resolve(self.data, environment, overrides)
+        attach_flow_facts(self, resolved)
+        return resolved
+
+
+def load_manifest(path: str | Path, environment: str | None = None,
+                  overrides: Overrides | None = None) -> Manifest:
+    """Load and check a manifest offline. `environment` (if given) must be declared; the overrides
+    are checked as they apply to it."""
+    from register.manifest import checks, schema
+
+    path = Path(path)
+    source = load(path)
+    manifest = Manifest(path=path, source=source, problems=list(source.problems))
+    if source.data is None or manifest.problems:
+        return manifest  # a document that did not parse cannot be checked further
+    manifest.problems += schema.check(source)
+    if not manifest.errors():
+        manifest.problems += checks.check(manifest, environment, overrides)
+    manifest.problems.sort()
+    return manifest

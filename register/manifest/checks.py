@@ -1,0 +1,238 @@
+"""Checks that need more than the schema: names, environments, flows in source, parameters,
+schedules, triggers and resources. Each resolved value is checked once per environment and reported
+where it was written, so an error inherited from `defaults` points at `defaults`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import jsonschema
+
+from register import resources as res
+from register.flows import FlowNotFound, parameter_schema, read_flow
+from register.manifest.resolve import PLACEHOLDERS, Deployment, Overrides, environment_names, render_name, resolve
+from register.problems import Problem, one_of
+
+if TYPE_CHECKING:
+    from register.manifest import Manifest
+
+COMMAND_LINE = "<command line>"
+_FLAG = {"work_pool": "--work-pool", "resources": "--cpu/--memory"}
+
+
+class _Report:
+    """Collects problems at manifest positions (or at a command-line flag), without duplicates."""
+
+    def __init__(self, manifest: Manifest):
+        self.manifest = manifest
+        self.problems: dict[tuple, Problem] = {}
+
+    def at(self, path: tuple, message: str, rule: str, *, key: bool = False, severity: str = "error") -> None:
+        if path and path[0] == COMMAND_LINE:
+            flag = {"cpu": "--cpu", "memory": "--memory"}.get(path[-1], _FLAG.get(path[1], path[1]))
+            problem = Problem(flag, 0, 0, message, rule, severity)
+        else:
+            problem = self.manifest.source.problem(path, message, rule, key=key, severity=severity)
+        self.problems.setdefault((problem.file, problem.line, problem.col, problem.message), problem)
+
+
+def check(manifest: Manifest, environment: str | None = None, overrides: Overrides | None = None) -> list[Problem]:
+    report = _Report(manifest)
+    data = manifest.data
+    declared = environment_names(data)
+    _names_and_environments(report, data, declared)
+    _image(report, manifest)
+    if environment is not None and environment not in declared:
+        report.problems[("env",)] = Problem("--environment", 0, 0, f"environment '{environment}' is not declared; "
+                                                                    f"the manifest declares {one_of(declared)}",
+                                            "environment")
+        return list(report.problems.values())
+    if overrides and overrides.only is not None:
+        names = [d["name"] for d in data["deployments"]]
+        for unknown in [n for n in overrides.only if n not in names]:
+            report.problems[("only", unknown)] = Problem(
+                "--only", 0, 0, f"no deployment named '{unknown}'; the manifest has {one_of(names)}", "only")
+    flows = _flows(report, manifest)
+    for env in [environment] if environment else declared:
+        deployments = resolve(data, env, overrides)
+        _collisions(report, data, env, deployments)
+        for deployment in deployments:
+            _deployment(report, manifest, env, deployment, flows)
+    return list(report.problems.values())
+
+
+def attach_flow_facts(manifest: Manifest, deployments: list[Deployment]) -> None:
+    """Fill in each deployment's flow name, and its description from the flow's docstring when unset."""
+    for deployment in deployments:
+        facts = read_flow(manifest.root, deployment.entrypoint)
+        deployment.flow = facts.name
+        if deployment.description is None:
+            deployment.description = facts.description
+
+
+def _names_and_environments(report: _Report, data: dict, declared: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(data["deployments"]):
+        name = entry["name"]
+        if name in seen:
+            report.at(("deployments", index, "name"), f"deployment name '{name}' is already used by "
+                                                      f"deployments[{seen[name]}]; names must be unique", "duplicate-name")
+        seen.setdefault(name, index)
+        for env in entry.get("environments") or {}:
+            if env not in declared:
+                report.at(("deployments", index, "environments", env),
+                          f"environment '{env}' is not declared; declared environments are {one_of(declared)}",
+                          "unknown-environment", key=True)
+    templates = [(("defaults", "name_template"), (data.get("defaults") or {}).get("name_template"))]
+    templates += [(("environments", env, "name_template"), (spec or {}).get("name_template"))
+                  for env, spec in data["environments"].items()]
+    for path, template in templates:
+        for placeholder in re.findall(r"{([^{}]*)}", template or ""):
+            if placeholder not in PLACEHOLDERS:
+                report.at(path, f"unknown placeholder '{{{placeholder}}}' in name_template; "
+                                f"use {one_of('{' + p + '}' for p in PLACEHOLDERS)}", "name-template")
+
+
+def _collisions(report: _Report, data: dict, env: str, deployments: list[Deployment]) -> None:
+    seen: dict[str, Deployment] = {}
+    for deployment in deployments:
+        first = seen.setdefault(deployment.name, deployment)
+        if first is not deployment and first.manifest_name != deployment.manifest_name:
+            report.at(("deployments", deployment.index, "name"),
+                      f"in environment '{env}', '{deployment.manifest_name}' and '{first.manifest_name}' are both "
+                      f"registered as '{deployment.name}'; make name_template include {{name}}", "name-collision")
+
+
+def _image(report: _Report, manifest: Manifest) -> None:
+    data = manifest.data
+    specs = [(("image",), data.get("image"))] + [
+        (("environments", env, "image"), (spec or {}).get("image")) for env, spec in data["environments"].items()]
+    for path, spec in specs:
+        if not spec:
+            continue
+        dockerfile = spec.get("dockerfile")
+        if dockerfile and dockerfile != "auto" and not (manifest.root / dockerfile).is_file():
+            report.at(path + ("dockerfile",), f"Dockerfile '{dockerfile}' does not exist; give its path relative to "
+                                              "the manifest, or 'auto' to generate one", "image-dockerfile")
+        if "base" in spec and dockerfile not in (None, "auto") and spec.get("dockerfile", "Dockerfile") != "auto":
+            report.at(path + ("base",), "'base' only applies with dockerfile: auto; set the base image in your "
+                                        "Dockerfile's FROM line instead", "image-base")
+        context = spec.get("context")
+        if context and not (manifest.root / context).is_dir():
+            report.at(path + ("context",), f"build context '{context}' is not a folder", "image-context")
+
+
+def _flows(report: _Report, manifest: Manifest) -> dict[str, tuple | None]:
+    """Each entrypoint's (facts, parameter schema), or None when the entrypoint is broken (reported)."""
+    schemas: dict[str, tuple | None] = {}
+    for index, entry in enumerate(manifest.data["deployments"]):
+        entrypoint = entry["entrypoint"]
+        if entrypoint in schemas:
+            continue
+        try:
+            schemas[entrypoint] = (read_flow(manifest.root, entrypoint), parameter_schema(manifest.root, entrypoint))
+        except FlowNotFound as error:
+            report.at(("deployments", index, "entrypoint"), str(error), error.rule)
+            schemas[entrypoint] = None
+    return schemas
+
+
+def _deployment(report: _Report, manifest: Manifest, env: str, d: Deployment, flows: dict) -> None:
+    here = f"(environment '{env}')"
+    if not d.work_pool:
+        report.at(("deployments", d.index, "name"),
+                  f"deployment '{d.manifest_name}' has no work_pool in environment '{env}'; set one in defaults, "
+                  f"environments.{env} or the deployment", "work-pool")
+    _resources(report, d, here)
+    flow = flows.get(d.entrypoint)
+    if flow is not None:
+        _parameters(report, d, *flow)
+    for i, schedule in enumerate(d.schedules):
+        _schedule(report, d.origin("schedules", i), schedule)
+    for i, trigger in enumerate(d.triggers):
+        _trigger(report, d.origin("triggers", i), trigger)
+
+
+def _resources(report: _Report, d: Deployment, here: str) -> None:
+    if not d.resources:
+        return
+    translation = res.translate(d.resources, d.work_pool_type)
+    pool = f" on {d.work_pool_type} pool '{d.work_pool}'" if d.work_pool_type else ""
+    for field, message, rule in translation.errors:
+        report.at(d.origin("resources", field), f"{message}{pool} {here}", rule)
+    for field, message, rule in translation.warnings:
+        report.at(d.origin("resources", field), f"{message}{pool} {here}", rule, severity="warning")
+    if d.work_pool_type:
+        for variable in sorted(res.variables_for(d.work_pool_type, d.resources) & set(d.job_variables)):
+            report.at(d.origin("job_variables", variable), f"job_variables.{variable} is also set by resources "
+                                                           f"on {d.work_pool_type} pools; set it in one place", "job-variables-clash",
+                      key=True)
+
+
+def _parameters(report: _Report, d: Deployment, facts, schema: dict) -> None:
+    properties = {k: v for k, v in schema.get("properties", {}).items() if k not in facts.var_names}
+    for name, value in d.parameters.items():
+        where = d.origin("parameters", name)
+        if name not in properties:
+            if not facts.takes_any_keyword:
+                choices = f"it takes {one_of(properties)}" if properties else "it takes no parameters"
+                report.at(where, f"flow '{facts.name}' has no parameter '{name}'; {choices}",
+                          "parameter-unknown", key=True)
+            continue
+        validator = jsonschema.Draft202012Validator({**properties[name], "definitions": schema.get("definitions", {}),
+                                                     "$defs": schema.get("definitions", {})})
+        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        if error is not None:
+            report.at(where, f"parameter '{name}': {error.message}", "parameter-type")
+    active = [s for s in d.schedules if s.get("active", True)]
+    if active:
+        for name in [n for n in schema.get("required", []) if n not in facts.var_names]:
+            if name not in d.parameters and not all(name in (s.get("parameters") or {}) for s in active):
+                report.at(d.origin("schedules"), f"deployment '{d.name}' runs on a schedule but the flow's required "
+                                                 f"parameter '{name}' has no value; set parameters.{name}",
+                          "parameter-required")
+
+
+def _schedule(report: _Report, path: tuple, schedule: dict) -> None:
+    from pydantic import ValidationError
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
+
+    common = {k: schedule[k] for k in ("timezone",) if k in schedule}
+    try:
+        if "cron" in schedule:
+            CronSchedule(cron=schedule["cron"], day_or=schedule.get("day_or", True), **common)
+        elif "interval" in schedule:
+            if schedule["interval"] <= 0:
+                report.at(path + ("interval",), f"interval must be a positive number of seconds; got "
+                                                f"{schedule['interval']}", "schedule-interval")
+                return
+            extra = {"anchor_date": schedule["anchor_date"]} if "anchor_date" in schedule else {}
+            IntervalSchedule(interval=timedelta(seconds=schedule["interval"]), **common, **extra)
+        else:
+            RRuleSchedule(rrule=schedule["rrule"], **common)
+    except ValidationError as error:
+        for detail in error.errors():
+            field = str(detail["loc"][0]) if detail["loc"] else next(iter(schedule))
+            field = "interval" if field == "interval" else field
+            message = detail["msg"].removeprefix("Value error, ")
+            if field == "timezone":
+                message = f"unknown timezone '{schedule.get('timezone')}'; use an IANA name such as 'Europe/Berlin' or 'UTC'"
+            report.at(path + (field,), f"invalid {field}: {message}", f"schedule-{field.replace('_', '-')}")
+
+
+def _trigger(report: _Report, path: tuple, trigger: dict) -> None:
+    from pydantic import TypeAdapter, ValidationError
+    from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
+
+    try:
+        TypeAdapter(DeploymentTriggerTypes).validate_python(trigger)
+    except ValidationError as error:
+        for detail in error.errors():
+            loc = [part for part in detail["loc"] if part not in ("event", "metric", "compound", "sequence")
+                   or isinstance(part, int)][:1]
+            message = detail["msg"].removeprefix("Value error, ")
+            report.at(path + tuple(loc), f"trigger rejected by Prefect: {'.'.join(map(str, loc)) or 'trigger'}: "
+                                         f"{message}", "trigger")

@@ -1,0 +1,183 @@
+"""Resolve one environment's deployments from the manifest.
+
+Precedence, lowest to highest: built-in defaults < `defaults` < `environments.<env>` < the
+deployment < `deployments[].environments.<env>` < command line / action inputs.
+Mappings merge key by key, lists and scalars replace, `null` removes. Every resolved leaf remembers
+the manifest path it came from, so a problem with an inherited value is reported where it was written.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+OWNER_TAG = "managed-by:flow-register"
+DEFAULT_NAME_TEMPLATE = "{name}"
+PLACEHOLDERS = ("name", "environment", "project")
+# Settings that replace as a whole: a different pool is a different pool, not a merge of two.
+_REPLACE = {"work_pool"}
+# Keys of a deployment entry that are not settings to merge.
+_NOT_SETTINGS = {"name", "entrypoint", "environments", "enabled"}
+
+
+@dataclass
+class Overrides:
+    """What the command line or the action's inputs set for every deployment."""
+
+    work_pool: str | None = None
+    cpu: object = None
+    memory: object = None
+    only: list[str] | None = None  # a subset of deployment names (manifest names)
+
+
+@dataclass
+class Deployment:
+    """One deployment as it should be registered, in one environment."""
+
+    name: str  # the registered name (after name_template)
+    manifest_name: str  # the name written in the manifest
+    index: int  # its position in `deployments`, for error positions
+    entrypoint: str
+    work_pool: str | None
+    work_pool_type: str | None
+    work_queue: str | None = None
+    resources: dict = field(default_factory=dict)
+    job_variables: dict = field(default_factory=dict)
+    parameters: dict = field(default_factory=dict)
+    schedules: list = field(default_factory=list)
+    triggers: list = field(default_factory=list)
+    tags: list = field(default_factory=list)
+    description: str | None = None
+    version: str | None = None
+    concurrency_limit: int | None = None
+    paused: bool = False
+    flow: str | None = None  # the flow's name, read from source by the flow checks
+    origins: dict = field(default_factory=dict, repr=False)  # resolved path -> manifest path
+
+    def origin(self, *path) -> tuple:
+        """Where in the manifest the resolved value at `path` (e.g. 'resources', 'cpu') was written."""
+        for cut in range(len(path), 0, -1):
+            if path[:cut] in self.origins:
+                return self.origins[path[:cut]] + tuple(path[cut:])
+        return ("deployments", self.index)
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "flow": self.flow,
+            "entrypoint": self.entrypoint,
+            "work_pool": self.work_pool,
+            "work_pool_type": self.work_pool_type,
+            "work_queue": self.work_queue,
+            "job_variables": self.job_variables,
+            "parameters": self.parameters,
+            "schedules": self.schedules,
+            "triggers": self.triggers,
+            "tags": self.tags,
+            "description": self.description,
+            "version": self.version,
+            "concurrency_limit": self.concurrency_limit,
+            "paused": self.paused,
+        }
+
+
+def ownership_tags(project: str, environment: str) -> list[str]:
+    return [OWNER_TAG, f"project:{project}", f"environment:{environment}"]
+
+
+def _merge(into: dict, origins: dict, layer: dict, layer_path: tuple, at: tuple = ()) -> None:
+    for key, value in layer.items():
+        here = at + (key,)
+        if value is None:
+            into.pop(key, None)
+            for path in [p for p in origins if p[: len(here)] == here]:
+                del origins[path]
+            continue
+        if isinstance(value, dict) and isinstance(into.get(key), dict) and key not in _REPLACE:
+            _merge(into[key], origins, value, layer_path + (key,), here)
+            continue
+        into[key] = copy.deepcopy(value)
+        for path in [p for p in origins if p[: len(here)] == here]:
+            del origins[path]
+        origins[here] = layer_path + (key,)
+
+
+def environment_names(manifest: dict) -> list[str]:
+    envs = manifest.get("environments")
+    return list(envs) if isinstance(envs, dict) else []
+
+
+def layers(manifest: dict, environment: str, index: int) -> list[tuple[dict, tuple]]:
+    """The setting layers of deployment `index` in `environment`, lowest precedence first."""
+    entry = manifest["deployments"][index]
+    settings = {k: v for k, v in entry.items() if k not in _NOT_SETTINGS}
+    override = (entry.get("environments") or {}).get(environment) or {}
+    return [
+        (manifest.get("defaults") or {}, ("defaults",)),
+        ((manifest.get("environments") or {}).get(environment) or {}, ("environments", environment)),
+        (settings, ("deployments", index)),
+        ({k: v for k, v in override.items() if k != "enabled"}, ("deployments", index, "environments", environment)),
+    ]
+
+
+def is_enabled(manifest: dict, environment: str, index: int) -> bool:
+    entry = manifest["deployments"][index]
+    override = (entry.get("environments") or {}).get(environment) or {}
+    return override.get("enabled", entry.get("enabled", True)) is not False
+
+
+def render_name(template: str, name: str, environment: str, project: str) -> str:
+    # str.format would also accept {name!r} or {0}; only the three placeholders are meant.
+    out = template
+    for key, value in (("name", name), ("environment", environment), ("project", project)):
+        out = out.replace("{" + key + "}", value)
+    return out
+
+
+def resolve(manifest: dict, environment: str, overrides: Overrides | None = None, *,
+            include_disabled: bool = False) -> list[Deployment]:
+    """Every enabled deployment of `environment`, fully merged. Assumes the manifest passed the schema."""
+    overrides = overrides or Overrides()
+    project = manifest["project"]
+    result = []
+    for index, entry in enumerate(manifest["deployments"]):
+        if overrides.only is not None and entry["name"] not in overrides.only:
+            continue
+        if not include_disabled and not is_enabled(manifest, environment, index):
+            continue
+        merged: dict = {}
+        origins: dict = {}
+        for layer, path in layers(manifest, environment, index):
+            _merge(merged, origins, layer, path)
+        cli = {}
+        if overrides.work_pool:
+            cli["work_pool"] = overrides.work_pool
+        resources = {k: v for k, v in (("cpu", overrides.cpu), ("memory", overrides.memory)) if v not in (None, "")}
+        if resources:
+            cli["resources"] = resources
+        _merge(merged, origins, cli, ("<command line>",))
+
+        pool = merged.get("work_pool")
+        pool_name, pool_type = (pool.get("name"), pool.get("type")) if isinstance(pool, dict) else (pool, None)
+        tags = list(dict.fromkeys([*merged.get("tags", []), *ownership_tags(project, environment)]))
+        result.append(Deployment(
+            name=render_name(merged.get("name_template", DEFAULT_NAME_TEMPLATE), entry["name"], environment, project),
+            manifest_name=entry["name"],
+            index=index,
+            entrypoint=entry["entrypoint"],
+            work_pool=pool_name,
+            work_pool_type=pool_type,
+            work_queue=merged.get("work_queue"),
+            resources=merged.get("resources", {}),
+            job_variables=merged.get("job_variables", {}),
+            parameters=merged.get("parameters", {}),
+            schedules=merged.get("schedules", []),
+            triggers=merged.get("triggers", []),
+            tags=tags,
+            description=merged.get("description"),
+            version=merged.get("version"),
+            concurrency_limit=merged.get("concurrency_limit"),
+            paused=merged.get("paused", False),
+            origins=origins,
+        ))
+    return result

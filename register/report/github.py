@@ -1,0 +1,70 @@
+"""GitHub Actions workflow commands: annotations, groups, masks, outputs and the step summary."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import uuid
+
+from register.problems import Problem
+
+
+def active() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotation(problem: Problem) -> str:
+    """`::error file=..,line=..,col=..,title=..::message`: shown on the file's line in the pull request."""
+    kind = "warning" if problem.severity == "warning" else "error"
+    props = [f"file={_escape_property(problem.file)}", f"line={problem.line}", f"col={problem.col}"] \
+        if problem.line else []
+    props.append(f"title={_escape_property('flow-register: ' + problem.rule)}")
+    return f"::{kind} {','.join(props)}::{_escape_data(problem.message)}"
+
+
+def mask(secret: str | None, stream=sys.stdout) -> None:
+    if secret and active():
+        print(f"::add-mask::{secret}", file=stream, flush=True)
+
+
+@contextlib.contextmanager
+def group(title: str, stream=sys.stderr):
+    """Fold a long phase in the log under GitHub Actions; a plain heading elsewhere."""
+    if active():
+        print(f"::group::{title}", file=stream, flush=True)
+        try:
+            yield
+        finally:
+            print("::endgroup::", file=stream, flush=True)
+    else:
+        yield
+
+
+def set_outputs(outputs: dict[str, str]) -> None:
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as out:
+        for name, value in outputs.items():
+            value = str(value)
+            if "\n" in value:
+                delimiter = f"ghadelimiter_{uuid.uuid4()}"
+                out.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+            else:
+                out.write(f"{name}={value}\n")
+
+
+def add_summary(markdown: str) -> None:
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(markdown.rstrip() + "\n")

@@ -1,0 +1,35 @@
+"""Problems for people (`FILE:LINE:COL: error: ...` with the offending line) and for GitHub."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from register.problems import Problem
+from register.report import github
+
+
+def _excerpt(problem: Problem) -> str:
+    """The offending line with a caret under the spot, as compilers show it."""
+    if not problem.line:
+        return ""
+    try:
+        line = Path(problem.file).read_text(encoding="utf-8").splitlines()[problem.line - 1]
+    except (OSError, IndexError, UnicodeDecodeError):
+        return ""
+    gutter = f"{problem.line:>5} | "
+    return f"{gutter}{line}\n{' ' * (len(gutter) + problem.col - 1)}^\n"
+
+
+def print_problems(problems: list[Problem], stream=sys.stderr, *, excerpts: bool = True) -> None:
+    for problem in problems:
+        stream.write(f"{problem}\n")
+        if excerpts:
+            stream.write(_excerpt(problem))
+    errors = sum(p.severity == "error" for p in problems)
+    warnings = len(problems) - errors
+    if problems:
+        stream.write(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}\n")
+    if github.active():
+        for problem in problems:
+            print(github.annotation(problem), flush=True)

@@ -1,0 +1,216 @@
+"""One vocabulary for CPU and memory, translated into each work pool type's job variables.
+
+`translate()` returns the job variables plus the problems with the values: each message names what
+the platform accepts. The same function serves offline `validate` (pool type from the manifest)
+and the plan (pool type from the server).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+MIB_PER = {"": None, "Ki": Decimal(1) / 1024, "Mi": Decimal(1), "Gi": Decimal(1024), "Ti": Decimal(1024 * 1024),
+           "k": Decimal(1000) / 1024 / 1024, "K": Decimal(1000) / 1024 / 1024, "M": Decimal(1000 * 1000) / 1024 / 1024,
+           "G": Decimal(1000**3) / 1024 / 1024, "T": Decimal(1000**4) / 1024 / 1024}
+_QUANTITY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+
+# Fargate: CPU units -> valid memory in MiB
+FARGATE = {
+    256: [512, 1024, 2048],
+    512: list(range(1024, 4096 + 1, 1024)),
+    1024: list(range(2048, 8192 + 1, 1024)),
+    2048: list(range(4096, 16384 + 1, 1024)),
+    4096: list(range(8192, 30720 + 1, 1024)),
+    8192: list(range(16384, 61440 + 1, 4096)),
+    16384: list(range(32768, 122880 + 1, 8192)),
+}
+# Cloud Run: memory above the key (MiB) needs at least this many vCPU
+CLOUD_RUN_MIN_CPU = [(24 * 1024, 8), (16 * 1024, 6), (8 * 1024, 4), (4 * 1024, 2)]
+
+# Which job variables each pool type's resources become (kubernetes sets both request and limit).
+VARIABLES = {
+    "ecs": ("cpu", "memory"),
+    "cloud-run-v2": ("cpu", "memory"),
+    "cloud-run": ("cpu", "memory"),
+    "azure-container-instance": ("cpu", "memory"),
+    "kubernetes": ("cpu_request", "cpu_limit", "memory_request", "memory_limit"),
+    "docker": ("mem_limit",),
+}
+SUPPORTED = ("ecs", "ecs:push", "cloud-run-v2", "cloud-run", "azure-container-instance", "kubernetes", "docker")
+
+
+class UnitError(ValueError):
+    pass
+
+
+def base_type(pool_type: str) -> str:
+    """'ecs:push' and 'cloud-run-v2:push' take the resources of their hybrid twins."""
+    return pool_type.split(":", 1)[0]
+
+
+def parse_cpu(value) -> Decimal:
+    """vCPU from 0.25, 2 or '250m'."""
+    if isinstance(value, bool):
+        raise UnitError("cpu must be a number of vCPU (0.25, 1, 2) or millicores ('250m')")
+    if isinstance(value, (int, float)):
+        cpu = Decimal(str(value))
+    else:
+        text = str(value).strip()
+        try:
+            cpu = Decimal(text[:-1]) / 1000 if text.endswith("m") else Decimal(text)
+        except ArithmeticError:
+            raise UnitError(f"cpu '{value}' is not a number of vCPU (0.25, 1, 2) or millicores ('250m')") from None
+    if cpu <= 0:
+        raise UnitError(f"cpu must be greater than 0; got {value}")
+    return cpu
+
+
+def parse_memory(value) -> Decimal:
+    """MiB from '512Mi', '2Gi', '1G' or an integer of MiB."""
+    if isinstance(value, bool):
+        raise UnitError("memory must be a quantity ('512Mi', '2Gi', '1G') or a whole number of MiB")
+    if isinstance(value, int):
+        mib = Decimal(value)
+    else:
+        match = _QUANTITY.match(str(value))
+        if not match:
+            raise UnitError(f"memory '{value}' is not a quantity: write e.g. '512Mi', '2Gi', '1G' or a number of MiB")
+        number, unit = match.groups()
+        if unit not in MIB_PER or (unit == "" and "." in number):
+            units = ", ".join(u for u in MIB_PER if u)
+            raise UnitError(f"memory '{value}' has an unknown unit '{unit}'; use one of {units} (or none, for MiB)")
+        mib = Decimal(number) * (MIB_PER[unit] or 1)
+    if mib <= 0:
+        raise UnitError(f"memory must be greater than 0; got {value}")
+    return mib
+
+
+def _num(d: Decimal) -> str:
+    return format(d.normalize(), "f")
+
+
+@dataclass
+class Translation:
+    job_variables: dict = field(default_factory=dict)
+    errors: list[tuple[str, str, str]] = field(default_factory=list)  # (field: cpu|memory, message, rule)
+    warnings: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def error(self, where: str, message: str, rule: str = "resources"):
+        self.errors.append((where, message, rule))
+
+
+def translate(resources: dict, pool_type: str | None) -> Translation:
+    """Job variables for `resources` on a pool of `pool_type`, with every problem found."""
+    out = Translation()
+    if not resources:
+        return out
+    cpu = mem = None
+    for name, parse in (("cpu", parse_cpu), ("memory", parse_memory)):
+        if resources.get(name) is None:
+            continue
+        try:
+            value = parse(resources[name])
+        except UnitError as error:
+            out.error(name, str(error), "resources-unit")
+            continue
+        if name == "cpu":
+            cpu = value
+        else:
+            mem = value
+    if out.errors or pool_type is None:
+        return out
+    kind = base_type(pool_type)
+    if kind not in VARIABLES:
+        first = "cpu" if "cpu" in resources else "memory"
+        out.error(first, f"work pool type '{pool_type}' takes no resources; remove 'resources' or use a pool of "
+                         f"type {', '.join(SUPPORTED)}", "resources-pool")
+        return out
+    {"ecs": _ecs, "cloud-run-v2": _cloud_run, "cloud-run": _cloud_run,
+     "azure-container-instance": _aci, "kubernetes": _kubernetes, "docker": _docker}[kind](cpu, mem, kind, out)
+    return out
+
+
+def _ecs(cpu, mem, kind, out):
+    units = None
+    if cpu is not None:
+        units = cpu * 1024
+        if units not in [Decimal(u) for u in FARGATE]:
+            valid = ", ".join(_num(Decimal(u) / 1024) for u in FARGATE)
+            out.error("cpu", f"cpu {_num(cpu)} is not a Fargate size; valid vCPU are {valid}", "resources-fargate")
+            return
+        units = int(units)
+        out.job_variables["cpu"] = units
+    if mem is not None:
+        if mem != int(mem):
+            out.error("memory", f"memory must be a whole number of MiB on ECS; got {_num(mem)} MiB", "resources-fargate")
+            return
+        out.job_variables["memory"] = int(mem)
+    if units is not None and mem is not None and int(mem) not in FARGATE[units]:
+        valid = FARGATE[units]
+        shown = f"{valid[0]} to {valid[-1]} in steps of {valid[1] - valid[0]}" if len(valid) > 3 else \
+            ", ".join(str(v) for v in valid)
+        out.error("memory", f"Fargate does not accept {int(mem)} MiB with {_num(cpu)} vCPU ({units} CPU units); "
+                            f"valid memory is {shown} MiB", "resources-fargate")
+
+
+def _cloud_run(cpu, mem, kind, out):
+    if cpu is not None:
+        if kind == "cloud-run" and cpu != int(cpu):
+            out.error("cpu", f"cpu {_num(cpu)} is not allowed on 'cloud-run' pools: whole CPUs only (1, 2, 4, 6, 8)",
+                      "resources-cloud-run")
+            return
+        if cpu > 8:
+            out.error("cpu", f"cpu {_num(cpu)} is above Cloud Run's limit of 8 vCPU", "resources-cloud-run")
+            return
+        out.job_variables["cpu"] = f"{int(cpu * 1000)}m"
+    if mem is not None:
+        if mem > 32 * 1024:
+            out.error("memory", f"memory {_num(mem)} MiB is above Cloud Run's limit of 32Gi", "resources-cloud-run")
+            return
+        out.job_variables["memory"] = f"{_num(mem / 1024)}Gi" if mem % 1024 == 0 else f"{int(mem)}Mi"
+        needed = next((need for above, need in CLOUD_RUN_MIN_CPU if mem > above), None)
+        if needed and (cpu or Decimal(1)) < needed:
+            out.error("memory", f"Cloud Run needs at least {needed} vCPU for {out.job_variables['memory']} of memory; "
+                                f"cpu is {_num(cpu) if cpu else 'the default 1'}", "resources-cloud-run")
+
+
+def _aci(cpu, mem, kind, out):
+    if cpu is not None:
+        out.job_variables["cpu"] = float(cpu)
+        if cpu > 4:
+            out.warnings.append(("cpu", f"cpu {_num(cpu)} is above 4 vCPU, which most Azure regions refuse",
+                                 "resources-aci"))
+    if mem is not None:
+        gb = mem * 1024 * 1024 / 10**9
+        out.job_variables["memory"] = float(round(gb, 2))
+        if gb > 16:
+            out.warnings.append(("memory", f"memory {_num(round(gb, 2))} GB is above 16 GB, which most Azure "
+                                           "regions refuse", "resources-aci"))
+
+
+def _kubernetes(cpu, mem, kind, out):
+    if cpu is not None:
+        out.job_variables["cpu_request"] = out.job_variables["cpu_limit"] = f"{int(cpu * 1000)}m"
+    if mem is not None:
+        out.job_variables["memory_request"] = out.job_variables["memory_limit"] = f"{int(mem)}Mi"
+
+
+def _docker(cpu, mem, kind, out):
+    if cpu is not None:
+        out.error("cpu", "docker work pools have no cpu variable; remove resources.cpu (memory becomes mem_limit)",
+                  "resources-docker")
+    if mem is not None:
+        out.job_variables["mem_limit"] = f"{int(mem)}m"
+
+
+def variables_for(pool_type: str, resources: dict) -> set[str]:
+    """The job variables that `resources` sets on this pool type (to find clashes with job_variables)."""
+    names = VARIABLES.get(base_type(pool_type), ())
+    chosen = set()
+    for name in names:
+        if ("cpu" in name and resources.get("cpu") is not None) or \
+                ("mem" in name and resources.get("memory") is not None):
+            chosen.add(name)
+    return chosen
