@@ -1,0 +1,108 @@
+"""A local Prefect server (SQLite, loopback) for the demo, the tests and the benchmark.
+
+It lives in a folder of its own (never the user's ~/.prefect), and is a real `prefect server start`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def healthy(api_url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=timeout) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def server_env(home: Path) -> dict[str, str]:
+    """The environment of a server whose state stays under `home`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no internet for telemetry
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
+        "PREFECT_SERVER_UI_ENABLED": "false",
+        "PREFECT_LOGGING_SERVER_LEVEL": "WARNING",
+    })
+    return env
+
+
+@dataclass
+class LocalServer:
+    home: Path
+    port: int
+    pid: int
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        for _ in range(100):
+            try:
+                os.killpg(self.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.killpg(self.pid, signal.SIGKILL)
+        (self.home / "server.pid").unlink(missing_ok=True)
+
+
+def start(home: Path, port: int | None = None, *, timeout: float = 120.0, ui: bool = False) -> LocalServer:
+    """Start `prefect server start` in its own process group and wait until /api/health answers."""
+    home = Path(home).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    env = server_env(home)
+    if ui:
+        env["PREFECT_SERVER_UI_ENABLED"] = "true"
+    log = open(home / "server.log", "ab")
+    prefect = Path(sys.executable).with_name("prefect")
+    process = subprocess.Popen(
+        [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    server = LocalServer(home, port, process.pid)
+    (home / "server.pid").write_text(f"{process.pid} {port}\n")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = (home / "server.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"prefect server exited with {process.returncode}:\n{tail}")
+        if healthy(server.api_url):
+            return server
+        time.sleep(0.25)
+    server.stop()
+    raise RuntimeError(f"prefect server did not answer on {server.api_url} within {timeout:.0f}s "
+                       f"(log: {home / 'server.log'})")
+
+
+def running(home: Path) -> LocalServer | None:
+    """The server started earlier under `home`, if it still answers."""
+    pidfile = Path(home).resolve() / "server.pid"
+    if not pidfile.exists():
+        return None
+    pid, port = (int(x) for x in pidfile.read_text().split())
+    server = LocalServer(Path(home).resolve(), port, pid)
+    return server if healthy(server.api_url) else None

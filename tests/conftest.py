@@ -1,0 +1,31 @@
+"""Fixtures shared by every tier. The integration tier's Prefect server is real: `prefect server
+start` on SQLite and a free loopback port, started once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """A real local Prefect server for the whole session; its API URL is `prefect_server.api_url`."""
+    from register.local_server import start
+
+    server = start(tmp_path_factory.mktemp("prefect-server"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def prefect_env(prefect_server, monkeypatch):
+    """Point the Prefect client of this process at the session's server, and never at an ephemeral one."""
+    monkeypatch.setenv("PREFECT_API_URL", prefect_server.api_url)
+    monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_ENABLED", "false")
+    monkeypatch.delenv("PREFECT_API_KEY", raising=False)
+    return {**os.environ}
