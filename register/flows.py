@@ -68,7 +68,8 @@ def read_flow(root: Path, entrypoint: str) -> FlowFacts:
     file, _, function = entrypoint.rpartition(":")
     path = root / file
     if not path.is_file():
-        raise FlowNotFound(f"entrypoint file '{file}' does not exist (looked in {root.resolve()})", "entrypoint-file")
+        where = f" (looked for {path}; entrypoints are relative to the manifest's folder)" if str(root) != "." else ""
+        raise FlowNotFound(f"entrypoint file '{file}' does not exist{where}", "entrypoint-file")
     try:
         tree = _parse(path, path.stat().st_mtime)
     except SyntaxError as error:

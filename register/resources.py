@@ -96,6 +96,7 @@ class Translation:
     job_variables: dict = field(default_factory=dict)
     errors: list[tuple[str, str, str]] = field(default_factory=list)  # (field: cpu|memory, message, rule)
     warnings: list[tuple[str, str, str]] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)
 
     def error(self, where: str, message: str, rule: str = "resources"):
         self.errors.append((where, message, rule))
@@ -119,11 +120,12 @@ def translate(resources: dict, pool_type: str | None) -> Translation:
             cpu = value
         else:
             mem = value
-    if out.errors or pool_type is None:
+    if pool_type is None:
         return out
+    out.failed = {f for f, _, _ in out.errors}  # a value that did not parse: skip the checks of pairs
     kind = base_type(pool_type)
     if kind not in VARIABLES:
-        first = "cpu" if "cpu" in resources else "memory"
+        first = "cpu" if resources.get("cpu") is not None else "memory"
         out.error(first, f"work pool type '{pool_type}' takes no resources; remove 'resources' or use a pool of "
                          f"type {', '.join(SUPPORTED)}", "resources-pool")
         return out
@@ -147,7 +149,7 @@ def _ecs(cpu, mem, kind, out):
             out.error("memory", f"memory must be a whole number of MiB on ECS; got {_num(mem)} MiB", "resources-fargate")
             return
         out.job_variables["memory"] = int(mem)
-    if units is not None and mem is not None and int(mem) not in FARGATE[units]:
+    if units is not None and mem is not None and not out.failed and int(mem) not in FARGATE[units]:
         valid = FARGATE[units]
         shown = f"{valid[0]} to {valid[-1]} in steps of {valid[1] - valid[0]}" if len(valid) > 3 else \
             ", ".join(str(v) for v in valid)
@@ -171,7 +173,7 @@ def _cloud_run(cpu, mem, kind, out):
             return
         out.job_variables["memory"] = f"{_num(mem / 1024)}Gi" if mem % 1024 == 0 else f"{int(mem)}Mi"
         needed = next((need for above, need in CLOUD_RUN_MIN_CPU if mem > above), None)
-        if needed and (cpu or Decimal(1)) < needed:
+        if needed and "cpu" not in out.failed and (cpu or Decimal(1)) < needed:
             out.error("memory", f"Cloud Run needs at least {needed} vCPU for {out.job_variables['memory']} of memory; "
                                 f"cpu is {_num(cpu) if cpu else 'the default 1'}", "resources-cloud-run")
 

@@ -78,10 +78,16 @@ def load_manifest(path: str | Path, environment: str | None = None,
     path = Path(path)
     source = load(path)
     manifest = Manifest(path=path, source=source, problems=list(source.problems))
-    if source.data is None or manifest.problems:
+    if source.data is None:
         return manifest  # a document that did not parse cannot be checked further
-    manifest.problems += schema.check(source)
-    if not manifest.errors():
-        manifest.problems += checks.check(manifest, environment, overrides)
-    manifest.problems.sort()
+    found = schema.errors(source.data)
+    manifest.problems += [p for error in found for p in schema.problems_of(error, source)]
+    data = schema.usable_part(source.data, found) if found else source.data
+    if isinstance(data, dict):
+        try:
+            manifest.problems += checks.check(manifest, environment, overrides, data=data)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            if not found:
+                raise  # on a schema-valid manifest a crash is a bug, not a user's problem
+    manifest.problems = sorted(set(manifest.problems))
     return manifest

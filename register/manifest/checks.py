@@ -13,6 +13,7 @@ import jsonschema
 
 from register import resources as res
 from register.flows import FlowNotFound, parameter_schema, read_flow
+from register.manifest import schema
 from register.manifest.resolve import PLACEHOLDERS, Deployment, Overrides, environment_names, render_name, resolve
 from register.problems import Problem, one_of
 
@@ -39,23 +40,25 @@ class _Report:
         self.problems.setdefault((problem.file, problem.line, problem.col, problem.message), problem)
 
 
-def check(manifest: Manifest, environment: str | None = None, overrides: Overrides | None = None) -> list[Problem]:
+def check(manifest: Manifest, environment: str | None = None, overrides: Overrides | None = None, *,
+          data: dict | None = None) -> list[Problem]:
+    """`data`: the manifest's data, or the part of it the schema accepted (see schema.usable_part)."""
     report = _Report(manifest)
-    data = manifest.data
+    data = manifest.data if data is None else data
     declared = environment_names(data)
     _names_and_environments(report, data, declared)
-    _image(report, manifest)
+    _image(report, manifest, data)
     if environment is not None and environment not in declared:
         report.problems[("env",)] = Problem("--environment", 0, 0, f"environment '{environment}' is not declared; "
                                                                     f"the manifest declares {one_of(declared)}",
                                             "environment")
         return list(report.problems.values())
     if overrides and overrides.only is not None:
-        names = [d["name"] for d in data["deployments"]]
+        names = [d["name"] for d in data["deployments"] if d]
         for unknown in [n for n in overrides.only if n not in names]:
             report.problems[("only", unknown)] = Problem(
                 "--only", 0, 0, f"no deployment named '{unknown}'; the manifest has {one_of(names)}", "only")
-    flows = _flows(report, manifest)
+    flows = _flows(report, manifest, data)
     for env in [environment] if environment else declared:
         deployments = resolve(data, env, overrides)
         _collisions(report, data, env, deployments)
@@ -76,6 +79,8 @@ def attach_flow_facts(manifest: Manifest, deployments: list[Deployment]) -> None
 def _names_and_environments(report: _Report, data: dict, declared: list[str]) -> None:
     seen: dict[str, int] = {}
     for index, entry in enumerate(data["deployments"]):
+        if entry is None:
+            continue
         name = entry["name"]
         if name in seen:
             report.at(("deployments", index, "name"), f"deployment name '{name}' is already used by "
@@ -106,8 +111,7 @@ def _collisions(report: _Report, data: dict, env: str, deployments: list[Deploym
                       f"registered as '{deployment.name}'; make name_template include {{name}}", "name-collision")
 
 
-def _image(report: _Report, manifest: Manifest) -> None:
-    data = manifest.data
+def _image(report: _Report, manifest: Manifest, data: dict) -> None:
     specs = [(("image",), data.get("image"))] + [
         (("environments", env, "image"), (spec or {}).get("image")) for env, spec in data["environments"].items()]
     for path, spec in specs:
@@ -125,10 +129,12 @@ def _image(report: _Report, manifest: Manifest) -> None:
             report.at(path + ("context",), f"build context '{context}' is not a folder", "image-context")
 
 
-def _flows(report: _Report, manifest: Manifest) -> dict[str, tuple | None]:
+def _flows(report: _Report, manifest: Manifest, data: dict) -> dict[str, tuple | None]:
     """Each entrypoint's (facts, parameter schema), or None when the entrypoint is broken (reported)."""
     schemas: dict[str, tuple | None] = {}
-    for index, entry in enumerate(manifest.data["deployments"]):
+    for index, entry in enumerate(data["deployments"]):
+        if entry is None:
+            continue
         entrypoint = entry["entrypoint"]
         if entrypoint in schemas:
             continue
@@ -151,25 +157,28 @@ def _deployment(report: _Report, manifest: Manifest, env: str, d: Deployment, fl
     if flow is not None:
         _parameters(report, d, *flow)
     for i, schedule in enumerate(d.schedules):
-        _schedule(report, d.origin("schedules", i), schedule)
+        if schedule:  # None: rejected by the schema, reported there
+            _schedule(report, d.origin("schedules", i), schedule)
     for i, trigger in enumerate(d.triggers):
-        _trigger(report, d.origin("triggers", i), trigger)
+        if trigger:
+            _trigger(report, d.origin("triggers", i), trigger)
 
 
 def _resources(report: _Report, d: Deployment, here: str) -> None:
     if not d.resources:
         return
     translation = res.translate(d.resources, d.work_pool_type)
-    pool = f" on {d.work_pool_type} pool '{d.work_pool}'" if d.work_pool_type else ""
+    # Units are wrong everywhere alike; a platform limit is wrong for this environment's pool.
+    context = f"{here[1:-1]}, {d.work_pool_type} pool '{d.work_pool}': " if d.work_pool_type else ""
     for field, message, rule in translation.errors:
-        report.at(d.origin("resources", field), f"{message}{pool} {here}", rule)
+        report.at(d.origin("resources", field), message if rule == "resources-unit" else context + message, rule)
     for field, message, rule in translation.warnings:
-        report.at(d.origin("resources", field), f"{message}{pool} {here}", rule, severity="warning")
+        report.at(d.origin("resources", field), context + message, rule, severity="warning")
     if d.work_pool_type:
         for variable in sorted(res.variables_for(d.work_pool_type, d.resources) & set(d.job_variables)):
-            report.at(d.origin("job_variables", variable), f"job_variables.{variable} is also set by resources "
-                                                           f"on {d.work_pool_type} pools; set it in one place", "job-variables-clash",
-                      key=True)
+            source = "resources.cpu" if "cpu" in variable else "resources.memory"
+            report.at(d.origin("job_variables", variable), f"job_variables.{variable} is also set by {source}; "
+                                                           "set it in one place", "job-variables-clash", key=True)
 
 
 def _parameters(report: _Report, d: Deployment, facts, schema: dict) -> None:
@@ -186,7 +195,7 @@ def _parameters(report: _Report, d: Deployment, facts, schema: dict) -> None:
                                                      "$defs": schema.get("definitions", {})})
         error = jsonschema.exceptions.best_match(validator.iter_errors(value))
         if error is not None:
-            report.at(where, f"parameter '{name}': {error.message}", "parameter-type")
+            report.at(where, f"parameter '{name}' {_expected(error)}", "parameter-type")
     active = [s for s in d.schedules if s.get("active", True)]
     if active:
         for name in [n for n in schema.get("required", []) if n not in facts.var_names]:
@@ -194,6 +203,18 @@ def _parameters(report: _Report, d: Deployment, facts, schema: dict) -> None:
                 report.at(d.origin("schedules"), f"deployment '{d.name}' runs on a schedule but the flow's required "
                                                  f"parameter '{name}' has no value; set parameters.{name}",
                           "parameter-required")
+
+
+def _expected(error: jsonschema.ValidationError) -> str:
+    """'must be a whole number or null; got the string 'ten'' from a parameter's schema error."""
+    branches = error.schema.get("anyOf") or error.schema.get("oneOf") if isinstance(error.schema, dict) else None
+    types = [b.get("type") for b in branches or [error.schema] if isinstance(b, dict)]
+    if error.validator in ("type", "anyOf", "oneOf") and all(isinstance(t, str) for t in types) and types:
+        names = " or ".join(dict.fromkeys(schema.TYPE_NAMES.get(t, t) for t in types))
+        where = "" if not error.relative_path else \
+            f" at {'.'.join(map(str, error.relative_path))}"
+        return f"must be {names}{where}; got {schema.describe(error.instance)}"
+    return f"is invalid: {error.message}"
 
 
 def _schedule(report: _Report, path: tuple, schedule: dict) -> None:
@@ -223,6 +244,9 @@ def _schedule(report: _Report, path: tuple, schedule: dict) -> None:
             report.at(path + (field,), f"invalid {field}: {message}", f"schedule-{field.replace('_', '-')}")
 
 
+_BRANCHES = {"event", "metric", "compound", "sequence", "str", "int", "float", "bool", "dict", "list"}
+
+
 def _trigger(report: _Report, path: tuple, trigger: dict) -> None:
     from pydantic import TypeAdapter, ValidationError
     from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
@@ -230,9 +254,14 @@ def _trigger(report: _Report, path: tuple, trigger: dict) -> None:
     try:
         TypeAdapter(DeploymentTriggerTypes).validate_python(trigger)
     except ValidationError as error:
+        # pydantic names union branches in `loc` ('compound', "literal['any','all']"); keep only real keys
+        by_place: dict[tuple, list[str]] = {}
         for detail in error.errors():
-            loc = [part for part in detail["loc"] if part not in ("event", "metric", "compound", "sequence")
-                   or isinstance(part, int)][:1]
+            loc = tuple(p for p in detail["loc"] if isinstance(p, int) or (p not in _BRANCHES and "[" not in p))
             message = detail["msg"].removeprefix("Value error, ")
-            report.at(path + tuple(loc), f"trigger rejected by Prefect: {'.'.join(map(str, loc)) or 'trigger'}: "
-                                         f"{message}", "trigger")
+            by_place.setdefault(loc, [])
+            if message not in by_place[loc]:
+                by_place[loc].append(message)
+        for loc, messages in by_place.items():
+            name = ".".join(map(str, loc)) or "trigger"
+            report.at(path + loc, f"trigger rejected by Prefect: {name}: {'; or '.join(messages)}", "trigger")

@@ -141,6 +141,8 @@ def resolve(manifest: dict, environment: str, overrides: Overrides | None = None
     project = manifest["project"]
     result = []
     for index, entry in enumerate(manifest["deployments"]):
+        if entry is None:  # rejected by the schema (see schema.usable_part)
+            continue
         if overrides.only is not None and entry["name"] not in overrides.only:
             continue
         if not include_disabled and not is_enabled(manifest, environment, index):

@@ -33,7 +33,7 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(manifest_schema())
 
 
-def _describe(value) -> str:
+def describe(value) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if value is None:
@@ -47,7 +47,7 @@ def _describe(value) -> str:
     return "a mapping"
 
 
-_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "a whole number",
+TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "a whole number",
                "number": "a number", "boolean": "true or false", "null": "null"}
 
 
@@ -59,7 +59,7 @@ def _name(path) -> str:
     return out or "the manifest"
 
 
-def _problems_of(error: ValidationError, source: Source) -> list[Problem]:
+def problems_of(error: ValidationError, source: Source) -> list[Problem]:
     path = tuple(error.absolute_path)
     where = _name(path)
     schema = error.schema if isinstance(error.schema, dict) else {}
@@ -84,6 +84,10 @@ def _problems_of(error: ValidationError, source: Source) -> list[Problem]:
                                                 "letters, digits and '-', starting with a letter or digit",
                                "slug", key=True)]
     if kind in ("oneOf", "anyOf"):
+        # "or null" alternatives only say a setting may be removed; the real shape is the other branch
+        context = [e for e in error.context if e.schema != {"type": "null"}] or error.context
+        if len({tuple(e.relative_schema_path)[:1] for e in context}) == 1 and len(error.context) > len(context):
+            return [p for e in context for p in problems_of(e, source)]
         if "cron" in schema.get("properties", {}):
             given = [k for k in ("cron", "interval", "rrule") if isinstance(error.instance, dict) and k in error.instance]
             detail = f"it has {one_of(given).replace(' or ', ' and ')}" if given else "it has none"
@@ -91,28 +95,35 @@ def _problems_of(error: ValidationError, source: Source) -> list[Problem]:
                 return [source.problem(path, f"a schedule needs exactly one of 'cron', 'interval' or 'rrule'; {detail}",
                                        "schedule-kind")]
         if path and path[-1] == "work_pool":
+            if isinstance(error.instance, dict):  # the mapping form: say what is wrong inside it
+                inner = [e for e in error.context if e.relative_schema_path[0] == 1]  # branch 1: {name, type}
+                return [p for e in inner for p in problems_of(e, source)]
             return [source.problem(path, f"{where} must be a pool name or a mapping {{name, type}}; "
-                                         f"got {_describe(error.instance)}", "type")]
+                                         f"got {describe(error.instance)}", "type")]
         if path and path[-1] == "cpu":
             return [source.problem(path, f"{where} must be a positive number of vCPU (0.25, 1, 2) or millicores "
-                                         f"('250m'); got {_describe(error.instance)}", "resources-unit")]
+                                         f"('250m'); got {describe(error.instance)}", "resources-unit")]
         if path and path[-1] == "memory":
             return [source.problem(path, f"{where} must be a quantity ('512Mi', '2Gi', '1G') or a whole number "
-                                         f"of MiB; got {_describe(error.instance)}", "resources-unit")]
-        inner = best_match(error.context) if error.context else None
-        return _problems_of(inner, source) if inner is not None else [source.problem(path, error.message, "schema")]
+                                         f"of MiB; got {describe(error.instance)}", "resources-unit")]
+        inner = best_match(context) if context else None
+        return problems_of(inner, source) if inner is not None else [source.problem(path, error.message, "schema")]
     if kind == "type":
         wanted = schema.get("type")
-        wanted = [wanted] if isinstance(wanted, str) else wanted
-        names = " or ".join(_TYPE_NAMES.get(t, t) for t in wanted)
-        return [source.problem(path, f"{where} must be {names}; got {_describe(error.instance)}", "type")]
+        wanted = [wanted] if isinstance(wanted, str) else [t for t in wanted if t != "null"]  # null = remove
+        names = " or ".join(TYPE_NAMES.get(t, t) for t in wanted)
+        return [source.problem(path, f"{where} must be {names}; got {describe(error.instance)}", "type")]
     if kind == "const":
         return [source.problem(path, f"{where} must be {json.dumps(error.validator_value)}; "
-                                     f"got {_describe(error.instance)}", "version" if path == ("version",) else "const")]
+                                     f"got {describe(error.instance)}", "version" if path == ("version",) else "const")]
     if kind == "enum":
         return [source.problem(path, f"{where} must be {one_of(error.validator_value)}; "
-                                     f"got {_describe(error.instance)}", "enum")]
+                                     f"got {describe(error.instance)}", "enum")]
     if kind == "pattern":
+        if "propertyNames" in error.schema_path:
+            return [source.problem(path + (error.instance,), f"environment name '{error.instance}' is not a slug: "
+                                                              "use lower-case letters, digits and '-', starting with "
+                                                              "a letter or digit (e.g. 'prod')", "slug", key=True)]
         if path == ("project",) or schema.get("pattern", "").startswith("^[a-z0-9]"):
             return [source.problem(path, f"{where} '{error.instance}' is not a slug: use lower-case letters, "
                                          "digits and '-', starting with a letter or digit (e.g. 'sales-etl')", "slug")]
@@ -133,8 +144,56 @@ def _problems_of(error: ValidationError, source: Source) -> list[Problem]:
     return [source.problem(path, f"{where}: {error.message}", "schema")]
 
 
+def errors(data) -> list[ValidationError]:
+    return list(_validator().iter_errors(data))
+
+
 def check(source: Source) -> list[Problem]:
-    problems: list[Problem] = []
-    for error in _validator().iter_errors(source.data):
-        problems.extend(_problems_of(error, source))
-    return problems
+    return [problem for error in errors(source.data) for problem in problems_of(error, source)]
+
+
+def usable_part(data: dict, found: list[ValidationError]) -> dict | None:
+    """The manifest without the parts the schema rejected, so the other checks still run on the rest and
+    one run reports every problem. A deployment too broken to check becomes None (the others keep their
+    indexes, and so their positions). None when the document's skeleton itself is unusable."""
+    import copy
+
+    pruned = copy.deepcopy(data)
+    for error in found:
+        path = list(error.absolute_path)
+        if error.validator == "additionalProperties":
+            parent = _at(pruned, path)
+            for key in [k for k in list(parent) if k not in error.schema.get("properties", {})]:
+                parent.pop(key, None)
+        elif path[:1] == ["deployments"] and len(path) >= 2:
+            if error.validator == "required" or len(path) == 2 or path[2] in ("name", "entrypoint"):
+                pruned["deployments"][path[1]] = None
+            else:
+                _remove(pruned, path)
+        elif path[:1] == ["environments"] and len(path) >= 2:
+            if len(path) == 2:
+                pruned["environments"][path[1]] = {}
+            else:
+                _remove(pruned, path)
+        elif path in ([], ["environments"], ["deployments"]):
+            return None
+        elif len(path) > 1:
+            _remove(pruned, path)
+        # version, project, image: the other checks do not depend on their exact values
+    if not isinstance(pruned.get("project"), str):
+        pruned["project"] = "project"
+    return pruned
+
+
+def _at(data, path):
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _remove(data, path) -> None:
+    parent = _at(data, path[:-1])
+    if isinstance(parent, dict):
+        parent.pop(path[-1], None)
+    elif isinstance(parent, list):
+        parent[path[-1]] = None

@@ -96,7 +96,11 @@ def parse(text: str, file: str) -> Source:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = " ".join(filter(None, [error.context, error.problem]))
+        message = error.problem or "invalid YAML"
+        if error.context and error.context_mark and error.context_mark.line != mark.line:
+            message += f" ({error.context} that starts on line {error.context_mark.line + 1})"
+        elif error.context:
+            message = f"{error.context}: {message}"
         source.problems.append(Problem(file, line, col, f"YAML syntax: {message}", "yaml-syntax"))
     except yaml.YAMLError as error:
         source.problems.append(Problem(file, 1, 1, f"YAML: {error}", "yaml-syntax"))

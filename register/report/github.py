@@ -31,14 +31,15 @@ def annotation(problem: Problem) -> str:
     return f"::{kind} {','.join(props)}::{_escape_data(problem.message)}"
 
 
-def mask(secret: str | None, stream=sys.stdout) -> None:
+def mask(secret: str | None, stream=None) -> None:
     if secret and active():
-        print(f"::add-mask::{secret}", file=stream, flush=True)
+        print(f"::add-mask::{secret}", file=stream or sys.stdout, flush=True)
 
 
 @contextlib.contextmanager
-def group(title: str, stream=sys.stderr):
+def group(title: str, stream=None):
     """Fold a long phase in the log under GitHub Actions; a plain heading elsewhere."""
+    stream = stream or sys.stderr
     if active():
         print(f"::group::{title}", file=stream, flush=True)
         try:

@@ -21,7 +21,8 @@ def _excerpt(problem: Problem) -> str:
     return f"{gutter}{line}\n{' ' * (len(gutter) + problem.col - 1)}^\n"
 
 
-def print_problems(problems: list[Problem], stream=sys.stderr, *, excerpts: bool = True) -> None:
+def print_problems(problems: list[Problem], stream=None, *, excerpts: bool = True) -> None:
+    stream = stream or sys.stderr
     for problem in problems:
         stream.write(f"{problem}\n")
         if excerpts:
