@@ -1,0 +1,92 @@
+"""Merge precedence: built-in < defaults < environment < deployment < deployment's environment < command line.
+Mappings merge key by key, lists and scalars replace, null removes."""
+
+from __future__ import annotations
+
+import pytest
+
+from register.manifest.resolve import Overrides, resolve
+
+
+def manifest(**deployment_extra):
+    return {
+        "version": 1,
+        "project": "etl",
+        "defaults": {"work_pool": {"name": "base-pool", "type": "ecs"}, "work_queue": "default",
+                     "resources": {"cpu": 0.5, "memory": "1Gi"}, "tags": ["base"],
+                     "parameters": {"region": "eu", "days": 1}, "job_variables": {"env": {"A": "1"}}},
+        "environments": {
+            "dev": {"resources": {"cpu": 0.25}, "tags": ["dev"], "parameters": {"days": 2}},
+            "prod": {"work_pool": "prod-pool", "name_template": "{project}-{name}-{environment}"},
+        },
+        "deployments": [{"name": "load", "entrypoint": "f.py:load", **deployment_extra}],
+    }
+
+
+def one(data, env, overrides=None):
+    [deployment] = resolve(data, env, overrides)
+    return deployment
+
+
+def test_environment_merges_mappings_key_by_key_and_replaces_lists():
+    d = one(manifest(), "dev")
+    assert d.resources == {"cpu": 0.25, "memory": "1Gi"}
+    assert d.parameters == {"region": "eu", "days": 2}
+    assert d.tags == ["dev", "managed-by:flow-register", "project:etl", "environment:dev"]
+
+
+def test_deployment_over_environment_and_its_own_environment_over_that():
+    d = one(manifest(resources={"memory": "2Gi"}, environments={"dev": {"resources": {"cpu": 1}}}), "dev")
+    assert d.resources == {"cpu": 1, "memory": "2Gi"}
+    assert d.origin("resources", "cpu") == ("deployments", 0, "environments", "dev", "resources", "cpu")
+    assert d.origin("resources", "memory") == ("deployments", 0, "resources", "memory")
+
+
+def test_command_line_wins_over_everything():
+    d = one(manifest(environments={"dev": {"resources": {"cpu": 1}}}), "dev",
+            Overrides(work_pool="other", cpu="2", memory="4Gi"))
+    assert (d.work_pool, d.work_pool_type) == ("other", None)  # another pool: its type comes from the server
+    assert d.resources == {"cpu": "2", "memory": "4Gi"}
+    assert d.origin("resources", "cpu") == ("<command line>", "resources", "cpu")
+
+
+def test_null_removes_an_inherited_setting():
+    d = one(manifest(resources={"cpu": None}, parameters={"days": None}, job_variables=None), "dev")
+    assert d.resources == {"memory": "1Gi"}
+    assert d.parameters == {"region": "eu"}
+    assert d.job_variables == {}
+
+
+def test_work_pool_replaces_as_a_whole():
+    d = one(manifest(), "prod")
+    assert (d.work_pool, d.work_pool_type) == ("prod-pool", None)
+    assert d.origin("work_pool") == ("environments", "prod", "work_pool")
+
+
+def test_name_template_and_ownership_tags():
+    d = one(manifest(), "prod")
+    assert d.name == "etl-load-prod" and d.manifest_name == "load"
+    assert d.tags[-3:] == ["managed-by:flow-register", "project:etl", "environment:prod"]
+
+
+def test_inherited_origin_points_at_defaults():
+    d = one(manifest(), "prod")
+    assert d.origin("resources", "memory") == ("defaults", "resources", "memory")
+    assert d.origin("job_variables", "env", "A") == ("defaults", "job_variables", "env", "A")
+
+
+@pytest.mark.parametrize("override, env, registered", [
+    ({"enabled": False}, "dev", False),
+    ({"enabled": False}, "prod", False),
+    ({"enabled": False, "environments": {"dev": {"enabled": True}}}, "dev", True),
+    ({"environments": {"prod": {"enabled": False}}}, "dev", True),
+    ({"environments": {"prod": {"enabled": False}}}, "prod", False),
+])
+def test_enabled(override, env, registered):
+    assert bool(resolve(manifest(**override), env)) is registered
+
+
+def test_only_selects_by_manifest_name():
+    data = manifest()
+    data["deployments"].append({"name": "other", "entrypoint": "f.py:other"})
+    assert [d.name for d in resolve(data, "dev", Overrides(only=["other"]))] == ["other"]
