@@ -22,13 +22,28 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def _repository_path(file: str) -> str:
+    """GitHub places an annotation by its path from the repository root; the tool may run in a
+    subfolder (the action's working-directory) and names files relative to it."""
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    if not workspace:
+        return file
+    path = os.path.relpath(os.path.abspath(file), os.path.abspath(workspace))
+    return file if path.startswith("..") else path
+
+
 def annotation(problem: Problem) -> str:
     """`::error file=..,line=..,col=..,title=..::message`: shown on the file's line in the pull request."""
     kind = "warning" if problem.severity == "warning" else "error"
-    props = [f"file={_escape_property(problem.file)}", f"line={problem.line}", f"col={problem.col}"] \
-        if problem.line else []
+    props = [f"file={_escape_property(_repository_path(problem.file))}", f"line={problem.line}",
+             f"col={problem.col}"] if problem.line else []
     props.append(f"title={_escape_property('flow-register: ' + problem.rule)}")
     return f"::{kind} {','.join(props)}::{_escape_data(problem.message)}"
+
+
+def error(message: str, title: str) -> str:
+    """`::error title=..::message`: an error that belongs to no file (a bad input, a failed step)."""
+    return f"::error title={_escape_property(title)}::{_escape_data(message)}"
 
 
 def mask(secret: str | None, stream=None) -> None:
