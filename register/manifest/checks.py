@@ -183,26 +183,32 @@ def _resources(report: _Report, d: Deployment, here: str) -> None:
 
 def _parameters(report: _Report, d: Deployment, facts, schema: dict) -> None:
     properties = {k: v for k, v in schema.get("properties", {}).items() if k not in facts.var_names}
-    for name, value in d.parameters.items():
-        where = d.origin("parameters", name)
-        if name not in properties:
-            if not facts.takes_any_keyword:
-                choices = f"it takes {one_of(properties)}" if properties else "it takes no parameters"
-                report.at(where, f"flow '{facts.name}' has no parameter '{name}'; {choices}",
-                          "parameter-unknown", key=True)
-            continue
-        validator = jsonschema.Draft202012Validator({**properties[name], "definitions": schema.get("definitions", {}),
-                                                     "$defs": schema.get("definitions", {})})
-        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
-        if error is not None:
-            report.at(where, f"parameter '{name}' {_expected(error)}", "parameter-type")
-    active = [s for s in d.schedules if s.get("active", True)]
-    if active:
-        for name in [n for n in schema.get("required", []) if n not in facts.var_names]:
-            if name not in d.parameters and not all(name in (s.get("parameters") or {}) for s in active):
-                report.at(d.origin("schedules"), f"deployment '{d.name}' runs on a schedule but the flow's required "
-                                                 f"parameter '{name}' has no value; set parameters.{name}",
-                          "parameter-required")
+    given = [(("parameters",), d.parameters)]  # the deployment's, each schedule's and each trigger's
+    given += [(("schedules", i, "parameters"), s.get("parameters") or {}) for i, s in enumerate(d.schedules) if s]
+    given += [(("triggers", i, "parameters"), t.get("parameters") or {}) for i, t in enumerate(d.triggers) if t]
+    for at, parameters in given:
+        for name, value in parameters.items():
+            where = d.origin(*at, name)
+            if name not in properties:
+                if not facts.takes_any_keyword:
+                    choices = f"it takes {one_of(properties)}" if properties else "it takes no parameters"
+                    report.at(where, f"flow '{facts.name}' has no parameter '{name}'; {choices}",
+                              "parameter-unknown", key=True)
+                continue
+            if at[0] == "triggers" and isinstance(value, (str, dict)):
+                continue  # trigger parameters may be templates of the event ({{ event.payload... }})
+            definitions = schema.get("definitions", {})
+            validator = jsonschema.Draft202012Validator({**properties[name], "definitions": definitions,
+                                                         "$defs": definitions})
+            error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+            if error is not None:
+                report.at(where, f"parameter '{name}' {_expected(error)}", "parameter-type")
+    active = [s for s in d.schedules if s and s.get("active", True)]
+    for name in [n for n in schema.get("required", []) if n not in facts.var_names]:
+        if active and name not in d.parameters and not all(name in (s.get("parameters") or {}) for s in active):
+            report.at(d.origin("schedules"), f"deployment '{d.name}' runs on a schedule but the flow's required "
+                                             f"parameter '{name}' has no value; set parameters.{name}",
+                      "parameter-required")
 
 
 def _expected(error: jsonschema.ValidationError) -> str:
