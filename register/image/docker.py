@@ -1,0 +1,156 @@
+"""The Docker CLI: log in, build (buildx when present, the classic builder otherwise), push.
+
+Build and push output streams to the log as it comes, folded under GitHub Actions. A password
+reaches Docker on stdin only, so it never shows in a process list or an error message.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections import deque
+from dataclasses import dataclass, field
+
+from register.image.context import build_arg_value
+
+# FLOW_REGISTER_BUILDER=classic|buildx forces a builder (e.g. to reproduce a runner without buildx).
+BUILDER_VARIABLE = "FLOW_REGISTER_BUILDER"
+
+
+class DockerError(Exception):
+    """A Docker command failed; the message says which and its last lines (never a secret)."""
+
+
+@dataclass
+class Build:
+    context: str
+    dockerfile: str
+    tags: list[str]
+    build_args: dict = field(default_factory=dict)
+    platform: str | None = None
+    labels: dict = field(default_factory=dict)
+    cache_scope: str | None = None  # the GitHub Actions cache scope (buildx under Actions only)
+
+
+def docker_binary() -> str:
+    found = shutil.which("docker")
+    if not found:
+        raise DockerError("the Docker CLI (`docker`) is not on PATH; install Docker to build the image")
+    return found
+
+
+def _run(args: list[str], *, input: str | None = None, env: dict | None = None, timeout: float | None = None):
+    return subprocess.run([docker_binary(), *args], input=input, capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def _stream(args: list[str], *, what: str, env: dict | None = None, out=None) -> None:
+    """Run `docker ARGS`, copying its output to `out` line by line; raise DockerError on failure."""
+    out = out or sys.stderr
+    tail: deque[str] = deque(maxlen=15)
+    process = subprocess.Popen([docker_binary(), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1, env=env)
+    assert process.stdout is not None
+    for line in process.stdout:
+        out.write(line)
+        tail.append(line.rstrip("\n"))
+    out.flush()
+    if process.wait() != 0:
+        last = "\n  ".join(tail)
+        raise DockerError(f"{what} failed (docker exit {process.returncode}); its last lines:\n  {last}")
+
+
+def daemon_answers() -> str | None:
+    """None if the engine answers; else why not (one line)."""
+    try:
+        out = _run(["version", "--format", "{{.Server.Version}}"], timeout=30)
+    except subprocess.TimeoutExpired:
+        return "the Docker engine did not answer within 30 s"
+    if out.returncode != 0:
+        lines = (out.stderr or out.stdout).strip().splitlines()
+        return lines[-1] if lines else f"docker version exited {out.returncode}"
+    return None
+
+
+def has_buildx() -> bool:
+    forced = os.environ.get(BUILDER_VARIABLE, "").strip().lower()
+    if forced in ("classic", "buildx"):
+        return forced == "buildx"
+    try:
+        return _run(["buildx", "version"], timeout=30).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def buildx_driver() -> str | None:
+    out = _run(["buildx", "inspect"], timeout=60)
+    for line in out.stdout.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "Driver":
+            return value.strip()
+    return None
+
+
+def gha_cache_available() -> tuple[bool, str]:
+    """Whether buildx can use GitHub's cache here, and if not, why (for the log)."""
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return False, "not under GitHub Actions"
+    if not os.environ.get("ACTIONS_RUNTIME_TOKEN") or not (
+            os.environ.get("ACTIONS_CACHE_URL") or os.environ.get("ACTIONS_RESULTS_URL")):
+        return False, ("ACTIONS_RUNTIME_TOKEN / ACTIONS_CACHE_URL are not exposed to this step "
+                       "(run flow-register as a Docker action, or expose them with crazy-max/ghaction-github-runtime)")
+    driver = buildx_driver()
+    if driver == "docker":
+        return False, "the buildx builder uses the `docker` driver, which cannot export a cache (use docker/setup-buildx-action)"
+    return True, ""
+
+
+def login(server: str, username: str, password: str) -> None:
+    """`docker login SERVER --username U --password-stdin`: the password goes on stdin, not in argv."""
+    out = _run(["login", server, "--username", username, "--password-stdin"], input=password + "\n", timeout=120)
+    if out.returncode != 0:
+        message = (out.stderr or out.stdout).strip().replace(password, "***")
+        raise DockerError(f"docker login to {server} as {username} failed: {message.splitlines()[-1] if message else ''}")
+
+
+def image_exists(reference: str) -> bool:
+    return _run(["image", "inspect", "--format", "{{.Id}}", reference], timeout=60).returncode == 0
+
+
+def _common_args(build: Build) -> list[str]:
+    args = ["--file", build.dockerfile]
+    for tag in build.tags:
+        args += ["--tag", tag]
+    for name, value in sorted(build.build_args.items()):
+        args += ["--build-arg", f"{name}={build_arg_value(value)}"]
+    for name, value in sorted(build.labels.items()):
+        args += ["--label", f"{name}={value}"]
+    if build.platform:
+        args += ["--platform", build.platform]
+    return args
+
+
+def build_classic(build: Build, out=None) -> None:
+    env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+    _stream(["build", *_common_args(build), build.context], what="docker build", env=env, out=out)
+
+
+def build_buildx(build: Build, *, push: bool, gha_cache: bool, out=None) -> None:
+    """One buildx build; with `push`, it pushes every tag itself (one upload, no local copy needed)."""
+    args = ["buildx", "build", "--progress", "plain", *_common_args(build), "--push" if push else "--load"]
+    if gha_cache:
+        scope = build.cache_scope or "flow-register"
+        args += ["--cache-from", f"type=gha,scope={scope}", "--cache-to", f"type=gha,mode=max,scope={scope}"]
+    _stream([*args, build.context], what="docker buildx build", out=out)
+
+
+def tag(source: str, target: str) -> None:
+    out = _run(["tag", source, target], timeout=60)
+    if out.returncode != 0:
+        raise DockerError(f"docker tag {source} {target} failed: {out.stderr.strip()}")
+
+
+def push(reference: str, out=None) -> None:
+    _stream(["push", reference], what=f"docker push {reference}", out=out)

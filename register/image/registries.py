@@ -1,0 +1,425 @@
+"""Registries: which kind a repository lives in, its credentials, and what tags it already has.
+
+The kind follows the repository's host:
+
+    <account>.dkr.ecr.<region>.amazonaws.com/...   ECR: a token from boto3, tags looked up with ECR's API
+    <region>-docker.pkg.dev/..., *gcr.io/...        GCP: an access token from google-auth's default
+                                                    credentials, user `oauth2accesstoken`
+    anything else                                  REGISTRY_USERNAME / REGISTRY_PASSWORD, or none
+
+REGISTRY_USERNAME and REGISTRY_PASSWORD, when set, are used for any kind. Every password is masked
+(GitHub Actions) before it is used, and goes to Docker on stdin only. Tags are looked up with the
+registry's HTTP API (`HEAD /v2/<name>/manifests/<tag>`): one request, no Docker needed, and the
+answer carries the digest the registry will serve.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from register.report import github
+
+MANIFEST_TYPES = ", ".join([
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+])
+
+_ECR_HOST = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+_GCP_HOST = re.compile(r"^([a-z0-9-]+-docker\.pkg\.dev|([a-z]+\.)?gcr\.io)$")
+_PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+DOCKER_HUB = "docker.io"
+
+
+class RegistryError(Exception):
+    """The registry could not be reached or refused us. The message names the registry, never a secret."""
+
+
+@dataclass(frozen=True)
+class Repository:
+    """An image repository as the manifest names it, without tag or digest."""
+
+    text: str  # as written, e.g. 127.0.0.1:5000/sales-etl
+    host: str  # e.g. 127.0.0.1:5000, docker.io
+    path: str  # e.g. sales-etl, library/python
+
+    @classmethod
+    def parse(cls, text: str) -> "Repository":
+        """Raises ValueError with a message for the user when `text` is not a repository."""
+        if "@" in text:
+            raise ValueError(f"'{text}' names a digest; give the repository only, e.g. "
+                             f"'{text.split('@')[0]}'")
+        first, _, rest = text.partition("/")
+        if rest and ("." in first or ":" in first or first == "localhost"):
+            host, path = first, rest
+        else:
+            host, path = DOCKER_HUB, text
+            if "/" not in path:
+                path = f"library/{path}"
+        if ":" in path:
+            raise ValueError(f"'{text}' has a tag; give the repository only, e.g. "
+                             f"'{text.rsplit(':', 1)[0]}' (flow-register tags the image itself)")
+        bad = [c for c in path.split("/") if not _PATH_COMPONENT.match(c)]
+        if bad:
+            raise ValueError(f"'{text}' is not a valid repository: '{bad[0]}' must be lowercase letters, "
+                             "digits and single separators (. _ -)")
+        return cls(text=text, host=host, path=path)
+
+    @property
+    def api_host(self) -> str:
+        return "registry-1.docker.io" if self.host == DOCKER_HUB else self.host
+
+    def tagged(self, tag: str) -> str:
+        return f"{self.text}:{tag}"
+
+    def pinned(self, digest: str) -> str:
+        return f"{self.text}@{digest}"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+    source: str = ""  # where they came from, for the log: "REGISTRY_USERNAME", "ECR", ...
+
+
+def is_loopback(host: str) -> bool:
+    """Docker talks plain HTTP to registries on loopback; so do we."""
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
+    name = name.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def explicit_credentials() -> Credentials | None:
+    username = os.environ.get("REGISTRY_USERNAME") or ""
+    password = os.environ.get("REGISTRY_PASSWORD") or ""
+    if bool(username) != bool(password):
+        missing = "REGISTRY_PASSWORD" if username else "REGISTRY_USERNAME"
+        raise RegistryError(f"{missing} is not set: give both a registry username and a password, or neither")
+    if not username:
+        return None
+    github.mask(password)
+    return Credentials(username, password, "REGISTRY_USERNAME/REGISTRY_PASSWORD")
+
+
+def docker_config_credentials(host: str) -> Credentials | None:
+    """What `docker login` stored for `host` (a credential helper, or config.json's `auths`)."""
+    config_dir = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    try:
+        config = json.loads((config_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    keys = [host, f"https://{host}", f"http://{host}"]
+    if host == DOCKER_HUB:
+        keys.insert(0, "https://index.docker.io/v1/")
+    helper = next((config.get("credHelpers", {}).get(k) for k in keys if k in config.get("credHelpers", {})),
+                  config.get("credsStore"))
+    if helper:
+        for key in keys:
+            try:
+                out = subprocess.run([f"docker-credential-{helper}", "get"], input=key, capture_output=True,
+                                     text=True, timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                break
+            if out.returncode == 0:
+                found = json.loads(out.stdout)
+                github.mask(found.get("Secret"))
+                return Credentials(found.get("Username", ""), found.get("Secret", ""), f"docker-credential-{helper}")
+    for key in keys:
+        auth = config.get("auths", {}).get(key, {}).get("auth")
+        if auth:
+            username, _, password = base64.b64decode(auth).decode().partition(":")
+            github.mask(password)
+            return Credentials(username, password, "docker config")
+    return None
+
+
+class Registry:
+    """A registry speaking the OCI distribution API; credentials from the environment, if any."""
+
+    kind = "registry"
+
+    def __init__(self, repository: Repository):
+        self.repository = repository
+        self._credentials: Credentials | None = None
+        self._credentials_read = False
+        self._tokens: dict[str, str] = {}
+        self._client = None
+
+    # --- credentials ---------------------------------------------------------------------
+
+    def credentials(self) -> Credentials | None:
+        """The credentials to log Docker in with, masked; None: use what Docker already has."""
+        if not self._credentials_read:
+            self._credentials = explicit_credentials() or self._own_credentials()
+            self._credentials_read = True
+        return self._credentials
+
+    def _own_credentials(self) -> Credentials | None:
+        return None
+
+    @property
+    def login_server(self) -> str:
+        return self.repository.host
+
+    # --- repository ----------------------------------------------------------------------
+
+    def repository_exists(self) -> bool:
+        return True  # OCI registries create a repository on first push
+
+    def create_repository(self) -> None:
+        pass
+
+    # --- tags ----------------------------------------------------------------------------
+
+    def digest(self, tag: str) -> str | None:
+        """The digest the registry serves for `tag`, or None when it has no such tag."""
+        response = self._request("HEAD", f"manifests/{tag}", headers={"Accept": MANIFEST_TYPES})
+        if response.status_code == 404:
+            return None
+        self._raise_for(response, f"look up tag {tag}")
+        digest = response.headers.get("Docker-Content-Digest")
+        if not digest:  # a registry that does not send it on HEAD (rare): ask for the manifest itself
+            response = self._request("GET", f"manifests/{tag}", headers={"Accept": MANIFEST_TYPES})
+            self._raise_for(response, f"read the manifest of tag {tag}")
+            import hashlib
+            digest = "sha256:" + hashlib.sha256(response.content).hexdigest()
+        return digest
+
+    def add_tag(self, digest: str, tag: str) -> None:
+        """Give the image `digest` one more tag, in the registry itself: no build, no layer moves."""
+        response = self._request("GET", f"manifests/{digest}", headers={"Accept": MANIFEST_TYPES})
+        self._raise_for(response, f"read the manifest {digest}")
+        media_type = response.headers.get("Content-Type", "").split(";")[0]
+        put = self._request("PUT", f"manifests/{tag}", headers={"Content-Type": media_type},
+                            content=response.content, push=True)
+        self._raise_for(put, f"tag {digest} as {tag}")
+
+    # --- HTTP ----------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        scheme = "http" if is_loopback(self.repository.host) else "https"
+        return f"{scheme}://{self.repository.api_host}/v2/{self.repository.path}"
+
+    def _http(self):
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.Client(timeout=60, follow_redirects=True)
+        return self._client
+
+    def _request(self, method: str, path: str, *, headers: dict, push: bool = False, content: bytes | None = None):
+        import httpx
+
+        url = f"{self.base_url}/{path}"
+        scope = f"repository:{self.repository.path}:{'pull,push' if push else 'pull'}"
+        try:
+            auth = self._tokens.get(scope)
+            response = self._http().request(method, url, headers={**headers, **(auth and {"Authorization": auth} or {})},
+                                            content=content)
+            if response.status_code == 401:
+                auth = self._authorize(response.headers.get("WWW-Authenticate", ""), scope)
+                if auth:
+                    self._tokens[scope] = auth
+                    response = self._http().request(method, url, headers={**headers, "Authorization": auth},
+                                                    content=content)
+        except httpx.HTTPError as error:
+            raise RegistryError(f"cannot reach the registry {self.repository.host}: {type(error).__name__}: "
+                                f"{error}") from None
+        return response
+
+    def _basic(self) -> Credentials | None:
+        return self.credentials() or docker_config_credentials(self.repository.host)
+
+    def _authorize(self, challenge: str, scope: str) -> str | None:
+        """The Authorization header that answers the registry's challenge (Basic, or a Bearer token)."""
+        import httpx
+
+        scheme, _, params = challenge.partition(" ")
+        credentials = self._basic()
+        if scheme.lower() == "basic":
+            if not credentials:
+                return None
+            raw = f"{credentials.username}:{credentials.password}".encode()
+            return "Basic " + base64.b64encode(raw).decode()
+        if scheme.lower() != "bearer":
+            return None
+        fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
+        realm = fields.get("realm")
+        if not realm:
+            return None
+        query = {"scope": scope}
+        if fields.get("service"):
+            query["service"] = fields["service"]
+        auth = (credentials.username, credentials.password) if credentials else None
+        answer = self._http().get(realm, params=query, auth=auth)
+        if answer.status_code != 200:
+            return None
+        body = answer.json()
+        token = body.get("token") or body.get("access_token")
+        if not token:
+            return None
+        github.mask(token)
+        return f"Bearer {token}"
+
+    def _raise_for(self, response, doing: str) -> None:
+        if response.status_code < 400:
+            return
+        if response.status_code in (401, 403):
+            how = ("the credentials were refused" if self._basic()
+                   else "set REGISTRY_USERNAME and REGISTRY_PASSWORD (action inputs registry-username and "
+                        "registry-password), or `docker login` first")
+            raise RegistryError(f"{self.repository.host} refused to {doing} in {self.repository.path} "
+                                f"(HTTP {response.status_code}): {how}")
+        raise RegistryError(f"{self.repository.host} could not {doing} in {self.repository.path}: "
+                            f"HTTP {response.status_code} {response.text[:200].strip()}")
+
+
+class GcpRegistry(Registry):
+    """Artifact Registry / Container Registry: an OAuth access token from the default credentials."""
+
+    kind = "gcp"
+
+    def _own_credentials(self) -> Credentials | None:
+        import google.auth
+        import google.auth.exceptions
+        import google.auth.transport.requests
+
+        try:
+            creds, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+            creds.refresh(google.auth.transport.requests.Request())
+        except google.auth.exceptions.GoogleAuthError as error:
+            raise RegistryError(f"no Google credentials for {self.repository.host}: {type(error).__name__}: "
+                                f"{str(error).splitlines()[0] if str(error) else ''} (use google-github-actions/auth "
+                                "or set GOOGLE_APPLICATION_CREDENTIALS)") from None
+        github.mask(creds.token)
+        return Credentials("oauth2accesstoken", creds.token, "google-auth default credentials")
+
+
+class EcrRegistry(Registry):
+    """Amazon ECR: a token from GetAuthorizationToken; tags and repositories through ECR's own API."""
+
+    kind = "ecr"
+
+    def __init__(self, repository: Repository, account: str, region: str):
+        super().__init__(repository)
+        self.account = account
+        self.region = region
+        self._ecr = None
+
+    def client(self):
+        if self._ecr is None:
+            import boto3
+
+            # boto3 honours AWS_ENDPOINT_URL_ECR / AWS_ENDPOINT_URL itself (a local ECR, e.g. moto).
+            self._ecr = boto3.client("ecr", region_name=self.region)
+        return self._ecr
+
+    def _call(self, doing: str, method: str, **kwargs):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self.client(), method)(**kwargs)
+        except ClientError:
+            raise
+        except BotoCoreError as error:
+            raise RegistryError(f"ECR ({self.region}) could not {doing}: {error}") from None
+
+    def _own_credentials(self) -> Credentials:
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self._call("issue a login token", "get_authorization_token", registryIds=[self.account])
+        except ClientError as error:
+            raise RegistryError(f"ECR ({self.region}) refused a login token for account {self.account}: "
+                                f"{error.response['Error'].get('Message', error)}") from None
+        token = answer["authorizationData"][0]["authorizationToken"]
+        username, _, password = base64.b64decode(token).decode().partition(":")
+        github.mask(password)
+        github.mask(token)
+        return Credentials(username, password, f"ECR GetAuthorizationToken ({self.region})")
+
+    def repository_exists(self) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._call("describe the repository", "describe_repositories", registryId=self.account,
+                       repositoryNames=[self.repository.path])
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "RepositoryNotFoundException":
+                return False
+            raise self._error("describe the repository", error) from None
+        return True
+
+    def create_repository(self) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._call("create the repository", "create_repository", registryId=self.account,
+                       repositoryName=self.repository.path)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "RepositoryAlreadyExistsException":
+                raise self._error("create the repository", error) from None
+
+    def digest(self, tag: str) -> str | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self._call(f"look up tag {tag}", "describe_images", registryId=self.account,
+                                repositoryName=self.repository.path, imageIds=[{"imageTag": tag}])
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("ImageNotFoundException", "RepositoryNotFoundException"):
+                return None
+            raise self._error(f"look up tag {tag}", error) from None
+        details = answer.get("imageDetails") or []
+        return details[0]["imageDigest"] if details else None
+
+    def add_tag(self, digest: str, tag: str) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            found = self._call(f"read {digest}", "batch_get_image", registryId=self.account,
+                               repositoryName=self.repository.path, imageIds=[{"imageDigest": digest}],
+                               acceptedMediaTypes=[t.strip() for t in MANIFEST_TYPES.split(",")])
+            image = found["images"][0]
+            kwargs = {"imageManifestMediaType": image["imageManifestMediaType"]} \
+                if image.get("imageManifestMediaType") else {}
+            self._call(f"tag {digest} as {tag}", "put_image", registryId=self.account,
+                       repositoryName=self.repository.path, imageManifest=image["imageManifest"], imageTag=tag,
+                       **kwargs)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ImageAlreadyExistsException":
+                raise self._error(f"tag {digest} as {tag}", error) from None
+        except (KeyError, IndexError):
+            raise RegistryError(f"ECR has no image {digest} in {self.repository.path}") from None
+
+    def _error(self, doing: str, error) -> RegistryError:
+        message = error.response["Error"].get("Message") or error.response["Error"].get("Code")
+        return RegistryError(f"ECR ({self.region}, account {self.account}) could not {doing} "
+                             f"in {self.repository.path}: {message}")
+
+
+def for_repository(repository: Repository) -> Registry:
+    """The registry `repository` lives in, by its host."""
+    host = repository.host.split(":")[0]
+    ecr = _ECR_HOST.match(host)
+    if ecr:
+        # The host names the region the registry is in: a token from any other region is refused.
+        return EcrRegistry(repository, ecr["account"], ecr["region"])
+    if _GCP_HOST.match(host):
+        return GcpRegistry(repository)
+    return Registry(repository)

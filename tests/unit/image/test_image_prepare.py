@@ -1,0 +1,214 @@
+"""prepare(): when it builds, pushes, logs in, or does nothing, with Docker and the registry stood in for."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import register.image as image_stage
+from register.image import registries
+from register.manifest import load_manifest
+from register.problems import Invalid
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+REPOSITORY = "registry.example:5000/sales-etl"
+PUSHED = "sha256:" + "b" * 64
+EXISTING = "sha256:" + "e" * 64
+
+
+class FakeRegistry(registries.Registry):
+    """Has the tags in `tags`; after a push seen by the fake docker, has the pushed tags too."""
+
+    def __init__(self, repository, docker, tags=None):
+        super().__init__(repository)
+        self.docker = docker
+        self.tags = dict(tags or {})
+        self.added = []
+
+    def digest(self, tag):
+        for argv in self.docker.commands():
+            if (argv[:1] == ["push"] or "--push" in argv) and any(a.endswith(f":{tag}") for a in argv):
+                return PUSHED
+        return self.tags.get(tag)
+
+    def add_tag(self, digest, tag):
+        self.added.append((digest, tag))
+        self.tags[tag] = digest
+
+
+@pytest.fixture
+def manifest_path(tmp_path) -> Path:
+    root = tmp_path / "flows-repo"
+    shutil.copytree(EXAMPLES, root)
+    path = root / "flows.yaml"
+    path.write_text(path.read_text().replace("localhost:5000/sales-etl", REPOSITORY))
+    return path
+
+
+@pytest.fixture
+def registry(fake_docker, monkeypatch):
+    holder = {}
+
+    def for_repository(repository):
+        holder["registry"] = FakeRegistry(repository, fake_docker, holder.get("tags"))
+        return holder["registry"]
+
+    monkeypatch.setattr(registries, "for_repository", for_repository)
+
+    class Handle:
+        def has(self, **tags):
+            holder["tags"] = {k.replace("_", "-"): v for k, v in tags.items()}
+
+        @property
+        def last(self) -> FakeRegistry:
+            return holder["registry"]
+
+    return Handle()
+
+
+def content_tag_of(path: Path) -> str:
+    return image_stage.prepare(load_manifest(path), "dev", dry_run=True).content_tag
+
+
+def test_a_tag_already_in_the_registry_means_no_docker_at_all(manifest_path, registry, fake_docker, capsys):
+    registry.has(**{content_tag_of(manifest_path).replace("-", "_"): EXISTING})
+    image = image_stage.prepare(load_manifest(manifest_path), "dev")
+    assert image.reference == f"{REPOSITORY}@{EXISTING}"
+    assert (image.built, image.pushed, image.exists) == (False, False, True)
+    assert image.content_tag.startswith("ct-")
+    assert fake_docker.calls == []
+    assert "no build, no push" in capsys.readouterr().err
+
+
+def test_a_dry_run_looks_up_the_tag_and_runs_no_docker(manifest_path, registry, fake_docker):
+    image = image_stage.prepare(load_manifest(manifest_path), "dev", dry_run=True)
+    assert image.reference == f"{REPOSITORY}:{image.content_tag}"
+    assert (image.built, image.pushed, image.exists) == (False, False, False)
+    assert fake_docker.calls == []
+
+
+def test_build_never_without_the_tag_is_an_error_on_the_repository_line(manifest_path, registry, fake_docker):
+    with pytest.raises(Invalid) as invalid:
+        image_stage.prepare(load_manifest(manifest_path), "dev", build="never")
+    [problem] = invalid.value.problems
+    assert problem.rule == "image-missing"
+    assert problem.line == 6  # `repository:` in the example's flows.yaml
+    assert "build is 'never'" in problem.message
+    assert fake_docker.calls == []
+
+
+def test_a_missing_tag_is_built_once_with_the_classic_builder_and_pushed(manifest_path, registry, fake_docker):
+    image = image_stage.prepare(load_manifest(manifest_path), "dev")
+    tag = image.content_tag
+    assert image.reference == f"{REPOSITORY}@{PUSHED}"
+    assert (image.built, image.pushed, image.builder) == (True, True, "classic")
+    builds = [c for c in fake_docker.calls if c["argv"][:1] == ["build"]]
+    assert len(builds) == 1 and builds[0]["buildkit"] == "0"
+    argv = builds[0]["argv"]
+    assert argv[argv.index("--tag") + 1] == f"{REPOSITORY}:{tag}"
+    assert argv[argv.index("--file") + 1] == str(manifest_path.parent / "Dockerfile")
+    assert argv[-1] == str(manifest_path.parent)
+    assert [c for c in fake_docker.commands() if c[:1] == ["push"]] == [["push", f"{REPOSITORY}:{tag}"]]
+
+
+def test_buildx_builds_and_pushes_in_one_step(manifest_path, registry, fake_docker, monkeypatch):
+    monkeypatch.setenv("FAKE_DOCKER_BUILDX", "1")
+    image = image_stage.prepare(load_manifest(manifest_path), "dev", image_tag="v1.2")
+    assert image.builder == "buildx" and image.reference == f"{REPOSITORY}@{PUSHED}"
+    [build] = [c for c in fake_docker.commands() if c[:2] == ["buildx", "build"]]
+    assert "--push" in build and "--load" not in build
+    assert f"{REPOSITORY}:v1.2" in build and f"{REPOSITORY}:{image.content_tag}" in build
+    assert "--cache-from" not in build  # not under GitHub Actions
+    assert not [c for c in fake_docker.commands() if c[:1] == ["push"]]
+
+
+def test_buildx_uses_the_github_actions_cache_when_the_runtime_exposes_it(manifest_path, registry, fake_docker,
+                                                                          monkeypatch, capsys):
+    monkeypatch.setenv("FAKE_DOCKER_BUILDX", "1")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("ACTIONS_RUNTIME_TOKEN", "runtime-token")
+    monkeypatch.setenv("ACTIONS_CACHE_URL", "https://cache.example/")
+    image_stage.prepare(load_manifest(manifest_path), "dev")
+    [build] = [c for c in fake_docker.commands() if c[:2] == ["buildx", "build"]]
+    assert build[build.index("--cache-from") + 1] == "type=gha,scope=flow-register-sales-etl"
+    assert build[build.index("--cache-to") + 1] == "type=gha,mode=max,scope=flow-register-sales-etl"
+    err = capsys.readouterr().err
+    assert err.startswith("::group::Image ") and "::endgroup::" in err
+
+
+def test_credentials_log_docker_in_first_with_the_password_on_stdin(manifest_path, registry, fake_docker,
+                                                                     monkeypatch, capsys):
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("REGISTRY_USERNAME", "ci")
+    monkeypatch.setenv("REGISTRY_PASSWORD", "ci-secret-pw")
+    image_stage.prepare(load_manifest(manifest_path), "dev")
+    commands = fake_docker.commands()
+    login = next(i for i, c in enumerate(commands) if c[:1] == ["login"])
+    build = next(i for i, c in enumerate(commands) if c[:1] == ["build"])
+    assert login < build
+    assert fake_docker.calls[login]["stdin"].strip() == "ci-secret-pw"
+    assert "ci-secret-pw" not in json.dumps(commands)
+    out, err = capsys.readouterr()
+    assert out.startswith("::add-mask::ci-secret-pw")  # masked before anything else is printed
+    assert "ci-secret-pw" not in err
+
+
+def test_push_false_builds_and_runs_the_local_tag(manifest_path, registry, fake_docker):
+    image = image_stage.prepare(load_manifest(manifest_path), "dev", push=False)
+    assert image.reference == f"{REPOSITORY}:{image.content_tag}"
+    assert (image.built, image.pushed) == (True, False)
+    assert not [c for c in fake_docker.commands() if c[:1] == ["push"]]
+
+
+def test_build_always_rebuilds_a_tag_the_registry_has(manifest_path, registry, fake_docker):
+    registry.has(**{content_tag_of(manifest_path).replace("-", "_"): EXISTING})
+    image = image_stage.prepare(load_manifest(manifest_path), "dev", build="always")
+    assert image.built and image.reference == f"{REPOSITORY}@{PUSHED}"
+
+
+def test_an_extra_tag_on_an_unchanged_image_is_added_in_the_registry(manifest_path, registry, fake_docker):
+    registry.has(**{content_tag_of(manifest_path).replace("-", "_"): EXISTING})
+    image = image_stage.prepare(load_manifest(manifest_path), "dev", image_tag="v2")
+    assert registry.last.added == [(EXISTING, "v2")]
+    assert (image.built, image.pushed, image.tags) == (False, False, ["v2"])
+    assert fake_docker.calls == []
+
+
+def test_the_git_commit_tags_the_image_in_ci(manifest_path, registry, fake_docker, monkeypatch):
+    monkeypatch.setenv("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
+    image = image_stage.prepare(load_manifest(manifest_path), "dev")
+    [build] = [c for c in fake_docker.commands() if c[:1] == ["build"]]
+    assert f"{REPOSITORY}:0123456789abcdef0123456789abcdef01234567" in build
+    assert image.tags == [image.content_tag, "0123456789abcdef0123456789abcdef01234567"]
+
+
+def test_dockerfile_auto_is_generated_beside_the_manifest(manifest_path, registry, fake_docker):
+    text = manifest_path.read_text().replace("dockerfile: Dockerfile", "dockerfile: auto\n  base: acme/base:1")
+    manifest_path.write_text(text)
+    first = image_stage.prepare(load_manifest(manifest_path), "dev")
+    generated = manifest_path.parent / ".flow-register" / "Dockerfile"
+    assert first.dockerfile == str(generated)
+    assert "FROM acme/base:1" in generated.read_text()
+    [build] = [c for c in fake_docker.commands() if c[:1] == ["build"]]
+    assert build[build.index("--file") + 1] == str(generated)
+    # Writing it does not change the content tag it was part of.
+    assert content_tag_of(manifest_path) == first.content_tag
+
+
+def test_a_manifest_without_image_prepares_nothing(manifest_path, registry, fake_docker):
+    text = manifest_path.read_text()
+    start = text.index("image:\n")
+    end = text.index("defaults:")
+    manifest_path.write_text(text[:start] + text[end:])
+    assert image_stage.prepare(load_manifest(manifest_path), "dev") == image_stage.Image()
+    assert fake_docker.calls == []
+
+
+def test_a_missing_dockerfile_is_an_error_before_anything_runs(manifest_path, registry, fake_docker):
+    (manifest_path.parent / "Dockerfile").unlink()
+    with pytest.raises(Invalid, match="Dockerfile 'Dockerfile' does not exist"):
+        image_stage.prepare(load_manifest(manifest_path), "dev")
+    assert fake_docker.calls == []
