@@ -326,7 +326,7 @@ class EcrRegistry(Registry):
             import boto3
 
             # boto3 honours AWS_ENDPOINT_URL_ECR / AWS_ENDPOINT_URL itself (a local ECR, e.g. moto).
-            self._ecr = boto3.client("ecr", region_name=self.region)
+            self._ecr = boto3.session.Session().client("ecr", region_name=self.region)
         return self._ecr
 
     def _call(self, doing: str, method: str, **kwargs):
