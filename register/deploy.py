@@ -1,10 +1,21 @@
-"""plan and deploy: manifest -> image -> plan -> apply -> report. (Being written: issue 3.)"""
+"""plan and deploy: manifest -> server reads and pool checks -> image -> plan -> apply -> report.
+
+Everything that can be wrong is found before the first write: the manifest, the server's address and
+credentials, the work pools and the job variables they accept. Then the image, then the plan; a dry run
+stops there. Reads are in bulk (a handful of requests, however many deployments); writes are only
+what changed.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import sys
+import time
 from dataclasses import dataclass
 
 from register.manifest import Overrides
+from register.problems import Exit, Invalid, Problem
 
 
 @dataclass
@@ -18,7 +29,142 @@ class DeployOptions:
     build: str = "auto"  # auto | always | never
     push: bool = True
     image_tag: str | None = None
+    # An image made elsewhere, used as it is instead of asking the image stage (the demo, which needs no
+    # Docker or registry, computes its reference offline); `image_note` says so in the report.
+    image: object = None
+    image_note: str | None = None
+    # Register under this name template instead of the manifest's (the demo, where all environments
+    # share one server).
+    name_template: str | None = None
+
+
+def _server_problem(error, connection) -> Problem:
+    if error.unreachable:
+        return Problem("PREFECT_API_URL", 0, 0, f"{error}; check PREFECT_API_URL and that the server is running",
+                       "server-unreachable")
+    if error.status in (401, 403):
+        name = "PREFECT_API_KEY" if connection.api_key else \
+            "PREFECT_API_AUTH_STRING" if connection.auth_string else "PREFECT_API_URL"
+        return Problem(name, 0, 0, str(error), "server-auth")
+    return Problem("PREFECT_API_URL", 0, 0, str(error), "server")
+
+
+def _conflict(manifest, deployments, want, have, server: str) -> Problem:
+    from register.plan import owner_of
+
+    project, environment = owner_of(have)
+    index = next(d.index for d in deployments if d.manifest_name == want.manifest_name)
+    return manifest.source.problem(
+        ("deployments", index, "name"),
+        f"deployment '{want.name}' of flow '{want.flow}' on {server} belongs to project '{project}', environment "
+        f"'{environment}'; registering it here would take it away from there. Give this environment names of "
+        "its own (name_template: '{name}-{environment}') or a Prefect server of its own", "deployment-owner")
 
 
 def run(options: DeployOptions) -> int:
-    raise NotImplementedError("deploy is being written (issue 3)")
+    from register.apply import apply
+    from register.flows import parameter_schema
+    from register.manifest import load_manifest
+    from register.manifest.render import pull_steps
+    from register.manifest.resolve import ownership_tags, render_name
+    from register.plan import automation_deployments, desired, make_plan, registered
+    from register.report import github
+    from register.report import plan as report
+    from register.report.problems import print_problems
+    from register.server import Server, ServerError, connection_from_environment
+    from register.server import pools as pool_checks
+
+    started = time.monotonic()
+    env = options.environment
+    manifest = load_manifest(options.manifest, env, options.overrides)
+    if manifest.errors():
+        raise Invalid(manifest.problems)
+    print_problems(manifest.problems)  # warnings
+    deployments = manifest.deployments(env, options.overrides)
+    everything = deployments if options.overrides.only is None else \
+        manifest.deployments(env, dataclasses.replace(options.overrides, only=None))
+    if options.name_template:
+        for d in {id(d): d for d in deployments + everything}.values():
+            d.name = render_name(options.name_template, d.manifest_name, env, manifest.project)
+    owner = ownership_tags(manifest.project, env)
+
+    connection = connection_from_environment()
+    for secret in connection.secrets():
+        github.mask(secret)
+    with Server(connection) as server:
+        with github.group(f"Read {server.url}"):
+            try:
+                pools = server.work_pools([d.work_pool for d in deployments])
+                registered_raw = server.deployments([d.name for d in deployments], owner)
+                flows = server.flows([d.flow for d in deployments], [str(r["flow_id"]) for r in registered_raw])
+                automations = server.automations(owner)
+                image_spec = manifest.image(env)
+                checked = pool_checks.check(
+                    manifest, env, deployments, pools, server=server.url, pool_names=server.work_pool_names,
+                    image=f"{image_spec['repository']}:latest" if image_spec else None)
+            except ServerError as error:
+                raise Invalid([_server_problem(error, connection)]) from None
+        if checked.errors():
+            raise Invalid(checked.problems)
+        print_problems(checked.problems)  # warnings
+
+        image = options.image
+        if image_spec and image is None:
+            from register.image import ImageError, prepare
+
+            try:
+                image = prepare(manifest, env, build=options.build, push=options.push, image_tag=options.image_tag,
+                                dry_run=options.dry_run)
+            except ImageError as error:
+                print(f"flow-register: error: {connection.redact(str(error))}; no deployment was written",
+                      file=sys.stderr, flush=True)
+                if github.active():
+                    print(github.error(str(error), "flow-register: image"), flush=True)
+                return Exit.INVALID
+
+        desired_states = []
+        for d in deployments:
+            job_variables = checked.job_variables[d.name]
+            if image is not None and image.reference and checked.takes_image[d.name]:
+                job_variables = {"image": image.reference, **job_variables}  # a job_variables.image wins
+            desired_states.append(desired(
+                d, job_variables=job_variables, parameter_schema=parameter_schema(manifest.root, d.entrypoint),
+                pull_steps=pull_steps(image_spec["workdir"]) if image_spec else None,
+                version=d.version or (image.content_tag if image is not None else None), owner_tags=owner))
+        flow_names = {str(f["id"]): f["name"] for f in flows}
+        by_deployment: dict[str, list[dict]] = {}
+        for automation in automations:
+            for deployment_id in automation_deployments(automation):
+                by_deployment.setdefault(deployment_id, []).append(automation)
+        registered_states = [registered(r, flow_names[str(r["flow_id"])], by_deployment.get(str(r["id"]), []), owner)
+                             for r in registered_raw if str(r["flow_id"]) in flow_names]
+        plan = make_plan(manifest.project, env, desired_states, registered_states,
+                         manifest_keys={(d.flow, d.name) for d in everything}, prune=options.prune)
+        if plan.conflicts:
+            raise Invalid([_conflict(manifest, deployments, want, have, server.url) for want, have in plan.conflicts])
+
+        outcome = report.Outcome(plan, server.url, image=image, dry_run=options.dry_run, image_how=options.image_note)
+        text = options.output == "text"
+        if text:
+            print(report.table(outcome), flush=True)
+        if not options.dry_run and plan.changes_anything:
+            if text:
+                print(flush=True)
+            with github.group("Apply"):
+                progress = (lambda step: print(report.step_line(step), flush=True)) if text else None
+                flow_ids = {f["name"]: str(f["id"]) for f in flows}
+                outcome.result = apply(plan, server, flow_ids, progress)
+        outcome.reads, outcome.writes = server.reads, server.writes
+        outcome.seconds = time.monotonic() - started
+
+    if text:
+        print("\n" + report.summary_line(outcome), flush=True)
+    else:
+        print(json.dumps(report.as_json(outcome), indent=2), flush=True)
+    report.write_github(outcome)
+    if outcome.result is not None and not outcome.result.ok:
+        print(report.failure_text(outcome), file=sys.stderr, flush=True)
+        if github.active():
+            print(github.error(outcome.result.error, "flow-register: apply failed"), flush=True)
+        return Exit.APPLY_FAILED
+    return Exit.OK

@@ -1,0 +1,273 @@
+"""The plan and what was applied: a table for people, JSON for machines, outputs and a step summary
+for GitHub. Reporters format; they never decide and never call the server."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from register.apply import ApplyResult
+from register.plan import Action, Change, Plan
+from register.report import github
+
+PAST = {"create": "created", "update": "updated", "delete": "deleted", "unchanged": "unchanged"}
+
+
+@dataclass
+class Outcome:
+    """Everything a report shows: the plan, what was applied (None in a dry run) and how it went."""
+
+    plan: Plan
+    server: str
+    image: object = None  # register.image.Image, or None without an image
+    result: ApplyResult | None = None
+    dry_run: bool = False
+    reads: int = 0
+    writes: int = 0
+    seconds: float = 0.0
+    image_how: str | None = None  # says how the image was made, when the image stage was not asked to
+
+    def deployment_id(self, action: Action) -> str | None:
+        if self.result is not None:
+            return self.result.ids.get((action.flow, action.name), action.id)
+        return action.id
+
+    def applied(self, action: Action) -> bool:
+        if self.result is None:
+            return False
+        return any((s.flow, s.name) == (action.flow, action.name) for s in self.result.applied)
+
+
+# -- values, short ------------------------------------------------------------------------------------
+
+def _short(value, width: int = 60) -> str:
+    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _describe_schedule(s: dict) -> str:
+    body = s.get("schedule") or {}
+    if "cron" in body:
+        what = f"cron '{body['cron']}'"
+    elif "interval" in body:
+        what = f"every {body['interval']:g}s"
+    else:
+        what = f"rrule '{body.get('rrule', '?')}'"
+    if body.get("timezone"):
+        what += f" {body['timezone']}"
+    if not s.get("active", True):
+        what += " (inactive)"
+    return what
+
+
+def change_lines(change: Change) -> list[str]:
+    """What changed in one field, as short lines: keys of mappings, items of lists, scalars."""
+    before, after = change.before, change.after
+    name = change.field
+    if name == "parameter_schema":
+        return ["parameter_schema: the flow's parameters changed in source"]
+    if name == "schedules":
+        return [f"schedules: {', '.join(map(_describe_schedule, before)) or 'none'} -> "
+                f"{', '.join(map(_describe_schedule, after)) or 'none'}"]
+    if name == "triggers":
+        names = lambda items: ", ".join(t.get("name", "?") for t in items) or "none"  # noqa: E731
+        if names(before) == names(after):
+            return [f"triggers: {names(after)} changed"]
+        return [f"triggers: {names(before)} -> {names(after)}"]
+    if name == "tags":
+        added = [t for t in after if t not in before]
+        removed = [t for t in before if t not in after]
+        return [f"tags: {' '.join(['+' + t for t in added] + ['-' + t for t in removed])}"]
+    if isinstance(before, dict) and isinstance(after, dict):
+        lines = []
+        for key in sorted(set(before) | set(after), key=str):
+            if key not in before:
+                lines.append(f"{name}.{key}: (unset) -> {_short(after[key])}")
+            elif key not in after:
+                lines.append(f"{name}.{key}: {_short(before[key])} -> (unset)")
+            elif json.dumps(before[key], sort_keys=True) != json.dumps(after[key], sort_keys=True):
+                lines.append(f"{name}.{key}: {_short(before[key])} -> {_short(after[key])}")
+        return lines or [f"{name} changed"]
+    return [f"{name}: {_short(before)} -> {_short(after)}"]
+
+
+# -- text ---------------------------------------------------------------------------------------------
+
+def _image_line(outcome: Outcome) -> str | None:
+    image = outcome.image
+    if image is None or not getattr(image, "reference", None):
+        return None
+    if outcome.image_how:
+        how = outcome.image_how
+    elif image.built:
+        how = "built and pushed" if image.pushed else "built, not pushed"
+    elif image.pushed:
+        how = "pushed"
+    else:
+        how = "not built: dry run" if outcome.dry_run else "already in the registry"
+    return f"Image: {image.reference} ({how})"
+
+
+def text(outcome: Outcome) -> str:
+    return table(outcome) + "\n\n" + summary_line(outcome)
+
+
+def step_line(step) -> str:
+    """One write as it happens."""
+    return f"  {step.action} {step.name} ({step.id})"
+
+
+def table(outcome: Outcome) -> str:
+    """The header and one row per deployment, with what changed under each update."""
+    plan = outcome.plan
+    lines = [f"Plan for project '{plan.project}', environment '{plan.environment}', on {outcome.server}"]
+    image = _image_line(outcome)
+    if image:
+        lines.append(image)
+    lines.append("")
+    rows = [("ACTION", "DEPLOYMENT", "FLOW", "WORK POOL", "CHANGES")]
+    details: dict[int, list[str]] = {}
+    for action in plan.actions:
+        state = action.desired or action.registered
+        rows.append((action.kind, action.name, action.flow, state.fields.get("work_pool") or "",
+                     ", ".join(action.changed)))
+        extra = [line for change in action.changes for line in change_lines(change)]
+        if action.note:
+            extra.append(action.note)
+        if extra:
+            details[len(rows) - 1] = extra
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for index, row in enumerate(rows):
+        lines.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
+        lines[-1] = lines[-1].rstrip()
+        for line in details.get(index, []):
+            lines.append(" " * (4 + widths[0]) + line)
+    if not plan.actions:
+        lines.append("  (no deployments)")
+    if plan.kept:
+        names = ", ".join(f"{s.name} (flow {s.flow})" for s in plan.kept)
+        lines += ["", f"No longer in the manifest, kept: {names}; --prune deletes them"]
+    return "\n".join(lines)
+
+
+def summary_line(outcome: Outcome) -> str:
+    plan = outcome.plan
+    requests = f"{outcome.reads + outcome.writes} request{'s' * (outcome.reads + outcome.writes != 1)}: " \
+               f"{outcome.reads} read{'s' * (outcome.reads != 1)}, {outcome.writes} write{'s' * (outcome.writes != 1)}"
+    counts = (f"{plan.count('create')} to create, {plan.count('update')} to update, "
+              f"{plan.count('unchanged')} unchanged, {plan.count('delete')} to delete")
+    if outcome.dry_run:
+        return f"Plan: {counts}. Dry run: nothing was written ({requests})."
+    result = outcome.result
+    if result is None or not plan.changes_anything:
+        return f"Nothing to change: {plan.count('unchanged')} unchanged, no write made ({requests})."
+    done = {kind: sum(s.action == kind for s in result.applied) for kind in ("created", "updated", "deleted")}
+    applied = f"{done['created']} created, {done['updated']} updated, {done['deleted']} deleted"
+    if result.ok:
+        return f"Applied: {applied}, {plan.count('unchanged')} unchanged ({requests}, {outcome.seconds:.1f}s)."
+    return f"Failed after: {applied}."
+
+
+def failure_text(outcome: Outcome) -> str:
+    """What a failed apply did and did not do; printed to stderr."""
+    result = outcome.result
+    applied = ", ".join(f"{s.action} '{s.name}'" for s in result.applied) or "nothing"
+    rest = ", ".join(f"{a.kind} '{a.name}'" for a in result.not_attempted) or "nothing"
+    return "\n".join([
+        f"flow-register: error: {result.error}",
+        f"Applied before the failure: {applied}.",
+        f"Failed: {result.failed.kind} '{result.failed.name}'. Not attempted: {rest}.",
+        "Run the same command again to finish: every write sets a whole state, so a new run converges.",
+    ])
+
+
+# -- JSON ---------------------------------------------------------------------------------------------
+
+def deployments_list(outcome: Outcome) -> list[dict]:
+    return [{"name": a.name, "flow": a.flow, "id": outcome.deployment_id(a), "action": a.kind}
+            for a in outcome.plan.actions]
+
+
+def as_json(outcome: Outcome) -> dict:
+    plan = outcome.plan
+    image = outcome.image
+    out = {
+        "project": plan.project,
+        "environment": plan.environment,
+        "server": outcome.server,
+        "dry_run": outcome.dry_run,
+        "image": None if image is None or not getattr(image, "reference", None) else {
+            "reference": image.reference, "content_tag": image.content_tag, "built": image.built,
+            "pushed": image.pushed},
+        "deployments": [{
+            "name": a.name,
+            "flow": a.flow,
+            "id": outcome.deployment_id(a),
+            "action": a.kind,
+            "applied": outcome.applied(a),
+            "work_pool": (a.desired or a.registered).fields.get("work_pool"),
+            "changes": a.changed,
+            "diff": {c.field: {"from": c.before, "to": c.after} for c in a.changes},
+            **({"note": a.note} if a.note else {}),
+        } for a in plan.actions],
+        "kept": [{"name": s.name, "flow": s.flow, "id": s.id} for s in plan.kept],
+        "summary": {"create": plan.count("create"), "update": plan.count("update"),
+                    "unchanged": plan.count("unchanged"), "delete": plan.count("delete")},
+        "requests": {"reads": outcome.reads, "writes": outcome.writes},
+    }
+    result = outcome.result
+    if result is not None:
+        out["applied"] = [{"action": s.action, "name": s.name, "flow": s.flow, "id": s.id} for s in result.applied]
+        out["failed"] = None if result.ok else {"action": result.failed.kind, "name": result.failed.name,
+                                                "flow": result.failed.flow, "error": result.error,
+                                                "not_attempted": [a.name for a in result.not_attempted]}
+    return out
+
+
+# -- GitHub -------------------------------------------------------------------------------------------
+
+def github_outputs(outcome: Outcome) -> dict[str, str]:
+    """The action's outputs. created/updated/unchanged/deleted are counts; `deployments` names them."""
+    plan = outcome.plan
+    image = outcome.image
+    done = plan.count
+    if outcome.result is not None and not outcome.result.ok:
+        applied = outcome.result.applied
+        done = lambda kind: sum(s.action == PAST[kind] for s in applied) if kind != "unchanged" \
+            else plan.count("unchanged")  # noqa: E731
+    return {
+        "image": getattr(image, "reference", None) or "",
+        "plan": json.dumps(as_json(outcome), separators=(",", ":")),
+        "deployments": json.dumps(deployments_list(outcome), separators=(",", ":")),
+        "created": str(done("create")),
+        "updated": str(done("update")),
+        "unchanged": str(done("unchanged")),
+        "deleted": str(done("delete")),
+    }
+
+
+def markdown(outcome: Outcome) -> str:
+    plan = outcome.plan
+    title = "Plan" if outcome.dry_run else "Deploy"
+    lines = [f"### flow-register {title.lower()}: `{plan.project}` → `{plan.environment}`", ""]
+    image = getattr(outcome.image, "reference", None)
+    if image:
+        lines += [f"Image: `{image}`", ""]
+    lines += ["| Action | Deployment | Flow | Work pool | Changes |", "|---|---|---|---|---|"]
+    for a in plan.actions:
+        changes = "<br>".join(f"`{line}`" for c in a.changes for line in change_lines(c))
+        lines.append(f"| {a.kind} | `{a.name}` | `{a.flow}` | `{(a.desired or a.registered).fields.get('work_pool')}` "
+                     f"| {changes} |")
+    if plan.kept:
+        lines += ["", "No longer in the manifest, kept (`prune` deletes them): " +
+                  ", ".join(f"`{s.name}`" for s in plan.kept)]
+    lines += ["", summary_line(outcome)]
+    if outcome.result is not None and not outcome.result.ok:
+        lines += ["", "**Failed:** " + outcome.result.error.replace("\n", " ")]
+    return "\n".join(lines)
+
+
+def write_github(outcome: Outcome) -> None:
+    """Outputs and the step summary, when GitHub Actions provides the files (no-ops elsewhere)."""
+    github.set_outputs(github_outputs(outcome))
+    github.add_summary(markdown(outcome))
