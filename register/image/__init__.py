@@ -131,6 +131,30 @@ def _git_sha(context: Path, image: Image) -> str | None:
     return head.stdout.strip()
 
 
+def _content(manifest, spec: _Spec) -> tuple[str | bytes, str]:
+    """The Dockerfile's text (generated for `auto`) and the content tag."""
+    if spec.dockerfile is None:
+        text = generated.generate(spec.context, base=spec.base, workdir=spec.workdir, project=manifest.project)
+        generated_dir = _inside(manifest.root.resolve() / generated.GENERATED_DIR, spec.context)
+        inside, exclude = None, ((generated_dir,) if generated_dir else ())
+    else:
+        text = spec.dockerfile.read_bytes()
+        inside, exclude = _inside(spec.dockerfile, spec.context), ()
+    tag = content_tag(spec.context, text, build_args=spec.build_args, platform=spec.platform,
+                      dockerfile=inside, exclude=exclude)
+    return text, tag
+
+
+def offline(manifest, environment: str) -> Image | None:
+    """The content tag and `repository:tag`, from the files alone: no registry, no Docker (e.g. `render`)."""
+    settings = manifest.image(environment)
+    if settings is None:
+        return None
+    spec = _spec(manifest, environment, settings)
+    _, tag = _content(manifest, spec)
+    return Image(reference=spec.repository.tagged(tag), content_tag=tag, repository=spec.repository.text)
+
+
 def prepare(manifest, environment: str, *, build: str = "auto", push: bool = True, image_tag: str | None = None,
             dry_run: bool = False) -> Image:
     """The image for `environment`'s deployments; Image() when the manifest has no image."""
@@ -144,19 +168,7 @@ def prepare(manifest, environment: str, *, build: str = "auto", push: bool = Tru
                                                   "'_', '.' and '-', not starting with '.' or '-'", "input-image-tag")])
     spec = _spec(manifest, environment, settings)
     repository = spec.repository
-
-    if spec.dockerfile is None:
-        dockerfile_text = generated.generate(spec.context, base=spec.base, workdir=spec.workdir,
-                                             project=manifest.project)
-        generated_dir = _inside(manifest.root.resolve() / generated.GENERATED_DIR, spec.context)
-        dockerfile_in_context = None
-        exclude = (generated_dir,) if generated_dir else ()
-    else:
-        dockerfile_text = spec.dockerfile.read_bytes()
-        dockerfile_in_context = _inside(spec.dockerfile, spec.context)
-        exclude = ()
-    tag = content_tag(spec.context, dockerfile_text, build_args=spec.build_args, platform=spec.platform,
-                      dockerfile=dockerfile_in_context, exclude=exclude)
+    dockerfile_text, tag = _content(manifest, spec)
     image = Image(content_tag=tag, repository=repository.text)
     registry = registries.for_repository(repository)
 
