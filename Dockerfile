@@ -12,33 +12,32 @@ ARG DOCKER_CLI=docker:28-cli
 
 FROM ${DOCKER_CLI} AS docker-cli
 
-FROM ${BASE}
-ARG UV_VERSION=0.9.7
-ENV UV_PROJECT_ENVIRONMENT=/opt/flow-register \
-    UV_PYTHON_DOWNLOADS=never \
-    UV_COMPILE_BYTECODE=1 \
-    UV_LINK_MODE=copy \
-    PYTHONUNBUFFERED=1 \
-    PATH=/opt/flow-register/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-
-COPY --from=docker-cli /usr/local/bin/docker /usr/local/bin/docker
-COPY --from=docker-cli /usr/local/libexec/docker/cli-plugins/docker-buildx /usr/local/libexec/docker/cli-plugins/docker-buildx
-
-WORKDIR /opt/flow-register-src
-# Dependencies first, exactly as uv.lock pins them: this layer changes only with the lock.
-COPY pyproject.toml uv.lock README.md ./
-RUN python3 -m pip install --no-cache-dir --disable-pip-version-check "uv==${UV_VERSION}" \
-    && uv sync --frozen --no-dev --no-install-project --no-cache
+# The venv, built with uv from uv.lock; uv itself stays behind in this stage.
+FROM ${BASE} AS venv
+ARG UV_VERSION=0.13.9
+ENV UV_PROJECT_ENVIRONMENT=/opt/flow-register UV_PYTHON_DOWNLOADS=never UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
+RUN python3 -m pip install --no-cache-dir --disable-pip-version-check "uv==${UV_VERSION}"
+WORKDIR /src
+# Dependencies first: this layer changes only with the lock file.
+COPY pyproject.toml uv.lock ./
+RUN uv sync --frozen --no-dev --no-install-project --no-cache
+COPY README.md ./
 COPY schemas/ schemas/
 COPY register/ register/
-COPY entrypoint.py ./
-RUN uv sync --frozen --no-dev --no-editable --no-cache \
-    && python3 -m pip uninstall --yes --quiet uv \
-    && /opt/flow-register/bin/python -c "import register.cli, prefect; print('flow-register', prefect.__version__)"
+RUN uv sync --frozen --no-dev --no-editable --no-cache
+
+FROM ${BASE}
+ENV PATH=/opt/flow-register/bin:$PATH PYTHONUNBUFFERED=1
+COPY --from=docker-cli /usr/local/bin/docker /usr/local/bin/docker
+COPY --from=docker-cli /usr/local/libexec/docker/cli-plugins/docker-buildx /usr/local/libexec/docker/cli-plugins/docker-buildx
+COPY --from=venv /opt/flow-register /opt/flow-register
+COPY entrypoint.py /app/entrypoint.py
+RUN python -c "import register.cli, prefect; print('flow-register with prefect', prefect.__version__)" \
+    && docker --version
 
 LABEL org.opencontainers.image.title="flow-register" \
       org.opencontainers.image.description="Validate a flow manifest, build one image, register Prefect 3 deployments" \
       org.opencontainers.image.source="https://github.com/org/flow-register" \
       org.opencontainers.image.licenses="Apache-2.0"
 
-ENTRYPOINT ["/opt/flow-register/bin/python", "/opt/flow-register-src/entrypoint.py"]
+ENTRYPOINT ["/opt/flow-register/bin/python", "/app/entrypoint.py"]
