@@ -203,7 +203,7 @@ def _prepare(image: Image, spec: _Spec, registry: registries.Registry, manifest,
                 _say(image, f"dry run: the repository {repository.path} does not exist"
                             + ("; it would be created" if spec.create_repository else
                                " and image.create_repository is not set: deploy would fail"))
-            _say(image, f"dry run: would build and push {repository.tagged(tag)}"
+            _say(image, f"dry run: would build{' and push' if push else ''} {repository.tagged(tag)}"
                         + (" (build: always)" if digest else f" (not in the registry, looked up in {looked})"))
         return image
 

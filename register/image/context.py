@@ -3,8 +3,9 @@
 What goes in: every path of the build context that Docker would send (the `.dockerignore` applied
 with Docker's own matching rules, as docker-py implements them), with its type, its executable bit
 and its bytes (or a symlink's target); the Dockerfile's text; the build arguments; the platform.
-What stays out: timestamps, owners, other permission bits, where the context lives on disk, and
-the order anything was listed in. So a fresh checkout of the same commit, on another machine,
+What stays out: timestamps, owners, other permission bits, where the context lives on disk, the
+order anything was listed in, and `.git` (Docker sends it unless ignored, but it changes with every
+commit whether or not the code did: hashing it would rebuild and re-register on every push). So a fresh checkout of the same commit, on another machine,
 yields the same tag, and a change that Docker would see yields another.
 
 The base image is named by the Dockerfile's text, not by its digest: a moved upstream tag does not
@@ -22,6 +23,7 @@ from docker.utils.build import exclude_paths
 
 SCHEME = b"flow-register content tag v1"
 PREFIX = "ct-"
+ALWAYS_EXCLUDED = ".git"
 HEX_DIGITS = 20  # 80 bits: no collision in any one repository's history
 
 
@@ -41,7 +43,7 @@ def context_paths(context: Path, *, dockerfile: str | None = None, exclude: tupl
     always sends it, whatever `.dockerignore` says. `exclude` adds patterns of our own (the folder
     a generated Dockerfile is written to).
     """
-    patterns = dockerignore_patterns(context) + list(exclude)
+    patterns = dockerignore_patterns(context) + [ALWAYS_EXCLUDED, *exclude]
     # exclude_paths appends `!<dockerfile>`; a name that matches nothing when it lies outside.
     paths = exclude_paths(str(context), patterns, dockerfile=dockerfile or "\0")
     return sorted(p.replace(os.sep, "/") for p in paths)

@@ -136,3 +136,16 @@ def test_context_paths_match_docker_py_reference(project):
     (project / "keep.log").write_text("")
     assert context_paths(project, dockerfile="Dockerfile") == [
         ".dockerignore", "Dockerfile", "flows", "flows/sales.py", "keep.log", "requirements.txt"]
+
+
+def test_a_new_commit_that_changes_no_file_leaves_the_tag_alone(project):
+    import subprocess
+
+    (project / ".dockerignore").unlink()  # even without a .dockerignore, .git never counts
+    git = ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    before = tag(project)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "two"], check=True)
+    assert tag(project) == before

@@ -212,3 +212,22 @@ def test_a_missing_dockerfile_is_an_error_before_anything_runs(manifest_path, re
     with pytest.raises(Invalid, match="Dockerfile 'Dockerfile' does not exist"):
         image_stage.prepare(load_manifest(manifest_path), "dev")
     assert fake_docker.calls == []
+
+
+def test_the_offline_tag_is_the_one_deploy_uses(manifest_path, registry, fake_docker):
+    offline = image_stage.offline(load_manifest(manifest_path), "dev")
+    assert offline.content_tag == content_tag_of(manifest_path)
+    assert offline.reference == f"{REPOSITORY}:{offline.content_tag}"
+    assert fake_docker.calls == []
+
+
+def test_an_environment_image_override_is_where_its_problems_point(manifest_path, registry, fake_docker):
+    text = manifest_path.read_text().replace(
+        "    work_pool: {name: dev-docker, type: docker}\n",
+        "    work_pool: {name: dev-docker, type: docker}\n    image: {dockerfile: missing/Dockerfile}\n", 1)
+    manifest_path.write_text(text)
+    with pytest.raises(Invalid) as invalid:
+        image_stage.prepare(load_manifest(manifest_path), "dev")
+    [problem] = invalid.value.problems
+    assert problem.rule == "image-dockerfile"
+    assert text.splitlines()[problem.line - 1].strip().startswith("image: {dockerfile: missing/Dockerfile}")
