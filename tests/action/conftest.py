@@ -1,0 +1,119 @@
+"""Fixtures of the action tests: the test services, the work pools, a copy of the example flows
+repository, the registrar image built from this checkout."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support.services import services_env
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+BIN = Path(sys.executable).parent
+REGISTRAR_IMAGE = "flow-register-test/action:local"
+DOCKER_CLI_IMAGE = "flow-register-test/docker-cli:local"
+
+# The pools the tests register into; a platform team provisions them, here the tests do.
+POOLS = {"act-ecs": "ecs", "act-docker": "docker", "dev-docker": "docker"}
+
+
+@pytest.fixture(scope="session")
+def services() -> dict[str, str]:
+    return services_env()  # raises, with the command to run, when the services are not up
+
+
+@pytest.fixture(scope="session")
+def docker_host(services) -> dict[str, str]:
+    """act's environment, which the steps it runs on the host inherit: the test engine."""
+    return {"DOCKER_HOST": services["DOCKER_HOST"]}
+
+
+@pytest.fixture(scope="session")
+def repository(services) -> str:
+    """Where the example's image goes in these tests: a fresh repository in the test registry."""
+    return f"{services['REGISTRY']}/act-{uuid.uuid4().hex[:8]}/sales-etl"
+
+
+@pytest.fixture(scope="session")
+def work_pools(prefect_server) -> dict[str, str]:
+    env = {"PREFECT_API_URL": prefect_server.api_url, "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
+           "PATH": f"{BIN}:/usr/bin:/bin"}
+    for name, kind in POOLS.items():
+        if httpx.get(f"{prefect_server.api_url}/work_pools/{name}").status_code == 404:
+            subprocess.run([str(BIN / "prefect"), "--no-prompt", "work-pool", "create", name, "--type", kind],
+                           env=env, check=True, capture_output=True, timeout=120)
+    return POOLS
+
+
+def git_repository(path: Path) -> Path:
+    """Commit `path` as a repository of its own, as a team's repository would be."""
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"]
+    subprocess.run([*git, "init", "-q", str(path)], check=True)
+    subprocess.run([*git, "-C", str(path), "add", "-A"], check=True)
+    subprocess.run([*git, "-C", str(path), "commit", "-q", "-m", "flows"], check=True)
+    return path
+
+
+@pytest.fixture
+def flows_repo(tmp_path, repository) -> Path:
+    """examples/ copied as the team's own repository (workflows included), its image in the test registry.
+
+    One Prefect server stands in for the team's three (a workspace per environment), so the
+    deployment names carry the environment, as the manifest's prod names already do."""
+    root = tmp_path / "sales-etl"
+    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("__pycache__", ".flow-register"))
+    manifest = root / "flows.yaml"
+    text = manifest.read_text().replace("localhost:5000/sales-etl", repository)
+    assert text.count('name_template: "{name}"') == 1, "the example manifest changed: update this fixture"
+    manifest.write_text(text.replace('name_template: "{name}"', 'name_template: "{name}-{environment}"'))
+    return git_repository(root)
+
+
+def deployments_on(api_url: str, project: str, environment: str) -> list[dict]:
+    """What the server has for one project and environment, by the ownership tags."""
+    body = {"deployments": {"tags": {"all_": ["managed-by:flow-register", f"project:{project}",
+                                              f"environment:{environment}"]}}}
+    response = httpx.post(f"{api_url}/deployments/filter", json=body, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def docker(services, *args, **kwargs) -> subprocess.CompletedProcess:
+    env = {"DOCKER_HOST": services["DOCKER_HOST"], "PATH": "/usr/local/bin:/usr/bin:/bin", "DOCKER_BUILDKIT": "0"}
+    return subprocess.run(["docker", *args], env=env, check=True, capture_output=True, text=True, **kwargs)
+
+
+def stand_in_docker_cli(services, tmp_path: Path) -> str:
+    """An image with the Docker CLI where docker:28-cli has it, from this machine's CLI (no public
+    image can be pulled here). Its buildx plugin only refuses, as on this machine there is none."""
+    context = tmp_path / "docker-cli"
+    context.mkdir()
+    shutil.copy(shutil.which("docker", path="/usr/local/bin:/usr/bin"), context / "docker")
+    (context / "docker-buildx").write_text("#!/bin/sh\necho 'no buildx in this test image' >&2\nexit 1\n")
+    (context / "docker-buildx").chmod(0o755)
+    (context / "Dockerfile").write_text(
+        "FROM scratch\nCOPY docker /usr/local/bin/docker\n"
+        "COPY docker-buildx /usr/local/libexec/docker/cli-plugins/docker-buildx\n")
+    docker(services, "build", "--quiet", "--tag", DOCKER_CLI_IMAGE, str(context), timeout=300)
+    return DOCKER_CLI_IMAGE
+
+
+@pytest.fixture(scope="session")
+def build_args(services, tmp_path_factory) -> list[str]:
+    """The registrar Dockerfile's build arguments here: local stand-ins for its two public images."""
+    cli = stand_in_docker_cli(services, tmp_path_factory.mktemp("docker-cli"))
+    return ["--build-arg", f"BASE={services['BASE_IMAGE']}", "--build-arg", f"DOCKER_CLI={cli}"]
+
+
+@pytest.fixture(scope="session")
+def registrar_image(services, build_args) -> str:
+    """The registrar image built from this checkout's Dockerfile, as the release workflow builds it."""
+    docker(services, "build", *build_args, "--tag", REGISTRAR_IMAGE, str(ROOT), timeout=900)
+    return REGISTRAR_IMAGE

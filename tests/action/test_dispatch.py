@@ -1,0 +1,74 @@
+"""The example repository's own workflows, run by act as GitHub would run them, against the
+session's Prefect server: a `workflow_dispatch` with inputs registers the deployments, and a pull
+request prints the plan in the summary and changes nothing.
+
+The action runs from source here (FLOW_REGISTER_RUNTIME=source): the released image cannot be
+pulled offline; tests/action/test_docker.py covers the image.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from conftest import deployments_on
+from act import local_repositories, run_act
+
+pytestmark = pytest.mark.e2e
+
+DEPLOYMENTS = ("daily-sales", "sales-backfill", "ingest-forecast", "weekly-report")
+TEST_DEPLOYMENTS = {f"{name}-test" for name in DEPLOYMENTS}
+DEV_DEPLOYMENTS = {f"{name}-dev" for name in DEPLOYMENTS}
+
+
+def test_workflow_dispatch_registers_with_the_inputs(flows_repo, prefect_server, work_pools, docker_host,
+                                                      repository):
+    run = run_act(
+        flows_repo, ".github/workflows/deploy-manual.yml",
+        inputs={"environment": "test", "work-pool": "act-ecs", "cpu": "1", "memory": "2Gi"},
+        secrets={"PREFECT_API_URL": prefect_server.api_url},
+        env={"FLOW_REGISTER_RUNTIME": "source"}, host_env=docker_host,
+        extra=local_repositories(flows_repo / ".github/workflows"))
+    assert run.succeeded, run.explain()
+
+    outputs = run.outputs("flows")
+    assert outputs["created"] == "4", outputs
+    assert (outputs["updated"], outputs["unchanged"], outputs["deleted"]) == ("0", "0", "0"), outputs
+    assert re.fullmatch(re.escape(repository) + r"@sha256:[0-9a-f]{64}", outputs["image"]), outputs["image"]
+    reported = {d["name"]: d for d in json.loads(outputs["deployments"])}
+    assert set(reported) == TEST_DEPLOYMENTS
+    assert {d["action"] for d in reported.values()} == {"create"}
+    json.loads(outputs["plan"])
+
+    # what the server has: every deployment in the pool and size the inputs gave
+    registered = {d["name"]: d for d in deployments_on(prefect_server.api_url, "sales-etl", "test")}
+    assert set(registered) == TEST_DEPLOYMENTS
+    for name, deployment in registered.items():
+        assert deployment["id"] == reported[name]["id"]
+        assert deployment["work_pool_name"] == "act-ecs"
+        assert deployment["job_variables"]["cpu"] == 1024 and deployment["job_variables"]["memory"] == 2048
+        assert deployment["job_variables"]["image"] == outputs["image"]
+
+    summary = run.summary("flows")
+    for name in TEST_DEPLOYMENTS:
+        assert re.search(rf"^\|.*\b{name}\b.*\|$", summary, re.M), summary
+    assert "create" in summary
+
+
+def test_pull_request_plans_in_the_summary_and_changes_nothing(flows_repo, prefect_server, work_pools, docker_host,
+                                                               tmp_path):
+    before = deployments_on(prefect_server.api_url, "sales-etl", "dev")
+    event = tmp_path / "pull_request.json"
+    event.write_text(json.dumps({"pull_request": {"number": 7, "head": {"ref": "feature"}, "base": {"ref": "main"}}}))
+    run = run_act(
+        flows_repo, ".github/workflows/plan.yml", event="pull_request", event_file=event,
+        secrets={"PREFECT_API_URL": prefect_server.api_url},
+        env={"FLOW_REGISTER_RUNTIME": "source"}, host_env=docker_host,
+        extra=local_repositories(flows_repo / ".github/workflows"))
+    assert run.succeeded, run.explain()
+
+    summary = run.summary("flows")
+    for name in DEV_DEPLOYMENTS:
+        assert re.search(rf"^\|.*\b{name}\b.*\|$", summary, re.M), summary
+    assert deployments_on(prefect_server.api_url, "sales-etl", "dev") == before
