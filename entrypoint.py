@@ -200,7 +200,10 @@ def fail(message: str, title: str) -> int:
         for line in message.splitlines():
             print(github.error(line, title=f"flow-register: {title}"), flush=True)
     items = "\n".join(f"- {line}" for line in message.splitlines())
-    github.add_summary(f"### flow-register: {title}\n\n{items}\n\nNothing was registered.\n")
+    try:
+        github.add_summary(f"### flow-register: {title}\n\n{items}\n\nNothing was registered.\n")
+    except OSError as error:  # the message is out already; a missing summary file must not hide it
+        print(f"(no step summary: {error})", file=sys.stderr)
     return 1
 
 

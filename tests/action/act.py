@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ACT = Path(sys.executable).with_name("act")
 STUB_ACTION = Path(__file__).resolve().parent / "stub-action"
 ACTION_REF = "org/flow-register@v1"  # how examples/.github/workflows name the action
+IMAGE_ACTION_REF = "org/flow-register-image@test"  # the registrar image as a Docker action, in tests
+IMAGE_ACTION = Path(__file__).resolve().parent / "docker-action"
 
 
 @dataclass
@@ -78,25 +80,30 @@ def remote_actions(workflows: Path) -> set[str]:
     return refs
 
 
-def local_repositories(workflows: Path, action: Path = ROOT) -> list[str]:
-    """`--local-repository` arguments: the action under test for org/flow-register, a stand-in that
-    fails if it runs for every other remote action; actions/checkout is act's own."""
+def local_repositories(workflows: Path, action: Path) -> list[str]:
+    """`--local-repository` arguments: the action under test for org/flow-register, the registrar
+    image as a Docker action for org/flow-register-image, and a stand-in that fails if it runs for
+    every other remote action; actions/checkout is act's own."""
     args = []
     for ref in sorted(remote_actions(workflows)):
         if ref.startswith("actions/checkout@"):
             continue
-        target = action if ref.split("@")[0] == ACTION_REF.split("@")[0] else STUB_ACTION
+        target = {ACTION_REF.split("@")[0]: action, IMAGE_ACTION_REF.split("@")[0]: IMAGE_ACTION}.get(
+            ref.split("@")[0], STUB_ACTION)
         args += ["--local-repository", f"{ref}={target}"]
     return args
 
 
-def run_act(workspace: Path, workflow: str, *, event: str = "workflow_dispatch", inputs: dict | None = None,
-            secrets: dict | None = None, env: dict | None = None, host_env: dict | None = None,
-            event_file: Path | None = None, extra: list[str] | None = None, timeout: float = 900) -> ActRun:
+def run_act(workspace: Path, workflow: str, *, cache: Path, event: str = "workflow_dispatch",
+            inputs: dict | None = None, secrets: dict | None = None, env: dict | None = None,
+            host_env: dict | None = None, event_file: Path | None = None, extra: list[str] | None = None,
+            timeout: float = 900) -> ActRun:
     """`act EVENT -W WORKFLOW` in `workspace`. `env` is the job's environment (`--env`); `host_env`
     is added to act's own, which steps on the host inherit. Secrets reach act through its
-    environment, never its command line."""
+    environment, never its command line. `cache` takes what act keeps between runs (its copies of
+    workspaces and actions, the runner's tool cache), which it never deletes."""
     command = [str(ACT), event, "-W", workflow, "-P", "ubuntu-latest=-self-hosted", "--pull=false", "--json",
+               "--action-cache-path", str(cache), "--no-cache-server",
                "--env-file", os.devnull, "--var-file", os.devnull, "--secret-file", os.devnull]
     for name, value in (inputs or {}).items():
         command += ["--input", f"{name}={value}"]

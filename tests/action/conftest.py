@@ -16,6 +16,7 @@ from support.services import services_env
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
+TEST_WORKFLOWS = Path(__file__).resolve().parent / "workflows"
 BIN = Path(sys.executable).parent
 REGISTRAR_IMAGE = "flow-register-test/action:local"
 DOCKER_CLI_IMAGE = "flow-register-test/docker-cli:local"
@@ -24,15 +25,43 @@ DOCKER_CLI_IMAGE = "flow-register-test/docker-cli:local"
 POOLS = {"act-ecs": "ecs", "act-docker": "docker", "dev-docker": "docker"}
 
 
+# What GitHub downloads for `uses: org/flow-register@v1`: the action's files at that tag.
+ACTION_FILES = ("action.yml", "entrypoint.py", "Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock",
+                "README.md", "register", "schemas")
+
+
+@pytest.fixture(scope="session")
+def action_checkout(tmp_path_factory) -> Path:
+    """The action as a runner gets it, from this working tree: act runs it in place of org/flow-register@v1."""
+    root = tmp_path_factory.mktemp("action") / "flow-register"
+    root.mkdir()
+    for name in ACTION_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source, root / name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def act_cache(tmp_path_factory) -> Path:
+    """act's cache for this session: its workspace copies and the runner's tool cache (the
+    registrar's venv) go here, not to ~/.cache/act, which act never cleans."""
+    return tmp_path_factory.mktemp("act-cache")
+
+
+@pytest.fixture(scope="session")
+def host_env(services) -> dict[str, str]:
+    """Added to act's environment, which the steps it runs on the host inherit: the test engine,
+    and uv's usual cache (steps that install the registrar from source find the wheels there)."""
+    uv_cache = subprocess.run(["uv", "cache", "dir"], capture_output=True, text=True, check=True).stdout.strip()
+    return {"DOCKER_HOST": services["DOCKER_HOST"], "UV_CACHE_DIR": uv_cache}
+
+
 @pytest.fixture(scope="session")
 def services() -> dict[str, str]:
     return services_env()  # raises, with the command to run, when the services are not up
-
-
-@pytest.fixture(scope="session")
-def docker_host(services) -> dict[str, str]:
-    """act's environment, which the steps it runs on the host inherit: the test engine."""
-    return {"DOCKER_HOST": services["DOCKER_HOST"]}
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +102,16 @@ def flows_repo(tmp_path, repository) -> Path:
     text = manifest.read_text().replace("localhost:5000/sales-etl", repository)
     assert text.count('name_template: "{name}"') == 1, "the example manifest changed: update this fixture"
     manifest.write_text(text.replace('name_template: "{name}"', 'name_template: "{name}-{environment}"'))
+    add_test_workflows(root)
     return git_repository(root)
+
+
+def add_test_workflows(root: Path) -> None:
+    """tests/action/workflows/*.yml into the repository's .github/workflows, beside its own."""
+    target = root / ".github" / "workflows"
+    target.mkdir(parents=True, exist_ok=True)
+    for workflow in sorted(TEST_WORKFLOWS.glob("*.yml")):
+        shutil.copy(workflow, target / f"test-{workflow.name}")
 
 
 def deployments_on(api_url: str, project: str, environment: str) -> list[dict]:

@@ -22,14 +22,14 @@ TEST_DEPLOYMENTS = {f"{name}-test" for name in DEPLOYMENTS}
 DEV_DEPLOYMENTS = {f"{name}-dev" for name in DEPLOYMENTS}
 
 
-def test_workflow_dispatch_registers_with_the_inputs(flows_repo, prefect_server, work_pools, docker_host,
-                                                      repository):
+def test_workflow_dispatch_registers_with_the_inputs(flows_repo, prefect_server, work_pools, host_env,
+                                                      repository, action_checkout, act_cache):
     run = run_act(
         flows_repo, ".github/workflows/deploy-manual.yml",
         inputs={"environment": "test", "work-pool": "act-ecs", "cpu": "1", "memory": "2Gi"},
         secrets={"PREFECT_API_URL": prefect_server.api_url},
-        env={"FLOW_REGISTER_RUNTIME": "source"}, host_env=docker_host,
-        extra=local_repositories(flows_repo / ".github/workflows"))
+        env={"FLOW_REGISTER_RUNTIME": "source"}, host_env=host_env, cache=act_cache,
+        extra=local_repositories(flows_repo / ".github/workflows", action_checkout))
     assert run.succeeded, run.explain()
 
     outputs = run.outputs("flows")
@@ -56,16 +56,16 @@ def test_workflow_dispatch_registers_with_the_inputs(flows_repo, prefect_server,
     assert "create" in summary
 
 
-def test_pull_request_plans_in_the_summary_and_changes_nothing(flows_repo, prefect_server, work_pools, docker_host,
-                                                               tmp_path):
+def test_pull_request_plans_in_the_summary_and_changes_nothing(flows_repo, prefect_server, work_pools, host_env,
+                                                               action_checkout, act_cache, tmp_path):
     before = deployments_on(prefect_server.api_url, "sales-etl", "dev")
     event = tmp_path / "pull_request.json"
     event.write_text(json.dumps({"pull_request": {"number": 7, "head": {"ref": "feature"}, "base": {"ref": "main"}}}))
     run = run_act(
         flows_repo, ".github/workflows/plan.yml", event="pull_request", event_file=event,
         secrets={"PREFECT_API_URL": prefect_server.api_url},
-        env={"FLOW_REGISTER_RUNTIME": "source"}, host_env=docker_host,
-        extra=local_repositories(flows_repo / ".github/workflows"))
+        env={"FLOW_REGISTER_RUNTIME": "source"}, host_env=host_env, cache=act_cache,
+        extra=local_repositories(flows_repo / ".github/workflows", action_checkout))
     assert run.succeeded, run.explain()
 
     summary = run.summary("flows")
