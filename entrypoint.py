@@ -122,12 +122,21 @@ def is_true(value: str) -> bool:
     return value.lower() in TRUE
 
 
-def secrets_of(inputs: dict[str, str]) -> list[str]:
-    """What must never appear in the log: the secret inputs, and a password inside the API URL."""
-    values = [inputs[name] for name in SECRETS if inputs[name]]
-    password = urllib.parse.urlsplit(inputs["prefect-api-url"]).password
-    if password:
-        values.append(password)
+def secrets_in(environ: dict[str, str]) -> list[str]:
+    """What must never appear in the log, from the raw INPUT_* variables (so before any check):
+    the secret inputs, and a password inside the API URL."""
+    values = []
+    for key, value in environ.items():
+        name = key[len("INPUT_"):].lower().replace("_", "-") if key.upper().startswith("INPUT_") else None
+        if name in SECRETS and value:
+            values.append(value)
+        elif name == "prefect-api-url":
+            try:
+                password = urllib.parse.urlsplit(value.strip()).password
+            except ValueError:
+                password = None
+            if password:
+                values.append(password)
     return values
 
 
@@ -137,7 +146,7 @@ def mask(values: list[str]) -> None:
     if not github.active():
         return
     for value in values:
-        for line in {value, *value.splitlines()} - _masked:
+        for line in [line for line in value.splitlines() if line not in _masked]:
             if line.strip():
                 print(f"::add-mask::{line}", flush=True)
                 _masked.add(line)
@@ -210,13 +219,11 @@ def fail(message: str, title: str) -> int:
 def main(environ: dict[str, str] | None = None) -> int:
     environ = dict(os.environ if environ is None else environ)
     # Mask first, from the raw variables, so that even an error about the inputs cannot print a secret.
-    mask([environ[k] for k in environ
-          if k.upper().startswith("INPUT_") and k[6:].lower().replace("_", "-") in SECRETS and environ[k]])
+    mask(secrets_in(environ))
     try:
         inputs = read_inputs(environ)
     except InputError as error:
         return fail(str(error), "invalid inputs")
-    mask(secrets_of(inputs))
 
     root = Path(environ.get("GITHUB_WORKSPACE") or os.getcwd())
     workdir = root / inputs["working-directory"]
