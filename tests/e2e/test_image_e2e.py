@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 import register.image as image_stage
+from register.image import registries
 from register.manifest import load_manifest
 from support.services import services_env
 
@@ -84,6 +85,12 @@ def test_basic_auth_registry_login_build_push_and_no_secret_anywhere(docker_env,
     with pytest.raises(image_stage.ImageError, match="REGISTRY_USERNAME and REGISTRY_PASSWORD"):
         image_stage.prepare(load_manifest(path), "dev")
 
+    monkeypatch.setenv("REGISTRY_USERNAME", docker_env["AUTH_REGISTRY_USER"])
+    monkeypatch.setenv("REGISTRY_PASSWORD", "wrong-pw-123")
+    with pytest.raises(image_stage.ImageError, match="credentials were refused") as refused:
+        image_stage.prepare(load_manifest(path), "dev")
+    assert "wrong-pw-123" not in str(refused.value)
+
     monkeypatch.setenv("GITHUB_ACTIONS", "true")  # masks, folded groups
     monkeypatch.setenv("REGISTRY_USERNAME", docker_env["AUTH_REGISTRY_USER"])
     monkeypatch.setenv("REGISTRY_PASSWORD", password)
@@ -91,6 +98,11 @@ def test_basic_auth_registry_login_build_push_and_no_secret_anywhere(docker_env,
     assert image.built and image.pushed and image.reference.startswith(f"{image.repository}@sha256:")
     again = image_stage.prepare(load_manifest(path), "dev")
     assert (again.built, again.pushed, again.exists, again.reference) == (False, False, True, image.reference)
+    # A release tag on an unchanged image: added in the registry itself, no build, no push.
+    released = image_stage.prepare(load_manifest(path), "dev", image_tag="release-1")
+    assert (released.built, released.pushed, released.tags) == (False, False, ["release-1"])
+    registry = registries.for_repository(registries.Repository.parse(image.repository))
+    assert registry.digest("release-1") == image.digest
 
     out, err = capfd.readouterr()
     argv = argv_log.read_text()
