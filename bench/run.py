@@ -1,0 +1,417 @@
+"""`prefect deploy --all` against `flow-register deploy`, side by side, on one local Prefect server.
+
+    uv run python bench/run.py [--flows 50] [--rounds 3] [--flows-per-file 1] [--only prefect|flow-register]
+                               [--profile]
+
+Per round and tool: every flow and deployment on the server is deleted (untimed), then the tool runs
+twice, timed from process start to exit: `cold` (N new deployments) and `warm` (again, nothing changed).
+The order of the two tools alternates between rounds. After each run the harness checks that the server
+holds exactly the N expected deployments, and counts how many the run wrote (their `updated` moved).
+Results: a table on stdout, and JSON, logs and profiles under bench/out/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))  # `python bench/run.py` puts bench/ first on the path, not the repository
+
+from bench.generate import ENVIRONMENT, POOL, generate  # noqa: E402
+from register.local_server import start  # noqa: E402
+
+OUT = BENCH / "out"
+PYCACHE = OUT / "pycache"  # kept between runs; the shared venv stays untouched
+BIN = Path(sys.executable).parent
+TOOLS = ("prefect", "flow-register")
+TARGETS = {"cold": 0.45, "warm": 0.15}  # flow-register's time as a fraction of prefect deploy's (issue 3)
+
+# Fields both tools set from their file; compared once, to show the two register the same deployments.
+COMPARED = ("name", "entrypoint", "work_pool_name", "work_queue_name", "parameters", "tags", "description",
+            "parameter_openapi_schema", "job_variables", "paused", "concurrency_limit", "enforce_parameter_schema",
+            "pull_steps", "path", "version", "schedules")
+
+
+@dataclass
+class Run:
+    round: int
+    tool: str
+    phase: str  # cold | warm
+    seconds: float
+    written: int  # deployments whose `updated` moved in this run (created ones included)
+    log: str
+    reported: dict | None = None  # flow-register's own summary and request counts (--output json)
+
+
+@dataclass
+class Results:
+    started: str
+    machine: dict
+    flows: int
+    flows_per_file: int
+    rounds: int
+    pool_type: str
+    bytecode_cache: bool
+    runs: list[Run] = field(default_factory=list)
+    medians: dict = field(default_factory=dict)
+    ratios: dict = field(default_factory=dict)  # of the medians
+    paired_ratios: dict = field(default_factory=dict)  # median of each round's ratio (runs minutes apart)
+    load_average: dict = field(default_factory=dict)  # 1-minute load before and after: others share the CPUs
+    targets: dict = field(default_factory=lambda: dict(TARGETS))
+    differences: list[str] = field(default_factory=list)
+    profiles: dict = field(default_factory=dict)
+
+
+class Server:
+    """The few API calls the harness needs, outside both tools and untimed."""
+
+    def __init__(self, api_url: str):
+        self.http = httpx.Client(base_url=api_url, timeout=60)
+
+    def _call(self, method: str, path: str, **kwargs) -> httpx.Response:
+        """One request, retried while SQLite is busy (the server answers 503 when its database is locked)."""
+        for attempt in range(20):
+            response = self.http.request(method, path, **kwargs)
+            if response.status_code != 503:
+                response.raise_for_status()
+                return response
+            time.sleep(0.1 * (attempt + 1))
+        response.raise_for_status()
+        return response
+
+    def _all(self, path: str) -> list[dict]:
+        items, offset = [], 0
+        while True:
+            page = self._call("POST", path, json={"limit": 200, "offset": offset})
+            items += page.json()
+            if len(page.json()) < 200:
+                return items
+            offset += 200
+
+    def deployments(self) -> dict[str, dict]:
+        return {d["name"]: d for d in self._all("/deployments/filter")}
+
+    def clear(self) -> None:
+        """Delete every flow (and with it every deployment), so the next run starts cold."""
+        for deployment in self._all("/deployments/filter"):
+            self._call("DELETE", f"/deployments/{deployment['id']}")
+        for flow in self._all("/flows/filter"):
+            self._call("DELETE", f"/flows/{flow['id']}")
+        left = self._call("POST", "/deployments/count", json={}).json()
+        if left:
+            raise SystemExit(f"bench: {left} deployments left on the server after clearing it")
+
+
+def client_env(api_url: str, home: Path, bytecode: bool) -> dict[str, str]:
+    """What both tools run with: this server, no prompts, no ephemeral fallback, no telemetry.
+
+    With `bytecode`, Python reads compiled modules from bench/out/pycache (filled by `warm_up`), as it
+    would from __pycache__ on a user's machine or a CI runner. Without it (PYTHONDONTWRITEBYTECODE is set
+    on these machines), every run compiles Prefect from source again, about 1.7 s of each run.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    if bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update({
+        "PREFECT_API_URL": api_url,
+        "PREFECT_HOME": str(home),
+        "PREFECT_CLI_PROMPT": "false",
+        "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "NO_COLOR": "1",
+        "COLUMNS": "160",
+    })
+    return env
+
+
+def command(tool: str, only: str | None = None) -> list[str]:
+    if tool == "prefect":
+        return [str(BIN / "prefect"), "deploy", *(["--name", only] if only else ["--all"]), "--no-prompt"]
+    if only:
+        return [*command(tool), "--only", only]
+    return [str(BIN / "flow-register"), "deploy", "-f", "flows.yaml", "--environment", ENVIRONMENT, "--output", "json"]
+
+
+def timed(argv: list[str], cwd: Path, env: dict, log: Path) -> float:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        began = time.perf_counter()
+        done = subprocess.run(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        seconds = time.perf_counter() - began
+    if done.returncode != 0:
+        tail = log.read_text(errors="replace")[-3000:]
+        raise SystemExit(f"bench: `{' '.join(argv)}` exited with {done.returncode} (log: {log}):\n{tail}")
+    return seconds
+
+
+def own_report(log: Path) -> dict | None:
+    """The summary and request counts flow-register printed with --output json."""
+    try:
+        report = json.loads(log.read_text())
+    except ValueError:
+        return None
+    return {key: report[key] for key in ("summary", "requests") if key in report}
+
+
+def check(server: Server, expected: set[str], before: dict[str, dict], label: str) -> tuple[dict[str, dict], int]:
+    """The server holds exactly the expected deployments; returns them and how many this run wrote."""
+    now = server.deployments()
+    if set(now) != expected:
+        missing, extra = sorted(expected - set(now)), sorted(set(now) - expected)
+        raise SystemExit(f"bench: after {label} the server does not hold the expected deployments "
+                         f"(missing: {missing[:5]}{'...' * (len(missing) > 5)}, unexpected: {extra[:5]})")
+    written = sum(1 for name, d in now.items() if name not in before or d["updated"] != before[name]["updated"])
+    return now, written
+
+
+def _diff(a, b, path: str = "") -> list[str]:
+    """Where two JSON values differ, as 'path: a != b' lines."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [line for key in sorted(set(a) | set(b), key=str)
+                for line in _diff(a.get(key, "<absent>"), b.get(key, "<absent>"), f"{path}.{key}")]
+    return [] if a == b else [f"{path or '.'}: {json.dumps(a)[:120]} != {json.dumps(b)[:120]}"]
+
+
+def differences(prefect: dict[str, dict], ours: dict[str, dict]) -> list[str]:
+    """What differs between the deployments the two tools registered (prefect's value first)."""
+    seen: dict[str, tuple[int, list[str]]] = {}
+    for name, theirs in prefect.items():
+        mine = ours[name]
+        for key in COMPARED:
+            a, b = theirs.get(key), mine.get(key)
+            if key == "tags":
+                a, b = sorted(a or []), sorted(b or [])
+            lines = _diff(a, b, key)
+            if lines:
+                count, example = seen.get(key, (0, lines))
+                seen[key] = (count + 1, example)
+    return [f"{key} differs on {count} deployments: {'; '.join(example[:4])}{' ...' * (len(example) > 4)}"
+            for key, (count, example) in seen.items()]
+
+
+def create_pool(env: dict, pool_type: str, logs: Path) -> None:
+    timed([str(BIN / "prefect"), "work-pool", "create", POOL, "--type", pool_type, "--overwrite"],
+          cwd=OUT, env=env, log=logs / "work-pool.log")
+
+
+def compile_code(bytecode: bool, project: Path) -> None:
+    """Byte-compile Prefect, flow-register and the flows into bench/out/pycache, once (later runs only check
+    timestamps), and let the server started next read it too: it then starts in about 5 s instead of 17."""
+    if not bytecode:
+        return
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    import prefect
+
+    site = Path(prefect.__path__[0]).parent
+    subprocess.run([str(BIN / "python"), "-m", "compileall", "-q", "-j", "0", str(site), str(ROOT / "register"),
+                    str(project)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+
+def warm_up(tools: list[str], project: Path, env: dict, server: Server, logs: Path) -> None:
+    """One untimed deployment per tool: the server's first requests and the page cache are not round 1's."""
+    for tool in tools:
+        timed(command(tool, only="bench-000"), project, env, logs / f"warm-up-{tool}.log")
+    server.clear()
+
+
+def median_table(results: Results) -> str:
+    rows = [f"{'tool':<16}{'phase':<7}{'median s':>9}  {'runs (s)':<30}{'written':>8}"]
+    for tool in TOOLS:
+        for phase in ("cold", "warm"):
+            runs = [r for r in results.runs if r.tool == tool and r.phase == phase]
+            if not runs:
+                continue
+            label = "prefect deploy" if tool == "prefect" else tool
+            times = " ".join(f"{r.seconds:.2f}" for r in runs)
+            written = "/".join(sorted({str(r.written) for r in runs}))
+            rows.append(f"{label:<16}{phase:<7}{results.medians[tool][phase]:>9.2f}  {times:<30}{written:>8}")
+    for phase, ratio in results.ratios.items():
+        target = TARGETS[phase]
+        verdict = "reached" if ratio <= target else "NOT reached"
+        rows.append(f"ratio flow-register/prefect, {phase}: {ratio:.3f}  (target <= {target}: {verdict}; "
+                    f"median of per-round ratios {results.paired_ratios[phase]:.3f})")
+    return "\n".join(rows)
+
+
+def profile(tool: str, phase: str, cwd: Path, env: dict, out: Path, server: Server) -> dict:
+    """Profile one run of `tool` (pyinstrument if installed, else cProfile) and time its imports."""
+    out.mkdir(parents=True, exist_ok=True)
+    argv = command(tool)
+    module = ["-m", "register.cli"] if tool == "flow-register" else ["-m", "prefect"]
+    # `prefect` and `flow-register` are console scripts; run their modules so the profiler sees everything.
+    args = argv[1:]
+    stem = f"{tool}-{phase}"
+    if phase == "cold":
+        server.clear()
+    else:
+        subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    try:
+        import pyinstrument  # noqa: F401
+
+        report = out / f"{stem}.txt"
+        # Prefect is a library to pyinstrument, hidden by default; show the parts that do a deploy's work.
+        shown = [f"--show=*/prefect/{part}/*" for part in ("cli", "deployments", "client/orchestration")]
+        profiler = [str(BIN / "python"), "-m", "pyinstrument", "--renderer", "text", *shown,
+                    "--outfile", str(report), *module, *args]
+    except ImportError:
+        report = out / f"{stem}.pstats"
+        profiler = [str(BIN / "python"), "-m", "cProfile", "-o", str(report), *module, *args]
+    seconds = timed(profiler, cwd, env, out / f"{stem}.log")
+    # The same run again under -X importtime (warm: nothing to write, so this is mostly import cost).
+    imports = out / f"{stem}.importtime"
+    if phase == "cold":
+        server.clear()
+    began = time.perf_counter()
+    done = subprocess.run([str(BIN / "python"), "-X", "importtime", *module, *args], cwd=cwd, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    total = time.perf_counter() - began
+    imports.write_text(done.stderr)
+    return {"report": str(report.relative_to(ROOT)), "profiled_seconds": round(seconds, 3),
+            "importtime_run_seconds": round(total, 3), "imports": top_imports(done.stderr)}
+
+
+def top_imports(importtime: str, top: int = 8) -> dict[str, float]:
+    """Cumulative import seconds per top-level package (what `-X importtime` lists at depth 0), largest first."""
+    totals: dict[str, float] = {}
+    for line in importtime.splitlines():
+        parts = line.removeprefix("import time:").split("|")
+        if not line.startswith("import time:") or len(parts) != 3 or not parts[1].strip().isdigit():
+            continue
+        name = parts[2][1:]  # one space after the bar, then two per level of nesting
+        if name.startswith(" "):
+            continue
+        package = name.split(".")[0]
+        totals[package] = totals.get(package, 0.0) + int(parts[1]) / 1e6
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1])[:top]
+    return {name: round(seconds, 3) for name, seconds in ranked}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--flows", type=int, default=50, help="how many flows and deployments (default 50)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of cold + warm per tool (default 3)")
+    parser.add_argument("--flows-per-file", type=int, default=1, help="flows per generated file (default 1)")
+    parser.add_argument("--pool-type", choices=["docker", "process"], default="docker")
+    parser.add_argument("--only", choices=TOOLS, help="run one tool only (to test the harness)")
+    parser.add_argument("--profile", action="store_true",
+                        help="after the rounds, profile flow-register deploy cold and warm (and prefect deploy cold)")
+    parser.add_argument("--no-bytecode-cache", dest="bytecode", action="store_false",
+                        help="run both tools with PYTHONDONTWRITEBYTECODE=1 (every run compiles Prefect from source)")
+    parser.add_argument("--keep-server", action="store_true", help="leave the server running and print its URL")
+    args = parser.parse_args(argv)
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    work = OUT / f"run-{stamp}"
+    project, logs = work / "project", work / "logs"
+    tools = [args.only] if args.only else list(TOOLS)
+    flows = generate(project, args.flows, args.flows_per_file, args.pool_type)
+    expected = {f.deployment for f in flows}
+    results = Results(
+        started=stamp,
+        machine={"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+                 "prefect": _version("prefect"), "commit": _git("rev-parse", "--short", "HEAD")},
+        flows=args.flows, flows_per_file=args.flows_per_file, rounds=args.rounds, pool_type=args.pool_type,
+        bytecode_cache=args.bytecode,
+    )
+
+    compile_code(args.bytecode, project)
+    print(f"bench: starting a local Prefect server under {work.relative_to(ROOT)}/server ...", flush=True)
+    results.load_average["before"] = round(os.getloadavg()[0], 2)
+    local = start(work / "server")
+    try:
+        env = client_env(local.api_url, work / "client-home", args.bytecode)
+        server = Server(local.api_url)
+        create_pool(env, args.pool_type, logs)
+        warm_up(tools, project, env, server, logs)
+        registered: dict[str, dict[str, dict]] = {}
+        for round_ in range(1, args.rounds + 1):
+            order = tools if round_ % 2 else tools[::-1]
+            for tool in order:
+                server.clear()
+                before: dict[str, dict] = {}
+                for phase in ("cold", "warm"):
+                    log = logs / f"round-{round_}-{tool}-{phase}.log"
+                    seconds = timed(command(tool), project, env, log)
+                    before, written = check(server, expected, before, f"{tool} {phase} (round {round_})")
+                    reported = own_report(log) if tool == "flow-register" else None
+                    results.runs.append(Run(round_, tool, phase, round(seconds, 3), written,
+                                            str(log.relative_to(ROOT)), reported))
+                    extra = f"  ({json.dumps(reported, separators=(',', ':'))})" if reported else ""
+                    print(f"  round {round_}  {tool:<14} {phase}  {seconds:6.2f} s  wrote {written}{extra}", flush=True)
+                registered[tool] = before
+        if len(registered) == 2:
+            results.differences = differences(registered["prefect"], registered["flow-register"])
+        for tool in tools:
+            results.medians[tool] = {phase: statistics.median(r.seconds for r in results.runs
+                                                              if r.tool == tool and r.phase == phase)
+                                     for phase in ("cold", "warm")}
+        if len(tools) == 2:
+            results.ratios = {phase: results.medians["flow-register"][phase] / results.medians["prefect"][phase]
+                              for phase in ("cold", "warm")}
+            seconds = {(r.round, r.tool, r.phase): r.seconds for r in results.runs}
+            results.paired_ratios = {phase: statistics.median(
+                seconds[(n, "flow-register", phase)] / seconds[(n, "prefect", phase)] for n in range(1, args.rounds + 1))
+                for phase in ("cold", "warm")}
+        if args.profile:
+            print("bench: profiling ...", flush=True)
+            for tool, phase in (("flow-register", "cold"), ("flow-register", "warm"), ("prefect", "cold")):
+                if tool in tools:
+                    results.profiles[f"{tool}-{phase}"] = profile(tool, phase, project, env, work / "profile", server)
+        if args.keep_server:
+            print(f"bench: server left running at {local.api_url} (stop: kill -- -{local.pid})")
+    finally:
+        if not args.keep_server:
+            local.stop()
+
+    results.load_average["after"] = round(os.getloadavg()[0], 2)
+    print()
+    print(f"{args.flows} deployments, {args.rounds} rounds, one local Prefect {results.machine['prefect']} server "
+          f"(SQLite), {results.machine['cpus']} CPUs, Python {results.machine['python']}, "
+          f"bytecode cache {'on' if args.bytecode else 'off'}, load average {results.load_average['before']} "
+          f"before, {results.load_average['after']} after")
+    print(median_table(results))
+    for line in results.differences:
+        print(f"note: {line}")
+    for name, facts in results.profiles.items():
+        print(f"profile {name}: {facts['report']} ({facts['profiled_seconds']} s profiled); "
+              f"imports: {', '.join(f'{k} {v:.2f}s' for k, v in facts['imports'].items())}")
+    payload = json.dumps({**asdict(results), "runs": [asdict(r) for r in results.runs]}, indent=2)
+    (work / "results.json").write_text(payload)
+    (OUT / "latest.json").write_text(payload)
+    print(f"results: {(work / 'results.json').relative_to(ROOT)} (and bench/out/latest.json)")
+    shutil.rmtree(work / "server", ignore_errors=True) if not args.keep_server else None
+    return 0
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
