@@ -111,8 +111,10 @@ def run(port: int = 4300, stop: bool = False) -> int:
     else:
         _say(f"The demo server is already running: {server.api_url}")
 
-    # The deploy below reads its server from the environment, as it would in CI.
+    # The deploy below reads its server from the environment, as it would in CI; Prefect's client keeps
+    # what it writes (its telemetry marker, its memo store) in the demo's folder too, not in ~/.prefect.
     os.environ["PREFECT_API_URL"] = server.api_url
+    os.environ["PREFECT_HOME"] = str(HOME)
     for name in ("PREFECT_API_KEY", "PREFECT_API_AUTH_STRING"):
         os.environ.pop(name, None)
 

@@ -106,7 +106,7 @@ def run(options: DeployOptions) -> int:
                 raise Invalid([_server_problem(error, connection)]) from None
         if checked.errors():
             raise Invalid(checked.problems)
-        print_problems(checked.problems)  # warnings
+        print_problems([p for p in checked.problems if p not in manifest.problems])  # new warnings
 
         image = options.image
         if image_spec and image is None:

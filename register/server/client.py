@@ -153,8 +153,15 @@ class Server:
         status = response.status_code
         hint = ""
         if status in (401, 403):
-            hint = ("; check PREFECT_API_KEY (Prefect Cloud) or PREFECT_API_AUTH_STRING (a server with basic auth)")
-        message = f"{doing}: the server answered {status} {response.reason_phrase}: {detail}{hint}"
+            if self.connection.api_key:
+                hint = "; check PREFECT_API_KEY"
+            elif self.connection.auth_string:
+                hint = "; check PREFECT_API_AUTH_STRING"
+            else:
+                hint = ("; the server wants credentials: set PREFECT_API_KEY (Prefect Cloud) or "
+                        "PREFECT_API_AUTH_STRING (a server with basic auth)")
+        detail = f": {detail}" if detail not in (None, "", {}, []) else ""
+        message = f"{doing}: the server answered {status} {response.reason_phrase}{detail}{hint}"
         return ServerError(self.connection.redact(message), status)
 
     def _paged(self, path: str, body: dict, doing: str) -> list[dict]:

@@ -12,6 +12,8 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Callable
 
+from jsonschema.exceptions import best_match
+
 from register import resources as res
 from register.manifest import Deployment, Manifest
 from register.problems import Problem, one_of
@@ -75,10 +77,11 @@ def check(manifest: Manifest, environment: str, deployments: list[Deployment], p
         variables = _template_variables(pool)
         translation = res.translate(d.resources, kind)
         on = f"on {kind} pool '{d.work_pool}'"
+        here = f"{on} (environment '{environment}')"  # worded as `validate` words it, so a repeat is one problem
         for name, message, rule in translation.errors:
-            report.at(d.origin("resources", name), f"{message} {on}", rule)
+            report.at(d.origin("resources", name), f"{message} {here}", rule)
         for name, message, rule in translation.warnings:
-            report.at(d.origin("resources", name), f"{message} {on}", rule, severity="warning")
+            report.at(d.origin("resources", name), f"{message} {here}", rule, severity="warning")
         if translation.errors:
             continue
         if not d.work_pool_type:  # `validate` could not see clashes without a declared type
@@ -129,6 +132,11 @@ def _schema_errors(job_variables: dict, pool: dict) -> list[tuple[tuple, str]]:
         path = tuple(error.absolute_path)
         if not path:
             continue
+        # Prefect makes optional variables `anyOf: [<the type>, null]`; say what the type wants.
+        branches = [e for e in error.context or [] if e.validator_value != "null"]
+        if error.validator == "anyOf" and branches:
+            error = best_match(branches)
+            path = tuple(error.absolute_path) or path
         out.append((path, error.message))
     return sorted(set(out), key=str)
 
