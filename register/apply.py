@@ -9,6 +9,7 @@ lists what was applied, and since each write sets a whole state, running again c
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -69,7 +70,7 @@ def deployment_payload(action: Action, flow_id: str) -> dict:
 
 def automation_payload(automation: dict, deployment_id: str) -> dict:
     """A desired trigger (as plan.trigger shaped it) made into the automation the deployment owns."""
-    body = dict(automation)
+    body = copy.deepcopy(automation)  # the plan's desired state stays as it was
     for key in ("actions", "actions_on_trigger", "actions_on_resolve"):
         body[key] = [{**a, "deployment_id": deployment_id} if a.get("type") == "run-deployment"
                      and a.get("source") == "selected" else a for a in body.get(key) or []]
