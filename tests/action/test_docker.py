@@ -13,7 +13,7 @@ import re
 
 import pytest
 from act import local_repositories, run_act
-from conftest import deployments_on
+from conftest import deployments_on, docker
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +28,8 @@ def rows(summary: str) -> set[str]:
 
 def test_registrar_image_from_the_dockerfile_then_the_prebuilt_image(flows_repo, prefect_server, work_pools,
                                                                      host_env, action_checkout, act_cache,
-                                                                     build_args, registrar_image, repository):
+                                                                     build_args, registrar_image, repository,
+                                                                     services):
     inputs = {"environment": "prod", "work-pool": "act-ecs", "cpu": "1", "memory": "2Gi",
               "prefect-api-url": prefect_server.api_url}
     extra = local_repositories(flows_repo / ".github/workflows", action_checkout)
@@ -37,7 +38,9 @@ def test_registrar_image_from_the_dockerfile_then_the_prebuilt_image(flows_repo,
                     inputs={**inputs, "runtime": "dockerfile"},
                     env={"FLOW_REGISTER_BUILD_ARGS": " ".join(build_args)}, extra=extra)
     assert built.succeeded, built.explain()
-    assert "Successfully tagged flow-register-action:v" in built.log  # built from the checkout, then run
+    version = re.search(r'^version = "(.+)"$', (action_checkout / "pyproject.toml").read_text(), re.M).group(1)
+    assert f"using flow-register-action:v{version}" in built.log  # built from the checkout, then run
+    docker(services, "image", "inspect", f"flow-register-action:v{version}")
     outputs = built.outputs("register")
     assert (outputs["created"], outputs["updated"], outputs["unchanged"]) == ("3", "0", "0"), outputs
     assert re.fullmatch(re.escape(repository) + r"@sha256:[0-9a-f]{64}", outputs["image"]), outputs["image"]
@@ -72,3 +75,15 @@ def test_registrar_image_as_a_docker_action(flows_repo, prefect_server, work_poo
     assert (outputs["created"], outputs["updated"], outputs["deleted"]) == ("4", "0", "0"), outputs
     assert rows(run.summary("plan")) == DEV
     assert deployments_on(prefect_server.api_url, "sales-etl", "dev") == []  # a dry run writes nothing
+
+
+def test_an_image_that_cannot_be_pulled_fails_the_step_saying_which(flows_repo, prefect_server, host_env,
+                                                                    action_checkout, act_cache, services):
+    missing = f"{services['REGISTRY']}/flow-register/missing:v0"
+    run = run_act(flows_repo, ".github/workflows/test-register.yml", cache=act_cache, host_env=host_env,
+                  inputs={"environment": "dev", "runtime": "image", "prefect-api-url": prefect_server.api_url},
+                  env={"FLOW_REGISTER_IMAGE": missing},
+                  extra=local_repositories(flows_repo / ".github/workflows", action_checkout))
+    assert not run.succeeded
+    assert [e["message"] for e in run.annotations("error")] == [
+        f"cannot pull FLOW_REGISTER_IMAGE={missing}; unset it to use the released image"], run.explain()
