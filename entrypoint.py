@@ -25,12 +25,13 @@ import tempfile
 import urllib.parse
 from pathlib import Path
 
+from register.problems import one_of
 from register.report import github
 
 # Every message a user can hit here, in one place.
 MISSING = "input '{name}' is required: {hint}"
 UNKNOWN = "unknown input '{name}'{suggestion}; the inputs are: {choices}"
-TWICE = "input '{name}' is given twice with different values ({first!r} and {second!r}); give it once"
+TWICE = "input '{name}' is given twice with different values{values}; give it once"
 NOT_BOOLEAN = "input '{name}' must be 'true' or 'false'; got '{value}'"
 NOT_CHOICE = "input '{name}' must be {choices}; got '{value}'"
 NO_DIRECTORY = "working-directory '{path}' does not exist in {root}"
@@ -94,7 +95,8 @@ def read_inputs(environ: dict[str, str]) -> dict[str, str]:
             problems.append(UNKNOWN.format(name=name, suggestion=f" (did you mean '{close[0]}'?)" if close else "",
                                            choices=", ".join(INPUTS)))
         elif name in given and given[name] != value:
-            problems.append(TWICE.format(name=name, first=given[name], second=value))
+            values = "" if name in SECRETS else f" ({given[name]!r} and {value!r})"
+            problems.append(TWICE.format(name=name, values=values))
         else:
             given[name] = value
     inputs = {}
@@ -111,11 +113,6 @@ def read_inputs(environ: dict[str, str]) -> dict[str, str]:
     if problems:
         raise InputError("\n".join(problems))
     return inputs
-
-
-def one_of(choices) -> str:
-    quoted = [f"'{c}'" for c in choices]
-    return ", ".join(quoted[:-1]) + " or " + quoted[-1] if len(quoted) > 1 else "".join(quoted)
 
 
 def is_true(value: str) -> bool:
