@@ -4,6 +4,7 @@ workflows (audited as the team's own repository, with its own zizmor.yml)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -46,3 +47,16 @@ def test_the_example_repository_as_a_team_would_have_it(tmp_path):
     assert findings == [], describe(findings)
     expected = {p.name for p in (EXAMPLES / ".github" / "workflows").glob("*.yml")}
     assert len(expected) >= 5 and expected <= audited(log), log
+
+
+def test_the_readmes_complete_workflow(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    workflow = re.search(r"## A complete workflow.*?```yaml\n(.*?)```", readme, re.S).group(1)
+    repo = tmp_path / "flows"
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    (repo / ".github" / "workflows" / "flows.yml").write_text(workflow)
+    shutil.copy(EXAMPLES / ".github" / "zizmor.yml", repo / ".github" / "zizmor.yml")
+    git_repository(repo)
+    findings, log = zizmor(".", cwd=repo)
+    assert findings == [], describe(findings)
+    assert "flows.yml" in audited(log), log
