@@ -71,6 +71,12 @@ def repository(services) -> str:
 
 
 @pytest.fixture(scope="session")
+def project() -> str:
+    """The example's project under a name of its own: other tiers deploy the example to the same server."""
+    return f"sales-etl-act-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="session")
 def work_pools(prefect_server) -> dict[str, str]:
     env = {"PREFECT_API_URL": prefect_server.api_url, "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
            "PATH": f"{BIN}:/usr/bin:/bin"}
@@ -91,17 +97,21 @@ def git_repository(path: Path) -> Path:
 
 
 @pytest.fixture
-def flows_repo(tmp_path, repository) -> Path:
-    """examples/ copied as the team's own repository (workflows included), its image in the test registry.
+def flows_repo(tmp_path, repository, project) -> Path:
+    """examples/ copied as the team's own repository (workflows included), its image in the test
+    registry, its project named for this session.
 
     One Prefect server stands in for the team's three (a workspace per environment), so the
     deployment names carry the environment, as the manifest's prod names already do."""
     root = tmp_path / "sales-etl"
     shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("__pycache__", ".flow-register"))
     manifest = root / "flows.yaml"
-    text = manifest.read_text().replace("localhost:5000/sales-etl", repository)
-    assert text.count('name_template: "{name}"') == 1, "the example manifest changed: update this fixture"
-    manifest.write_text(text.replace('name_template: "{name}"', 'name_template: "{name}-{environment}"'))
+    text = manifest.read_text()
+    for old, new in (("localhost:5000/sales-etl", repository), ("project: sales-etl\n", f"project: {project}\n"),
+                     ('name_template: "{name}"', 'name_template: "{name}-{environment}"')):
+        assert text.count(old) == 1, f"the example manifest changed ({old!r}): update this fixture"
+        text = text.replace(old, new)
+    manifest.write_text(text)
     add_test_workflows(root)
     return git_repository(root)
 

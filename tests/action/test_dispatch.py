@@ -23,7 +23,7 @@ DEV_DEPLOYMENTS = {f"{name}-dev" for name in DEPLOYMENTS}
 
 
 def test_workflow_dispatch_registers_with_the_inputs(flows_repo, prefect_server, work_pools, host_env,
-                                                      repository, action_checkout, act_cache):
+                                                      repository, action_checkout, act_cache, project):
     run = run_act(
         flows_repo, ".github/workflows/deploy-manual.yml",
         inputs={"environment": "test", "work-pool": "act-ecs", "cpu": "1", "memory": "2Gi"},
@@ -42,7 +42,7 @@ def test_workflow_dispatch_registers_with_the_inputs(flows_repo, prefect_server,
     json.loads(outputs["plan"])
 
     # what the server has: every deployment in the pool and size the inputs gave
-    registered = {d["name"]: d for d in deployments_on(prefect_server.api_url, "sales-etl", "test")}
+    registered = {d["name"]: d for d in deployments_on(prefect_server.api_url, project, "test")}
     assert set(registered) == TEST_DEPLOYMENTS
     for name, deployment in registered.items():
         assert deployment["id"] == reported[name]["id"]
@@ -57,8 +57,8 @@ def test_workflow_dispatch_registers_with_the_inputs(flows_repo, prefect_server,
 
 
 def test_pull_request_plans_in_the_summary_and_changes_nothing(flows_repo, prefect_server, work_pools, host_env,
-                                                               action_checkout, act_cache, tmp_path):
-    before = deployments_on(prefect_server.api_url, "sales-etl", "dev")
+                                                               action_checkout, act_cache, tmp_path, project):
+    before = deployments_on(prefect_server.api_url, project, "dev")
     event = tmp_path / "pull_request.json"
     event.write_text(json.dumps({"pull_request": {"number": 7, "head": {"ref": "feature"}, "base": {"ref": "main"}}}))
     run = run_act(
@@ -71,4 +71,4 @@ def test_pull_request_plans_in_the_summary_and_changes_nothing(flows_repo, prefe
     summary = run.summary("flows")
     for name in DEV_DEPLOYMENTS:
         assert re.search(rf"^\|.*\b{name}\b.*\|$", summary, re.M), summary
-    assert deployments_on(prefect_server.api_url, "sales-etl", "dev") == before
+    assert deployments_on(prefect_server.api_url, project, "dev") == before

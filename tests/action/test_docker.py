@@ -29,7 +29,7 @@ def rows(summary: str) -> set[str]:
 def test_registrar_image_from_the_dockerfile_then_the_prebuilt_image(flows_repo, prefect_server, work_pools,
                                                                      host_env, action_checkout, act_cache,
                                                                      build_args, registrar_image, repository,
-                                                                     services):
+                                                                     services, project):
     inputs = {"environment": "prod", "work-pool": "act-ecs", "cpu": "1", "memory": "2Gi",
               "prefect-api-url": prefect_server.api_url}
     extra = local_repositories(flows_repo / ".github/workflows", action_checkout)
@@ -45,7 +45,7 @@ def test_registrar_image_from_the_dockerfile_then_the_prebuilt_image(flows_repo,
     assert (outputs["created"], outputs["updated"], outputs["unchanged"]) == ("3", "0", "0"), outputs
     assert re.fullmatch(re.escape(repository) + r"@sha256:[0-9a-f]{64}", outputs["image"]), outputs["image"]
     assert rows(built.summary("register")) == PROD
-    registered = deployments_on(prefect_server.api_url, "sales-etl", "prod")
+    registered = deployments_on(prefect_server.api_url, project, "prod")
     assert {d["name"] for d in registered} == PROD
     assert {d["work_pool_name"] for d in registered} == {"act-ecs"}
 
@@ -61,7 +61,7 @@ def test_registrar_image_from_the_dockerfile_then_the_prebuilt_image(flows_repo,
 
 
 def test_registrar_image_as_a_docker_action(flows_repo, prefect_server, work_pools, host_env, action_checkout,
-                                           act_cache, registrar_image):
+                                           act_cache, registrar_image, project):
     run = run_act(flows_repo, ".github/workflows/test-docker-action.yml", cache=act_cache, host_env=host_env,
                   inputs={"prefect-api-url": prefect_server.api_url},
                   # act passes the host's paths (workspace, output and summary files) to a Docker action in a
@@ -74,7 +74,7 @@ def test_registrar_image_as_a_docker_action(flows_repo, prefect_server, work_poo
     outputs = run.outputs("plan")
     assert (outputs["created"], outputs["updated"], outputs["deleted"]) == ("4", "0", "0"), outputs
     assert rows(run.summary("plan")) == DEV
-    assert deployments_on(prefect_server.api_url, "sales-etl", "dev") == []  # a dry run writes nothing
+    assert deployments_on(prefect_server.api_url, project, "dev") == []  # a dry run writes nothing
 
 
 def test_an_image_that_cannot_be_pulled_fails_the_step_saying_which(flows_repo, prefect_server, host_env,
