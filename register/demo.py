@@ -154,12 +154,13 @@ def run(port: int = 4300, stop: bool = False) -> int:
             return code
 
     ui = server.api_url.removesuffix("/api")
+    run = "uv run " if os.environ.get("UV") else ""  # the user's way in: `uv run flow-register demo`
+    manifest_arg = _relative(manifest_path)
     print(f"""
 Done in {time.monotonic() - started:.1f}s. Where to look:
-  the UI:            {ui}/deployments
-  the API:           export PREFECT_API_URL={server.api_url}
-                     prefect deployment ls
-  the same plan:     PREFECT_API_URL={server.api_url} flow-register plan -f {_relative(manifest_path)} -e dev
-  the manifest:      {_relative(manifest_path)} (edit it and run `flow-register demo` again: only what changed is written)
-  stop the server:   flow-register demo --stop   (its database stays in {_relative(HOME)})""", flush=True)
+  the UI:            {ui}   (Deployments, Work Pools, Automations in its menu)
+  the API:           PREFECT_API_URL={server.api_url} {run}prefect deployment ls
+  the same plan:     PREFECT_API_URL={server.api_url} {run}flow-register plan -f {manifest_arg} -e dev
+  the manifest:      {manifest_arg}: edit it and run the demo again; only what changed is written
+  stop the server:   {run}flow-register demo --stop   (its database stays in {_relative(HOME)})""", flush=True)
     return Exit.OK

@@ -37,7 +37,7 @@ def test_demo_deploys_the_example_and_a_second_run_changes_nothing(tmp_path):
         for pool in ("dev-docker", "test-k8s", "prod-ecs", "prod-cloudrun", "prod-aci"):
             assert pool in first.stdout
         assert "Image: localhost:5000/sales-etl:ct-" in first.stdout
-        assert f"the UI:            http://127.0.0.1:{port}/deployments" in first.stdout
+        assert f"the UI:            http://127.0.0.1:{port}   (Deployments" in first.stdout
         assert (home / "prefect.db").exists()
 
         started = time.monotonic()
