@@ -49,14 +49,14 @@ def _server_problem(error, connection) -> Problem:
     return Problem("PREFECT_API_URL", 0, 0, str(error), "server")
 
 
-def _conflict(manifest, deployments, want, have, server: str) -> Problem:
+def _conflict(manifest, deployments, have, server: str) -> Problem:
     from register.plan import owner_of
 
     project, environment = owner_of(have)
-    index = next(d.index for d in deployments if d.manifest_name == want.manifest_name)
+    index = next(d.index for d in deployments if (d.flow, d.name) == have.key)
     return manifest.source.problem(
         ("deployments", index, "name"),
-        f"deployment '{want.name}' of flow '{want.flow}' on {server} belongs to project '{project}', environment "
+        f"deployment '{have.name}' of flow '{have.flow}' on {server} belongs to project '{project}', environment "
         f"'{environment}'; registering it here would take it away from there. Give this environment names of "
         "its own (name_template: '{name}-{environment}') or a Prefect server of its own", "deployment-owner")
 
@@ -67,7 +67,7 @@ def run(options: DeployOptions) -> int:
     from register.manifest import load_manifest
     from register.manifest.render import pull_steps
     from register.manifest.resolve import ownership_tags, render_name
-    from register.plan import automation_deployments, desired, make_plan, registered
+    from register.plan import automation_deployments, conflicts, desired, make_plan, registered
     from register.report import github
     from register.report import plan as report
     from register.report.problems import print_problems
@@ -104,9 +104,18 @@ def run(options: DeployOptions) -> int:
                     image=f"{image_spec['repository']}:latest" if image_spec else None)
             except ServerError as error:
                 raise Invalid([_server_problem(error, connection)]) from None
-        if checked.errors():
-            raise Invalid(checked.problems)
-        print_problems([p for p in checked.problems if p not in manifest.problems])  # new warnings
+        flow_names = {str(f["id"]): f["name"] for f in flows}
+        by_deployment: dict[str, list[dict]] = {}
+        for automation in automations:
+            for deployment_id in automation_deployments(automation):
+                by_deployment.setdefault(deployment_id, []).append(automation)
+        registered_states = [registered(r, flow_names[str(r["flow_id"])], by_deployment.get(str(r["id"]), []), owner)
+                             for r in registered_raw if str(r["flow_id"]) in flow_names]
+        taken = conflicts([(d.flow, d.name) for d in deployments], registered_states)
+        problems = checked.problems + [_conflict(manifest, deployments, have, server.url) for have in taken]
+        if any(p.severity == "error" for p in problems):
+            raise Invalid(problems)
+        print_problems([p for p in problems if p not in manifest.problems])  # new warnings
 
         image = options.image
         if image_spec and image is None:
@@ -116,10 +125,10 @@ def run(options: DeployOptions) -> int:
                 image = prepare(manifest, env, build=options.build, push=options.push, image_tag=options.image_tag,
                                 dry_run=options.dry_run)
             except ImageError as error:
-                print(f"flow-register: error: {connection.redact(str(error))}; no deployment was written",
-                      file=sys.stderr, flush=True)
+                message = f"{connection.redact(str(error))}; no deployment was written"
+                print(f"flow-register: error: {message}", file=sys.stderr, flush=True)
                 if github.active():
-                    print(github.error(str(error), "flow-register: image"), flush=True)
+                    print(github.error(message, "flow-register: image"), flush=True)
                 return Exit.INVALID
 
         desired_states = []
@@ -131,17 +140,8 @@ def run(options: DeployOptions) -> int:
                 d, job_variables=job_variables, parameter_schema=parameter_schema(manifest.root, d.entrypoint),
                 pull_steps=pull_steps(image_spec["workdir"]) if image_spec else None,
                 version=d.version or (image.content_tag if image is not None else None), owner_tags=owner))
-        flow_names = {str(f["id"]): f["name"] for f in flows}
-        by_deployment: dict[str, list[dict]] = {}
-        for automation in automations:
-            for deployment_id in automation_deployments(automation):
-                by_deployment.setdefault(deployment_id, []).append(automation)
-        registered_states = [registered(r, flow_names[str(r["flow_id"])], by_deployment.get(str(r["id"]), []), owner)
-                             for r in registered_raw if str(r["flow_id"]) in flow_names]
         plan = make_plan(manifest.project, env, desired_states, registered_states,
                          manifest_keys={(d.flow, d.name) for d in everything}, prune=options.prune)
-        if plan.conflicts:
-            raise Invalid([_conflict(manifest, deployments, want, have, server.url) for want, have in plan.conflicts])
 
         outcome = report.Outcome(plan, server.url, image=image, dry_run=options.dry_run, image_how=options.image_note)
         text = options.output == "text"

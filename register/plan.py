@@ -5,7 +5,8 @@ manifest's schedules and triggers go through Prefect's own models, and so does w
 returns, so defaults the server fills in compare equal to the manifest leaving them out. Each desired
 deployment gets one action: create, update (naming the changed fields), or unchanged; a registered
 deployment this project owns in this environment that the manifest no longer has is deleted with
-`--prune` and kept (and listed) without it. Nothing here talks to the server or prints.
+`--prune` and kept (and listed) without it. A name that another project or environment registered is
+a conflict (`conflicts`), refused before any write. Nothing here talks to the server or prints.
 """
 
 from __future__ import annotations
@@ -89,8 +90,6 @@ class Plan:
     environment: str
     actions: list[Action] = field(default_factory=list)
     kept: list[State] = field(default_factory=list)  # owned, no longer in the manifest, kept without --prune
-    # (desired, registered): the name is taken by another project's or environment's deployment
-    conflicts: list[tuple[State, State]] = field(default_factory=list)
     prune: bool = False
 
     def count(self, kind: str) -> int:
@@ -274,6 +273,13 @@ def owner_of(state: State) -> tuple[str | None, str | None]:
     return pick("project:"), pick("environment:")
 
 
+def conflicts(keys: list[tuple[str, str]], registered_states: list[State]) -> list[State]:
+    """Registered deployments at these (flow, name) keys that flow-register registered for another project
+    or environment: writing them would take them away from there."""
+    wanted = set(keys)
+    return [s for s in registered_states if s.key in wanted and not s.owned and OWNER_TAG in s.fields["tags"]]
+
+
 def make_plan(project: str, environment: str, desired_states: list[State], registered_states: list[State], *,
               manifest_keys: set[tuple[str, str]], prune: bool) -> Plan:
     """Give each desired deployment an action; delete (with `prune`) owned ones the manifest lacks.
@@ -290,9 +296,7 @@ def make_plan(project: str, environment: str, desired_states: list[State], regis
             continue
         changes = compare(want, have)
         note = None
-        if not have.owned and OWNER_TAG in have.fields["tags"]:
-            plan.conflicts.append((want, have))
-        elif not have.owned:
+        if not have.owned and OWNER_TAG not in have.fields["tags"]:
             note = "registered without flow-register until now: this deploy takes it over (and adds its tags)"
         plan.actions.append(Action("update" if changes else "unchanged", want.flow, want.name, id=have.id,
                                    changes=changes, desired=want, registered=have, note=note))

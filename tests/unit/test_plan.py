@@ -6,7 +6,7 @@ import copy
 import uuid
 
 from register.apply import automation_payload
-from register.plan import State, make_plan, registered, schedule, trigger
+from register.plan import State, conflicts, make_plan, registered, schedule, trigger
 from register.report import plan as report
 
 OWNER = ["managed-by:flow-register", "project:p", "environment:dev"]
@@ -105,7 +105,7 @@ def test_what_flow_register_does_not_own_is_never_deleted():
 def test_a_name_owned_by_another_environment_is_a_conflict_and_one_made_by_hand_is_taken_over():
     want = state("a")
     theirs = on_server(want, tags=["managed-by:flow-register", "project:p", "environment:prod"])
-    assert [(w.name, h.name) for w, h in plan_of([want], [theirs]).conflicts] == [("a", "a")]
+    assert [s.name for s in conflicts([want.key], [registered(theirs, "f", [], OWNER)])] == ["a"]
     by_hand = on_server(want, tags=["team"])
     action = plan_of([want], [by_hand]).actions[0]
     assert action.kind == "update" and action.changed == ["tags"] and "takes it over" in action.note
