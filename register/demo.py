@@ -32,33 +32,6 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def offline_image(manifest, environment: str):
-    """The example's image reference and content tag, computed from its files: the demo needs no Docker
-    and no registry, so nothing is built or pushed, and the deployments name the image deploy would build."""
-    from register.image import Image
-    from register.image import dockerfile as generated
-    from register.image.context import content_tag
-    from register.image.registries import Repository
-
-    settings = manifest.image(environment)
-    if settings is None:
-        return None
-    context = (manifest.root / settings["context"]).resolve()
-    if settings["dockerfile"] == "auto":
-        text = generated.generate(context, base=settings.get("base"), workdir=settings["workdir"],
-                                  project=manifest.project)
-        inside, exclude = None, (generated.GENERATED_DIR,)
-    else:
-        path = (manifest.root / settings["dockerfile"]).resolve()
-        text = path.read_bytes()
-        inside = path.relative_to(context).as_posix() if path.is_relative_to(context) else None
-        exclude = ()
-    tag = content_tag(context, text, build_args=settings.get("build_args") or {}, platform=settings.get("platform"),
-                      dockerfile=inside, exclude=exclude)
-    repository = Repository.parse(settings["repository"])
-    return Image(reference=repository.tagged(tag), content_tag=tag, repository=repository.text)
-
-
 def _pools(manifest) -> dict[str, str]:
     """Every work pool the example registers into, in any environment, with its declared type."""
     pools: dict[str, str] = {}
@@ -120,6 +93,7 @@ def run(port: int = 4300, stop: bool = False) -> int:
 
     from register.deploy import DeployOptions
     from register.deploy import run as deploy
+    from register.image import offline
     from register.manifest import Overrides, load_manifest
     from register.problems import Invalid
     from register.server import Server, connection_from_environment
@@ -146,7 +120,7 @@ def run(port: int = 4300, stop: bool = False) -> int:
                  f"it registers them as '{template}'.")
             names = {(flow, f"{name}-{environment}") for flow, name in names}
         taken |= names
-        image = offline_image(manifest, environment)
+        image = offline(manifest, environment)  # nothing built: the demo needs no Docker
         code = deploy(DeployOptions(manifest=_relative(manifest_path), environment=environment,
                                     overrides=Overrides(), image=image, name_template=template,
                                     image_note="not built: the demo needs no Docker" if image else None))
