@@ -1,7 +1,7 @@
 """`prefect deploy --all` against `flow-register deploy`, side by side, on one local Prefect server.
 
-    uv run python bench/run.py [--flows 50] [--rounds 3] [--flows-per-file 1] [--only prefect|flow-register]
-                               [--profile]
+    uv run python bench/run.py [--flows 50] [--rounds 3] [--flows-per-file 1] [--pool-type docker|process]
+                               [--only prefect|flow-register] [--profile] [--no-bytecode-cache] [--keep-server]
 
 Per round and tool: every flow and deployment on the server is deleted (untimed), then the tool runs
 twice, timed from process start to exit: `cold` (N new deployments) and `warm` (again, nothing changed).
@@ -119,9 +119,10 @@ class Server:
 def client_env(api_url: str, home: Path, bytecode: bool) -> dict[str, str]:
     """What both tools run with: this server, no prompts, no ephemeral fallback, no telemetry.
 
-    With `bytecode`, Python reads compiled modules from bench/out/pycache (filled by `warm_up`), as it
-    would from __pycache__ on a user's machine or a CI runner. Without it (PYTHONDONTWRITEBYTECODE is set
-    on these machines), every run compiles Prefect from source again, about 1.7 s of each run.
+    With `bytecode`, Python reads compiled modules from bench/out/pycache (filled by `compile_code`), as it
+    would from __pycache__ on a user's machine, or from the registrar image (UV_COMPILE_BYTECODE=1).
+    Without it (PYTHONDONTWRITEBYTECODE is set on these machines), every run compiles Prefect from source
+    again, about 1.1 s of each run.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     if bytecode:
@@ -398,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     (work / "results.json").write_text(payload)
     (OUT / "latest.json").write_text(payload)
     print(f"results: {(work / 'results.json').relative_to(ROOT)} (and bench/out/latest.json)")
-    shutil.rmtree(work / "server", ignore_errors=True) if not args.keep_server else None
+    if not args.keep_server:
+        shutil.rmtree(work / "server", ignore_errors=True)  # the SQLite database: tens of MB a run
     return 0
 
 
