@@ -152,5 +152,18 @@ def main(argv: list[str] | None = None) -> int:
         return Exit.USAGE
 
 
+def entry() -> None:
+    """The console script. Once the work is done and reported, skip the interpreter's teardown of the
+    ~1,300 modules Prefect loads (0.14 s of a 1 s warm deploy): flush, close logging, and exit."""
+    import logging
+    import os
+
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
