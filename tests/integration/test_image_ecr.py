@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import socket
 from pathlib import Path
 
@@ -19,11 +18,11 @@ from moto.server import ThreadedMotoServer
 import register.image as image_stage
 from register.manifest import load_manifest
 from register.problems import Invalid
+from support.examples import example_copy
 from support.fake_docker import fake_docker  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 HOST = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 REPOSITORY = f"{HOST}/sales-etl"
@@ -56,11 +55,7 @@ def ecr(moto_url, monkeypatch, fake_docker):  # noqa: F811
 
 @pytest.fixture
 def manifest_path(tmp_path) -> Path:
-    root = tmp_path / "flows-repo"
-    shutil.copytree(EXAMPLES, root)
-    path = root / "flows.yaml"
-    path.write_text(path.read_text().replace("localhost:5000/sales-etl", REPOSITORY))
-    return path
+    return example_copy(tmp_path, REPOSITORY)
 
 
 def create_repository_in(path: Path) -> None:

@@ -170,6 +170,18 @@ class Api:
 
 
 @contextlib.contextmanager
+def _serve(handler: type[http.server.BaseHTTPRequestHandler]):
+    """An HTTP server on a free loopback port, in a thread; yields `127.0.0.1:PORT`."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
 def fake_registry():
     """An OCI registry on loopback that has every tag: HEAD .../manifests/TAG answers a digest made from
     TAG. Yields its host:port; `requests` lists what was asked."""
@@ -187,14 +199,8 @@ def fake_registry():
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}", requests
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serve(Handler) as address:
+        yield address, requests
 
 
 @contextlib.contextmanager
@@ -230,12 +236,6 @@ def failing_proxy(target: str, method: str, path: str, nth: int):
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serve(Handler) as address:
+        yield f"http://{address}/api"
         client.close()

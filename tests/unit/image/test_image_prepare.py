@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,8 @@ import register.image as image_stage
 from register.image import registries
 from register.manifest import load_manifest
 from register.problems import Invalid
+from support.examples import example_copy
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 REPOSITORY = "registry.example:5000/sales-etl"
 PUSHED = "sha256:" + "b" * 64
 EXISTING = "sha256:" + "e" * 64
@@ -41,11 +40,7 @@ class FakeRegistry(registries.Registry):
 
 @pytest.fixture
 def manifest_path(tmp_path) -> Path:
-    root = tmp_path / "flows-repo"
-    shutil.copytree(EXAMPLES, root)
-    path = root / "flows.yaml"
-    path.write_text(path.read_text().replace("localhost:5000/sales-etl", REPOSITORY))
-    return path
+    return example_copy(tmp_path, REPOSITORY)
 
 
 @pytest.fixture
