@@ -184,7 +184,16 @@ def _prepare(image: Image, spec: _Spec, registry: registries.Registry, manifest,
              dockerfile_text, *, build: str, push: bool, image_tag: str | None, dry_run: bool) -> Image:
     repository, tag = spec.repository, image.content_tag
     started = time.monotonic()
-    digest = registry.digest(tag)
+    try:
+        digest = registry.digest(tag)
+    except registries.RegistryError as error:
+        if not dry_run:
+            raise
+        # A plan must not need the registry: a pull request's job often has no credentials for it.
+        image.reference = repository.tagged(tag)
+        _say(image, f"dry run: could not look {repository.tagged(tag)} up ({error}); the plan assumes it is not "
+                    f"there, so deploy would build{' and push' if push else ''} it")
+        return image
     image.exists = digest is not None
     image.digest = digest
     looked = f"{time.monotonic() - started:.2f} s"

@@ -226,3 +226,18 @@ def test_an_environment_image_override_is_where_its_problems_point(manifest_path
     [problem] = invalid.value.problems
     assert problem.rule == "image-dockerfile"
     assert text.splitlines()[problem.line - 1].strip().startswith("image: {dockerfile: missing/Dockerfile}")
+
+
+def test_a_dry_run_plans_without_a_reachable_registry(tmp_path, capsys):
+    """A pull request's plan often has no registry credentials: the plan still comes, and says so."""
+    manifest = load_manifest(example_copy(tmp_path, "127.0.0.1:9/sales-etl"))
+    image = image_stage.prepare(manifest, "dev", dry_run=True)
+    assert image.reference == f"127.0.0.1:9/sales-etl:{image.content_tag}"
+    assert (image.built, image.pushed, image.exists) == (False, False, False)
+    assert "the plan assumes it is not there, so deploy would build and push it" in capsys.readouterr().err
+
+
+def test_a_real_deploy_still_fails_on_an_unreachable_registry(tmp_path):
+    manifest = load_manifest(example_copy(tmp_path, "127.0.0.1:9/sales-etl"))
+    with pytest.raises(image_stage.ImageError, match="cannot reach the registry 127.0.0.1:9"):
+        image_stage.prepare(manifest, "dev")
