@@ -16,13 +16,14 @@ import json
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from register.manifest.resolve import OWNER_TAG
+
 FIELDS = ("work_pool", "work_queue", "job_variables", "parameters", "parameter_schema", "schedules", "triggers",
           "tags", "description", "entrypoint", "pull_steps", "concurrency_limit", "paused", "version")
 # The fields a deployment write carries; triggers are automations of their own.
 DEPLOYMENT_FIELDS = tuple(f for f in FIELDS if f != "triggers")
 DEFAULT_QUEUE = "default"
-_PLACEHOLDER_ID = UUID(int=0)
-OWNER_TAG = "managed-by:flow-register"  # stands in for the deployment id in desired triggers; apply sets the real one
+_PLACEHOLDER_ID = UUID(int=0)  # stands in for the deployment id in desired triggers; apply sets the real one
 
 
 def plain(value):
