@@ -34,3 +34,17 @@ def print_problems(problems: list[Problem], stream=None, *, excerpts: bool = Tru
     if github.active():
         for problem in problems:
             print(github.annotation(problem), flush=True)
+        if errors:
+            github.add_summary(summary(problems))
+
+
+def summary(problems: list[Problem]) -> str:
+    """The step summary of a run that stopped on invalid input: what is wrong, where, and that nothing was written."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    rows = "\n".join(f"| {cell(f'{p.file}:{p.line}' if p.line else p.file)} | {p.severity} | {cell(p.message)} "
+                     f"| `{p.rule}` |" for p in problems)
+    errors = sum(p.severity == "error" for p in problems)
+    return (f"### flow-register: {errors} problem{'s' * (errors != 1)}, nothing was written\n\n"
+            f"| where | | problem | rule |\n|---|---|---|---|\n{rows}\n")

@@ -85,3 +85,15 @@ def test_exit_codes_as_a_user_sees_them(tmp_path):
 def test_the_example_repository_is_valid(capsys, monkeypatch):
     monkeypatch.chdir(HERE.parents[2] / "examples")
     assert main(["validate"]) == 0
+
+
+def test_step_summary_lists_the_problems_and_says_nothing_was_written(capsys, monkeypatch, tmp_path):
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    code, out, err = validate(capsys, monkeypatch, "invalid-names.yaml")
+    text = summary.read_text()
+    assert code == 1
+    assert text.startswith("### flow-register: 4 problems, nothing was written\n")
+    assert ("| invalid-names.yaml:14 | error | deployment name 'nightly' is already used by deployments[0]; "
+            "names must be unique | `duplicate-name` |") in text.splitlines()
