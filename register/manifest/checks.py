@@ -14,7 +14,7 @@ import jsonschema
 from register import resources as res
 from register.flows import FlowNotFound, parameter_schema, read_flow
 from register.manifest import schema
-from register.manifest.resolve import PLACEHOLDERS, Deployment, Overrides, environment_names, render_name, resolve
+from register.manifest.resolve import PLACEHOLDERS, Deployment, Overrides, environment_names, resolve
 from register.problems import Problem, one_of
 
 if TYPE_CHECKING:
@@ -24,8 +24,9 @@ COMMAND_LINE = "<command line>"
 _FLAG = {"work_pool": "--work-pool", "resources": "--cpu/--memory"}
 
 
-class _Report:
-    """Collects problems at manifest positions (or at a command-line flag), without duplicates."""
+class ProblemReport:
+    """Collects problems at manifest positions (or at a command-line flag), each once even when many
+    deployments or environments share the spot. The plan-time pool checks use it too."""
 
     def __init__(self, manifest: Manifest):
         self.manifest = manifest
@@ -43,7 +44,7 @@ class _Report:
 def check(manifest: Manifest, environment: str | None = None, overrides: Overrides | None = None, *,
           data: dict | None = None) -> list[Problem]:
     """`data`: the manifest's data, or the part of it the schema accepted (see schema.usable_part)."""
-    report = _Report(manifest)
+    report = ProblemReport(manifest)
     data = manifest.data if data is None else data
     declared = environment_names(data)
     _names_and_environments(report, data, declared)
@@ -76,7 +77,7 @@ def attach_flow_facts(manifest: Manifest, deployments: list[Deployment]) -> None
             deployment.description = facts.description
 
 
-def _names_and_environments(report: _Report, data: dict, declared: list[str]) -> None:
+def _names_and_environments(report: ProblemReport, data: dict, declared: list[str]) -> None:
     seen: dict[str, int] = {}
     for index, entry in enumerate(data["deployments"]):
         if entry is None:
@@ -101,7 +102,7 @@ def _names_and_environments(report: _Report, data: dict, declared: list[str]) ->
                                 f"use {one_of('{' + p + '}' for p in PLACEHOLDERS)}", "name-template")
 
 
-def _collisions(report: _Report, data: dict, env: str, deployments: list[Deployment]) -> None:
+def _collisions(report: ProblemReport, data: dict, env: str, deployments: list[Deployment]) -> None:
     seen: dict[str, Deployment] = {}
     for deployment in deployments:
         first = seen.setdefault(deployment.name, deployment)
@@ -111,7 +112,7 @@ def _collisions(report: _Report, data: dict, env: str, deployments: list[Deploym
                       f"registered as '{deployment.name}'; make name_template include {{name}}", "name-collision")
 
 
-def _image(report: _Report, manifest: Manifest, data: dict) -> None:
+def _image(report: ProblemReport, manifest: Manifest, data: dict) -> None:
     specs = [(("image",), data.get("image"))] + [
         (("environments", env, "image"), (spec or {}).get("image")) for env, spec in data["environments"].items()]
     for path, spec in specs:
@@ -129,7 +130,7 @@ def _image(report: _Report, manifest: Manifest, data: dict) -> None:
             report.at(path + ("context",), f"build context '{context}' is not a folder", "image-context")
 
 
-def _flows(report: _Report, manifest: Manifest, data: dict) -> dict[str, tuple | None]:
+def _flows(report: ProblemReport, manifest: Manifest, data: dict) -> dict[str, tuple | None]:
     """Each entrypoint's (facts, parameter schema), or None when the entrypoint is broken (reported)."""
     schemas: dict[str, tuple | None] = {}
     for index, entry in enumerate(data["deployments"]):
@@ -146,13 +147,13 @@ def _flows(report: _Report, manifest: Manifest, data: dict) -> dict[str, tuple |
     return schemas
 
 
-def _deployment(report: _Report, manifest: Manifest, env: str, d: Deployment, flows: dict) -> None:
-    here = f"(environment '{env}')"
+def _deployment(report: ProblemReport, manifest: Manifest, env: str, d: Deployment, flows: dict) -> None:
     if not d.work_pool:
         report.at(("deployments", d.index, "name"),
                   f"deployment '{d.manifest_name}' has no work_pool in environment '{env}'; set one in defaults, "
                   f"environments.{env} or the deployment", "work-pool")
-    _resources(report, d, here)
+    if d.resources:
+        report_resources(report, d, env, d.work_pool_type)
     flow = flows.get(d.entrypoint)
     if flow is not None:
         _parameters(report, d, *flow)
@@ -164,24 +165,25 @@ def _deployment(report: _Report, manifest: Manifest, env: str, d: Deployment, fl
             _trigger(report, d.origin("triggers", i), trigger)
 
 
-def _resources(report: _Report, d: Deployment, here: str) -> None:
-    if not d.resources:
-        return
-    translation = res.translate(d.resources, d.work_pool_type)
+def report_resources(report: ProblemReport, d: Deployment, environment: str, pool_type: str | None):
+    """Translate `d`'s resources for `pool_type` (the manifest's offline, the server's at plan time) and
+    report what the platform refuses, worded the same either way so a repeat is one problem."""
+    translation = res.translate(d.resources, pool_type)
     # Units are wrong everywhere alike; a platform limit is wrong for this environment's pool.
-    context = f"{here[1:-1]}, {d.work_pool_type} pool '{d.work_pool}': " if d.work_pool_type else ""
+    context = f"environment '{environment}', {pool_type} pool '{d.work_pool}': " if pool_type else ""
     for field, message, rule in translation.errors:
         report.at(d.origin("resources", field), message if rule == "resources-unit" else context + message, rule)
     for field, message, rule in translation.warnings:
         report.at(d.origin("resources", field), context + message, rule, severity="warning")
-    if d.work_pool_type:
-        for variable in sorted(res.variables_for(d.work_pool_type, d.resources) & set(d.job_variables)):
+    if pool_type:
+        for variable in sorted(res.variables_for(pool_type, d.resources) & set(d.job_variables)):
             source = "resources.cpu" if "cpu" in variable else "resources.memory"
             report.at(d.origin("job_variables", variable), f"job_variables.{variable} is also set by {source}; "
                                                            "set it in one place", "job-variables-clash", key=True)
+    return translation
 
 
-def _parameters(report: _Report, d: Deployment, facts, schema: dict) -> None:
+def _parameters(report: ProblemReport, d: Deployment, facts, schema: dict) -> None:
     properties = {k: v for k, v in schema.get("properties", {}).items() if k not in facts.var_names}
     given = [(("parameters",), d.parameters)]  # the deployment's, each schedule's and each trigger's
     given += [(("schedules", i, "parameters"), s.get("parameters") or {}) for i, s in enumerate(d.schedules) if s]
@@ -223,7 +225,7 @@ def _expected(error: jsonschema.ValidationError) -> str:
     return f"is invalid: {error.message}"
 
 
-def _schedule(report: _Report, path: tuple, schedule: dict) -> None:
+def _schedule(report: ProblemReport, path: tuple, schedule: dict) -> None:
     from pydantic import ValidationError
     from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 
@@ -253,7 +255,7 @@ def _schedule(report: _Report, path: tuple, schedule: dict) -> None:
 _BRANCHES = {"event", "metric", "compound", "sequence", "str", "int", "float", "bool", "dict", "list"}
 
 
-def _trigger(report: _Report, path: tuple, trigger: dict) -> None:
+def _trigger(report: ProblemReport, path: tuple, trigger: dict) -> None:
     from pydantic import TypeAdapter, ValidationError
     from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
 

@@ -14,13 +14,9 @@ from typing import Callable
 
 from jsonschema.exceptions import best_match
 
-from register import resources as res
 from register.manifest import Deployment, Manifest
+from register.manifest.checks import ProblemReport, report_resources
 from register.problems import Problem, one_of
-
-COMMAND_LINE = "<command line>"
-_FLAGS = {"work_pool": "--work-pool", "cpu": "--cpu", "memory": "--memory"}
-
 
 @dataclass
 class PoolCheck:
@@ -33,21 +29,6 @@ class PoolCheck:
         return [p for p in self.problems if p.severity == "error"]
 
 
-class _Problems:
-    """Problems at manifest positions (or at a flag), each once even when many deployments share the spot."""
-
-    def __init__(self, manifest: Manifest):
-        self.manifest = manifest
-        self.found: dict[tuple, Problem] = {}
-
-    def at(self, path: tuple, message: str, rule: str, *, severity: str = "error", key: bool = False) -> None:
-        if path and path[0] == COMMAND_LINE:
-            problem = Problem(_FLAGS.get(path[-1], _FLAGS.get(path[1], str(path[1]))), 0, 0, message, rule, severity)
-        else:
-            problem = self.manifest.source.problem(path, message, rule, severity=severity, key=key)
-        self.found.setdefault((problem.file, problem.line, problem.col, problem.message), problem)
-
-
 def _template_variables(pool: dict) -> dict:
     return ((pool.get("base_job_template") or {}).get("variables") or {}).get("properties") or {}
 
@@ -57,7 +38,7 @@ def check(manifest: Manifest, environment: str, deployments: list[Deployment], p
     """Check every deployment against its pool. `image` stands in for the image reference (the schema
     check needs a value); `pool_names` lists the server's pools, asked only when one is missing."""
     out = PoolCheck()
-    report = _Problems(manifest)
+    report = ProblemReport(manifest)
     for d in deployments:
         pool = pools.get(d.work_pool)
         if pool is None:
@@ -75,19 +56,10 @@ def check(manifest: Manifest, environment: str, deployments: list[Deployment], p
                       "work-pool-type")
             continue
         variables = _template_variables(pool)
-        translation = res.translate(d.resources, kind)
-        on = f"on {kind} pool '{d.work_pool}'"
-        here = f"{on} (environment '{environment}')"  # worded as `validate` words it, so a repeat is one problem
-        for name, message, rule in translation.errors:
-            report.at(d.origin("resources", name), f"{message} {here}", rule)
-        for name, message, rule in translation.warnings:
-            report.at(d.origin("resources", name), f"{message} {here}", rule, severity="warning")
+        translation = report_resources(report, d, environment, kind)
         if translation.errors:
             continue
-        if not d.work_pool_type:  # `validate` could not see clashes without a declared type
-            for variable in sorted(res.variables_for(kind, d.resources) & set(d.job_variables)):
-                report.at(d.origin("job_variables", variable), f"job_variables.{variable} is also set by resources "
-                                                               f"{on}; set it in one place", "job-variables-clash", key=True)
+        on = f"on {kind} pool '{d.work_pool}'"
         missing = False
         for variable in translation.job_variables:
             if variable not in variables:
@@ -115,7 +87,7 @@ def check(manifest: Manifest, environment: str, deployments: list[Deployment], p
             report.at(_origin_of(d, manifest, environment, path[0], translation.job_variables),
                       f"work pool '{d.work_pool}' ({kind}) rejects job variable '{'.'.join(map(str, path))}': "
                       f"{message}", "job-variables-schema")
-    out.problems = sorted(report.found.values())
+    out.problems = sorted(report.problems.values())
     return out
 
 

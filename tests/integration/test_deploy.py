@@ -471,6 +471,26 @@ def test_command_line_overrides_take_the_pool_type_from_the_server(project, api)
     assert weekly["work_pool_name"] == k8s
     assert weekly["job_variables"] == {"cpu_request": "250m", "cpu_limit": "250m", "memory_request": "2048Mi",
                                        "memory_limit": "2048Mi"}
-    refused = project.deploy("--work-pool", project.manifest["defaults"]["work_pool"]["name"], "--cpu", "1")
+    docker = project.manifest["defaults"]["work_pool"]["name"]
+    refused = project.deploy("--work-pool", docker, "--cpu", "1")
     assert refused.code == 1, refused
-    assert refused.err.startswith("--cpu: error: docker work pools have no cpu variable"), refused.err
+    # worded as `validate` words it: the flag, then the environment and the server's pool, then the rule
+    assert refused.err.startswith(f"--cpu: error: environment 'dev', docker pool '{docker}': docker work pools "
+                                  "have no cpu variable; remove resources.cpu (memory becomes mem_limit) "
+                                  "[resources-docker]"), refused.err
+
+
+def test_a_resource_warning_is_printed_once(project, api):
+    """`validate`'s checks and the pool checks at plan time word a resource problem alike: one line, not two."""
+    aci = unique("aci")
+    api.create_pool(aci, "azure-container-instance")
+    manifest = project.manifest
+    manifest["defaults"]["work_pool"] = {"name": aci, "type": "azure-container-instance"}
+    manifest["defaults"]["resources"] = {"cpu": 6, "memory": "8G"}
+    project.write(manifest)
+    result = project.plan()
+    assert result.code == 0, result
+    warnings = [line for line in result.err.splitlines() if "is above 4 vCPU" in line]
+    assert warnings == [f"flows.yaml:{warnings[0].split(':')[1]}:{warnings[0].split(':')[2]}: warning: environment "
+                        f"'dev', azure-container-instance pool '{aci}': cpu 6 is above 4 vCPU, which most Azure "
+                        "regions refuse [resources-aci]"], result.err
