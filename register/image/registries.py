@@ -247,8 +247,6 @@ class Registry:
 
     def _authorize(self, challenge: str, scope: str) -> str | None:
         """The Authorization header that answers the registry's challenge (Basic, or a Bearer token)."""
-        import httpx
-
         scheme, _, params = challenge.partition(" ")
         credentials = self._basic()
         if scheme.lower() == "basic":
