@@ -68,13 +68,8 @@ def _say(image: Image, text: str) -> None:
     print(f"image: {text}", file=sys.stderr, flush=True)
 
 
-def _where(manifest, environment: str, key: str) -> tuple:
-    override = ((manifest.data.get("environments") or {}).get(environment) or {}).get("image") or {}
-    return ("environments", environment, "image", key) if key in override else ("image", key)
-
-
 def _problem(manifest, environment: str, key: str, message: str, rule: str) -> Problem:
-    return manifest.source.problem(_where(manifest, environment, key), message, rule)
+    return manifest.source.problem(manifest.image_origin(environment, key), message, rule)
 
 
 def _spec(manifest, environment: str, settings: dict) -> _Spec:

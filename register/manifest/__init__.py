@@ -60,6 +60,11 @@ class Manifest:
         merged.setdefault("build_args", {})
         return merged
 
+    def image_origin(self, environment: str, key: str) -> tuple:
+        """Where `environment`'s image setting `key` was written: its override, or the top-level `image`."""
+        override = ((self.data.get("environments") or {}).get(environment) or {}).get("image") or {}
+        return ("environments", environment, "image", key) if key in override else ("image", key)
+
     def deployments(self, environment: str, overrides: Overrides | None = None) -> list[Deployment]:
         """The resolved deployments of `environment`, with their flow names and descriptions from source."""
         from register.manifest.checks import attach_flow_facts

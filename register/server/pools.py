@@ -118,5 +118,4 @@ def _origin_of(d: Deployment, manifest: Manifest, environment: str, variable: st
         return d.origin("job_variables", variable)
     if variable in translated:
         return d.origin("resources", "cpu" if "cpu" in variable else "memory")
-    override = ((manifest.data.get("environments") or {}).get(environment) or {}).get("image") or {}
-    return ("environments", environment, "image", "repository") if "repository" in override else ("image", "repository")
+    return manifest.image_origin(environment, "repository")
