@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 from pathlib import Path
 
 import boto3
@@ -16,6 +15,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 import register.image as image_stage
+from register.local_server import free_port
 from register.manifest import load_manifest
 from register.problems import Invalid
 from support.examples import example_copy
@@ -30,9 +30,7 @@ REPOSITORY = f"{HOST}/sales-etl"
 
 @pytest.fixture(scope="module")
 def moto_url():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"
