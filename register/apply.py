@@ -21,7 +21,7 @@ from register.server import Server, ServerError
 class Step:
     """One completed write, or the one that failed."""
 
-    action: str  # created | updated | deleted | triggers replaced
+    action: str  # created | updated | deleted
     flow: str
     name: str
     id: str | None = None

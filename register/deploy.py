@@ -129,7 +129,7 @@ def run(options: DeployOptions) -> int:
                 print(f"flow-register: error: {message}", file=sys.stderr, flush=True)
                 if github.active():
                     print(github.error(message, "flow-register: image"), flush=True)
-                return Exit.INVALID
+                return Exit.IMAGE_FAILED
 
         desired_states = []
         for d in deployments:

@@ -26,7 +26,6 @@ class FlowFacts:
     function: str
     name: str  # the flow's name: @flow(name=...) or the function name with '_' as '-'
     description: str | None
-    line: int
     var_names: tuple[str, ...] = ()  # *args / **kwargs: Prefect lists them as required parameters
     takes_any_keyword: bool = False  # **kwargs: any parameter name is accepted
 
@@ -92,7 +91,6 @@ def read_flow(root: Path, entrypoint: str) -> FlowFacts:
         function=function,
         name=_literal_kwarg(decorator, "name") or function.replace("_", "-"),
         description=_literal_kwarg(decorator, "description") or ast.get_docstring(node),
-        line=node.lineno,
         var_names=tuple(a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None),
         takes_any_keyword=node.args.kwarg is not None,
     )

@@ -15,6 +15,8 @@ class Exit(IntEnum):
     INVALID = 1  # invalid manifest or inputs; nothing was written
     USAGE = 2
     APPLY_FAILED = 3  # failed while applying; the report lists what was applied
+    SERVER_FAILED = 4  # the Prefect server kept failing (not the manifest's fault); run again
+    IMAGE_FAILED = 5  # Docker or the registry failed; no deployment was written
 
 
 @dataclass(frozen=True, order=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from register.manifest.resolve import Deployment, Overrides, environment_names, resolve
 from register.manifest.source import Source, load
-from register.problems import Invalid, Problem
+from register.problems import Problem
 
 __all__ = ["Manifest", "Deployment", "Overrides", "load_manifest"]
 
@@ -42,10 +42,6 @@ class Manifest:
 
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "error"]
-
-    def raise_if_invalid(self) -> None:
-        if self.errors():
-            raise Invalid(self.problems)
 
     def image(self, environment: str) -> dict | None:
         """The image settings of `environment`: the top-level `image` with the environment's over it."""

@@ -134,8 +134,7 @@ def render_name(template: str, name: str, environment: str, project: str) -> str
     return out
 
 
-def resolve(manifest: dict, environment: str, overrides: Overrides | None = None, *,
-            include_disabled: bool = False) -> list[Deployment]:
+def resolve(manifest: dict, environment: str, overrides: Overrides | None = None) -> list[Deployment]:
     """Every enabled deployment of `environment`, fully merged. Assumes the manifest passed the schema."""
     overrides = overrides or Overrides()
     project = manifest["project"]
@@ -145,7 +144,7 @@ def resolve(manifest: dict, environment: str, overrides: Overrides | None = None
             continue
         if overrides.only is not None and entry["name"] not in overrides.only:
             continue
-        if not include_disabled and not is_enabled(manifest, environment, index):
+        if not is_enabled(manifest, environment, index):
             continue
         merged: dict = {}
         origins: dict = {}

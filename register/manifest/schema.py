@@ -148,10 +148,6 @@ def errors(data) -> list[ValidationError]:
     return list(_validator().iter_errors(data))
 
 
-def check(source: Source) -> list[Problem]:
-    return [problem for error in errors(source.data) for problem in problems_of(error, source)]
-
-
 def usable_part(data: dict, found: list[ValidationError]) -> dict | None:
     """The manifest without the parts the schema rejected, so the other checks still run on the rest and
     one run reports every problem. A deployment too broken to check becomes None (the others keep their

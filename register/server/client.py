@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import os
-import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
@@ -96,7 +95,6 @@ class Server:
         self.connection = connection
         self.reads = 0
         self.writes = 0
-        self.seconds = 0.0
         self._client = None
 
     @property
@@ -126,7 +124,6 @@ class Server:
             self.reads += 1
         else:
             self.writes += 1
-        started = time.monotonic()
         try:
             response = self._client.request(method, path, json=json)
         except PrefectHTTPStatusError as error:
@@ -135,8 +132,6 @@ class Server:
             reason = str(error) or type(error).__name__
             raise ServerError(self.connection.redact(
                 f"cannot reach the Prefect server at {self.url} while {doing}: {reason}")) from None
-        finally:
-            self.seconds += time.monotonic() - started
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
