@@ -26,8 +26,14 @@ FARGATE = {
     8192: list(range(16384, 61440 + 1, 4096)),
     16384: list(range(32768, 122880 + 1, 8192)),
 }
+# What the ECS worker (prefect-aws) registers for a side left out: (CPU units, MiB)
+ECS_WORKER_DEFAULTS = (1024, 2048)
 # Cloud Run: memory above the key (MiB) needs at least this many vCPU
-CLOUD_RUN_MIN_CPU = [(24 * 1024, 8), (16 * 1024, 6), (8 * 1024, 4), (4 * 1024, 2)]
+CLOUD_RUN_MIN_CPU = [(24 * 1024, 8), (16 * 1024, 6), (8 * 1024, 4), (4 * 1024, 2), (1024, 1), (512, Decimal("0.5"))]
+# Cloud Run: this many vCPU need at least this much memory (MiB)
+CLOUD_RUN_MIN_MEMORY = {4: 2 * 1024, 6: 4 * 1024, 8: 4 * 1024}
+# Cloud Run's memory when none is set (also the cloud-run-v2 pool template's default)
+CLOUD_RUN_DEFAULT_MEMORY = 512
 
 # Which job variables each pool type's resources become (kubernetes sets both request and limit).
 VARIABLES = {
@@ -91,6 +97,16 @@ def _num(d: Decimal) -> str:
     return format(d.normalize(), "f")
 
 
+def _quantity(mib: Decimal, units: tuple[str, ...]) -> str | None:
+    """`mib` in the first unit that holds it as a whole number ('' for bytes), or None: never rounded,
+    so '1G' reaches the platform as 1G and not as 953Mi."""
+    for unit in units:
+        count = mib * 1024 * 1024 if unit == "" else mib / MIB_PER[unit]
+        if count == int(count):
+            return f"{int(count)}{unit}"
+    return None
+
+
 @dataclass
 class Translation:
     job_variables: dict = field(default_factory=dict)
@@ -149,10 +165,26 @@ def _ecs(cpu, mem, kind, out):
             out.error("memory", f"memory must be a whole number of MiB on ECS; got {_num(mem)} MiB", "resources-fargate")
             return
         out.job_variables["memory"] = int(mem)
-    if units is not None and mem is not None and not out.failed and int(mem) not in FARGATE[units]:
-        valid = FARGATE[units]
-        shown = f"{valid[0]} to {valid[-1]} in steps of {valid[1] - valid[0]}" if len(valid) > 3 else \
-            ", ".join(str(v) for v in valid)
+    if out.failed or (units is None and mem is None):
+        return
+    # a side left out is the worker's default, and Fargate takes pairs only
+    default_units, default_mem = ECS_WORKER_DEFAULTS
+    pair_units, pair_mem = units or default_units, int(mem) if mem is not None else default_mem
+    if pair_mem in FARGATE[pair_units]:
+        return
+    valid = FARGATE[pair_units]
+    shown = f"{valid[0]} to {valid[-1]} in steps of {valid[1] - valid[0]}" if len(valid) > 3 else \
+        ", ".join(str(v) for v in valid)
+    if mem is None:
+        out.error("cpu", f"Fargate does not accept the ECS worker's default memory of {default_mem} MiB with "
+                         f"{_num(cpu)} vCPU ({units} CPU units); set memory: valid memory is {shown} MiB",
+                  "resources-fargate")
+    elif units is None:
+        cpus = ", ".join(_num(Decimal(u) / 1024) for u, mems in FARGATE.items() if pair_mem in mems) or "none"
+        out.error("memory", f"Fargate does not accept {pair_mem} MiB with the ECS worker's default cpu of "
+                            f"{_num(Decimal(default_units) / 1024)} vCPU ({default_units} CPU units); "
+                            f"set cpu: valid vCPU for {pair_mem} MiB are {cpus}", "resources-fargate")
+    else:
         out.error("memory", f"Fargate does not accept {int(mem)} MiB with {_num(cpu)} vCPU ({units} CPU units); "
                             f"valid memory is {shown} MiB", "resources-fargate")
 
@@ -166,16 +198,32 @@ def _cloud_run(cpu, mem, kind, out):
         if cpu > 8:
             out.error("cpu", f"cpu {_num(cpu)} is above Cloud Run's limit of 8 vCPU", "resources-cloud-run")
             return
+        if cpu > 1 and cpu != int(cpu):
+            out.error("cpu", f"cpu {_num(cpu)} is not allowed on Cloud Run: above 1 vCPU, whole CPUs only (2, 4, 6, 8)",
+                      "resources-cloud-run")
+            return
         out.job_variables["cpu"] = f"{int(cpu * 1000)}m"
     if mem is not None:
         if mem > 32 * 1024:
             out.error("memory", f"memory {_num(mem)} MiB is above Cloud Run's limit of 32Gi", "resources-cloud-run")
             return
-        out.job_variables["memory"] = f"{_num(mem / 1024)}Gi" if mem % 1024 == 0 else f"{int(mem)}Mi"
+        quantity = _quantity(mem, ("Gi", "Mi", "G", "M"))
+        if quantity is None:
+            out.error("memory", f"memory {_num(mem)} MiB is not a whole number of Mi or M, which Cloud Run requires",
+                      "resources-cloud-run")
+            return
+        out.job_variables["memory"] = quantity
         needed = next((need for above, need in CLOUD_RUN_MIN_CPU if mem > above), None)
         if needed and "cpu" not in out.failed and (cpu or Decimal(1)) < needed:
-            out.error("memory", f"Cloud Run needs at least {needed} vCPU for {out.job_variables['memory']} of memory; "
+            out.error("memory", f"Cloud Run needs at least {_num(Decimal(needed))} vCPU for {quantity} of memory; "
                                 f"cpu is {_num(cpu) if cpu else 'the default 1'}", "resources-cloud-run")
+            return
+    least = CLOUD_RUN_MIN_MEMORY.get(int(cpu)) if cpu is not None and "cpu" in out.job_variables else None
+    if least and "memory" not in out.failed and (mem or CLOUD_RUN_DEFAULT_MEMORY) < least:
+        shown = f"is {out.job_variables['memory']}" if mem is not None else f"is the default {CLOUD_RUN_DEFAULT_MEMORY}Mi"
+        out.error("memory" if mem is not None else "cpu",
+                  f"Cloud Run needs at least {least // 1024}Gi of memory for {_num(cpu)} vCPU; memory {shown}",
+                  "resources-cloud-run")
 
 
 def _aci(cpu, mem, kind, out):
@@ -196,7 +244,11 @@ def _kubernetes(cpu, mem, kind, out):
     if cpu is not None:
         out.job_variables["cpu_request"] = out.job_variables["cpu_limit"] = f"{int(cpu * 1000)}m"
     if mem is not None:
-        out.job_variables["memory_request"] = out.job_variables["memory_limit"] = f"{int(mem)}Mi"
+        quantity = _quantity(mem, ("Mi", "G", "M", "k", ""))
+        if quantity is None:
+            out.error("memory", f"memory {_num(mem)} MiB is not a whole number of bytes", "resources-unit")
+            return
+        out.job_variables["memory_request"] = out.job_variables["memory_limit"] = quantity
 
 
 def _docker(cpu, mem, kind, out):
@@ -204,7 +256,11 @@ def _docker(cpu, mem, kind, out):
         out.error("cpu", "docker work pools have no cpu variable; remove resources.cpu (memory becomes mem_limit)",
                   "resources-docker")
     if mem is not None:
-        out.job_variables["mem_limit"] = f"{int(mem)}m"
+        quantity = _quantity(mem, ("Mi", ""))
+        if quantity is None:
+            out.error("memory", f"memory {_num(mem)} MiB is not a whole number of bytes", "resources-unit")
+            return
+        out.job_variables["mem_limit"] = quantity.replace("Mi", "m")  # docker's m is MiB; digits alone are bytes
 
 
 def variables_for(pool_type: str, resources: dict) -> set[str]:
