@@ -15,6 +15,8 @@ from prefect_azure.workers.container_instance import AzureContainerWorker
 from registered import ids, job_configuration, mib, registered, vcpu
 
 ACI = registered("azure-container-instance")
+DEFAULTS = {name: AzureContainerWorker.get_default_base_job_template()["variables"]["properties"][name]["default"]
+            for name in ("cpu", "memory")}  # vCPU, GB
 POOL = {"resource_group_name": "flows", "subscription_id": "00000000-0000-0000-0000-000000000000"}  # set on the pool
 GB_PER_MIB = Decimal(1024 * 1024) / 10**9
 
@@ -27,6 +29,8 @@ def test_the_container_group_requests_the_manifests_cpu_and_memory(deployment):
     requests = container["properties"]["resources"]["requests"]
 
     written = deployment.resources
-    assert Decimal(str(requests["cpu"])) == vcpu(written["cpu"])
+    cpu = vcpu(written["cpu"]) if written.get("cpu") is not None else Decimal(str(DEFAULTS["cpu"]))
+    gb = mib(written["memory"]) * GB_PER_MIB if written.get("memory") is not None else Decimal(str(DEFAULTS["memory"]))
+    assert Decimal(str(requests["cpu"])) == cpu
     # ACI takes memory in GB; flow-register rounds to 0.01 GB
-    assert abs(Decimal(str(requests["memoryInGB"])) - mib(written["memory"]) * GB_PER_MIB) <= Decimal("0.005")
+    assert abs(Decimal(str(requests["memoryInGB"])) - gb) <= Decimal("0.005")

@@ -37,5 +37,6 @@ def test_the_container_the_engine_stores_has_the_manifests_memory_limit(deployme
         container.remove(force=True)
         client.close()
 
-    assert host_config["Memory"] == mib(deployment.resources["memory"]) * 1024 * 1024
+    memory = deployment.resources.get("memory")
+    assert host_config["Memory"] == (mib(memory) * 1024 * 1024 if memory is not None else 0)  # 0: no limit
     assert host_config["NanoCpus"] == 0  # docker pools take no cpu (flow-register refuses resources.cpu)
