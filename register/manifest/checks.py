@@ -14,14 +14,11 @@ import jsonschema
 from register import resources as res
 from register.flows import FlowNotFound, parameter_schema, read_flow
 from register.manifest import schema
-from register.manifest.resolve import PLACEHOLDERS, Deployment, Overrides, environment_names, resolve
+from register.manifest.resolve import COMMAND_LINE, PLACEHOLDERS, Deployment, Overrides, environment_names, resolve
 from register.problems import Problem, one_of
 
 if TYPE_CHECKING:
     from register.manifest import Manifest
-
-COMMAND_LINE = "<command line>"
-_FLAG = {"work_pool": "--work-pool", "resources": "--cpu/--memory"}
 
 
 class ProblemReport:
@@ -33,9 +30,8 @@ class ProblemReport:
         self.problems: dict[tuple, Problem] = {}
 
     def at(self, path: tuple, message: str, rule: str, *, key: bool = False, severity: str = "error") -> None:
-        if path and path[0] == COMMAND_LINE:
-            flag = {"cpu": "--cpu", "memory": "--memory"}.get(path[-1], _FLAG.get(path[1], path[1]))
-            problem = Problem(flag, 0, 0, message, rule, severity)
+        if path and path[0] == COMMAND_LINE:  # (COMMAND_LINE, how the user wrote the override, ...)
+            problem = Problem(path[1], 0, 0, message, rule, severity)
         else:
             problem = self.manifest.source.problem(path, message, rule, key=key, severity=severity)
         self.problems.setdefault((problem.file, problem.line, problem.col, problem.message), problem)
@@ -50,15 +46,16 @@ def check(manifest: Manifest, environment: str | None = None, overrides: Overrid
     _names_and_environments(report, data, declared)
     _image(report, manifest, data)
     if environment is not None and environment not in declared:
-        report.problems[("env",)] = Problem("--environment", 0, 0, f"environment '{environment}' is not declared; "
-                                                                    f"the manifest declares {one_of(declared)}",
-                                            "environment")
+        report.problems[("env",)] = Problem((overrides or Overrides()).label("environment"), 0, 0,
+                                            f"environment '{environment}' is not declared; "
+                                            f"the manifest declares {one_of(declared)}", "environment")
         return list(report.problems.values())
     if overrides and overrides.only is not None:
         names = [d["name"] for d in data["deployments"] if d]
         for unknown in [n for n in overrides.only if n not in names]:
             report.problems[("only", unknown)] = Problem(
-                "--only", 0, 0, f"no deployment named '{unknown}'; the manifest has {one_of(names)}", "only")
+                overrides.label("only"), 0, 0, f"no deployment named '{unknown}'; the manifest has {one_of(names)}",
+                "only")
     flows = _flows(report, manifest, data)
     for env in [environment] if environment else declared:
         deployments = resolve(data, env, overrides)

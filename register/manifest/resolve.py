@@ -28,6 +28,17 @@ class Overrides:
     cpu: object = None
     memory: object = None
     only: list[str] | None = None  # a subset of deployment names (manifest names)
+    # How the user wrote each override (and the environment), for problems about them: the command
+    # line's flags unless the action names its inputs, e.g. {"cpu": "input 'cpu'"}.
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def label(self, name: str) -> str:
+        return self.labels.get(name) or FLAGS[name]
+
+
+FLAGS = {"environment": "--environment", "work_pool": "--work-pool", "cpu": "--cpu", "memory": "--memory",
+         "only": "--only"}
+COMMAND_LINE = "<command line>"  # an origin's first part when an override set the value: (COMMAND_LINE, label, ...)
 
 
 @dataclass
@@ -150,13 +161,11 @@ def resolve(manifest: dict, environment: str, overrides: Overrides | None = None
         origins: dict = {}
         for layer, path in layers(manifest, environment, index):
             _merge(merged, origins, layer, path)
-        cli = {}
-        if overrides.work_pool:
-            cli["work_pool"] = overrides.work_pool
-        resources = {k: v for k, v in (("cpu", overrides.cpu), ("memory", overrides.memory)) if v not in (None, "")}
-        if resources:
-            cli["resources"] = resources
-        _merge(merged, origins, cli, ("<command line>",))
+        for name, layer in (("work_pool", {"work_pool": overrides.work_pool}),
+                            ("cpu", {"resources": {"cpu": overrides.cpu}}),
+                            ("memory", {"resources": {"memory": overrides.memory}})):
+            if getattr(overrides, name) not in (None, ""):
+                _merge(merged, origins, layer, (COMMAND_LINE, overrides.label(name)))
 
         pool = merged.get("work_pool")
         pool_name, pool_type = (pool.get("name"), pool.get("type")) if isinstance(pool, dict) else (pool, None)

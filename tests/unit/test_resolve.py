@@ -47,7 +47,15 @@ def test_command_line_wins_over_everything():
             Overrides(work_pool="other", cpu="2", memory="4Gi"))
     assert (d.work_pool, d.work_pool_type) == ("other", None)  # another pool: its type comes from the server
     assert d.resources == {"cpu": "2", "memory": "4Gi"}
-    assert d.origin("resources", "cpu") == ("<command line>", "resources", "cpu")
+    assert d.origin("resources", "cpu") == ("<command line>", "--cpu", "resources", "cpu")
+
+
+def test_an_override_remembers_how_the_user_wrote_it():
+    labels = {"cpu": "input 'cpu'", "work_pool": "input 'work-pool'"}
+    d = one(manifest(), "dev", Overrides(work_pool="other", cpu="2", memory="4Gi", labels=labels))
+    assert d.origin("resources", "cpu")[:2] == ("<command line>", "input 'cpu'")
+    assert d.origin("work_pool")[:2] == ("<command line>", "input 'work-pool'")
+    assert d.origin("resources", "memory")[:2] == ("<command line>", "--memory")  # no label: the flag
 
 
 def test_null_removes_an_inherited_setting():
