@@ -76,7 +76,8 @@ def overrides_from(args):
     from register.manifest import Overrides
 
     only = [n.strip() for n in args.only.split(",") if n.strip()] if getattr(args, "only", None) else None
-    return Overrides(work_pool=args.work_pool or None, cpu=args.cpu or None, memory=args.memory or None, only=only)
+    return Overrides(work_pool=args.work_pool or None, cpu=args.cpu or None, memory=args.memory or None, only=only,
+                     labels=getattr(args, "labels", None) or {})
 
 
 def _validate(args) -> int:
@@ -133,8 +134,10 @@ def _demo(args) -> int:
     return run(port=args.port, stop=args.stop)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, labels: dict[str, str] | None = None) -> int:
+    """`labels`: how the caller names the overrides in problems (the action: its inputs); flags by default."""
     args = build_parser().parse_args(argv)
+    args.labels = labels
     handler = {"validate": _validate, "render": _render, "plan": _deploy, "deploy": _deploy, "demo": _demo}
     try:
         return int(handler[args.command](args))
