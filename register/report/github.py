@@ -1,13 +1,27 @@
-"""GitHub Actions workflow commands: annotations, groups, masks, outputs and the step summary."""
+"""GitHub Actions workflow commands: annotations, groups, masks, outputs and the step summary.
+
+Standard library only: the action's launcher (register/action/launcher.py) imports this module with
+the runner's own python3, before any venv exists.
+
+Nothing printed may start a workflow command of its own. Every command's data and properties are
+escaped as GitHub's toolkit escapes them, so text inside a command stays inside it; and once
+`commands_off()` has run, the runner reads no command at all in what else is printed (manifest text,
+inputs, server replies, build logs), while the commands written through this module turn them back
+on for their own line only.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sys
 import uuid
 
 from register.problems import Problem
+
+_resume: str | None = None  # the token that turns workflow commands back on, while they are off
+_masked: set[str] = set()
 
 
 def active() -> bool:
@@ -20,6 +34,25 @@ def _escape_data(text: str) -> str:
 
 def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def command(name: str, data: str = "", **properties: str) -> str:
+    """`::name key=value,...::data`, escaped; framed to pass through while commands are off."""
+    props = ",".join(f"{key}={_escape_property(str(value))}" for key, value in properties.items())
+    line = f"::{name}{' ' + props if props else ''}::{_escape_data(str(data))}"
+    return f"::{_resume}::\n{line}\n::stop-commands::{_resume}" if _resume else line
+
+
+def commands_off(stream=None) -> None:
+    """Under GitHub Actions, stop the runner from reading workflow commands in anything printed from
+    now on; only `command()` writes them. Call it where the program starts, after the masks: a line
+    of text that starts with `::` (a newline in an environment name, an input, a server's reply) then
+    stays text. Both streams should then be one (the caller's business): the runner reads stdout and
+    stderr apart, and a framed command must not be interleaved with text from the other stream."""
+    global _resume
+    if active() and _resume is None:
+        _resume = secrets.token_hex(16)
+        print(f"::stop-commands::{_resume}", file=stream or sys.stdout, flush=True)
 
 
 def _repository_path(file: str) -> str:
@@ -35,20 +68,32 @@ def _repository_path(file: str) -> str:
 def annotation(problem: Problem) -> str:
     """`::error file=..,line=..,col=..,title=..::message`: shown on the file's line in the pull request."""
     kind = "warning" if problem.severity == "warning" else "error"
-    props = [f"file={_escape_property(_repository_path(problem.file))}", f"line={problem.line}",
-             f"col={problem.col}"] if problem.line else []
-    props.append(f"title={_escape_property('flow-register: ' + problem.rule)}")
-    return f"::{kind} {','.join(props)}::{_escape_data(problem.message)}"
+    where = {"file": _repository_path(problem.file), "line": problem.line, "col": problem.col} if problem.line else {}
+    return command(kind, problem.message, **where, title=f"flow-register: {problem.rule}")
 
 
 def error(message: str, title: str) -> str:
     """`::error title=..::message`: an error that belongs to no file (a bad input, a failed step)."""
-    return f"::error title={_escape_property(title)}::{_escape_data(message)}"
+    return command("error", message, title=title)
+
+
+def warning(message: str, title: str) -> str:
+    return command("warning", message, title=title)
+
+
+def notice(message: str, title: str) -> str:
+    return command("notice", message, title=title)
 
 
 def mask(secret: str | None, stream=None) -> None:
-    if secret and active():
-        print(f"::add-mask::{secret}", file=stream or sys.stdout, flush=True)
+    """`::add-mask::` a secret, under GitHub Actions only. The runner masks line by line: a multi-line
+    secret is masked line by line too, never printed whole."""
+    if not (secret and active()):
+        return
+    for line in secret.splitlines():
+        if line.strip() and line not in _masked:
+            print(command("add-mask", line), file=stream or sys.stdout, flush=True)
+            _masked.add(line)
 
 
 @contextlib.contextmanager
@@ -56,11 +101,11 @@ def group(title: str, stream=None):
     """Fold a long phase in the log under GitHub Actions; a plain heading elsewhere."""
     stream = stream or sys.stderr
     if active():
-        print(f"::group::{title}", file=stream, flush=True)
+        print(command("group", title), file=stream, flush=True)
         try:
             yield
         finally:
-            print("::endgroup::", file=stream, flush=True)
+            print(command("endgroup"), file=stream, flush=True)
     else:
         yield
 
@@ -72,7 +117,7 @@ def set_outputs(outputs: dict[str, str]) -> None:
     with open(path, "a", encoding="utf-8") as out:
         for name, value in outputs.items():
             value = str(value)
-            if "\n" in value:
+            if "\n" in value or "\r" in value:
                 delimiter = f"ghadelimiter_{uuid.uuid4()}"
                 out.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
             else:
