@@ -23,6 +23,7 @@ COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev --no-install-project --no-cache
 COPY README.md ./
 COPY schemas/ schemas/
+COPY action.yml ./
 COPY register/ register/
 RUN uv sync --frozen --no-dev --no-editable --no-cache
 

@@ -1,93 +1,136 @@
-"""entrypoint.py alone: inputs (kebab or snake case) onto the engine's command line and environment,
-secrets masked before anything else, every input problem at once. No server, no Docker."""
+"""The registrar's entry alone (entrypoint.py -> register/action/): inputs (kebab or snake case, with
+action.yml's defaults) onto the engine's command line and environment, secrets masked before anything
+else, every input problem at once. No server, no Docker."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
-from conftest import ROOT
 
-spec = importlib.util.spec_from_file_location("entrypoint", ROOT / "entrypoint.py")
-entrypoint = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(entrypoint)
+from register.action import entry
+from register.action.inputs import InputError, command_line, declared, engine_environment, read_inputs
+from register.report import github
 
 REQUIRED = {"INPUT_ENVIRONMENT": "dev", "INPUT_PREFECT_API_URL": "http://127.0.0.1:4200/api"}
 
 
+@pytest.fixture(autouse=True)
+def fresh_commands(monkeypatch):
+    """Each test starts with workflow commands on and nothing masked, as a new step does."""
+    monkeypatch.setattr(github, "_resume", None)
+    monkeypatch.setattr(github, "_masked", set())
+
+
 def test_defaults_give_a_plain_deploy():
-    inputs = entrypoint.read_inputs(REQUIRED)
-    assert entrypoint.command_line(inputs) == ["deploy", "--file", "flows.yaml", "--environment", "dev",
-                                               "--build", "auto", "--output", "text"]
+    assert command_line(read_inputs(REQUIRED)) == ["deploy", "--file", "flows.yaml", "--environment", "dev",
+                                                   "--build", "auto", "--output", "text"]
 
 
 def test_kebab_and_snake_case_inputs_both_map_onto_the_command_line():
     environ = {**REQUIRED, "INPUT_WORK-POOL": "ecs-big", "INPUT_CPU": "2", "INPUT_MEMORY": "4Gi",
                "INPUT_DEPLOYMENTS": "a,b", "INPUT_DRY_RUN": "true", "INPUT_PRUNE": "True", "INPUT_PUSH": "false",
                "INPUT_BUILD": "never", "INPUT_IMAGE-TAG": "v1.2.3", "INPUT_MANIFEST": "deploy/flows.yaml"}
-    argv = entrypoint.command_line(entrypoint.read_inputs(environ))
-    assert argv == ["deploy", "--file", "deploy/flows.yaml", "--environment", "dev", "--build", "never",
-                    "--output", "text", "--work-pool", "ecs-big", "--cpu", "2", "--memory", "4Gi", "--only", "a,b",
-                    "--image-tag", "v1.2.3", "--dry-run", "--prune", "--no-push"]
+    assert command_line(read_inputs(environ)) == [
+        "deploy", "--file", "deploy/flows.yaml", "--environment", "dev", "--build", "never", "--output", "text",
+        "--work-pool", "ecs-big", "--cpu", "2", "--memory", "4Gi", "--only", "a,b", "--image-tag", "v1.2.3",
+        "--dry-run", "--prune", "--no-push"]
+
+
+def test_comment_preview_concurrency_and_lock_wait_map_onto_flags():
+    environ = {**REQUIRED, "INPUT_COMMENT": "true", "INPUT_PREVIEW": "pr-12", "INPUT_CONCURRENCY": "4",
+               "INPUT_LOCK_WAIT": "90"}
+    assert command_line(read_inputs(environ)) == [
+        "deploy", "--file", "flows.yaml", "--environment", "dev", "--build", "auto", "--output", "text",
+        "--preview", "pr-12", "--concurrency", "4", "--lock-wait", "90", "--comment"]
+
+
+def test_destroy_with_a_preview_runs_destroy_instead_of_deploy():
+    environ = {**REQUIRED, "INPUT_DESTROY": "true", "INPUT_PREVIEW": "pr-12", "INPUT_CPU": "2"}
+    assert command_line(read_inputs(environ)) == ["destroy", "--file", "flows.yaml", "--environment", "dev",
+                                                  "--preview", "pr-12"]
 
 
 def test_every_input_problem_at_once_with_the_valid_choices():
     environ = {"INPUT_ENVIRONMENT": "dev", "INPUT_DRYRUN": "true", "INPUT_BUILD": "sometimes", "INPUT_PUSH": "maybe",
-               "INPUT_CPU": "1", "INPUT_cpu": "2"}
-    with pytest.raises(entrypoint.InputError) as raised:
-        entrypoint.read_inputs(environ)
+               "INPUT_CPU": "1", "INPUT_cpu": "2", "INPUT_CONCURRENCY": "0", "INPUT_LOCK-WAIT": "soon",
+               "INPUT_DESTROY": "true"}
+    with pytest.raises(InputError) as raised:
+        read_inputs(environ)
     problems = str(raised.value).splitlines()
     assert any(p.startswith("unknown input 'dryrun' (did you mean 'dry-run'?)") for p in problems), problems
-    assert "input 'prefect-api-url' is required" in str(raised.value)
+    assert any(p.startswith("input 'prefect-api-url' is required: The Prefect API URL") for p in problems), problems
     assert "input 'build' must be 'auto', 'always' or 'never'; got 'sometimes'" in problems
     assert "input 'push' must be 'true' or 'false'; got 'maybe'" in problems
     assert any("input 'cpu' is given twice" in p for p in problems), problems
-    assert len(problems) == 5
+    assert "input 'concurrency' must be a whole number, at least 1; got '0'" in problems
+    assert "input 'lock-wait' must be a number of seconds, 0 or more; got 'soon'" in problems
+    assert any(p.startswith("input 'destroy' deletes a preview's deployments and needs input 'preview'")
+               for p in problems), problems
+    assert len(problems) == 8
+
+
+def test_defaults_come_from_action_yml_and_an_expression_default_counts_as_empty():
+    inputs = declared()
+    assert inputs["manifest"].default == "flows.yaml" and inputs["environment"].default is None
+    assert inputs["github-token"].default == ""  # `${{ github.token }}`: the runner's to fill in, for a composite
+    assert read_inputs(REQUIRED)["dry-run"] == "false"
 
 
 def test_inputs_become_the_engines_environment_and_empty_ones_leave_it_alone():
     environ = {**REQUIRED, "INPUT_PREFECT-API-KEY": "pnu_secret", "INPUT_REGISTRY_USERNAME": "ci",
                "INPUT_REGISTRY_PASSWORD": "pw", "INPUT_AWS_REGION": "eu-west-1", "INPUT_PREFECT_API_AUTH_STRING": "",
-               "PREFECT_API_AUTH_STRING": "from-the-job"}
-    env = entrypoint.engine_environment(entrypoint.read_inputs(environ), environ)
+               "PREFECT_API_AUTH_STRING": "from-the-job", "INPUT_GITHUB_TOKEN": "ghs_token"}
+    env = engine_environment(read_inputs(environ), environ)
     assert env["PREFECT_API_URL"] == "http://127.0.0.1:4200/api"
     assert env["PREFECT_API_KEY"] == "pnu_secret"
     assert (env["REGISTRY_USERNAME"], env["REGISTRY_PASSWORD"]) == ("ci", "pw")
     assert (env["AWS_REGION"], env["AWS_DEFAULT_REGION"]) == ("eu-west-1", "eu-west-1")
     assert env["PREFECT_API_AUTH_STRING"] == "from-the-job"
+    assert "GITHUB_TOKEN" not in env  # the engine gets the token only to comment
+    environ["INPUT_COMMENT"] = "true"
+    assert engine_environment(read_inputs(environ), environ)["GITHUB_TOKEN"] == "ghs_token"
 
 
 def test_secrets_are_masked_first_and_only_under_github_actions(tmp_path, monkeypatch, capsys):
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    environ = {"INPUT_ENVIRONMENT": "dev", "INPUT_PREFECT_API_URL": "https://user:url-pw@prefect.example/api",
+    environ = {"INPUT_ENVIRONMENT": "dev", "INPUT_PREFECT_API_URL": "https://user:url%25pw@prefect.example/api",
                "INPUT_REGISTRY-PASSWORD": "line-one\nline-two", "INPUT_BUILD": "bogus",
                "GITHUB_STEP_SUMMARY": str(summary)}
-    assert entrypoint.main(environ) == 1
+    assert entry.main(environ) == 1
     out = capsys.readouterr().out.splitlines()
     masks = [line for line in out if line.startswith("::add-mask::")]
-    assert sorted(masks) == ["::add-mask::line-one", "::add-mask::line-two", "::add-mask::url-pw"], out
-    assert "line-two" not in out  # a multi-line secret is masked line by line, never printed whole
+    # the URL's password as written and decoded, each line of a multi-line secret, `%` escaped
+    assert set(masks) == {"::add-mask::line-one", "::add-mask::line-two", "::add-mask::url%25pw",
+                          "::add-mask::url%2525pw"} and len(masks) == 4, out
     assert out.index(masks[0]) == 0  # before anything else
-    assert out[-1] == "::error title=flow-register%3A invalid inputs::input 'build' must be 'auto', 'always' or " \
-                      "'never'; got 'bogus'"
+    assert "::error title=flow-register%3A invalid inputs::input 'build' must be 'auto', 'always' or " \
+           "'never'; got 'bogus'" in out
     assert "Nothing was registered." in summary.read_text()
 
     monkeypatch.delenv("GITHUB_ACTIONS")
-    entrypoint._masked.clear()
-    entrypoint.main({**environ, "GITHUB_STEP_SUMMARY": ""})
+    monkeypatch.setattr(github, "_resume", None)
+    entry.main({**environ, "GITHUB_STEP_SUMMARY": ""})
     assert "add-mask" not in capsys.readouterr().out
 
 
 def test_a_missing_working_directory_or_manifest_says_where_it_looked(tmp_path, capsys):
+    (tmp_path / "README.md").write_text("a checked-out repository\n")
     environ = {**REQUIRED, "GITHUB_WORKSPACE": str(tmp_path), "INPUT_WORKING_DIRECTORY": "pipelines"}
-    assert entrypoint.main(environ) == 1
+    assert entry.main(environ) == 1
     assert f"working-directory 'pipelines' does not exist in {tmp_path}" in capsys.readouterr().err
     (tmp_path / "pipelines").mkdir()
-    assert entrypoint.main(environ) == 1
+    assert entry.main(environ) == 1
     assert f"manifest 'flows.yaml' does not exist in {tmp_path / 'pipelines'}" in capsys.readouterr().err
+
+
+def test_an_empty_workspace_says_to_check_the_repository_out_first(tmp_path, capsys):
+    assert entry.main({**REQUIRED, "GITHUB_WORKSPACE": str(tmp_path)}) == 1
+    err = capsys.readouterr().err
+    assert f"the workspace {tmp_path} has no repository checked out, so there is no manifest 'flows.yaml'" in err
+    assert "check the repository out first, with `- uses: actions/checkout" in err
 
 
 def test_the_runners_docker_config_is_copied_without_helpers_the_image_lacks(tmp_path):
@@ -96,7 +139,7 @@ def test_the_runners_docker_config_is_copied_without_helpers_the_image_lacks(tmp
     config = {"auths": {"ghcr.io": {"auth": "dXNlcjpwdw=="}}, "credsStore": "no-such-store",
               "credHelpers": {"gcr.io": "no-such-helper"}}
     (mounted / "config.json").write_text(json.dumps(config))
-    copy = json.loads((tmp_path / entrypoint.writable_docker_config(str(mounted)) / "config.json").read_text())
+    copy = json.loads((tmp_path / entry.writable_docker_config(str(mounted)) / "config.json").read_text())
     assert copy["auths"] == config["auths"]
     assert "credsStore" not in copy
     assert copy["credHelpers"] == {}
