@@ -142,8 +142,8 @@ def command_line(inputs: dict[str, str]) -> list[str]:
 def engine_environment(inputs: dict[str, str], environ: Mapping[str, str]) -> dict[str, str]:
     """The variables the engine reads: the Prefect server, registry credentials, the AWS region, the
     token for the pull request comment. Inputs win over variables already set; an empty input leaves
-    an existing variable alone."""
-    env = dict(environ)
+    an existing variable alone. No INPUT_* variable reaches the engine: what it needs of them is above."""
+    env = {name: value for name, value in environ.items() if input_name(name) is None}
     for name, variable in (("prefect-api-url", "PREFECT_API_URL"), ("prefect-api-key", "PREFECT_API_KEY"),
                            ("prefect-api-auth-string", "PREFECT_API_AUTH_STRING"),
                            ("registry-username", "REGISTRY_USERNAME"), ("registry-password", "REGISTRY_PASSWORD"),

@@ -87,7 +87,8 @@ def test_inputs_become_the_engines_environment_and_empty_ones_leave_it_alone():
     assert (env["REGISTRY_USERNAME"], env["REGISTRY_PASSWORD"]) == ("ci", "pw")
     assert (env["AWS_REGION"], env["AWS_DEFAULT_REGION"]) == ("eu-west-1", "eu-west-1")
     assert env["PREFECT_API_AUTH_STRING"] == "from-the-job"
-    assert "GITHUB_TOKEN" not in env  # the engine gets the token only to comment
+    assert "GITHUB_TOKEN" not in env and "INPUT_GITHUB_TOKEN" not in env  # the engine gets it only to comment
+    assert not [name for name in env if name.startswith("INPUT_")]
     environ["INPUT_COMMENT"] = "true"
     assert engine_environment(read_inputs(environ), environ)["GITHUB_TOKEN"] == "ghs_token"
 
