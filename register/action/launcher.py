@@ -208,6 +208,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         argv = prepare(environ)
     except Stop as stop:
         print(github.error(str(stop), title="flow-register: runtime"), flush=True)
+        github.add_summary(f"### flow-register: runtime\n\n{stop}\n\nNothing was registered.\n")
         return 1
     sys.stdout.flush()
     sys.stderr.flush()

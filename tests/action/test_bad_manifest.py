@@ -92,3 +92,4 @@ def test_no_docker_engine_under_the_default_runtime_is_one_error_naming_runtime_
     assert error["message"].startswith("no Docker engine on this runner"), error
     assert "runtime 'image' (the default); set `runtime: source`" in error["message"]
     assert run.annotations("notice") == []  # no word of building an unreleased version
+    assert "no Docker engine on this runner" in run.summary("register")
