@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import jsonschema
 
-from register import resources as res
+from register import code, resources as res
 from register.flows import FlowNotFound, parameter_schema, read_flow
 from register.manifest import schema
 from register.manifest.resolve import COMMAND_LINE, PLACEHOLDERS, Deployment, Overrides, environment_names, resolve
@@ -45,6 +45,7 @@ def check(manifest: Manifest, environment: str | None = None, overrides: Overrid
     declared = environment_names(data)
     _names_and_environments(report, data, declared)
     _image(report, manifest, data)
+    code.check_secrets(report, manifest.data)
     if environment is not None and environment not in declared:
         report.problems[("env",)] = Problem((overrides or Overrides()).label("environment"), 0, 0,
                                             f"environment '{environment}' is not declared; "
@@ -160,6 +161,8 @@ def _deployment(report: ProblemReport, manifest: Manifest, env: str, d: Deployme
     for i, trigger in enumerate(d.triggers):
         if trigger:
             _trigger(report, d.origin("triggers", i), trigger)
+    if d.code:
+        code.check(report, manifest.root, d)
 
 
 def report_resources(report: ProblemReport, d: Deployment, environment: str, pool_type: str | None):

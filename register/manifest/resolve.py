@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 OWNER_TAG = "managed-by:flow-register"
 DEFAULT_NAME_TEMPLATE = "{name}"
 PLACEHOLDERS = ("name", "environment", "project")
-# Settings that replace as a whole: a different pool is a different pool, not a merge of two.
-_REPLACE = {"work_pool"}
+# Settings that replace as a whole: a different pool is a different pool, not a merge of two;
+# a block and a token variable are two ways to authenticate, not parts of one.
+_REPLACE = {"work_pool", "credentials"}
 # Keys of a deployment entry that are not settings to merge.
 _NOT_SETTINGS = {"name", "entrypoint", "environments", "enabled"}
 
@@ -62,6 +63,7 @@ class Deployment:
     version: str | None = None
     concurrency_limit: int | None = None
     paused: bool = False
+    code: dict | None = None  # where a run gets its code (register/code.py); None: the image's workdir
     flow: str | None = None  # the flow's name, read from source by the flow checks
     origins: dict = field(default_factory=dict, repr=False)  # resolved path -> manifest path
 
@@ -188,6 +190,7 @@ def resolve(manifest: dict, environment: str, overrides: Overrides | None = None
             version=merged.get("version"),
             concurrency_limit=merged.get("concurrency_limit"),
             paused=merged.get("paused", False),
+            code=merged.get("code"),
             origins=origins,
         ))
     return result

@@ -83,6 +83,12 @@ def problems_of(error: ValidationError, source: Source) -> list[Problem]:
         return [source.problem(path + (bad,), f"'{bad}' is not a valid name in {_name(path)}: use lower-case "
                                                 "letters, digits and '-', starting with a letter or digit",
                                "slug", key=True)]
+    if "code" in path and "credentials" in path and kind != "additionalProperties":
+        # never repeat the value: it may be the very secret that does not belong here
+        return [source.problem(path[: path.index("credentials") + 1],
+                               f"{_name(path[: path.index('credentials') + 1])} must name a Prefect block "
+                               "({block: github-credentials/NAME} or {block: secret/NAME}) or an environment variable "
+                               "({token_env: GITHUB_TOKEN}); a secret never belongs in the manifest", "code-credentials")]
     if kind in ("oneOf", "anyOf"):
         # "or null" alternatives only say a setting may be removed; the real shape is the other branch
         context = [e for e in error.context if e.schema != {"type": "null"}] or error.context

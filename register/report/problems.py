@@ -9,9 +9,13 @@ from register.problems import Problem
 from register.report import github
 
 
+# Problems about a secret written where it does not belong: the line itself may hold it
+_SECRET_RULES = {"code-secret", "code-credentials"}
+
+
 def _excerpt(problem: Problem) -> str:
     """The offending line with a caret under the spot, as compilers show it."""
-    if not problem.line:
+    if not problem.line or problem.rule in _SECRET_RULES:
         return ""
     try:
         line = Path(problem.file).read_text(encoding="utf-8").splitlines()[problem.line - 1]

@@ -1,0 +1,146 @@
+"""Where a run gets its code: the image's workdir or a git clone.
+
+Without `code:`, a run starts in the image's workdir, where the image stage copied the flow code. With
+
+    code:
+      git:
+        repository: https://github.com/acme/flows.git
+        ref: main                                      # default: the commit being deployed
+        credentials: {block: github-credentials/acme}  # or {block: secret/token-name}, or {token_env: VAR}
+      requirements: requirements.txt                   # relative to the manifest; pip-installed before the run
+      directory: flows                                 # default: the manifest's folder in the repository
+
+a run clones the repository first, with or without an image. The pull steps are the ones `prefect deploy`
+registers for the same prefect.yaml: `git_clone`, `pip_install_requirements`, `set_working_directory`.
+Credentials are only ever named (a Prefect block, or a variable of the run's environment that Prefect
+reads when the run starts); a secret written into the manifest is refused.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from register.problems import Invalid
+
+STEPS = "prefect.deployments.steps."
+CLONE_ID = "clone-step"  # the id Prefect's own docs give the git_clone step
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+# Tokens people paste by mistake: GitHub (classic, fine-grained, app), GitLab, Bitbucket app passwords
+TOKEN_LIKE = re.compile(r"^(gh[pousr]_|github_pat_|glpat-|ATBB)[A-Za-z0-9_-]{8,}")
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """The commit being deployed and where the manifest sits in its repository."""
+
+    commit: str | None = None
+    folder: str = ""  # the manifest's folder, relative to the repository's top ('' at the top)
+
+
+def checkout(root: Path, github_sha: str | None = None) -> Checkout:
+    """GITHUB_SHA when running in Actions (the commit the workflow runs for), else the checkout's HEAD."""
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD", "--show-prefix"], capture_output=True,
+                             text=True, check=True).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return Checkout(commit=github_sha)
+    head, prefix = (out + ["", ""])[:2]
+    return Checkout(commit=github_sha or head or None, folder=prefix.rstrip("/"))
+
+
+def credentials_step_inputs(credentials: dict | None) -> dict:
+    """git_clone's inputs for the named credentials: templates that Prefect resolves when the run starts."""
+    if not credentials:
+        return {}
+    if "token_env" in credentials:
+        return {"access_token": "{{ $" + credentials["token_env"] + " }}"}
+    block_type, name = credentials["block"].split("/", 1)
+    template = "{{ prefect.blocks." + block_type + "." + name + " }}"
+    # A Secret block holds a bare token (what `prefect deploy` stores for a private repository);
+    # GitHub/GitLab/Bitbucket credentials blocks go in `credentials`.
+    return {"access_token": template} if block_type == "secret" else {"credentials": template}
+
+
+def pull_steps(manifest, d, image: dict | None, at: Checkout) -> list[dict] | None:
+    """Deployment `d`'s pull steps: a clone when its resolved `code` says so, else the image's workdir."""
+    code = d.code
+    if not code or not code.get("git"):
+        workdir = (image or {}).get("workdir")
+        return [{STEPS + "set_working_directory": {"directory": workdir}}] if workdir else None
+    git = code["git"]
+    clone: dict = {"id": CLONE_ID, "repository": git["repository"]}
+    ref = git.get("ref")
+    if ref is None:
+        if not at.commit:
+            raise Invalid([manifest.source.problem(
+                d.origin("code", "git"), "code.git has no ref and the manifest's folder is not a git checkout, so "
+                "there is no commit to deploy; set ref (a branch, tag or commit) or deploy from a checkout",
+                "code-commit")])
+        clone["commit_sha"] = at.commit
+    elif _FULL_SHA.match(ref):
+        clone["commit_sha"] = ref
+    else:
+        clone["branch"] = ref
+    clone.update(credentials_step_inputs(git.get("credentials")))
+    steps = [{STEPS + "git_clone": clone}]
+    cloned = "{{ " + CLONE_ID + ".directory }}"
+    if code.get("requirements"):
+        requirements = posixpath.normpath(posixpath.join(at.folder, code["requirements"]))
+        steps.append({STEPS + "pip_install_requirements": {"directory": cloned, "requirements_file": requirements}})
+    folder = code.get("directory", at.folder)
+    folder = posixpath.normpath(folder) if folder else "."
+    if folder != ".":  # after pip: its `directory` is relative to where the clone was made
+        steps.append({STEPS + "set_working_directory": {"directory": f"{cloned}/{folder}"}})
+    return steps
+
+
+def _layers(data: dict):
+    """Every `code` setting as written: (its path, its value)."""
+    yield ("defaults", "code"), (data.get("defaults") or {}).get("code")
+    for env, spec in (data.get("environments") or {}).items():
+        yield ("environments", env, "code"), (spec or {}).get("code") if isinstance(spec, dict) else None
+    for i, entry in enumerate(data.get("deployments") or []):
+        if isinstance(entry, dict):
+            yield ("deployments", i, "code"), entry.get("code")
+            for env, spec in (entry.get("environments") or {}).items():
+                yield ("deployments", i, "environments", env, "code"), (spec or {}).get("code") \
+                    if isinstance(spec, dict) else None
+
+
+def check_secrets(report, data: dict) -> None:
+    """A secret in any `code` setting as written, overridden or not (the schema refuses other shapes)."""
+    for path, code in _layers(data):
+        git = code.get("git") if isinstance(code, dict) else None
+        if not isinstance(git, dict):
+            continue
+        repository = git.get("repository")
+        if isinstance(repository, str):
+            parts = urlsplit(repository)
+            if parts.password or (parts.username and TOKEN_LIKE.match(parts.username)):
+                report.at(path + ("git", "repository"),
+                          "the repository URL holds a secret; never write one into the manifest: name a Prefect "
+                          "block (credentials: {block: github-credentials/NAME}) or a variable (credentials: "
+                          "{token_env: NAME})", "code-secret")
+        token_env = (git.get("credentials") or {}).get("token_env") if isinstance(git.get("credentials"), dict) \
+            else None
+        if isinstance(token_env, str) and TOKEN_LIKE.match(token_env):
+            report.at(path + ("git", "credentials", "token_env"),
+                      "token_env looks like a token itself; name the environment variable that holds it "
+                      "(e.g. GITHUB_TOKEN), never the secret", "code-secret")
+
+
+def check(report, root: Path, d) -> None:
+    """Offline checks of deployment `d`'s resolved `code`, reported where each value was written."""
+    git = d.code.get("git")
+    if git is not None and not git.get("repository"):
+        report.at(d.origin("code", "git"), f"deployment '{d.manifest_name}' clones no repository: code.git needs "
+                                           "'repository' (in this layer or one below it)", "code-repository")
+    requirements = d.code.get("requirements")
+    if isinstance(requirements, str) and not (root / requirements).is_file():
+        report.at(d.origin("code", "requirements"), f"requirements file '{requirements}' does not exist; give its "
+                                                    "path relative to the manifest", "code-requirements")
