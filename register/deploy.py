@@ -65,7 +65,9 @@ def run(options: DeployOptions) -> int:
     from register.apply import apply
     from register.flows import parameter_schema
     from register.manifest import load_manifest
-    from register.manifest.render import pull_steps
+    import os
+
+    from register import code
     from register.manifest.resolve import ownership_tags, render_name
     from register.plan import automation_deployments, conflicts, desired, make_plan, registered
     from register.report import github
@@ -132,13 +134,15 @@ def run(options: DeployOptions) -> int:
                 return Exit.IMAGE_FAILED
 
         desired_states = []
+        at = code.checkout(manifest.root, os.environ.get("GITHUB_SHA")) if any(d.code for d in deployments) \
+            else code.Checkout()
         for d in deployments:
             job_variables = checked.job_variables[d.name]
             if image is not None and image.reference and checked.takes_image[d.name]:
                 job_variables = {"image": image.reference, **job_variables}  # a job_variables.image wins
             desired_states.append(desired(
                 d, job_variables=job_variables, parameter_schema=parameter_schema(manifest.root, d.entrypoint),
-                pull_steps=pull_steps(image_spec["workdir"]) if image_spec else None,
+                pull_steps=code.pull_steps(manifest, d, image_spec, at),
                 version=d.version or (image.content_tag if image is not None else None), owner_tags=owner))
         plan = make_plan(manifest.project, env, desired_states, registered_states,
                          manifest_keys={(d.flow, d.name) for d in everything}, prune=options.prune)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from register import resources as res
+from register import code, resources as res
 from register.manifest import Manifest, Overrides
 
 
@@ -12,20 +12,17 @@ def job_variables(deployment, pool_type: str | None) -> dict:
     return {**translated, **deployment.job_variables}
 
 
-def pull_steps(workdir: str) -> list[dict]:
-    """Runs start in the image's code folder, where the entrypoint's relative path resolves."""
-    return [{"prefect.deployments.steps.set_working_directory": {"directory": workdir}}]
-
-
 def render(manifest: Manifest, environment: str, overrides: Overrides | None = None) -> dict:
     image = manifest.image(environment)
+    deployments = manifest.deployments(environment, overrides)
+    at = code.checkout(manifest.root) if any(d.code for d in deployments) else code.Checkout()
     out = []
-    for deployment in manifest.deployments(environment, overrides):
+    for deployment in deployments:
         entry = deployment.as_dict()
         entry["job_variables"] = job_variables(deployment, deployment.work_pool_type)
         if deployment.resources and not deployment.work_pool_type:
             entry["resources"] = deployment.resources  # translated at plan time, from the server's pool type
-        if image:
-            entry["pull_steps"] = pull_steps(image["workdir"])
+        if steps := code.pull_steps(manifest, deployment, image, at):
+            entry["pull_steps"] = steps
         out.append(entry)
     return {"project": manifest.project, "environment": environment, "image": image, "deployments": out}
