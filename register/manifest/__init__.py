@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,13 +72,14 @@ class Manifest:
 
 
 def load_manifest(path: str | Path, environment: str | None = None,
-                  overrides: Overrides | None = None) -> Manifest:
+                  overrides: Overrides | None = None, environ: Mapping[str, str] | None = None) -> Manifest:
     """Load and check a manifest offline. `environment` (if given) must be declared; the overrides
-    are checked as they apply to it."""
+    are checked as they apply to it. `environ`: the variables `${NAME}` in the manifest may use (none
+    when not given; the command line passes its environment)."""
     from register.manifest import checks, schema
 
     path = Path(path)
-    source = load(path)
+    source = load(path, environ)
     manifest = Manifest(path=path, source=source, problems=list(source.problems))
     if source.data is None:
         return manifest  # a document that did not parse cannot be checked further

@@ -3,10 +3,21 @@
 PyYAML composes a node tree with marks; we walk it ourselves so that duplicate keys are
 reported (PyYAML silently keeps the last one) and every value can be found again by its path,
 e.g. `("deployments", 0, "resources", "cpu")`.
+
+Any bytes are safe to load: a wrong encoding, a file too large, nesting too deep, an alias that
+contains itself or expands without bound all end in a problem at their position, never an exception
+and never more than a bounded amount of time and memory.
+
+Two things beyond plain YAML happen here, because only here is each value's position known:
+- `${NAME}` and `${NAME:-default}` in a string take the value of an environment variable (`$${`
+  writes a literal `${`). Prefect's own `{{ ... }}` templates are left alone for Prefect.
+- `!null` is the value null itself, where a plain `null` would remove an inherited setting.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +26,14 @@ import yaml
 from register.problems import Problem
 
 Path_ = tuple  # a path into the document: keys and list indexes
+
+MAX_BYTES = 1024 * 1024  # a manifest of hundreds of deployments is about 100 KB; parsing 1 MiB takes seconds
+MAX_DEPTH = 64  # manifests nest about 8 deep; Python's recursion would fail near 300
+MAX_ALIASED_VALUES = 20_000  # values reached again through aliases: bounds a "billion laughs" file
+NULL_TAG = "!null"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_VARIABLE = re.compile(r"\$(\$?)\{([^}]*)(\}?)")
+_REFERENCE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.S)
 
 
 @dataclass
@@ -26,6 +45,7 @@ class Source:
     values: dict[Path_, tuple[int, int]] = field(default_factory=dict)  # path -> (line, col)
     keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)  # path -> position of the key
     problems: list[Problem] = field(default_factory=list)
+    nulls: set[Path_] = field(default_factory=set)  # where `!null` was written: null meant as a value
 
     def where(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
         """The position of `path`, or of its nearest written ancestor when it was not written."""
@@ -47,52 +67,182 @@ def _position(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's composer recurses once per level of nesting, and its scanner's time grows with the square
+    of the nesting of `[` and `{`: stop both long before they hurt."""
+
+    depth = 0
+
+    def fetch_flow_collection_start(self, TokenClass):
+        if self.flow_level >= MAX_DEPTH:
+            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels", self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _Stop(Exception):
+    """The document cannot be read on (a bound was reached); the problem is already recorded."""
+
+
 class _Walker:
-    def __init__(self, source: Source, loader: yaml.SafeLoader):
+    def __init__(self, source: Source, loader: _Loader, environ: Mapping[str, str]):
         self.source = source
         self.loader = loader
+        self.environ = environ
+        self.walked: set[int] = set()
+        self.inside: set[int] = set()  # the nodes being walked: the current node's ancestors
+        self.merging: set[int] = set()  # the mappings being merged into the current one
+        self.aliased = 0
+        self.pairs: dict[int, dict] = {}  # a mapping node's resolved keys, once per node however often aliased
+
+    def report(self, at: tuple[int, int], message: str, rule: str) -> None:
+        self.source.problems.append(Problem(self.source.file, *at, message, rule))
 
     def value(self, node: yaml.Node, path: Path_):
+        if id(node) in self.inside:  # an alias to a node that contains it
+            self.report(self.source.where(path, key=True), "this alias refers to a node that contains it "
+                                                           "(a recursive alias); YAML data must be a tree", "yaml-alias")
+            return None
+        if len(path) > MAX_DEPTH:
+            self.report(_position(node), f"nested deeper than {MAX_DEPTH} levels (through aliases)", "yaml-depth")
+            return None
+        if id(node) in self.walked:
+            self.aliased += 1
+            if self.aliased > MAX_ALIASED_VALUES:
+                self.report(_position(node), f"aliases expand this document to more than {MAX_ALIASED_VALUES} "
+                                             "values; write the repeated parts once", "yaml-alias")
+                raise _Stop
+        self.walked.add(id(node))
         self.source.values[path] = _position(node)
         if isinstance(node, yaml.MappingNode):
-            self.loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+            self.inside.add(id(node))
             result: dict = {}
-            for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node, deep=True)
-                if not isinstance(key, (str, int, float, bool)) or key is None:
-                    line, col = _position(key_node)
-                    self.source.problems.append(Problem(
-                        self.source.file, line, col, "a mapping key must be a plain string", "yaml-key"))
-                    continue
-                key = str(key) if not isinstance(key, str) else key
-                if key in result:
-                    line, col = _position(key_node)
-                    first_line, _ = self.source.keys[path + (key,)]
-                    self.source.problems.append(Problem(
-                        self.source.file, line, col,
-                        f"duplicate key '{key}' (first set on line {first_line}); remove one of them",
-                        "duplicate-key"))
-                    continue
+            for key, (key_node, value_node) in self.mapping(node).items():
                 self.source.keys[path + (key,)] = _position(key_node)
                 result[key] = self.value(value_node, path + (key,))
+            self.inside.discard(id(node))
             return result
         if isinstance(node, yaml.SequenceNode):
-            return [self.value(item, path + (i,)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
+            self.inside.add(id(node))
+            result = [self.value(item, path + (i,)) for i, item in enumerate(node.value)]
+            self.inside.discard(id(node))
+            return result
+        if node.tag == NULL_TAG:
+            if node.value not in ("", "null", "~"):
+                self.report(_position(node), f"'!null' is the value null and takes nothing after it; "
+                                             f"got '{node.value}'", "yaml-null")
+            self.source.nulls.add(path)
+            return None
+        value = self.loader.construct_object(node, deep=True)
+        return self.substitute(node, value) if isinstance(value, str) and "${" in value else value
+
+    def mapping(self, node: yaml.MappingNode) -> dict:
+        """key -> (key node, value node). Merged keys (`<<: *anchor`) come first, the earlier of two merged
+        mappings wins, and a key written in the mapping itself overrides a merged one (as YAML says);
+        a key written twice in the mapping itself is a duplicate."""
+        if id(node) in self.pairs:
+            return self.pairs[id(node)]
+        merged: dict = {}
+        written: dict = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for merged_node in sources:
+                    if not isinstance(merged_node, yaml.MappingNode):
+                        self.report(_position(merged_node), "'<<' merges mappings: give it an alias of a mapping "
+                                                            "(<<: *name) or a list of them", "yaml-merge")
+                    elif id(merged_node) in self.inside or id(merged_node) in self.merging:
+                        self.report(_position(key_node), "this merge refers to a mapping that contains it "
+                                                         "(a recursive alias)", "yaml-alias")
+                    else:
+                        self.merging.add(id(merged_node))
+                        for key, pair in self.mapping(merged_node).items():
+                            merged.setdefault(key, pair)
+                        self.merging.discard(id(merged_node))
+                continue
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == NULL_TAG:
+                self.report(_position(key_node), "a mapping key must be a plain string", "yaml-key")
+                continue
+            key = self.loader.construct_object(key_node)
+            if key is None:
+                self.report(_position(key_node), "a mapping key must be a plain string", "yaml-key")
+                continue
+            key = key if isinstance(key, str) else str(key)
+            if key in written:
+                first_line, _ = _position(written[key][0])
+                self.report(_position(key_node), f"duplicate key '{key}' (first set on line {first_line}); "
+                                                 "remove one of them", "duplicate-key")
+                continue
+            written[key] = (key_node, value_node)
+        self.pairs[id(node)] = result = {**merged, **written}
+        return result
+
+    def substitute(self, node: yaml.ScalarNode, text: str):
+        """`${NAME}` and `${NAME:-default}` from the environment; `$${` is a literal `${`. A plain
+        (unquoted) scalar is typed after substitution, so `limit: ${LIMIT}` can be a number."""
+        unset: list[str] = []
+        malformed: list[str] = []
+
+        def replace(match: re.Match) -> str:
+            escaped, inner, closed = match.groups()
+            if escaped:
+                return "${" + inner + closed
+            reference = _REFERENCE.fullmatch(inner) if closed else None
+            if reference is None:
+                malformed.append(match.group(0))
+                return match.group(0)
+            name, default = reference.groups()
+            if self.environ.get(name):
+                return self.environ[name]
+            if default is not None:
+                return default
+            if name not in self.environ:
+                unset.append(name)
+            return ""
+
+        result = _VARIABLE.sub(replace, text)
+        for bad in malformed:
+            self.report(_position(node), f"'{bad}' is not an environment variable reference; write ${{NAME}} or "
+                                         f"${{NAME:-default}} (or $${{ for a literal '${{')", "environment-variable")
+        for name in unset:
+            self.report(_position(node), f"environment variable '{name}' is not set and has no default; set it, "
+                                         f"or give a default: ${{{name}:-value}}", "environment-variable")
+        if node.style is None and result != text:
+            tag = self.loader.resolve(yaml.ScalarNode, result, (True, False))
+            return self.loader.construct_object(yaml.ScalarNode(tag, result, node.start_mark, node.end_mark))
+        return result
 
 
-def parse(text: str, file: str) -> Source:
-    """Parse YAML text. Syntax errors become problems at their position, never exceptions."""
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
+
+
+def parse(text: str, file: str, environ: Mapping[str, str] | None = None) -> Source:
+    """Parse YAML text. Syntax errors become problems at their position, never exceptions.
+    `environ`: the environment variables `${NAME}` may use (none when not given)."""
     source = Source(file)
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
             source.problems.append(Problem(file, 1, 1, "the file is empty; a manifest needs at least "
                                                        "'version', 'project', 'environments' and "
                                                        "'deployments'", "yaml-empty"))
             return source
-        source.data = _Walker(source, loader).value(node, ())
+        source.data = _Walker(source, loader, environ or {}).value(node, ())
+    except _Stop:
+        source.data = None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -102,13 +252,50 @@ def parse(text: str, file: str) -> Source:
         elif error.context:
             message = f"{error.context}: {message}"
         source.problems.append(Problem(file, line, col, f"YAML syntax: {message}", "yaml-syntax"))
+    except yaml.reader.ReaderError as error:
+        line, col = _line_col(text, error.position)
+        source.problems.append(Problem(file, line, col, f"the character U+{error.character:04X} is not allowed in "
+                                                        "YAML; remove it", "yaml-syntax"))
     except yaml.YAMLError as error:
         source.problems.append(Problem(file, 1, 1, f"YAML: {error}", "yaml-syntax"))
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return source
 
 
-def load(path: str | Path) -> Source:
+def decode(raw: bytes, file: str) -> tuple[str | None, Problem | None]:
+    """The text of a manifest: UTF-8, with or without a byte order mark. Anything else is a problem."""
+    for bom, name in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+                      (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+        if raw.startswith(bom):
+            return None, Problem(file, 1, 1, f"the file is encoded as {name} (it starts with a {name} byte order "
+                                             "mark); save it as UTF-8", "encoding")
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        line = raw.count(b"\n", 0, nul) + 1
+        return None, Problem(file, line, 1, f"line {line} contains a NUL byte: the file is not UTF-8 text (UTF-16 "
+                                            "without a byte order mark?); save it as UTF-8", "encoding")
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as error:
+        line_start = raw.rfind(b"\n", 0, error.start) + 1
+        line = raw.count(b"\n", 0, error.start) + 1
+        col = len(raw[line_start:error.start].decode("utf-8", "replace")) + 1
+        return None, Problem(file, line, col, f"byte 0x{raw[error.start]:02X} on line {line} is not UTF-8; "
+                                              "save the file as UTF-8", "encoding")
+
+
+def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Source:
     path = Path(path)
-    return parse(path.read_text(encoding="utf-8"), str(path))
+    with path.open("rb") as file:
+        raw = file.read(MAX_BYTES + 1)  # never more: the size is all a message about a huge file needs
+    if len(raw) > MAX_BYTES:
+        return Source(str(path), problems=[Problem(
+            str(path), 1, 1, f"the file is {path.stat().st_size / 1024 / 1024:.1f} MiB; a manifest may be at most "
+                             f"{MAX_BYTES // 1024 // 1024} MiB", "file-size")])
+    text, problem = decode(raw, str(path))
+    if problem is not None:
+        return Source(str(path), problems=[problem])
+    return parse(text, str(path), environ)

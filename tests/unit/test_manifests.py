@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,78 @@ def test_step_summary_lists_the_problems_and_says_nothing_was_written(capsys, mo
     assert text.startswith("### flow-register: 4 problems, nothing was written\n")
     assert ("| invalid-names.yaml:14 | error | deployment name 'nightly' is already used by deployments[0]; "
             "names must be unique | `duplicate-name` |") in text.splitlines()
+
+
+# Hostile and broken files: each ends in a problem at its place, never a traceback. Time and memory are
+# printed for whoever reads the log (-s), not asserted: they move with the machine.
+
+def load_measured(path: Path):
+    from register.manifest import load_manifest
+
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        manifest = load_manifest(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    print(f"\n{path.name}: {time.monotonic() - started:.3f} s, peak {peak / 1e6:.1f} MB")
+    return [str(p) for p in manifest.problems]
+
+
+HEADER = b"version: 1\nproject: etl\nenvironments: {dev: {work_pool: p}}\n"
+DEPLOYMENTS = b"deployments: [{name: a, entrypoint: flows/etl.py:nightly}]\n"
+LOL = "x-lol0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"x-lol{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10))
+
+HOSTILE = {
+    "billion-laughs": (HEADER + LOL.encode() + DEPLOYMENTS,
+                       "aliases expand this document to more than 20000 values; write the repeated parts once "
+                       "[yaml-alias]"),
+    "recursive-alias": (HEADER + b"x-loop: &loop [1, *loop]\n" + DEPLOYMENTS,
+                        "4:1: error: this alias refers to a node that contains it (a recursive alias); "
+                        "YAML data must be a tree [yaml-alias]"),
+    "recursive-merge": (HEADER + b"x-loop: &loop {<<: *loop}\n" + DEPLOYMENTS,
+                        "4:16: error: this merge refers to a mapping that contains it (a recursive alias) "
+                        "[yaml-alias]"),
+    "deep-nesting": (HEADER + b"x-deep: " + b"[" * 3000 + b"]" * 3000 + b"\n" + DEPLOYMENTS,
+                     "4:73: error: YAML syntax: nested deeper than 64 levels [yaml-syntax]"),
+    "deep-block-nesting": (HEADER + b"".join(b"  " * i + b"x-k:\n" for i in range(200)) + b"\n",
+                           "67:127: error: YAML syntax: nested deeper than 64 levels [yaml-syntax]"),
+    "too-large": (HEADER + b"x-pad: [" + b"1, " * 7_000_000 + b"1]\n" + DEPLOYMENTS,
+                  "1:1: error: the file is 20.0 MiB; a manifest may be at most 1 MiB [file-size]"),
+    "utf-16": ((HEADER + DEPLOYMENTS).decode().encode("utf-16"),
+               "1:1: error: the file is encoded as UTF-16 (it starts with a UTF-16 byte order mark); save it as "
+               "UTF-8 [encoding]"),
+    "utf-16-without-bom": ((HEADER + DEPLOYMENTS).decode().encode("utf-16-le"),
+                           "1:1: error: line 1 contains a NUL byte: the file is not UTF-8 text (UTF-16 without a "
+                           "byte order mark?); save it as UTF-8 [encoding]"),
+    "latin-1": (HEADER + b"x-note: caf\xe9\n" + DEPLOYMENTS,
+                "4:12: error: byte 0xE9 on line 4 is not UTF-8; save the file as UTF-8 [encoding]"),
+    "control-character": (HEADER + b"x-note: a\x01b\n" + DEPLOYMENTS,
+                          "4:10: error: the character U+0001 is not allowed in YAML; remove it [yaml-syntax]"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=str)
+def test_a_hostile_manifest_is_a_problem_at_its_place(case, tmp_path):
+    content, expected = HOSTILE[case]
+    path = tmp_path / "flows.yaml"
+    path.write_bytes(content)
+    problems = load_measured(path)
+    assert [p for p in problems if p.endswith(expected)], problems
+
+
+@pytest.mark.parametrize("variant", ["bom", "crlf", "bom-crlf"])
+def test_utf8_with_a_byte_order_mark_or_crlf_line_ends_is_read(variant, tmp_path):
+    from register.manifest import load_manifest
+
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "etl.py").write_text((HERE / "flows" / "etl.py").read_text())
+    content = HEADER + DEPLOYMENTS
+    content = content.replace(b"\n", b"\r\n") if "crlf" in variant else content
+    content = b"\xef\xbb\xbf" + content if "bom" in variant else content
+    (tmp_path / "flows.yaml").write_bytes(content)
+    manifest = load_manifest(tmp_path / "flows.yaml")
+    assert manifest.problems == []
+    assert manifest.source.where(("deployments", 0, "name")) == (4, 22)
