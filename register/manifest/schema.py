@@ -71,8 +71,9 @@ def problems_of(error: ValidationError, source: Source) -> list[Problem]:
         for key in sorted(set(error.instance) - set(allowed)):
             hint = difflib.get_close_matches(key, allowed, n=1)
             did_you_mean = f"did you mean '{hint[0]}'? " if hint else ""
+            free = " (and any key starting with 'x-')" if "^x-" in schema.get("patternProperties", {}) else ""
             problems.append(source.problem(
-                path + (key,), f"unknown key '{key}' in {where}; {did_you_mean}valid keys are {one_of(allowed)}",
+                path + (key,), f"unknown key '{key}' in {where}; {did_you_mean}valid keys are {one_of(allowed)}{free}",
                 "unknown-key", key=True))
         return problems
     if kind == "required":
