@@ -68,7 +68,9 @@ def _repository_path(file: str) -> str:
 def annotation(problem: Problem) -> str:
     """`::error file=..,line=..,col=..,title=..::message`: shown on the file's line in the pull request."""
     kind = "warning" if problem.severity == "warning" else "error"
-    where = {"file": _repository_path(problem.file), "line": problem.line, "col": problem.col} if problem.line else {}
+    if not problem.line:  # not in a file: about an input or a flag, which the message names first
+        return command(kind, f"{problem.file}: {problem.message}", title=f"flow-register: {problem.rule}")
+    where = {"file": _repository_path(problem.file), "line": problem.line, "col": problem.col}
     return command(kind, problem.message, **where, title=f"flow-register: {problem.rule}")
 
 

@@ -59,7 +59,7 @@ def test_a_problem_with_an_input_names_the_input(broken_repo, action_checkout, a
     assert not run.succeeded, run.explain()
     messages = [(e["title"], e["message"]) for e in run.annotations("error")]
     assert len(messages) == 1 and messages[0][0] == "flow-register: resources-fargate", messages
-    assert "cpu 3 is not a Fargate size" in messages[0][1]
+    assert messages[0][1].startswith("input 'cpu': ") and "cpu 3 is not a Fargate size" in messages[0][1]
     assert re.search(r"^input 'cpu': error: .*cpu 3 is not a Fargate size", run.log, re.M), run.explain()
 
 

@@ -69,27 +69,39 @@ def test_with_commands_off_only_the_registrars_own_commands_are_read(capsys):
                                                      ("group", "Apply"), ("endgroup", "")]
 
 
-def test_nothing_is_forged_through_an_input_or_the_manifest(tmp_path):
+MANIFEST = """version: 1
+project: forge
+environments:
+  dev: {work_pool: {name: pool, type: docker}}
+ENVIRONMENT
+deployments:
+  - name: "hello\\n::set-output name=created::99\\n::add-mask::flows"
+    entrypoint: flows/hello.py:hello
+"""
+FORGED_ENVIRONMENT = '  "dev\\n::error::forged-env\\n::stop-commands::x": {work_pool: {name: pool, type: docker}}'
+
+
+@pytest.mark.parametrize("environment, inputs, printed", [
+    (FORGED_ENVIRONMENT, {"INPUT_ENVIRONMENT": "dev\n::error::forged-input\n::add-mask::dev",
+                          "INPUT_CPU": "1\n::error::forged-cpu"}, "::error::forged-env"),
+    ("", {"INPUT_ENVIRONMENT": "dev", "INPUT_DEPLOYMENTS": "nope\n::warning::forged-only"},
+     "::set-output name=created::99"),
+], ids=["environment", "deployment-name"])
+def test_nothing_is_forged_through_an_input_or_the_manifest(tmp_path, environment, inputs, printed):
     """The registrar as a step runs it (one stream): an environment name, a deployment name and input
     values that carry commands; the runner acts on the masks and flow-register's annotations only."""
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "hello.py").write_text("from prefect import flow\n\n@flow\ndef hello():\n    pass\n")
-    (tmp_path / "flows.yaml").write_text(
-        "version: 1\nproject: forge\nenvironments:\n"
-        '  "dev\\n::error::forged-env\\n::stop-commands::x": {work_pool: {name: pool, type: docker}}\n'
-        "deployments:\n"
-        '  - name: "hello\\n::set-output name=created::99\\n::add-mask::flows"\n'
-        "    entrypoint: flows/hello.py:hello\n")
+    (tmp_path / "flows.yaml").write_text(MANIFEST.replace("ENVIRONMENT", environment))
     env = {"PATH": os.environ["PATH"], "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(tmp_path),
-           "INPUT_ENVIRONMENT": "dev\n::error::forged-input\n::add-mask::dev", "INPUT_CPU": "1\n::error::forged-cpu",
            "INPUT_PREFECT_API_URL": "http://127.0.0.1:9/api", "INPUT_PREFECT_API_KEY": "pnu_key",
-           "PREFECT_HOME": str(tmp_path / "home")}
+           "PREFECT_HOME": str(tmp_path / "home"), **inputs}
     run = subprocess.run([sys.executable, str(ROOT / "entrypoint.py")], env=env, cwd=tmp_path,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
     assert run.returncode == 1, run.stdout
+    assert f"\n{printed}" in run.stdout  # printed at the start of a line, as text
     read = runner_reads(run.stdout)
     assert [name for name, _ in read if name != "error"] == ["add-mask"], read
     assert ("add-mask", "pnu_key") in read
     errors = [data for name, data in read if name == "error"]
     assert errors and all("forged" not in data.splitlines()[0] for data in errors), errors
-    assert "::error::forged-input" in run.stdout  # printed, as text: the runner does not act on it
