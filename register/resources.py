@@ -68,8 +68,13 @@ def parse_cpu(value) -> Decimal:
             cpu = Decimal(text[:-1]) / 1000 if text.endswith("m") else Decimal(text)
         except ArithmeticError:
             raise UnitError(f"cpu '{value}' is not a number of vCPU (0.25, 1, 2) or millicores ('250m')") from None
+    if not cpu.is_finite():
+        raise UnitError(f"cpu must be a finite number of vCPU (0.25, 1, 2) or millicores ('250m'); got {value}")
     if cpu <= 0:
         raise UnitError(f"cpu must be greater than 0; got {value}")
+    if cpu * 1000 != int(cpu * 1000):  # pools take whole millicores: 0.0001 would become "0m"
+        raise UnitError(f"cpu {value} is {_num(cpu * 1000)} millicores; use whole millicores (at least 0.001 "
+                        "vCPU, '1m')")
     return cpu
 
 
@@ -88,8 +93,12 @@ def parse_memory(value) -> Decimal:
             units = ", ".join(u for u in MIB_PER if u)
             raise UnitError(f"memory '{value}' has an unknown unit '{unit}'; use one of {units} (or none, for MiB)")
         mib = Decimal(number) * (MIB_PER[unit] or 1)
+    if not mib.is_finite():
+        raise UnitError(f"memory must be a finite quantity ('512Mi', '2Gi', '1G') or number of MiB; got {value}")
     if mib <= 0:
         raise UnitError(f"memory must be greater than 0; got {value}")
+    if mib < 1:  # pools take whole MiB at the finest: less would become 0
+        raise UnitError(f"memory {value} is less than 1 MiB; give at least '1Mi'")
     return mib
 
 
@@ -234,6 +243,10 @@ def _aci(cpu, mem, kind, out):
                                  "resources-aci"))
     if mem is not None:
         gb = mem * 1024 * 1024 / 10**9
+        if round(gb, 2) == 0:  # ACI takes GB with two decimals
+            out.error("memory", f"memory {_num(mem)} MiB is less than Azure Container Instances' 0.01 GB",
+                      "resources-aci")
+            return
         out.job_variables["memory"] = float(round(gb, 2))
         if gb > 16:
             out.warnings.append(("memory", f"memory {_num(round(gb, 2))} GB is above 16 GB, which most Azure "

@@ -23,6 +23,7 @@ class Manifest:
     path: Path
     source: Source
     problems: list[Problem] = field(default_factory=list)
+    dropped: set[tuple] = field(default_factory=set)  # paths the schema rejected (reported there)
 
     @property
     def data(self) -> dict:
@@ -84,8 +85,10 @@ def load_manifest(path: str | Path, environment: str | None = None,
     if source.data is None:
         return manifest  # a document that did not parse cannot be checked further
     found = schema.errors(source.data)
-    manifest.problems += [p for error in found for p in schema.problems_of(error, source)]
-    data = schema.usable_part(source.data, found) if found else source.data
+    # a value already reported while reading (a NaN, an unset variable) is not reported again by the schema
+    read = {(p.line, p.col) for p in source.problems}
+    manifest.problems += [p for error in found for p in schema.problems_of(error, source) if (p.line, p.col) not in read]
+    data = schema.usable_part(source.data, found, manifest.dropped) if found else source.data
     if isinstance(data, dict):
         try:
             manifest.problems += checks.check(manifest, environment, overrides, data=data)

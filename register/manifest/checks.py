@@ -14,7 +14,8 @@ import jsonschema
 from register import code, resources as res
 from register.flows import FlowNotFound, parameter_schema, read_flow
 from register.manifest import schema
-from register.manifest.resolve import COMMAND_LINE, PLACEHOLDERS, Deployment, Overrides, environment_names, resolve
+from register.manifest.resolve import (BANNED_CHARACTERS, COMMAND_LINE, PLACEHOLDERS, Deployment, Overrides,
+                                       environment_names, resolve)
 from register.problems import Problem, one_of
 
 if TYPE_CHECKING:
@@ -61,8 +62,10 @@ def check(manifest: Manifest, environment: str | None = None, overrides: Overrid
     for env in [environment] if environment else declared:
         deployments = resolve(data, env, overrides)
         _collisions(report, data, env, deployments)
+        _registered_names(report, env, deployments)
         for deployment in deployments:
             _deployment(report, manifest, env, deployment, flows)
+            _schedule_slugs(report, deployment)
     return list(report.problems.values())
 
 
@@ -110,6 +113,40 @@ def _collisions(report: ProblemReport, data: dict, env: str, deployments: list[D
                       f"registered as '{deployment.name}'; make name_template include {{name}}", "name-collision")
 
 
+def _rejected(manifest: Manifest, env: str, d: Deployment, key: str) -> bool:
+    """Whether the schema rejected `key` (or a part holding it) in a layer of `d`: its absence from the
+    resolved deployment follows from that problem and is not another one."""
+    layers = [("defaults",), ("environments", env), ("deployments", d.index), ("deployments", d.index, "environments", env)]
+    return any(layer[:len(gone)] == gone or (layer + (key,))[:len(gone)] == gone
+               for layer in layers for gone in manifest.dropped if gone)
+
+
+def _registered_names(report: ProblemReport, env: str, deployments: list[Deployment]) -> None:
+    """The server refuses a deployment name with one of Prefect's banned characters; name_template's text
+    can put one in after the schema checked each name."""
+    for d in deployments:
+        banned = sorted({c for c in d.name if c in BANNED_CHARACTERS})
+        if banned or not d.name.strip():
+            what = f"contains {one_of(banned)}" if banned else "is empty"
+            report.at(d.origin("name_template"), f"in environment '{env}', deployment '{d.manifest_name}' would be "
+                                                 f"registered as '{d.name}', which {what}; Prefect refuses names with "
+                                                 f"{one_of(BANNED_CHARACTERS)}", "name-template")
+
+
+def _schedule_slugs(report: ProblemReport, d: Deployment) -> None:
+    """Two schedules of one deployment with one slug: the server answers 409 on every deploy."""
+    first: dict[str, int] = {}
+    for i, schedule in enumerate(d.schedules):
+        slug = (schedule or {}).get("slug")
+        if slug is None:
+            continue
+        if slug in first:
+            report.at(d.origin("schedules", i, "slug"), f"schedule slug '{slug}' is already used by schedules[{first[slug]}] "
+                                                        f"of deployment '{d.manifest_name}'; slugs must be unique "
+                                                        "within a deployment", "schedule-slug")
+        first.setdefault(slug, i)
+
+
 def _image(report: ProblemReport, manifest: Manifest, data: dict) -> None:
     specs = [(("image",), data.get("image"))] + [
         (("environments", env, "image"), (spec or {}).get("image")) for env, spec in data["environments"].items()]
@@ -146,7 +183,7 @@ def _flows(report: ProblemReport, manifest: Manifest, data: dict) -> dict[str, t
 
 
 def _deployment(report: ProblemReport, manifest: Manifest, env: str, d: Deployment, flows: dict) -> None:
-    if not d.work_pool:
+    if not d.work_pool and not _rejected(report.manifest, env, d, "work_pool"):
         report.at(("deployments", d.index, "name"),
                   f"deployment '{d.manifest_name}' has no work_pool in environment '{env}'; set one in defaults, "
                   f"environments.{env} or the deployment", "work-pool")
@@ -154,7 +191,7 @@ def _deployment(report: ProblemReport, manifest: Manifest, env: str, d: Deployme
         report_resources(report, d, env, d.work_pool_type)
     flow = flows.get(d.entrypoint)
     if flow is not None:
-        _parameters(report, d, *flow)
+        _parameters(report, d, *flow, env=env)
     for i, schedule in enumerate(d.schedules):
         if schedule:  # None: rejected by the schema, reported there
             _schedule(report, d.origin("schedules", i), schedule)
@@ -183,7 +220,7 @@ def report_resources(report: ProblemReport, d: Deployment, environment: str, poo
     return translation
 
 
-def _parameters(report: ProblemReport, d: Deployment, facts, schema: dict) -> None:
+def _parameters(report: ProblemReport, d: Deployment, facts, schema: dict, env: str = "") -> None:
     properties = {k: v for k, v in schema.get("properties", {}).items() if k not in facts.var_names}
     given = [(("parameters",), d.parameters)]  # the deployment's, each schedule's and each trigger's
     given += [(("schedules", i, "parameters"), s.get("parameters") or {}) for i, s in enumerate(d.schedules) if s]
@@ -207,7 +244,7 @@ def _parameters(report: ProblemReport, d: Deployment, facts, schema: dict) -> No
                 report.at(where, f"parameter '{name}' {_expected(error)}", "parameter-type")
     active = [s for s in d.schedules if s and s.get("active", True)]
     for name in [n for n in schema.get("required", []) if n not in facts.var_names]:
-        if active and name not in d.parameters and not all(name in (s.get("parameters") or {}) for s in active):
+        if active and name not in d.parameters and not _rejected(report.manifest, env, d, "parameters") and not all(name in (s.get("parameters") or {}) for s in active):
             report.at(d.origin("schedules"), f"deployment '{d.name}' runs on a schedule but the flow's required "
                                              f"parameter '{name}' has no value; set parameters.{name}",
                       "parameter-required")

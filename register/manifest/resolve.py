@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 OWNER_TAG = "managed-by:flow-register"
 DEFAULT_NAME_TEMPLATE = "{name}"
 PLACEHOLDERS = ("name", "environment", "project")
+BANNED_CHARACTERS = ("/", "%", "&", ">", "<")  # prefect.types.names.BANNED_CHARACTERS, without importing Prefect
 # Settings that replace as a whole: a different pool is a different pool, not a merge of two;
 # a block and a token variable are two ways to authenticate, not parts of one.
 _REPLACE = {"work_pool", "credentials"}

@@ -155,15 +155,18 @@ def errors(data) -> list[ValidationError]:
     return list(_validator().iter_errors(data))
 
 
-def usable_part(data: dict, found: list[ValidationError]) -> dict | None:
+def usable_part(data: dict, found: list[ValidationError], dropped: set | None = None) -> dict | None:
     """The manifest without the parts the schema rejected, so the other checks still run on the rest and
     one run reports every problem. A deployment too broken to check becomes None (the others keep their
-    indexes, and so their positions). None when the document's skeleton itself is unusable."""
+    indexes, and so their positions). None when the document's skeleton itself is unusable.
+    `dropped` receives the path of each part taken out, so no check reports the absence it causes."""
     import copy
 
     pruned = copy.deepcopy(data)
+    dropped = set() if dropped is None else dropped
     for error in found:
         path = list(error.absolute_path)
+        dropped.add(tuple(path))
         if error.validator == "additionalProperties":
             parent = _at(pruned, path)
             for key in [k for k in list(parent) if k not in error.schema.get("properties", {})]:

@@ -16,6 +16,7 @@ Two things beyond plain YAML happen here, because only here is each value's posi
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -143,6 +144,10 @@ class _Walker:
             self.source.nulls.add(path)
             return None
         value = self.loader.construct_object(node, deep=True)
+        if isinstance(value, float) and not math.isfinite(value):
+            self.report(_position(node), f"'{node.value}' is not a finite number; the Prefect API (JSON) has no "
+                                         "NaN or infinity", "number")
+            return node.value  # kept as written: what the schema then says at this place is not repeated
         return self.substitute(node, value) if isinstance(value, str) and "${" in value else value
 
     def mapping(self, node: yaml.MappingNode) -> dict:

@@ -98,3 +98,11 @@ def test_only_selects_by_manifest_name():
     data = manifest()
     data["deployments"].append({"name": "other", "entrypoint": "f.py:other"})
     assert [d.name for d in resolve(data, "dev", Overrides(only=["other"]))] == ["other"]
+
+
+def test_the_banned_characters_are_prefects():
+    from prefect.types.names import BANNED_CHARACTERS as prefects
+
+    from register.manifest.resolve import BANNED_CHARACTERS
+
+    assert list(BANNED_CHARACTERS) == prefects

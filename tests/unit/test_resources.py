@@ -77,3 +77,28 @@ def test_azure_above_its_usual_limits_is_a_warning_not_an_error():
 def test_unknown_pool_type_offline_translates_nothing_but_still_checks_units():
     assert translate({"cpu": 1, "memory": "1Gi"}, None).job_variables == {}
     assert translate({"memory": "lots"}, None).errors
+
+
+@pytest.mark.parametrize("cpu, message", [
+    ("nan", "cpu must be a finite number of vCPU (0.25, 1, 2) or millicores ('250m'); got nan"),
+    (float("inf"), "cpu must be a finite number of vCPU (0.25, 1, 2) or millicores ('250m'); got inf"),
+    (0.0001, "cpu 0.0001 is 0.1 millicores; use whole millicores (at least 0.001 vCPU, '1m')"),
+    ("0.5m", "cpu 0.5m is 0.5 millicores; use whole millicores (at least 0.001 vCPU, '1m')"),
+])
+def test_a_cpu_without_a_finite_whole_number_of_millicores_is_refused(cpu, message):
+    """As the command line's --cpu gives them too: nothing that would become 'nan' or '0m' on a pool."""
+    assert translate({"cpu": cpu}, "kubernetes").errors == [("cpu", message, "resources-unit")]
+
+
+@pytest.mark.parametrize("memory, message", [
+    ("nan", "memory 'nan' is not a quantity: write e.g. '512Mi', '2Gi', '1G' or a number of MiB"),
+    ("100Ki", "memory 100Ki is less than 1 MiB; give at least '1Mi'"),
+])
+def test_a_memory_below_one_mib_is_refused(memory, message):
+    assert translate({"memory": memory}, "docker").errors == [("memory", message, "resources-unit")]
+
+
+def test_aci_memory_that_rounds_to_zero_gb_is_refused():
+    result = translate({"memory": "1Mi"}, "azure-container-instance")
+    assert result.errors == [("memory", "memory 1 MiB is less than Azure Container Instances' 0.01 GB",
+                              "resources-aci")]
