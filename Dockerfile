@@ -12,20 +12,26 @@ ARG DOCKER_CLI=docker:28-cli
 
 FROM ${DOCKER_CLI} AS docker-cli
 
-# The venv, built with uv from uv.lock; uv itself stays behind in this stage.
+# The venv, built with uv from registrar/uv.lock: flow-register on Prefect's client distribution
+# (prefect-client), without the server the project's own venv has for its tests. uv stays behind.
 FROM ${BASE} AS venv
 ARG UV_VERSION=0.13.9
 ENV UV_PROJECT_ENVIRONMENT=/opt/flow-register UV_PYTHON_DOWNLOADS=never UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
-RUN python3 -m pip install --no-cache-dir --disable-pip-version-check "uv==${UV_VERSION}"
+RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir --disable-pip-version-check "uv==${UV_VERSION}"
 WORKDIR /src
 # Dependencies first: this layer changes only with the lock file.
-COPY pyproject.toml uv.lock ./
-RUN uv sync --frozen --no-dev --no-install-project --no-cache
+COPY pyproject.toml ./
+COPY registrar/pyproject.toml registrar/uv.lock registrar/
+RUN /opt/uv/bin/uv sync --project registrar --frozen --no-install-package flow-register --no-cache
 COPY README.md ./
 COPY schemas/ schemas/
 COPY action.yml ./
 COPY register/ register/
-RUN uv sync --frozen --no-dev --no-editable --no-cache
+RUN /opt/uv/bin/uv sync --project registrar --frozen --no-cache
+# Of AWS, the registrar calls ECR alone (sts, sso, sso-oidc and signin resolve credentials):
+# botocore's models of its other 400 services are 27 MB it never reads.
+RUN cd /opt/flow-register/lib/python3.*/site-packages/botocore/data && find . -mindepth 1 -maxdepth 1 -type d \
+        ! -name ecr ! -name sts ! -name sso ! -name sso-oidc ! -name signin -exec rm -rf {} +
 
 FROM ${BASE}
 ENV PATH=/opt/flow-register/bin:$PATH PYTHONUNBUFFERED=1
