@@ -27,7 +27,7 @@ POOLS = {"act-ecs": "ecs", "act-docker": "docker", "dev-docker": "docker"}
 
 # What GitHub downloads for `uses: org/flow-register@v1`: the action's files at that tag.
 ACTION_FILES = ("action.yml", "entrypoint.py", "Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock",
-                "README.md", "register", "schemas")
+                "registrar", "README.md", "register", "schemas")
 
 
 @pytest.fixture(scope="session")
