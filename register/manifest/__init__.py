@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from register.manifest.resolve import Deployment, Overrides, environment_names, resolve
@@ -33,6 +35,25 @@ class Manifest:
     def root(self) -> Path:
         """Entrypoints, the Dockerfile and the build context are relative to the manifest's folder."""
         return self.path.parent
+
+    @cached_property
+    def repository(self) -> Path:
+        """The top of the git work tree holding the manifest, else the manifest's folder: every path in the
+        manifest must resolve inside it (the image and a clone hold nothing else)."""
+        folder = self.root.resolve()
+        return next((p for p in (folder, *folder.parents) if (p / ".git").exists()), folder)
+
+    def outside(self, relative: str) -> str | None:
+        """Why `relative` (a path in the manifest) leaves the repository, or None when it stays inside."""
+        written = self.root / relative
+        if not written.resolve().is_relative_to(self.repository):
+            if Path(relative).is_absolute():
+                return "is an absolute path outside the repository"
+            if (self.root.resolve() / relative).resolve(strict=False) != Path(os.path.normpath(
+                    self.root.resolve() / relative)):
+                return "leads outside the repository through a symbolic link"
+            return "is outside the repository"
+        return None
 
     @property
     def project(self) -> str:

@@ -58,6 +58,7 @@ def check(manifest: Manifest, environment: str | None = None, overrides: Overrid
             report.problems[("only", unknown)] = Problem(
                 overrides.label("only"), 0, 0, f"no deployment named '{unknown}'; the manifest has {one_of(names)}",
                 "only")
+    _paths(report, manifest, data)
     flows = _flows(report, manifest, data)
     for env in [environment] if environment else declared:
         deployments = resolve(data, env, overrides)
@@ -154,15 +155,42 @@ def _image(report: ProblemReport, manifest: Manifest, data: dict) -> None:
         if not spec:
             continue
         dockerfile = spec.get("dockerfile")
-        if dockerfile and dockerfile != "auto" and not (manifest.root / dockerfile).is_file():
+        if dockerfile and dockerfile != "auto" and not manifest.outside(dockerfile) and \
+                not (manifest.root / dockerfile).is_file():
             report.at(path + ("dockerfile",), f"Dockerfile '{dockerfile}' does not exist; give its path relative to "
                                               "the manifest, or 'auto' to generate one", "image-dockerfile")
         if "base" in spec and dockerfile not in (None, "auto") and spec.get("dockerfile", "Dockerfile") != "auto":
             report.at(path + ("base",), "'base' only applies with dockerfile: auto; set the base image in your "
                                         "Dockerfile's FROM line instead", "image-base")
         context = spec.get("context")
-        if context and not (manifest.root / context).is_dir():
+        if context and not manifest.outside(context) and not (manifest.root / context).is_dir():
             report.at(path + ("context",), f"build context '{context}' is not a folder", "image-context")
+
+
+def _paths(report: ProblemReport, manifest: Manifest, data: dict) -> None:
+    """Entrypoints, Dockerfiles, build contexts and requirements resolve inside the repository, symbolic
+    links followed: a file outside it is in neither the image nor a clone, and is never read."""
+    written = [(("deployments", i, "entrypoint"), "entrypoint file", entry["entrypoint"].rsplit(":", 1)[0])
+               for i, entry in enumerate(data["deployments"]) if entry]
+    images = [(("image",), data.get("image"))]
+    images += [(("environments", env, "image"), (spec or {}).get("image")) for env, spec in data["environments"].items()]
+    for path, image in images:
+        if (image or {}).get("dockerfile") != "auto":
+            written.append((path + ("dockerfile",), "Dockerfile", (image or {}).get("dockerfile")))
+        written.append((path + ("context",), "build context", (image or {}).get("context")))
+    layers = [(("defaults",), data.get("defaults"))]
+    layers += [(("environments", env), spec) for env, spec in data["environments"].items()]
+    for i, entry in enumerate(data["deployments"]):
+        layers += [(("deployments", i), entry)] if entry else []
+        layers += [(("deployments", i, "environments", env), spec)
+                   for env, spec in ((entry or {}).get("environments") or {}).items()]
+    for path, layer in layers:
+        written.append((path + ("code", "requirements"), "requirements file",
+                        ((layer or {}).get("code") or {}).get("requirements")))
+    for path, what, value in written:
+        if isinstance(value, str) and (reason := manifest.outside(value)):
+            report.at(path, f"{what} '{value}' {reason}; the image and a clone hold only the repository's files: "
+                            "move it inside the repository", "path-outside")
 
 
 def _flows(report: ProblemReport, manifest: Manifest, data: dict) -> dict[str, tuple | None]:
@@ -172,8 +200,8 @@ def _flows(report: ProblemReport, manifest: Manifest, data: dict) -> dict[str, t
         if entry is None:
             continue
         entrypoint = entry["entrypoint"]
-        if entrypoint in schemas:
-            continue
+        if entrypoint in schemas or manifest.outside(entrypoint.rsplit(":", 1)[0]):
+            continue  # a file outside the repository is never read (see _paths)
         try:
             schemas[entrypoint] = (read_flow(manifest.root, entrypoint), parameter_schema(manifest.root, entrypoint))
         except FlowNotFound as error:

@@ -174,3 +174,40 @@ def test_utf8_with_a_byte_order_mark_or_crlf_line_ends_is_read(variant, tmp_path
     manifest = load_manifest(tmp_path / "flows.yaml")
     assert manifest.problems == []
     assert manifest.source.where(("deployments", 0, "name")) == (4, 22)
+
+
+def test_paths_must_resolve_inside_the_repository(tmp_path):
+    """The repository is the git work tree holding the manifest; its own folders are fine, anything outside
+    (absolute, ../ past the top, a symbolic link to a file outside) is an error at its line."""
+    from register.manifest import load_manifest
+
+    outside = tmp_path / "elsewhere.py"
+    outside.write_text((HERE / "flows" / "etl.py").read_text())
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "shared").mkdir()
+    (repo / "shared" / "etl.py").write_text(outside.read_text())
+    (repo / "sub" / "flows").mkdir(parents=True)
+    (repo / "sub" / "flows" / "link.py").symlink_to(outside)
+    (repo / "sub" / "flows.yaml").write_text(f"""\
+version: 1
+project: etl
+image: {{repository: r/etl, dockerfile: ../../Dockerfile, context: {tmp_path}}}
+defaults: {{work_pool: pool}}
+environments: {{dev: {{}}}}
+deployments:
+  - {{name: a, entrypoint: "{outside}:nightly"}}
+  - {{name: b, entrypoint: ../../elsewhere.py:nightly}}
+  - {{name: c, entrypoint: flows/link.py:nightly}}
+  - {{name: d, entrypoint: ../shared/etl.py:nightly, parameters: {{region: eu}}}}
+""")
+    manifest = load_manifest(repo / "sub" / "flows.yaml")
+    tail = "; the image and a clone hold only the repository's files: move it inside the repository [path-outside]"
+    assert [str(p).split(": ", 1)[1] for p in manifest.problems] == [
+        "error: Dockerfile '../../Dockerfile' is outside the repository" + tail,
+        f"error: build context '{tmp_path}' is an absolute path outside the repository" + tail,
+        f"error: entrypoint file '{outside}' is an absolute path outside the repository" + tail,
+        "error: entrypoint file '../../elsewhere.py' is outside the repository" + tail,
+        "error: entrypoint file 'flows/link.py' leads outside the repository through a symbolic link" + tail,
+    ]
+    assert [p.line for p in manifest.problems] == [3, 3, 7, 8, 9]
