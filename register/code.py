@@ -10,7 +10,8 @@ Without `code:`, a run starts in the image's workdir, where the image stage copi
       requirements: requirements.txt                   # relative to the manifest; pip-installed before the run
       directory: flows                                 # default: the manifest's folder in the repository
 
-a run clones the repository first, with or without an image. The pull steps are the ones `prefect deploy`
+a run clones the repository first, with or without an image. `code: {directory: /opt/flows}` alone says
+where the code is in a prebuilt image. The pull steps are the ones `prefect deploy`
 registers for the same prefect.yaml: `git_clone`, `pip_install_requirements`, `set_working_directory`.
 Credentials are only ever named (a Prefect block, or a variable of the run's environment that Prefect
 reads when the run starts); a secret written into the manifest is refused.
@@ -69,8 +70,8 @@ def credentials_step_inputs(credentials: dict | None) -> dict:
 def pull_steps(manifest, d, image: dict | None, at: Checkout) -> list[dict] | None:
     """Deployment `d`'s pull steps: a clone when its resolved `code` says so, else the image's workdir."""
     code = d.code
-    if not code or not code.get("git"):
-        workdir = (image or {}).get("workdir")
+    if not code or not code.get("git"):  # the code is in the image: ours, or a prebuilt one's `directory`
+        workdir = (code or {}).get("directory") or (image or {}).get("workdir")
         return [{STEPS + "set_working_directory": {"directory": workdir}}] if workdir else None
     git = code["git"]
     clone: dict = {"id": CLONE_ID, "repository": git["repository"]}
@@ -137,6 +138,9 @@ def check_secrets(report, data: dict) -> None:
 def check(report, root: Path, d) -> None:
     """Offline checks of deployment `d`'s resolved `code`, reported where each value was written."""
     git = d.code.get("git")
+    if git is None and d.code.get("requirements"):
+        report.at(d.origin("code", "requirements"), "code.requirements are installed into a git clone; without "
+                                                    "code.git, install them in the image", "code-requirements")
     if git is not None and not git.get("repository"):
         report.at(d.origin("code", "git"), f"deployment '{d.manifest_name}' clones no repository: code.git needs "
                                            "'repository' (in this layer or one below it)", "code-repository")

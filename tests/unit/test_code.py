@@ -117,3 +117,10 @@ def test_a_secret_in_the_manifest_is_refused_and_never_printed(tmp_path, capsys,
     err = capsys.readouterr().err
     assert "defaults.code.git.credentials must name a Prefect block" in err
     assert "ghp_" not in err
+
+
+def test_code_in_a_prebuilt_image_is_a_directory_without_git(tmp_path, capsys):
+    manifest, _ = repository(tmp_path, MANIFEST.replace("    code: null\n", "    code: {git: null, requirements: null, "
+                                                                         "directory: /srv/flows}\n"))
+    assert render(capsys, manifest, "prod")["nightly"] == [
+        {STEP + "set_working_directory": {"directory": "/srv/flows"}}]
