@@ -38,6 +38,9 @@ SECTIONS = {
     "resources": "resources",
     "schedule": "schedules[]",
     "trigger": "triggers[]",
+    "code": "code",
+    "git": "code.git",
+    "git_credentials": "code.git.credentials",
 }
 
 
