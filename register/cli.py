@@ -6,6 +6,7 @@
     flow-register deploy   --environment ENV [--dry-run] [--prune] [--work-pool P] [--cpu C] [--memory M]
                            [--only a,b] [--output text|json] [--build auto|always|never] [--no-push]
     flow-register demo     (a local Prefect server, the example's pools, the example deployed)
+    flow-register import   [prefect.yaml] [-o flows.yaml] [--pool-type POOL=TYPE]
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--image-tag", help="an extra tag for the image")
         if name == "deploy":
             command.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
+
+    imports = commands.add_parser("import", help="convert a prefect.yaml into a manifest; warn about what has no "
+                                                 "equivalent, at its line")
+    imports.add_argument("prefect_yaml", nargs="?", default="prefect.yaml", help="default: prefect.yaml")
+    imports.add_argument("-o", "--output", help="write the manifest here (next to prefect.yaml), not to stdout")
+    imports.add_argument("-e", "--environment", default="prod", help="the one environment to declare (default prod)")
+    imports.add_argument("--pool-type", action="append", metavar="POOL=TYPE",
+                         help="a work pool's type, so cpu/memory become resources (repeat per pool)")
 
     demo = commands.add_parser("demo", help="start a local Prefect server and deploy the example into it")
     demo.add_argument("--port", type=int, default=4300)
@@ -128,6 +137,12 @@ def _deploy(args) -> int:
     ))
 
 
+def _import(args) -> int:
+    from register.importer import run
+
+    return run(args.prefect_yaml, args.output, args.environment, args.pool_type)
+
+
 def _demo(args) -> int:
     from register.demo import run
 
@@ -138,7 +153,8 @@ def main(argv: list[str] | None = None, labels: dict[str, str] | None = None) ->
     """`labels`: how the caller names the overrides in problems (the action: its inputs); flags by default."""
     args = build_parser().parse_args(argv)
     args.labels = labels
-    handler = {"validate": _validate, "render": _render, "plan": _deploy, "deploy": _deploy, "demo": _demo}
+    handler = {"validate": _validate, "render": _render, "plan": _deploy, "deploy": _deploy, "demo": _demo,
+               "import": _import}
     try:
         return int(handler[args.command](args))
     except Invalid as invalid:
