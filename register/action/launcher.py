@@ -8,7 +8,8 @@ runner's own python3, before any venv exists: standard library only, Python 3.9 
     image       the image released with this version of the action (built from its Dockerfile
                 when there is none: an unreleased commit)
     dockerfile  the image built from this action's Dockerfile on the runner
-    source      this action's code in a venv made by uv from its lock file, on the runner
+    source      this action's code in a venv made by uv from the image's lock (registrar/uv.lock),
+                on the runner
 """
 
 from __future__ import annotations
@@ -164,8 +165,9 @@ def registrar_image(runtime: str, environ: Mapping[str, str]) -> str:
 
 
 def source_python(environ: Mapping[str, str]) -> str:
-    """The registrar installed on the runner: one venv per lock file, kept in the tool cache, so a
-    second run on the runner starts at once."""
+    """The registrar installed on the runner as the image has it (registrar/uv.lock: Prefect's client,
+    no server): one venv per lock file, kept in the tool cache, so a second run on the runner starts at
+    once. entrypoint.py runs from the action's folder, so its `register` is this very commit's."""
     temp = environ.get("RUNNER_TEMP") or "/tmp"
     bin_dir = "Scripts" if os.name == "nt" else "bin"
     uv = shutil.which("uv")
@@ -175,10 +177,10 @@ def source_python(environ: Mapping[str, str]) -> str:
         subprocess.run([str(tools / bin_dir / "python"), "-m", "pip", "install", "--quiet",
                         "--disable-pip-version-check", "uv"], check=True)
         uv = str(tools / bin_dir / "uv")
-    lock = ACTION / "uv.lock"
+    lock = ACTION / "registrar" / "uv.lock"
     venv = Path(environ.get("RUNNER_TOOL_CACHE") or temp) / "flow-register" / \
         hashlib.sha256(lock.read_bytes()).hexdigest()[:16]
-    code = subprocess.run([uv, "sync", "--project", str(ACTION), "--frozen", "--no-dev", "--quiet"],
+    code = subprocess.run([uv, "sync", "--project", str(lock.parent), "--frozen", "--quiet"],
                           env={**environ, "UV_PROJECT_ENVIRONMENT": str(venv)}).returncode
     if code:
         raise Stop(SYNC_FAILED.format(lock=lock, code=code))
