@@ -1,0 +1,278 @@
+"""Facts about a flow read from its source file, never by importing or executing it.
+
+Running user code would run it on the deploy machine (at every stage: validate, plan, deploy), need its
+dependencies there, and make a deploy as slow as the slowest import. The AST tells whether
+`path.py:function` exists and is a `@flow`, its name and its docstring; the parameter schema is built from
+the signature's annotations and defaults, interpreted from the AST (values.py) with the project's own
+modules read, never imported, and described by pydantic as Prefect describes them (schema.py).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from register.flows.source import Module, Project, read_source
+from register.problems import Problem
+
+# Part of every fingerprint: change it when the schema made from the same source changes.
+SCHEMA_ALGORITHM = "flow-register-schema-1"
+
+
+class FlowNotFound(Exception):
+    """The entrypoint does not name a @flow; the message says what is there instead."""
+
+    def __init__(self, message: str, rule: str):
+        super().__init__(message)
+        self.rule = rule
+
+
+@dataclass(frozen=True)
+class FlowFacts:
+    function: str
+    name: str  # the flow's name: @flow(name=...) or the function name with '_' as '-'
+    description: str | None
+    var_names: tuple[str, ...] = ()  # *args / **kwargs: Prefect lists them as required parameters
+    takes_any_keyword: bool = False  # **kwargs: any parameter name is accepted
+
+
+def _flow_aliases(tree: ast.Module, decorators: tuple[str, ...] = ("flow",)) -> tuple[set[str], set[str]]:
+    """Names under which `prefect.flow` (or the other `decorators`) and the `prefect` module are visible."""
+    flows, modules = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module in ("prefect", "prefect.flows", "prefect.tasks"):
+            flows |= {a.asname or a.name for a in node.names if a.name in decorators}
+        elif isinstance(node, ast.Import):
+            modules |= {a.asname or a.name for a in node.names if a.name == "prefect"}
+    return flows, modules
+
+
+def _is_flow_decorator(decorator: ast.expr, flows: set[str], modules: set[str],
+                       attributes: tuple[str, ...] = ("flow",)) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    if isinstance(target, ast.Name):
+        return target.id in flows
+    return (isinstance(target, ast.Attribute) and target.attr in attributes
+            and isinstance(target.value, ast.Name) and target.value.id in modules)
+
+
+def _literal_kwarg(decorator: ast.expr, name: str) -> str | None:
+    if isinstance(decorator, ast.Call):
+        for keyword in decorator.keywords:
+            if keyword.arg == name and isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str):
+                return keyword.value.value
+    return None
+
+
+def read_flow(root: Path, entrypoint: str) -> FlowFacts:
+    """The flow at `entrypoint` ('path.py:function', relative to `root`)."""
+    file, _, function = entrypoint.rpartition(":")
+    path = root / file
+    if not path.is_file():
+        where = f" (looked for {path}; entrypoints are relative to the manifest's folder)" if str(root) != "." else ""
+        raise FlowNotFound(f"entrypoint file '{file}' does not exist{where}", "entrypoint-file")
+    try:
+        stat = path.stat()
+        tree = read_source(path, stat.st_mtime_ns, stat.st_size)[1]
+    except SyntaxError as error:
+        raise FlowNotFound(f"entrypoint file '{file}' is not valid Python: {error.msg} (line {error.lineno})",
+                           "entrypoint-syntax") from None
+    except (UnicodeDecodeError, ValueError) as error:
+        raise FlowNotFound(f"entrypoint file '{file}' is not valid Python: {error}", "entrypoint-syntax") from None
+    functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    flows, modules = _flow_aliases(tree)
+    node = functions.get(function)
+    if node is None:
+        defined = [name for name, n in functions.items()
+                   if any(_is_flow_decorator(d, flows, modules) for d in n.decorator_list)]
+        choices = f"; flows in that file: {', '.join(defined)}" if defined else "; that file defines no @flow"
+        raise FlowNotFound(f"'{file}' has no function '{function}'{choices}", "entrypoint-function")
+    decorator = next((d for d in node.decorator_list if _is_flow_decorator(d, flows, modules)), None)
+    if decorator is None:
+        raise FlowNotFound(f"'{function}' in '{file}' is not a @flow: decorate it with @flow from prefect",
+                           "entrypoint-not-flow")
+    return FlowFacts(
+        function=function,
+        name=_literal_kwarg(decorator, "name") or function.replace("_", "-"),
+        description=_literal_kwarg(decorator, "description") or ast.get_docstring(node),
+        var_names=tuple(a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None),
+        takes_any_keyword=node.args.kwarg is not None,
+    )
+
+
+@dataclass(frozen=True)
+class FlowSchema:
+    schema: dict  # the parameter schema, as `prefect deploy` registers it
+    fingerprint: str  # see schema_fingerprint
+    warnings: tuple[Problem, ...]  # what could not be known, at the parameter in the flow's file
+
+
+def parameter_schema(root: Path, entrypoint: str) -> dict:
+    """The flow's parameter schema (OpenAPI-style JSON Schema) in the form `prefect deploy` sends it, so a
+    deployment that `prefect deploy` registered plans as unchanged."""
+    return flow_schema(root, entrypoint).schema
+
+
+def flow_schema(root: Path, entrypoint: str) -> FlowSchema:
+    """The flow's parameter schema, its fingerprint, and a warning for each parameter whose type or default
+    cannot be known without running code. Raises FlowNotFound as read_flow does."""
+    read_flow(root, entrypoint)
+    fingerprint = schema_fingerprint(root, entrypoint)
+    return _flow_schema(Path(root), entrypoint, fingerprint)
+
+
+def schema_fingerprint(root: Path, entrypoint: str) -> str:
+    """A hash of what the flow's schema is made from: the flow's file, every project module whose source
+    the schema reads (found by following the names its signature uses), and the algorithm's version.
+    Equal fingerprints, equal schemas; reading it costs parsing, not building the schema."""
+    file, _, function = entrypoint.rpartition(":")
+    project, module, node = _flow_source(Path(root), file, function)
+    if node is not None:
+        _follow(project, module, [_arguments_source(node)])
+    digest = hashlib.sha256(f"{SCHEMA_ALGORITHM}\0{function}\0".encode())
+    for path in sorted(project.read):
+        digest.update(f"{path.relative_to(project.root) if path.is_relative_to(project.root) else path}\0".encode())
+        digest.update(hashlib.sha256(project.read[path]).digest())
+    return digest.hexdigest()
+
+
+def _flow_source(root: Path, file: str, function: str) -> tuple[Project, Module, ast.FunctionDef | None]:
+    path = root / file
+    project = Project(root, path)
+    module = project.file(path, path.stem, "")
+    node = next((n for n in module.tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 and n.name == function), None)
+    return project, module, node
+
+
+@lru_cache(maxsize=None)
+def _flow_schema(root: Path, entrypoint: str, fingerprint: str) -> FlowSchema:
+    from register.flows.schema import EMPTY, UNKNOWN, Parameter, is_pydantic_v1, parameter_descriptions
+    from register.flows.schema import parameter_schema as make_schema
+    from register.flows.values import Evaluator, Unknown
+
+    file, _, function = entrypoint.rpartition(":")
+    project, module, node = _flow_source(root, file, function)
+    evaluator = Evaluator(project)
+    shown = str(root / file)
+    warnings, parameters = [], []
+    for arg, default in _arguments(node):
+        annotation = EMPTY
+        if arg.annotation is not None:
+            try:
+                annotation = evaluator.annotation(module, arg.annotation)
+                if is_pydantic_v1(annotation):
+                    raise Unknown("it is a pydantic.v1 model, which flow-register does not describe")
+            except (Unknown, RecursionError) as error:
+                reason = error if isinstance(error, Unknown) else "it is nested too deeply"
+                annotation = EMPTY
+                warnings.append(Problem(
+                    shown, arg.annotation.lineno, arg.annotation.col_offset + 1,
+                    f"the type of parameter '{arg.arg}' ({_short(arg.annotation)}) cannot be known without running "
+                    f"code: {reason}; registered as accepting any value", "parameter-type-unknown", "warning"))
+        value = EMPTY
+        if default is not None:
+            try:
+                value = evaluator.value(module, default)
+            except (Unknown, RecursionError) as error:
+                reason = error if isinstance(error, Unknown) else "it is nested too deeply"
+                value = UNKNOWN
+                warnings.append(Problem(
+                    shown, default.lineno, default.col_offset + 1,
+                    f"the default of parameter '{arg.arg}' ({_short(default)}) cannot be known without running "
+                    f"code: {reason}; registered without a default (a run that does not set it gets the flow's "
+                    "own default)", "parameter-default-unknown", "warning"))
+        parameters.append(Parameter(arg.arg, annotation, value))
+    schema = make_schema(parameters, parameter_descriptions(ast.get_docstring(node, clean=False)))
+    return FlowSchema(schema, fingerprint, tuple(warnings))
+
+
+def _arguments(node: ast.FunctionDef) -> list[tuple[ast.arg, ast.expr | None]]:
+    """The parameters in `inspect.signature` order, each with its default expression."""
+    a = node.args
+    positional = a.posonlyargs + a.args
+    defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
+    result = list(zip(positional, defaults))
+    if a.vararg:
+        result.append((a.vararg, None))
+    result += list(zip(a.kwonlyargs, a.kw_defaults))
+    if a.kwarg:
+        result.append((a.kwarg, None))
+    return result
+
+
+def _arguments_source(node: ast.FunctionDef) -> ast.AST:
+    """The signature's annotations and defaults, as one tree to collect names from."""
+    parts = [part for arg, default in _arguments(node) for part in (arg.annotation, default) if part is not None]
+    return ast.Tuple(elts=parts, ctx=ast.Load())
+
+
+def _follow(project: Project, module: Module, trees: list[ast.AST]) -> None:
+    """Read every project module that evaluating `trees` in `module` can read (project.read records them):
+    each dotted name's binding, through imports, assignments and class bodies."""
+    todo = [(module, chain) for tree in trees for chain in _names(tree)]
+    seen: set[tuple] = set()
+    while todo:
+        module, chain = todo.pop()
+        if (module.path, chain) in seen or not chain:
+            continue
+        seen.add((module.path, chain))
+        for binding in module.bindings.get(chain[0], []):
+            if binding.kind == "import":
+                target = project.module(binding.module)
+                if isinstance(target, Module):
+                    todo.append((target, chain[1:]))
+            elif binding.kind == "from":
+                target = project.module(binding.module)
+                if isinstance(target, Module):
+                    if binding.name in target.bindings:
+                        todo.append((target, (binding.name, *chain[1:])))
+                    else:
+                        submodule = project.module(f"{binding.module}.{binding.name}")
+                        if isinstance(submodule, Module):
+                            todo.append((submodule, chain[1:]))
+            elif binding.kind in ("value", "class"):
+                todo += [(module, c) for c in _names(binding.value if binding.kind == "value" else binding.node)]
+        if len(chain) > 1 and chain[0] not in module.bindings:
+            submodule = project.module(f"{module.name}.{chain[0]}") if module.name else None
+            if isinstance(submodule, Module):
+                todo.append((submodule, chain[1:]))
+
+
+def _names(tree: ast.AST) -> set[tuple[str, ...]]:
+    """Dotted names read in `tree` (`a.b.c` as ('a', 'b', 'c')), those inside string annotations too;
+    function bodies inside class bodies are skipped: they are never evaluated."""
+    found: set[tuple[str, ...]] = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            stack += node.decorator_list
+            continue
+        chain = []
+        inner = node
+        while isinstance(inner, ast.Attribute):
+            chain.append(inner.attr)
+            inner = inner.value
+        if isinstance(inner, ast.Name) and (chain or isinstance(node, ast.Name)):
+            found.add((inner.id, *reversed(chain)))
+            continue
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 200:
+            try:
+                stack.append(ast.parse(node.value.strip(), mode="eval"))
+            except SyntaxError:
+                pass
+            continue
+        stack += ast.iter_child_nodes(node)
+    return found
+
+
+def _short(node: ast.AST) -> str:
+    try:
+        text = ast.unparse(node)
+    except RecursionError:
+        return "..."
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,169 @@
+"""The project's Python files as parsed modules: what each top-level name is bound to, and where an
+import leads, found by reading files, never by importing them.
+
+An import names either a module of the project (a file under the flow's folder or the project's root,
+where `prefect deploy` finds it on sys.path), a module of the standard library or of an installed
+package (which may be imported: that is not the user's code), or nothing this machine has.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One way a top-level name gets its value: `kind` is 'import' (a module), 'from' (a name in a module),
+    'value' (an expression), 'class' or 'function'."""
+
+    kind: str
+    node: ast.AST
+    module: str = ""  # 'import' and 'from': the absolute module name
+    name: str = ""  # 'from': the name imported from it
+    value: ast.expr | None = None  # 'value'
+
+
+@dataclass
+class Module:
+    """A parsed file of the project."""
+
+    name: str  # dotted, as imported ('pipelines.x.constants'); the flow file: its stem
+    path: Path
+    package: str  # what relative imports are relative to
+    source: bytes
+    tree: ast.Module
+    bindings: dict[str, list[Binding]] = field(default_factory=dict)  # alternatives, the likeliest first
+
+
+@dataclass(frozen=True)
+class External:
+    """A module that is not one of the project's files; `reason` says why it cannot be imported here."""
+
+    name: str
+    reason: str | None = None
+
+
+@lru_cache(maxsize=None)
+def read_source(path: Path, mtime_ns: int, size: int) -> tuple[bytes, ast.Module]:
+    source = path.read_bytes()
+    return source, ast.parse(source, filename=str(path))
+
+
+class Project:
+    """The modules a flow's schema may read, found from the flow's folder and the project's root: the
+    folders `prefect deploy` puts on sys.path when it loads an entrypoint."""
+
+    def __init__(self, root: Path, flow_file: Path):
+        self.root = root.resolve()
+        self.search = list(dict.fromkeys([flow_file.resolve().parent, self.root]))
+        self._modules: dict[str, Module | External] = {}
+        self.read: dict[Path, bytes] = {}  # every project file read, for the schema's fingerprint
+
+    def file(self, path: Path, name: str, package: str) -> Module:
+        path = path.resolve()
+        stat = path.stat()
+        source, tree = read_source(path, stat.st_mtime_ns, stat.st_size)
+        self.read[path] = source
+        module = Module(name, path, package, source, tree)
+        _bind(module, tree.body)
+        return module
+
+    def module(self, name: str) -> Module | External:
+        """The module imported as `name` (absolute, dotted)."""
+        if name not in self._modules:
+            self._modules[name] = self._find(name)
+        found = self._modules[name]
+        if isinstance(found, Module):
+            self.read[found.path] = found.source
+        return found
+
+    def _find(self, name: str) -> Module | External:
+        parts = name.split(".")
+        for folder in self.search:
+            base = folder.joinpath(*parts)
+            for path, package in ((base / "__init__.py", name), (base.with_suffix(".py"), name.rpartition(".")[0])):
+                if path.is_file() and path.resolve().is_relative_to(self.root):
+                    try:
+                        return self.file(path, name, package)
+                    except (SyntaxError, ValueError, OSError) as error:
+                        return External(name, f"whose file {path.relative_to(folder)} cannot be read: {error}")
+        top = parts[0]
+        if top in sys.stdlib_module_names:
+            return External(name)
+        try:  # a top-level name: find_spec imports nothing (a dotted one would import its parents)
+            spec = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None:
+            return External(name, "which is not installed here")
+        if spec.origin and Path(spec.origin).resolve().is_relative_to(self.root):
+            # the project itself, installed: importing it would run its code
+            return External(name, "a module of the project that is not under the flow's folder or the root")
+        return External(name)
+
+
+def _bind(module: Module, body: list[ast.stmt]) -> None:
+    """Top-level bindings in execution order; a later statement replaces an earlier one, while the branches
+    of `try` and `if` are alternatives, the first branch the likeliest."""
+    for node in body:
+        found: dict[str, list[Binding]] = {}
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    found[alias.asname] = [Binding("import", node, alias.name)]
+                else:  # `import a.b` binds `a`
+                    found[alias.name.split(".")[0]] = [Binding("import", node, alias.name.split(".")[0])]
+        elif isinstance(node, ast.ImportFrom):
+            absolute = _absolute(module, node)
+            for alias in node.names:
+                if alias.name != "*":
+                    found[alias.asname or alias.name] = [Binding("from", node, absolute, alias.name)]
+        elif isinstance(node, ast.ClassDef):
+            found[node.name] = [Binding("class", node)]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found[node.name] = [Binding("function", node)]
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                _assign(found, node, target, node.value)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            _assign(found, node, node.target, node.value)
+        elif isinstance(node, (ast.Try, ast.If)) and not _is_main_block(node):
+            branches = [node.body] + ([h.body for h in node.handlers] if isinstance(node, ast.Try) else [node.orelse])
+            if isinstance(node, ast.Try):
+                branches[0] = node.body + node.orelse
+            for branch in branches:
+                inner = Module(module.name, module.path, module.package, module.source, module.tree)
+                _bind(inner, branch)
+                for name, alternatives in inner.bindings.items():
+                    found.setdefault(name, []).extend(alternatives)
+        for name, alternatives in found.items():
+            module.bindings[name] = alternatives
+
+
+def _assign(found: dict, node: ast.stmt, target: ast.expr, value: ast.expr) -> None:
+    if isinstance(target, ast.Name):
+        found[target.id] = [Binding("value", node, value=value)]
+    elif isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)) \
+            and len(target.elts) == len(value.elts):
+        for t, v in zip(target.elts, value.elts):
+            _assign(found, node, t, v)
+
+
+def _absolute(module: Module, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    package = module.package.split(".") if module.package else []
+    base = package[:len(package) - (node.level - 1)] if node.level > 1 else package
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _is_main_block(node: ast.stmt) -> bool:
+    test = getattr(node, "test", None)
+    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+            and len(test.comparators) == 1 and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value == "__main__")

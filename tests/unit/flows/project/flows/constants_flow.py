@@ -1,0 +1,31 @@
+"""Defaults from the project's own modules, as `prefect deploy` registers them by importing."""
+import pipelines.x.constants as c
+import pipelines.common
+from local import LOCAL_DEFAULT
+from pipelines import x
+from pipelines.x import DEFAULT_SOURCE
+from pipelines.x.constants import BUCKET, FALLBACK, LIMITS, REGIONS, SCALE, WINDOW
+from prefect import flow
+
+DAYS = 7
+NAME = FALLBACK + "-" + str(DAYS)
+
+
+@flow
+def constants(
+    source: str = FALLBACK,
+    bucket: str = BUCKET,
+    regions: tuple[str, ...] = REGIONS,
+    limits: dict = LIMITS,
+    window=WINDOW,
+    scale: float = SCALE,
+    aliased: str = c.FALLBACK,
+    dotted: str = pipelines.common.ENVIRONMENT,
+    through_package: str = x.constants.BUCKET,
+    reexported: str = DEFAULT_SOURCE,
+    local: str = LOCAL_DEFAULT,
+    days: int = DAYS,
+    name: str = NAME,
+    derived: list[str] = [FALLBACK, BUCKET, *REGIONS],
+):
+    pass

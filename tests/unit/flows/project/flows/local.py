@@ -1,0 +1,1 @@
+LOCAL_DEFAULT = "next-to-the-flow"

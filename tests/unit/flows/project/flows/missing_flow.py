@@ -1,0 +1,22 @@
+"""Defaults and types that cannot be known here: from a package that is not installed, or computed."""
+from datetime import date
+
+from ooi_config import BUCKET, Stage
+from prefect import flow
+
+from pipelines.x.constants import FALLBACK
+
+
+def compute():
+    return "computed"
+
+
+@flow
+def missing(
+    bucket: str = BUCKET,
+    stage: Stage = Stage.PROD,
+    source: str = FALLBACK,
+    today: date = date.today(),
+    computed: str = compute(),
+):
+    pass

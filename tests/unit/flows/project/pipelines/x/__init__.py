@@ -1,0 +1,1 @@
+from pipelines.x.constants import FALLBACK as DEFAULT_SOURCE

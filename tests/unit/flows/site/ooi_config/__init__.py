@@ -1,0 +1,9 @@
+"""Stands for a package installed where `prefect deploy` ran, not where flow-register runs."""
+from enum import Enum
+
+BUCKET = "ooi-rca-qaqc-prod"
+
+
+class Stage(str, Enum):
+    DEV = "dev"
+    PROD = "prod"
