@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import jsonschema
 
 from register import code, resources as res
-from register.flows import FlowNotFound, parameter_schema, read_flow
+from register.flows import FlowNotFound, flow_schema, read_flow
 from register.manifest import schema
 from register.manifest.resolve import (BANNED_CHARACTERS, COMMAND_LINE, PLACEHOLDERS, Deployment, Overrides,
                                        environment_names, resolve)
@@ -203,7 +203,10 @@ def _flows(report: ProblemReport, manifest: Manifest, data: dict) -> dict[str, t
         if entrypoint in schemas or manifest.outside(entrypoint.rsplit(":", 1)[0]):
             continue  # a file outside the repository is never read (see _paths)
         try:
-            schemas[entrypoint] = (read_flow(manifest.root, entrypoint), parameter_schema(manifest.root, entrypoint))
+            found = flow_schema(manifest.root, entrypoint)
+            schemas[entrypoint] = (read_flow(manifest.root, entrypoint), found.schema)
+            for warning in found.warnings:  # at the parameter in the flow's file
+                report.problems.setdefault((warning.file, warning.line, warning.col, warning.message), warning)
         except FlowNotFound as error:
             report.at(("deployments", index, "entrypoint"), str(error), error.rule)
             schemas[entrypoint] = None
