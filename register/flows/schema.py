@@ -81,12 +81,17 @@ def parameter_schema(parameters: list[Parameter], descriptions: dict[str, str]) 
                                description=(given.description if given is not None and given.description
                                             else descriptions.get(parameter.name)),
                                alias=parameter.name if name != parameter.name else None, json_schema_extra=extra)
-        try:
-            _model_schema("CheckParameter", {name: (annotation, field)})
-        except (ValueError, TypeError, PydanticInvalidForJsonSchema):
-            annotation = Any
         fields[name] = (annotation, field)
-    schema = _model_schema("Parameters", fields)
+    try:
+        schema = _model_schema("Parameters", fields)
+    except (ValueError, TypeError, PydanticInvalidForJsonSchema):
+        # As Prefect: each parameter whose type pydantic cannot describe on its own accepts any value.
+        for name, (annotation, field) in fields.items():
+            try:
+                _model_schema("CheckParameter", {name: (annotation, field)})
+            except (ValueError, TypeError, PydanticInvalidForJsonSchema):
+                fields[name] = (Any, field)
+        schema = _model_schema("Parameters", fields)
     properties = schema.get("properties", {})
     for name in unknown_defaults:
         properties.get(name, {}).pop("default", None)
