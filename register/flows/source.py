@@ -55,12 +55,13 @@ def read_source(path: Path, mtime_ns: int, size: int) -> tuple[bytes, ast.Module
 
 
 class Project:
-    """The modules a flow's schema may read, found from the flow's folder and the project's root: the
-    folders `prefect deploy` puts on sys.path when it loads an entrypoint."""
+    """The modules a flow's schema may read, found from the flow's folder and the project's root (the
+    folders `prefect deploy` puts on sys.path when it loads an entrypoint) and the root's src/."""
 
     def __init__(self, root: Path, flow_file: Path):
         self.root = root.resolve()
-        self.search = list(dict.fromkeys([flow_file.resolve().parent, self.root]))
+        # src/: a project laid out for packaging; an installed copy of it is still the user's code
+        self.search = list(dict.fromkeys([flow_file.resolve().parent, self.root, self.root / "src"]))
         self._modules: dict[str, Module | External] = {}
         self.read: dict[Path, bytes] = {}  # every project file read, for the schema's fingerprint
 

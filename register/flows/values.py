@@ -173,13 +173,7 @@ class Evaluator:
             except AttributeError:
                 raise Unknown(f"'{ast.unparse(node.value)}' has no attribute '{node.attr}'") from None
         if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-            items = []
-            for item in node.elts:
-                if isinstance(item, ast.Starred):
-                    items.extend(self.value(module, item.value))
-                else:
-                    items.append(self.value(module, item))
-            return {ast.Tuple: tuple, ast.List: list, ast.Set: set}[type(node)](items)
+            return {ast.Tuple: tuple, ast.List: list, ast.Set: set}[type(node)](self._items(module, node.elts))
         if isinstance(node, ast.Dict):
             result = {}
             for key, item in zip(node.keys, node.values):
@@ -213,16 +207,21 @@ class Evaluator:
             return self._call(module, node)
         raise Unknown(f"'{_short(node)}' is an expression that only running the code can evaluate")
 
+    def _items(self, module: Module, nodes: list[ast.expr]) -> list:
+        """The values of a display's or a call's items, `*starred` ones spread."""
+        items = []
+        for item in nodes:
+            if isinstance(item, ast.Starred):
+                items.extend(self.value(module, item.value))
+            else:
+                items.append(self.value(module, item))
+        return items
+
     def _call(self, module: Module, node: ast.Call) -> Any:
         function = self.value(module, node.func)
         if not self._may_call(function):
             raise Unknown(f"'{_short(node)}' calls {ast.unparse(node.func)}(), and flow-register runs no code")
-        args = []
-        for item in node.args:
-            if isinstance(item, ast.Starred):
-                args.extend(self.value(module, item.value))
-            else:
-                args.append(self.value(module, item))
+        args = self._items(module, node.args)
         kwargs = {}
         for keyword in node.keywords:
             if keyword.arg is None:
