@@ -285,3 +285,47 @@ def variables_for(pool_type: str, resources: dict) -> set[str]:
                 ("mem" in name and resources.get("memory") is not None):
             chosen.add(name)
     return chosen
+
+
+def _number(value) -> Decimal | None:
+    return Decimal(str(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _parsed(parse):
+    def read(value) -> Decimal | None:
+        try:
+            return parse(value) if isinstance(value, str) else None
+        except UnitError:
+            return None
+    return read
+
+
+# How a pool type's own job variables express CPU (in vCPU) and memory (in MiB), to check raw values the
+# way `resources` is checked. A value of another type is left to the check against the pool's template.
+_READERS = {
+    "ecs": (lambda v: None if (n := _number(v)) is None else n / 1024, _number),
+    "cloud-run-v2": (_parsed(parse_cpu), _parsed(parse_memory)),
+    "cloud-run": (_parsed(parse_cpu), _parsed(parse_memory)),
+    "azure-container-instance": (_number, lambda v: None if (n := _number(v)) is None else n * 10**9 / 1024**2),
+}
+
+
+def check_job_variables(job_variables: dict, pool_type: str) -> Translation:
+    """What the platform refuses in raw `cpu` and `memory` job variables (ECS CPU units and MiB, Cloud Run
+    quantities, ACI vCPU and GB): the limits `resources` gets, e.g. Fargate's pairs."""
+    out = Translation()
+    kind = base_type(pool_type)
+    if kind not in _READERS or not ({"cpu", "memory"} & set(job_variables)):
+        return out
+    read_cpu, read_memory = _READERS[kind]
+    cpu = read_cpu(job_variables["cpu"]) if "cpu" in job_variables else None
+    mem = read_memory(job_variables["memory"]) if "memory" in job_variables else None
+    if (cpu is not None and cpu <= 0) or (mem is not None and mem <= 0):
+        return out  # the template's schema says what a positive value is
+    if kind == "ecs" and cpu is not None and cpu * 1024 not in FARGATE:  # said in the units written
+        out.error("cpu", f"{job_variables['cpu']} CPU units is not a Fargate size; valid CPU units are "
+                         f"{', '.join(map(str, FARGATE))}", "resources-fargate")
+        return out
+    {"ecs": _ecs, "cloud-run-v2": _cloud_run, "cloud-run": _cloud_run, "azure-container-instance": _aci}[kind](
+        cpu, mem, kind, out)
+    return out

@@ -218,7 +218,7 @@ def _deployment(report: ProblemReport, manifest: Manifest, env: str, d: Deployme
         report.at(("deployments", d.index, "name"),
                   f"deployment '{d.manifest_name}' has no work_pool in environment '{env}'; set one in defaults, "
                   f"environments.{env} or the deployment", "work-pool")
-    if d.resources:
+    if d.resources or d.job_variables:
         report_resources(report, d, env, d.work_pool_type)
     flow = flows.get(d.entrypoint)
     if flow is not None:
@@ -248,7 +248,19 @@ def report_resources(report: ProblemReport, d: Deployment, environment: str, poo
             source = "resources.cpu" if "cpu" in variable else "resources.memory"
             report.at(d.origin("job_variables", variable), f"job_variables.{variable} is also set by {source}; "
                                                            "set it in one place", "job-variables-clash", key=True)
+        _raw_resources(report, d, context, pool_type)
     return translation
+
+
+def _raw_resources(report: ProblemReport, d: Deployment, context: str, pool_type: str) -> None:
+    """Raw `cpu` and `memory` job variables get the platform's limits too, unless `resources` sets them."""
+    raw = {k: v for k, v in d.job_variables.items() if k not in res.variables_for(pool_type, d.resources)}
+    checked = res.check_job_variables(raw, pool_type)
+    for variable, message, rule in checked.errors:
+        report.at(d.origin("job_variables", variable), f"{context}job_variables.{variable}: {message}", rule)
+    for variable, message, rule in checked.warnings:
+        report.at(d.origin("job_variables", variable), f"{context}job_variables.{variable}: {message}", rule,
+                  severity="warning")
 
 
 def _parameters(report: ProblemReport, d: Deployment, facts, schema: dict, env: str = "") -> None:
