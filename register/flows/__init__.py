@@ -159,32 +159,35 @@ def _flow_schema(root: Path, entrypoint: str, fingerprint: str) -> FlowSchema:
     evaluator = Evaluator(project)
     shown = str(root / file)
     warnings, parameters = [], []
+
+    def read(part: ast.expr, what: str, evaluate, unknown, registered: str):
+        """`part` evaluated; what cannot be known, or is known only through a fallback, is a warning."""
+        evaluator.notes = []
+        try:
+            value = evaluate(module, part)
+            if is_pydantic_v1(value):
+                raise Unknown("it is a pydantic.v1 model, which flow-register does not describe")
+        except (Unknown, RecursionError) as error:
+            reason = error if isinstance(error, Unknown) else "it is nested too deeply"
+            warnings.append(Problem(shown, part.lineno, part.col_offset + 1,
+                                    f"the {what} ({_short(part)}) cannot be known without running code: {reason}; "
+                                    f"registered {registered}", f"parameter-{what.split()[0]}-unknown", "warning"))
+            return unknown
+        if evaluator.notes:
+            warnings.append(Problem(shown, part.lineno, part.col_offset + 1,
+                                    f"the {what} ({_short(part)}) may differ where `prefect deploy` runs: "
+                                    f"{'; '.join(dict.fromkeys(evaluator.notes))}",
+                                    f"parameter-{what.split()[0]}-fallback", "warning"))
+        return value
+
     for arg, default in _arguments(node):
-        annotation = EMPTY
+        annotation = value = EMPTY
         if arg.annotation is not None:
-            try:
-                annotation = evaluator.annotation(module, arg.annotation)
-                if is_pydantic_v1(annotation):
-                    raise Unknown("it is a pydantic.v1 model, which flow-register does not describe")
-            except (Unknown, RecursionError) as error:
-                reason = error if isinstance(error, Unknown) else "it is nested too deeply"
-                annotation = EMPTY
-                warnings.append(Problem(
-                    shown, arg.annotation.lineno, arg.annotation.col_offset + 1,
-                    f"the type of parameter '{arg.arg}' ({_short(arg.annotation)}) cannot be known without running "
-                    f"code: {reason}; registered as accepting any value", "parameter-type-unknown", "warning"))
-        value = EMPTY
+            annotation = read(arg.annotation, f"type of parameter '{arg.arg}'", evaluator.annotation, EMPTY,
+                              "as accepting any value")
         if default is not None:
-            try:
-                value = evaluator.value(module, default)
-            except (Unknown, RecursionError) as error:
-                reason = error if isinstance(error, Unknown) else "it is nested too deeply"
-                value = UNKNOWN
-                warnings.append(Problem(
-                    shown, default.lineno, default.col_offset + 1,
-                    f"the default of parameter '{arg.arg}' ({_short(default)}) cannot be known without running "
-                    f"code: {reason}; registered without a default (a run that does not set it gets the flow's "
-                    "own default)", "parameter-default-unknown", "warning"))
+            value = read(default, f"default of parameter '{arg.arg}'", evaluator.value, UNKNOWN,
+                         "without a default (a run that does not set it gets the flow's own default)")
         parameters.append(Parameter(arg.arg, annotation, value))
     schema = make_schema(parameters, parameter_descriptions(ast.get_docstring(node, clean=False)))
     return FlowSchema(schema, fingerprint, tuple(warnings))
@@ -221,6 +224,7 @@ def _follow(project: Project, module: Module, trees: list[ast.AST]) -> None:
             continue
         seen.add((module.path, chain))
         for binding in module.bindings.get(chain[0], []):
+            todo += [(module, c) for test, _ in binding.conditions for c in _names(test)]
             if binding.kind == "import":
                 target = project.module(binding.module)
                 if isinstance(target, Module):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,6 +26,9 @@ class Binding:
     module: str = ""  # 'import' and 'from': the absolute module name
     name: str = ""  # 'from': the name imported from it
     value: ast.expr | None = None  # 'value'
+    # `if` branches: (test, the truth it needs); a binding whose test cannot be evaluated is not known
+    conditions: tuple[tuple[ast.expr, bool], ...] = ()
+    fallback: int = 0  # bound in an `except` branch starting at this line: used when the `try` fails here
 
 
 @dataclass
@@ -110,7 +113,7 @@ class Project:
 
 def _bind(module: Module, body: list[ast.stmt]) -> None:
     """Top-level bindings in execution order; a later statement replaces an earlier one, while the branches
-    of `try` and `if` are alternatives, the first branch the likeliest."""
+    of `if` (each with its condition) and `try` (the `except` ones as fallbacks) are alternatives."""
     for node in body:
         found: dict[str, list[Binding]] = {}
         if isinstance(node, ast.Import):
@@ -133,17 +136,27 @@ def _bind(module: Module, body: list[ast.stmt]) -> None:
                 _assign(found, node, target, node.value)
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             _assign(found, node, node.target, node.value)
-        elif isinstance(node, (ast.Try, ast.If)) and not _is_main_block(node):
-            branches = [node.body] + ([h.body for h in node.handlers] if isinstance(node, ast.Try) else [node.orelse])
-            if isinstance(node, ast.Try):
-                branches[0] = node.body + node.orelse
-            for branch in branches:
-                inner = Module(module.name, module.path, module.package, module.source, module.tree)
-                _bind(inner, branch)
-                for name, alternatives in inner.bindings.items():
-                    found.setdefault(name, []).extend(alternatives)
+        elif isinstance(node, ast.If) and not _is_main_block(node):
+            for branch, truth in ((node.body, True), (node.orelse, False)):
+                for name, alternatives in _branch(module, branch).items():
+                    found.setdefault(name, []).extend(
+                        replace(b, conditions=((node.test, truth), *b.conditions)) for b in alternatives)
+        elif isinstance(node, ast.Try):
+            for name, alternatives in _branch(module, node.body + node.orelse).items():
+                found.setdefault(name, []).extend(alternatives)
+            for handler in node.handlers:
+                for name, alternatives in _branch(module, handler.body).items():
+                    found.setdefault(name, []).extend(replace(b, fallback=handler.lineno) for b in alternatives)
         for name, alternatives in found.items():
-            module.bindings[name] = alternatives
+            # a branch that does not run leaves the name as it was
+            earlier = module.bindings.get(name, []) if isinstance(node, (ast.If, ast.Try)) else []
+            module.bindings[name] = alternatives + earlier
+
+
+def _branch(module: Module, body: list[ast.stmt]) -> dict[str, list[Binding]]:
+    inner = Module(module.name, module.path, module.package, module.source, module.tree)
+    _bind(inner, body)
+    return inner.bindings
 
 
 def _assign(found: dict, node: ast.stmt, target: ast.expr, value: ast.expr) -> None:

@@ -38,6 +38,9 @@ _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow, ast.BitOr: operator.or_,
            ast.BitAnd: operator.and_, ast.BitXor: operator.xor, ast.LShift: operator.lshift,
            ast.RShift: operator.rshift}
+_COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+            ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not,
+            ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_, ast.Invert: operator.invert}
 # Methods that make a class's JSON schema in code: such a class cannot be rebuilt from its annotations.
 _SCHEMA_HOOKS = {"__get_pydantic_core_schema__", "__get_pydantic_json_schema__", "__get_validators__",
@@ -70,6 +73,9 @@ class Evaluator:
         self.project = project
         self._names: dict[tuple, Any] = {}
         self._busy: set[tuple] = set()
+        # What a value's reader should know: a fallback used instead of what `prefect deploy` may get.
+        self.notes: list[str] = []
+        self._notes_of: dict[tuple, list[str]] = {}
         self._rebuilt: set[type] = set()
         self._safe = _safe_calls()
 
@@ -79,7 +85,10 @@ class Evaluator:
         key = (module.path, name)
         if key not in self._names:
             if key in self._busy:
+                if any(b.kind == "class" for b in module.bindings.get(name, ())):
+                    return name  # a class naming itself (a tree of models): a forward reference, see _class
                 raise Unknown(f"'{name}' refers to itself")
+            outer, self.notes = self.notes, []
             self._busy.add(key)
             try:
                 self._names[key] = self._lookup(module, name)
@@ -87,6 +96,8 @@ class Evaluator:
                 self._names[key] = error
             finally:
                 self._busy.discard(key)
+                self._notes_of[key], self.notes = self.notes, outer
+        self.notes += self._notes_of[key]
         value = self._names[key]
         if isinstance(value, Unknown):
             raise value
@@ -100,11 +111,28 @@ class Evaluator:
             raise Unknown(f"'{name}' is not defined at the top level of {self._where(module)}")
         first = None
         for binding in alternatives:
+            if not self._holds(module, name, binding):
+                continue
             try:
-                return self._binding(module, name, binding)
+                value = self._binding(module, name, binding)
             except Unknown as error:
                 first = first or error
-        raise first
+                continue
+            if binding.fallback and first is not None:
+                self.notes.append(f"'{name}' is the fallback of the except branch at {self._where(module)}:"
+                                  f"{binding.fallback}, because {first}")
+            return value
+        raise first or Unknown(f"'{name}' is not defined at the top level of {self._where(module)}")
+
+    def _holds(self, module: Module, name: str, binding: Binding) -> bool:
+        for test, truth in binding.conditions:
+            try:
+                if bool(self.value(module, test)) != truth:
+                    return False
+            except Unknown as reason:
+                raise Unknown(f"'{name}' depends on the condition '{_short(test)}' at {self._where(module)}:"
+                              f"{test.lineno}: {reason}") from None
+        return True
 
     def _binding(self, module: Module, name: str, binding: Binding) -> Any:
         if binding.kind == "import":
@@ -129,7 +157,10 @@ class Evaluator:
             raise Unknown(f"'{name}' is not defined at the top level of {self._where(target)}")
         if target.reason:
             raise Unknown(f"'{name}' comes from '{target.name}', {target.reason}")
-        module = importlib.import_module(target.name)
+        try:
+            module = importlib.import_module(target.name)
+        except Exception as error:  # noqa: BLE001 - an installed package that cannot be imported here
+            raise Unknown(f"'{name}' comes from '{target.name}', which fails to import: {error}") from None
         if hasattr(module, name):
             return getattr(module, name)
         try:
@@ -152,7 +183,12 @@ class Evaluator:
         return self.value(module, node)
 
     def value(self, module: Module, node: ast.expr) -> Any:
-        value = self._value(module, node)
+        try:
+            value = self._value(module, node)
+        except (Unknown, RecursionError):
+            raise
+        except Exception as error:  # noqa: BLE001 - `{[1]: 2}`, `[*3]`: Python would fail too
+            raise Unknown(f"'{_short(node)}' fails: {type(error).__name__}: {error}") from None
         if isinstance(value, ModuleRef):
             raise Unknown(f"'{ast.unparse(node)}' is a module")
         return value
@@ -168,10 +204,7 @@ class Evaluator:
                 return self.attribute(owner, node.attr)
             if node.attr.startswith("__"):
                 raise Unknown(f"'{ast.unparse(node)}' is not read")
-            try:
-                return getattr(owner, node.attr)
-            except AttributeError:
-                raise Unknown(f"'{ast.unparse(node.value)}' has no attribute '{node.attr}'") from None
+            return self._apply(node, getattr, owner, node.attr)
         if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
             return {ast.Tuple: tuple, ast.List: list, ast.Set: set}[type(node)](self._items(module, node.elts))
         if isinstance(node, ast.Dict):
@@ -192,6 +225,22 @@ class Evaluator:
             return self._apply(node, _BINARY[type(node.op)], left, right)
         if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
             return self._apply(node, _UNARY[type(node.op)], self.value(module, node.operand))
+        if isinstance(node, ast.Compare):
+            left = self.value(module, node.left)
+            for op, comparator in zip(node.ops, node.comparators):
+                right = self.value(module, comparator)
+                if not self._apply(node, _COMPARE[type(op)], left, right):
+                    return False
+                left = right
+            return True
+        if isinstance(node, ast.BoolOp):  # `a or b` is a or b, evaluated no further than Python would
+            for item in node.values:
+                value = self.value(module, item)
+                if bool(value) == isinstance(node.op, ast.Or):
+                    return value
+            return value
+        if isinstance(node, ast.IfExp):
+            return self.value(module, node.body if self.value(module, node.test) else node.orelse)
         if isinstance(node, ast.JoinedStr):
             parts = []
             for part in node.values:
@@ -302,6 +351,11 @@ class Evaluator:
                 cls = decorator(cls)
         except Exception as error:  # noqa: BLE001 - as Python would fail to define it
             raise Unknown(f"{where} cannot be defined: {type(error).__name__}: {error}") from None
+        if getattr(cls, "__pydantic_complete__", True) is False:
+            try:  # resolve the class's references to itself, as Python's module namespace would
+                cls.model_rebuild(_types_namespace={node.name: cls})
+            except Exception as error:  # noqa: BLE001 - pydantic's message says which name
+                raise Unknown(f"{where} refers to names that cannot be resolved: {error}") from None
         self._rebuilt.add(cls)
         return cls
 

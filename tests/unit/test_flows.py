@@ -114,12 +114,13 @@ def test_schema_is_the_one_prefect_deploy_registers(prefects_schemas, entrypoint
     found = flow_schema(PROJECT, entrypoint)
     assert found.schema == prefects_schemas[entrypoint]["deploy"]
     assert parameter_schema(PROJECT, entrypoint) == found.schema
-    # Prefect's source-only reader agrees where it works: it cannot order *args before keyword-only
-    # parameters or give positional-only parameters their defaults, and reads `import a.b` then `a.b.C`
-    # as null.
+    # Prefect's source-only reader agrees where it works: it fails to order *args before keyword-only
+    # parameters and to give positional-only parameters their defaults, and reads as null a default that
+    # `import a.b` then `a.b.C` or an `if` at the top level gives.
     source_only = prefects_schemas[entrypoint]["from_entrypoint"]
     if entrypoint.endswith(":constants"):
-        source_only["properties"]["dotted"]["default"] = "prod"
+        assert source_only["properties"]["dotted"]["default"] is source_only["properties"]["mode"]["default"] is None
+        source_only["properties"]["dotted"]["default"], source_only["properties"]["mode"]["default"] = "prod", "weekly"
     if isinstance(source_only, dict):
         assert found.schema == source_only
 
@@ -130,6 +131,7 @@ def test_schema_defaults_from_the_project_modules_are_the_values(prefects_schema
     assert properties["bucket"]["default"] == "ooi-rca-qaqc-prod"
     assert properties["limits"]["default"] == {"rows": 10000, "retries": 4}
     assert properties["derived"]["default"] == ["fallback", "ooi-rca-qaqc-prod", "eu", "us"]
+    assert properties["mode"]["default"] == "weekly"  # the branch of an `if` whose condition is known
 
 
 def test_what_cannot_be_known_is_a_warning_at_the_parameter_never_a_silent_null(prefects_schemas):
@@ -143,24 +145,29 @@ def test_what_cannot_be_known_is_a_warning_at_the_parameter_never_a_silent_null(
     assert found.schema["properties"]["stage"] == {"title": "stage", "position": 1}
     assert found.schema["properties"]["source"] == deployed["properties"]["source"]  # the project's: known
     assert "definitions" not in found.schema and "required" not in found.schema
+    # A fallback from an `except ImportError:` branch is known, but not what `prefect deploy` may register.
+    assert found.schema["properties"]["stage_name"]["default"] == "dev"
+    assert deployed["properties"]["stage_name"]["default"] == "prod"
     shown = [str(w) for w in found.warnings]
     where = f"{PROJECT}/flows/missing_flow.py"
+    unknown = "registered without a default (a run that does not set it gets the flow's own default)"
     assert shown == [
-        f"{where}:16:19: warning: the default of parameter 'bucket' (BUCKET) cannot be known without running code: "
-        "'BUCKET' comes from 'ooi_config', which is not installed here; registered without a default (a run that "
-        "does not set it gets the flow's own default) [parameter-default-unknown]",
-        f"{where}:17:12: warning: the type of parameter 'stage' (Stage) cannot be known without running code: "
+        f"{where}:21:19: warning: the default of parameter 'bucket' (BUCKET) cannot be known without running code: "
+        f"'BUCKET' comes from 'ooi_config', which is not installed here; {unknown} [parameter-default-unknown]",
+        f"{where}:22:12: warning: the type of parameter 'stage' (Stage) cannot be known without running code: "
         "'Stage' comes from 'ooi_config', which is not installed here; registered as accepting any value "
         "[parameter-type-unknown]",
-        f"{where}:17:20: warning: the default of parameter 'stage' (Stage.PROD) cannot be known without running "
-        "code: 'Stage' comes from 'ooi_config', which is not installed here; registered without a default (a run "
-        "that does not set it gets the flow's own default) [parameter-default-unknown]",
-        f"{where}:19:19: warning: the default of parameter 'today' (date.today()) cannot be known without running "
-        "code: 'date.today()' calls date.today(), and flow-register runs no code; registered without a default "
-        "(a run that does not set it gets the flow's own default) [parameter-default-unknown]",
-        f"{where}:20:21: warning: the default of parameter 'computed' (compute()) cannot be known without running "
-        "code: 'compute' is a function defined at flows/missing_flow.py:10, and functions are not run; registered "
-        "without a default (a run that does not set it gets the flow's own default) [parameter-default-unknown]",
+        f"{where}:22:20: warning: the default of parameter 'stage' (Stage.PROD) cannot be known without running "
+        f"code: 'Stage' comes from 'ooi_config', which is not installed here; {unknown} [parameter-default-unknown]",
+        f"{where}:24:19: warning: the default of parameter 'today' (date.today()) cannot be known without running "
+        f"code: 'date.today()' calls date.today(), and flow-register runs no code; {unknown} "
+        "[parameter-default-unknown]",
+        f"{where}:25:21: warning: the default of parameter 'computed' (compute()) cannot be known without running "
+        f"code: 'compute' is a function defined at flows/missing_flow.py:15, and functions are not run; {unknown} "
+        "[parameter-default-unknown]",
+        f"{where}:26:23: warning: the default of parameter 'stage_name' (STAGE_NAME) may differ where `prefect "
+        "deploy` runs: 'STAGE_NAME' is the fallback of the except branch at flows/missing_flow.py:11, because "
+        "'STAGE_NAME' comes from 'ooi_config', which is not installed here [parameter-default-fallback]",
     ]
 
 

@@ -1,5 +1,7 @@
 """Defaults from the project's own modules, as `prefect deploy` registers them by importing."""
 import pipelines.x.constants as c
+import sys
+
 import pipelines.common
 from local import LOCAL_DEFAULT
 from pipelines import x
@@ -8,6 +10,10 @@ from pipelines.x.constants import BUCKET, FALLBACK, LIMITS, REGIONS, SCALE, WIND
 from prefect import flow
 
 DAYS = 7
+if sys.version_info >= (3, 8) and DAYS > 1:
+    MODE = "weekly"
+else:
+    MODE = "daily"
 NAME = FALLBACK + "-" + str(DAYS)
 
 
@@ -25,6 +31,7 @@ def constants(
     reexported: str = DEFAULT_SOURCE,
     local: str = LOCAL_DEFAULT,
     days: int = DAYS,
+    mode: str = MODE,
     name: str = NAME,
     derived: list[str] = [FALLBACK, BUCKET, *REGIONS],
 ):

@@ -6,6 +6,11 @@ from prefect import flow
 
 from pipelines.x.constants import FALLBACK
 
+try:
+    from ooi_config import STAGE_NAME
+except ImportError:
+    STAGE_NAME = "dev"
+
 
 def compute():
     return "computed"
@@ -18,5 +23,6 @@ def missing(
     source: str = FALLBACK,
     today: date = date.today(),
     computed: str = compute(),
+    stage_name: str = STAGE_NAME,
 ):
     pass

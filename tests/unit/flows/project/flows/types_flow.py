@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import Field, SecretStr
 
-from pipelines.models import Color, Priority, Provider, Source, Window
+from pipelines.models import Color, Node, Priority, Provider, Source, Window
 from prefect import flow
 
 
@@ -35,6 +35,7 @@ def typed(
     key: UUID | None = None,
     secret: SecretStr | None = None,
     anything: Any = None,
+    tree: Node | None = None,
     untyped=("x", 1),
     delta: dt.timedelta = dt.timedelta(minutes=90),
     documented: str = Field("d", description="from Field"),

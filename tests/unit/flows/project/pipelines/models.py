@@ -49,3 +49,11 @@ class Source(BaseModel):
     kind: Literal["api", "file"] = "api"
     window: Window | None = None
     tags: list[str] = []
+
+
+class Node(BaseModel):
+    """A tree of models: the class names itself."""
+
+    name: str
+    children: list[Node] = []
+    parent: Optional["Node"] = None

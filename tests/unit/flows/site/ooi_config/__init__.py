@@ -2,6 +2,7 @@
 from enum import Enum
 
 BUCKET = "ooi-rca-qaqc-prod"
+STAGE_NAME = "prod"
 
 
 class Stage(str, Enum):
