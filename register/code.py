@@ -74,7 +74,7 @@ def pull_steps(manifest, d, image: dict | None, at: Checkout) -> list[dict] | No
         workdir = (code or {}).get("directory") or (image or {}).get("workdir")
         return [{STEPS + "set_working_directory": {"directory": workdir}}] if workdir else None
     git = code["git"]
-    clone: dict = {"id": CLONE_ID, "repository": git["repository"]}
+    clone: dict = {"repository": git["repository"]}
     ref = git.get("ref")
     if ref is None:
         if not at.commit:
@@ -88,7 +88,7 @@ def pull_steps(manifest, d, image: dict | None, at: Checkout) -> list[dict] | No
     else:
         clone["branch"] = ref
     clone.update(credentials_step_inputs(git.get("credentials")))
-    steps = [{STEPS + "git_clone": clone}]
+    steps = [{STEPS + "git_clone": clone}]  # given its id below when a later step needs its folder
     cloned = "{{ " + CLONE_ID + ".directory }}"
     if code.get("requirements"):
         requirements = posixpath.normpath(posixpath.join(at.folder, code["requirements"]))
@@ -97,6 +97,8 @@ def pull_steps(manifest, d, image: dict | None, at: Checkout) -> list[dict] | No
     folder = posixpath.normpath(folder) if folder else "."
     if folder != ".":  # after pip: its `directory` is relative to where the clone was made
         steps.append({STEPS + "set_working_directory": {"directory": f"{cloned}/{folder}"}})
+    if len(steps) > 1:
+        steps[0] = {STEPS + "git_clone": {"id": CLONE_ID, **clone}}
     return steps
 
 

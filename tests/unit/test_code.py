@@ -79,7 +79,7 @@ def test_clone_at_the_commit_being_deployed_with_requirements_and_the_manifests_
     ]
     # a full SHA is a commit, a Secret block is an access token, no requirements, the repository's top
     assert steps["pinned"] == [
-        {STEP + "git_clone": {"id": "clone-step", "repository": "https://github.com/acme/flows.git",
+        {STEP + "git_clone": {"repository": "https://github.com/acme/flows.git",
                               "commit_sha": "0123456789abcdef0123456789abcdef01234567",
                               "access_token": "{{ prefect.blocks.secret.flows-token }}"}}]
 
