@@ -35,6 +35,7 @@ SECTIONS = {
     "image": "image",
     "image_override": "environments.<env>.image",
     "work_pool": "work_pool",
+    "concurrency_limit": "concurrency_limit",
     "resources": "resources",
     "schedule": "schedules[]",
     "trigger": "triggers[]",
@@ -132,8 +133,9 @@ def manifest_reference(schema: dict) -> str:
         parts += ["", f'<a id="{anchor(name)}"></a>', f"#### `{title}`", "", cell(node.get("description", ""))]
         if "properties" in node:
             parts += ["", s.table(node)]
-        elif name == "work_pool":
-            parts += ["", "A string (the pool's name) or a mapping:", "",
+        elif name in ("work_pool", "concurrency_limit"):
+            short = {"work_pool": "A string (the pool's name)", "concurrency_limit": "A whole number (the limit)"}
+            parts += ["", f"{short[name]} or a mapping:", "",
                       s.table(next(a for a in node["oneOf"] if a.get("type") == "object"))]
     for name in ("cpu", "memory"):
         parts += ["", f"`{name}`: {cell(s.defs[name].get('description', ''))}"]

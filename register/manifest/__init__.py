@@ -88,7 +88,7 @@ class Manifest:
         """The resolved deployments of `environment`, with their flow names and descriptions from source."""
         from register.manifest.checks import attach_flow_facts
 
-        resolved = resolve(self.data, environment, overrides)
+        resolved = resolve(self.data, environment, overrides, self.source.nulls)
         attach_flow_facts(self, resolved)
         return resolved
 
@@ -112,7 +112,8 @@ def load_manifest(path: str | Path, environment: str | None = None,
     data = schema.usable_part(source.data, found, manifest.dropped) if found else source.data
     if isinstance(data, dict):
         try:
-            manifest.problems += checks.check(manifest, environment, overrides, data=data)
+            manifest.problems += [p for p in checks.check(manifest, environment, overrides, data=data)
+                                  if (p.line, p.col) not in read or p.file != source.file]
         except (KeyError, TypeError, AttributeError, ValueError):
             if not found:
                 raise  # on a schema-valid manifest a crash is a bug, not a user's problem

@@ -61,7 +61,7 @@ def check(manifest: Manifest, environment: str | None = None, overrides: Overrid
     _paths(report, manifest, data)
     flows = _flows(report, manifest, data)
     for env in [environment] if environment else declared:
-        deployments = resolve(data, env, overrides)
+        deployments = resolve(data, env, overrides, manifest.source.nulls)
         _collisions(report, data, env, deployments)
         _registered_names(report, env, deployments)
         for deployment in deployments:
@@ -284,7 +284,9 @@ def _parameters(report: ProblemReport, d: Deployment, facts, schema: dict, env: 
                                                          "$defs": definitions})
             error = jsonschema.exceptions.best_match(validator.iter_errors(value))
             if error is not None:
-                report.at(where, f"parameter '{name}' {_expected(error)}", "parameter-type")
+                # with enforce_parameter_schema: false the server takes any value; the flow may still cope
+                report.at(where, f"parameter '{name}' {_expected(error)}", "parameter-type",
+                          severity="error" if d.enforce_parameter_schema else "warning")
     active = [s for s in d.schedules if s and s.get("active", True)]
     for name in [n for n in schema.get("required", []) if n not in facts.var_names]:
         if active and name not in d.parameters and not _rejected(report.manifest, env, d, "parameters") and not all(name in (s.get("parameters") or {}) for s in active):

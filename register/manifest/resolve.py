@@ -8,7 +8,6 @@ the manifest path it came from, so a problem with an inherited value is reported
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
 OWNER_TAG = "managed-by:flow-register"
@@ -63,6 +62,8 @@ class Deployment:
     description: str | None = None
     version: str | None = None
     concurrency_limit: int | None = None
+    concurrency_options: dict | None = None  # {collision_strategy, grace_period_seconds?} with a limit
+    enforce_parameter_schema: bool = True  # Prefect 3's default
     paused: bool = False
     code: dict | None = None  # where a run gets its code (register/code.py); None: the image's workdir
     flow: str | None = None  # the flow's name, read from source by the flow checks
@@ -91,6 +92,8 @@ class Deployment:
             "description": self.description,
             "version": self.version,
             "concurrency_limit": self.concurrency_limit,
+            "concurrency_options": self.concurrency_options,
+            "enforce_parameter_schema": self.enforce_parameter_schema,
             "paused": self.paused,
         }
 
@@ -99,21 +102,39 @@ def ownership_tags(project: str, environment: str) -> list[str]:
     return [OWNER_TAG, f"project:{project}", f"environment:{environment}"]
 
 
-def _merge(into: dict, origins: dict, layer: dict, layer_path: tuple, at: tuple = ()) -> None:
+def _merge(into: dict, origins: dict, layer: dict, layer_path: tuple, at: tuple = (), nulls=frozenset()) -> None:
+    """`nulls`: the manifest paths of `!null`, the value null itself, where a plain null removes."""
     for key, value in layer.items():
         here = at + (key,)
-        if value is None:
+        if value is None and layer_path + (key,) not in nulls:
             into.pop(key, None)
             for path in [p for p in origins if p[: len(here)] == here]:
                 del origins[path]
             continue
         if isinstance(value, dict) and isinstance(into.get(key), dict) and key not in _REPLACE:
-            _merge(into[key], origins, value, layer_path + (key,), here)
+            _merge(into[key], origins, value, layer_path + (key,), here, nulls)
             continue
-        into[key] = copy.deepcopy(value)
+        into[key] = _written(value, layer_path + (key,), nulls)
         for path in [p for p in origins if p[: len(here)] == here]:
             del origins[path]
         origins[here] = layer_path + (key,)
+
+
+def _written(value, path: tuple, nulls) -> object:
+    """A copy of `value` as it merges: a plain null inside it removes (nothing to remove below), `!null` stays."""
+    if isinstance(value, dict):
+        return {k: _written(v, path + (k,), nulls) for k, v in value.items() if v is not None or path + (k,) in nulls}
+    if isinstance(value, list):
+        return [_written(v, path + (i,), nulls) for i, v in enumerate(value)]
+    return value
+
+
+def _concurrency(setting) -> tuple[int | None, dict | None]:
+    """concurrency_limit as Prefect takes it: the limit, and the options when the mapping form gives any."""
+    if not isinstance(setting, dict):
+        return setting, None
+    options = {k: setting[k] for k in ("collision_strategy", "grace_period_seconds") if k in setting}
+    return setting.get("limit"), {"collision_strategy": "ENQUEUE", **options} if options else None
 
 
 def environment_names(manifest: dict) -> list[str]:
@@ -148,8 +169,10 @@ def render_name(template: str, name: str, environment: str, project: str) -> str
     return out
 
 
-def resolve(manifest: dict, environment: str, overrides: Overrides | None = None) -> list[Deployment]:
-    """Every enabled deployment of `environment`, fully merged. Assumes the manifest passed the schema."""
+def resolve(manifest: dict, environment: str, overrides: Overrides | None = None,
+            nulls=frozenset()) -> list[Deployment]:
+    """Every enabled deployment of `environment`, fully merged. Assumes the manifest passed the schema.
+    `nulls`: where `!null` was written (Source.nulls)."""
     overrides = overrides or Overrides()
     project = manifest["project"]
     result = []
@@ -163,7 +186,7 @@ def resolve(manifest: dict, environment: str, overrides: Overrides | None = None
         merged: dict = {}
         origins: dict = {}
         for layer, path in layers(manifest, environment, index):
-            _merge(merged, origins, layer, path)
+            _merge(merged, origins, layer, path, nulls=nulls)
         for name, layer in (("work_pool", {"work_pool": overrides.work_pool}),
                             ("cpu", {"resources": {"cpu": overrides.cpu}}),
                             ("memory", {"resources": {"memory": overrides.memory}})):
@@ -173,6 +196,7 @@ def resolve(manifest: dict, environment: str, overrides: Overrides | None = None
         pool = merged.get("work_pool")
         pool_name, pool_type = (pool.get("name"), pool.get("type")) if isinstance(pool, dict) else (pool, None)
         tags = list(dict.fromkeys([*merged.get("tags", []), *ownership_tags(project, environment)]))
+        concurrency_limit, concurrency_options = _concurrency(merged.get("concurrency_limit"))
         result.append(Deployment(
             name=render_name(merged.get("name_template", DEFAULT_NAME_TEMPLATE), entry["name"], environment, project),
             manifest_name=entry["name"],
@@ -189,7 +213,9 @@ def resolve(manifest: dict, environment: str, overrides: Overrides | None = None
             tags=tags,
             description=merged.get("description"),
             version=merged.get("version"),
-            concurrency_limit=merged.get("concurrency_limit"),
+            concurrency_limit=concurrency_limit,
+            concurrency_options=concurrency_options,
+            enforce_parameter_schema=merged.get("enforce_parameter_schema", True),
             paused=merged.get("paused", False),
             code=merged.get("code"),
             origins=origins,

@@ -107,6 +107,12 @@ def problems_of(error: ValidationError, source: Source) -> list[Problem]:
                 return [p for e in inner for p in problems_of(e, source)]
             return [source.problem(path, f"{where} must be a pool name or a mapping {{name, type}}; "
                                          f"got {describe(error.instance)}", "type")]
+        if path and path[-1] == "concurrency_limit":
+            if isinstance(error.instance, dict):  # the mapping form: say what is wrong inside it
+                return [p for e in error.context if e.relative_schema_path[0] == 1 for p in problems_of(e, source)]
+            return [source.problem(path, f"{where} must be a whole number of at least 1 or a mapping {{limit, "
+                                         f"collision_strategy, grace_period_seconds}}; got {describe(error.instance)}",
+                                   "type" if not isinstance(error.instance, int) else "range")]
         if path and path[-1] == "cpu":
             return [source.problem(path, f"{where} must be a positive number of vCPU (0.25, 1, 2) or millicores "
                                          f"('250m'); got {describe(error.instance)}", "resources-unit")]
@@ -144,6 +150,9 @@ def problems_of(error: ValidationError, source: Source) -> list[Problem]:
         return [source.problem(path, f"{where} needs at least one entry", "empty")]
     if kind == "exclusiveMinimum":
         return [source.problem(path, f"{where} must be greater than {error.validator_value}; got {error.instance}",
+                               "range")]
+    if kind == "maximum":
+        return [source.problem(path, f"{where} must be at most {error.validator_value}; got {error.instance}",
                                "range")]
     if kind == "minimum":
         return [source.problem(path, f"{where} must be at least {error.validator_value}; got {error.instance}",

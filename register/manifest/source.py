@@ -256,6 +256,8 @@ def parse(text: str, file: str, environ: Mapping[str, str] | None = None) -> Sou
             message += f" ({error.context} that starts on line {error.context_mark.line + 1})"
         elif error.context:
             message = f"{error.context}: {message}"
+        if error.context == "while scanning a tag" and error.problem.endswith(("found '}'", "found ','", "found ']'")):
+            message += " (in { } and [ ], a tag such as !null needs a space after it: {key: !null })"
         source.problems.append(Problem(file, line, col, f"YAML syntax: {message}", "yaml-syntax"))
     except yaml.reader.ReaderError as error:
         line, col = _line_col(text, error.position)

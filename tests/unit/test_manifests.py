@@ -211,3 +211,11 @@ deployments:
         "error: entrypoint file 'flows/link.py' leads outside the repository through a symbolic link" + tail,
     ]
     assert [p.line for p in manifest.problems] == [3, 3, 7, 8, 9]
+
+
+def test_a_tag_before_a_closing_brace_says_to_add_a_space(tmp_path):
+    path = tmp_path / "flows.yaml"
+    path.write_text("version: 1\nx-p: {region: !null}\n")
+    assert load_measured(path) == [f"{path}:2:20: error: YAML syntax: while scanning a tag: expected ' ', but found "
+                                   "'}' (in { } and [ ], a tag such as !null needs a space after it: {key: !null }) "
+                                   "[yaml-syntax]"]

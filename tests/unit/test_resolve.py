@@ -106,3 +106,56 @@ def test_the_banned_characters_are_prefects():
     from register.manifest.resolve import BANNED_CHARACTERS
 
     assert list(BANNED_CHARACTERS) == prefects
+
+
+def loaded(text: str, environ=None):
+    from register.manifest.source import parse
+
+    source = parse(text, "flows.yaml", environ)
+    assert source.problems == []
+    return source
+
+
+MANIFEST = """\
+version: 1
+project: etl
+defaults: {work_pool: pool, parameters: {region: eu, days: 1}}
+environments: {dev: {}}
+deployments:
+  - name: load
+    entrypoint: f.py:load
+    parameters: {region: !null , days: null}
+"""
+
+
+def test_explicit_null_is_a_value_where_plain_null_removes():
+    source = loaded(MANIFEST)
+    [d] = resolve(source.data, "dev", nulls=source.nulls)
+    assert d.parameters == {"region": None}
+
+
+def test_a_plain_null_with_nothing_below_leaves_nothing():
+    source = loaded(MANIFEST.replace("work_pool: pool, parameters: {region: eu, days: 1}", "work_pool: pool"))
+    [d] = resolve(source.data, "dev", nulls=source.nulls)
+    assert d.parameters == {"region": None}
+
+
+def test_environment_variables_fill_strings_and_an_unquoted_one_takes_its_type():
+    text = MANIFEST + "    concurrency_limit: ${LIMIT}\n    version: \"${BRANCH:-main}-${SHA}\"\n"
+    source = loaded(text, {"LIMIT": "3", "SHA": "abc"})
+    [d] = resolve(source.data, "dev", nulls=source.nulls)
+    assert (d.concurrency_limit, d.version) == (3, "main-abc")
+
+
+def test_prefect_templates_pass_through_untouched():
+    source = loaded(MANIFEST + "    job_variables: {env: {TOKEN: \"{{ prefect.blocks.secret.token }}\", HOME: \"$${HOME}\"}}\n")
+    [d] = resolve(source.data, "dev")
+    assert d.job_variables == {"env": {"TOKEN": "{{ prefect.blocks.secret.token }}", "HOME": "${HOME}"}}
+
+
+def test_concurrency_options_resolve_as_prefect_takes_them():
+    d = one(manifest(concurrency_limit={"limit": 2, "grace_period_seconds": 90}), "dev")
+    assert (d.concurrency_limit, d.concurrency_options) == (2, {"collision_strategy": "ENQUEUE",
+                                                                "grace_period_seconds": 90})
+    d = one(manifest(concurrency_limit=4), "dev")
+    assert (d.concurrency_limit, d.concurrency_options, d.enforce_parameter_schema) == (4, None, True)
