@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from register.problems import Exit, Invalid, UsageError
@@ -93,7 +94,7 @@ def _validate(args) -> int:
     from register.manifest import load_manifest
     from register.report.problems import print_problems
 
-    manifest = load_manifest(args.file, args.environment)
+    manifest = load_manifest(args.file, args.environment, environ=os.environ)
     if args.output == "json":
         print(json.dumps({"valid": not manifest.errors(), "problems": [p.as_dict() for p in manifest.problems]},
                          indent=2))
@@ -113,7 +114,7 @@ def _render(args) -> int:
     from register.report.problems import print_problems
 
     overrides = overrides_from(args)
-    manifest = load_manifest(args.file, args.environment, overrides)
+    manifest = load_manifest(args.file, args.environment, overrides, environ=os.environ)
     print_problems(manifest.problems)
     if manifest.errors():
         return Exit.INVALID

@@ -78,7 +78,7 @@ def run(options: DeployOptions) -> int:
 
     started = time.monotonic()
     env = options.environment
-    manifest = load_manifest(options.manifest, env, options.overrides)
+    manifest = load_manifest(options.manifest, env, options.overrides, environ=os.environ)
     if manifest.errors():
         raise Invalid(manifest.problems)
     print_problems(manifest.problems)  # warnings
