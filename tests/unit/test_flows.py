@@ -230,3 +230,12 @@ def test_a_default_too_large_to_build_is_not_built(tmp_path):
     found = flow_schema(tmp_path, "flow.py:f")
     assert [w.rule for w in found.warnings] == ["parameter-default-unknown"] * 2
     assert found.schema["properties"]["z"]["default"] == [[[[[1]]]]]
+
+
+def test_schemas_are_made_without_importing_prefect():
+    """Prefect's callables module costs more than a second to import: every validate would pay it."""
+    code = ("import sys; from pathlib import Path; from register.flows import flow_schema; "
+            f"[flow_schema(Path({str(PROJECT)!r}), e) for e in {SCHEMA_FLOWS[:4]!r}]; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert done.stdout.strip() == "[]"
