@@ -223,6 +223,10 @@ def _follow(project: Project, module: Module, trees: list[ast.AST]) -> None:
         if (module.path, chain) in seen or not chain:
             continue
         seen.add((module.path, chain))
+        if chain[0] not in module.bindings:
+            for star in module.stars:
+                if isinstance(project.module(star), Module):
+                    todo.append((project.module(star), chain))
         for binding in module.bindings.get(chain[0], []):
             todo += [(module, c) for test, _ in binding.conditions for c in _names(test)]
             if binding.kind == "import":

@@ -41,6 +41,7 @@ class Module:
     source: bytes
     tree: ast.Module
     bindings: dict[str, list[Binding]] = field(default_factory=dict)  # alternatives, the likeliest first
+    stars: list[str] = field(default_factory=list)  # modules of `from x import *`, the last first
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,9 @@ def _bind(module: Module, body: list[ast.stmt]) -> None:
         elif isinstance(node, ast.ImportFrom):
             absolute = _absolute(module, node)
             for alias in node.names:
-                if alias.name != "*":
+                if alias.name == "*":
+                    module.stars.insert(0, absolute)
+                else:
                     found[alias.asname or alias.name] = [Binding("from", node, absolute, alias.name)]
         elif isinstance(node, ast.ClassDef):
             found[node.name] = [Binding("class", node)]
@@ -154,7 +157,7 @@ def _bind(module: Module, body: list[ast.stmt]) -> None:
 
 
 def _branch(module: Module, body: list[ast.stmt]) -> dict[str, list[Binding]]:
-    inner = Module(module.name, module.path, module.package, module.source, module.tree)
+    inner = Module(module.name, module.path, module.package, module.source, module.tree, stars=module.stars)
     _bind(inner, body)
     return inner.bindings
 

@@ -106,6 +106,16 @@ class Evaluator:
     def _lookup(self, module: Module, name: str) -> Any:
         alternatives = module.bindings.get(name)
         if not alternatives:
+            for star in module.stars:  # `from x import *`: a name of x's
+                target = self.project.module(star)
+                if isinstance(target, External) and target.reason:
+                    raise Unknown(f"'{name}' may come from '{star}' (import *), {target.reason}")
+                if isinstance(target, Module) and name in target.bindings:
+                    return self.name(target, name)
+                try:
+                    return self.attribute(ModuleRef(target), name)
+                except Unknown:
+                    continue
             if name in _BUILTINS:
                 return _BUILTINS[name]
             raise Unknown(f"'{name}' is not defined at the top level of {self._where(module)}")
@@ -154,7 +164,7 @@ class Evaluator:
             submodule = self.project.module(f"{target.name}.{name}")
             if isinstance(submodule, Module):
                 return ModuleRef(submodule)
-            raise Unknown(f"'{name}' is not defined at the top level of {self._where(target)}")
+            return self.name(target, name)  # from its own `import *`s, or not defined
         if target.reason:
             raise Unknown(f"'{name}' comes from '{target.name}', {target.reason}")
         try:

@@ -8,6 +8,7 @@ from pipelines import x
 from pipelines.x import DEFAULT_SOURCE
 from pipelines.x.constants import BUCKET, FALLBACK, LIMITS, REGIONS, SCALE, WINDOW
 from prefect import flow
+from pipelines.everything import *  # noqa: F403
 
 DAYS = 7
 if sys.version_info >= (3, 8) and DAYS > 1:
@@ -32,6 +33,8 @@ def constants(
     local: str = LOCAL_DEFAULT,
     days: int = DAYS,
     mode: str = MODE,
+    starred: str = SCALE_NAME,  # noqa: F405
+    starred_stdlib: date = date(2024, 2, 29),  # noqa: F405
     name: str = NAME,
     derived: list[str] = [FALLBACK, BUCKET, *REGIONS],
 ):

@@ -9,3 +9,4 @@ REGIONS: tuple[str, ...] = ("eu", "us")
 LIMITS = {"rows": 10 * 1000, "retries": _RETRIES + 1}
 WINDOW = timedelta(hours=6)
 SCALE = -2.5
+SCALE_NAME = "scale"
