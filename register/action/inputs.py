@@ -120,18 +120,19 @@ def is_true(value: str) -> bool:
 def command_line(inputs: dict[str, str]) -> list[str]:
     """`flow-register ...` for these inputs: `deploy`, or `destroy` of a preview."""
     where = ["--file", inputs["manifest"], "--environment", inputs["environment"]]
+    server = [arg for name, flag in (("concurrency", "--concurrency"), ("lock-wait", "--lock-wait"))
+              if inputs[name] for arg in (flag, inputs[name])]
     if is_true(inputs["destroy"]):
-        argv = ["destroy", *where, "--preview", inputs["preview"]]
-        if inputs["lock-wait"]:
-            argv += ["--lock-wait", inputs["lock-wait"]]
-        return argv + (["--dry-run"] if is_true(inputs["dry-run"]) else [])
+        return ["destroy", *where, "--preview", inputs["preview"], "--output", "text", *server] + \
+            (["--dry-run"] if is_true(inputs["dry-run"]) else [])
     argv = ["deploy", *where, "--build", inputs["build"], "--output", "text"]
     for name, flag in (("work-pool", "--work-pool"), ("cpu", "--cpu"), ("memory", "--memory"),
-                       ("deployments", "--only"), ("image-tag", "--image-tag"), ("preview", "--preview"),
-                       ("concurrency", "--concurrency"), ("lock-wait", "--lock-wait")):
+                       ("deployments", "--only"), ("image-tag", "--image-tag"), ("preview", "--preview")):
         if inputs[name]:
             argv += [flag, inputs[name]]
-    for name, flag in (("dry-run", "--dry-run"), ("prune", "--prune"), ("comment", "--comment")):
+    argv += server
+    for name, flag in (("dry-run", "--dry-run"), ("prune", "--prune"), ("comment", "--comment"),
+                       ("preview-active", "--preview-active")):
         if is_true(inputs[name]):
             argv.append(flag)
     if not is_true(inputs["push"]):

@@ -49,12 +49,14 @@ UNRELEASED = "no image {image} (an unreleased version of the action?); building 
 BUILD_FAILED = "building the registrar image from {dockerfile} failed (exit {code}); its log is above"
 SYNC_FAILED = "installing the registrar with uv from {lock} failed (exit {code}); its log is above"
 
-# What the registrar container gets of the step's environment (its values, never on a command line):
-# the inputs, GitHub's context, the Actions cache and OIDC variables, cloud credentials, the Prefect
-# connection, proxies and CA bundles.
-PASSED = re.compile(r"(INPUT_|GITHUB_|RUNNER_|ACTIONS_|AWS_|GOOGLE_|CLOUDSDK_|AZURE_|ARM_|PREFECT_|REGISTRY_"
-                    r"|FLOW_REGISTER_).+|CI|DOCKER_BUILDKIT|SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BUNDLE"
-                    r"|HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy")
+# The registrar container gets the step's environment (the values, never on a command line): the
+# inputs, GitHub's context, the Actions cache and OIDC variables, cloud credentials, proxies, CA bundles,
+# and whatever the job sets, which the manifest may name (${NAME}). Not what describes the runner's own
+# machine, which would break the container: its paths, shell, locale, Python, loader and Docker client.
+HOST_ONLY = re.compile(r"PATH|HOME|HOSTNAME|PWD|OLDPWD|SHLVL|SHELL|USER|LOGNAME|MAIL|TERM|TMPDIR|TEMP|TMP|LANG"
+                       r"|LANGUAGE|LC_\w+|_|VIRTUAL_ENV|DOCKER_(HOST|CONFIG|CERT_PATH|TLS_VERIFY|CONTEXT)"
+                       r"|(PYTHON|LD_|DYLD_|XDG_|UV_|PIP_|CONDA|BASH_|DBUS_|SSH_)\w*")
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DOCKER_CONFIG_MOUNT = "/run/flow-register/docker-config"
 
 
@@ -123,7 +125,7 @@ def docker_run(image: str, environ: Mapping[str, str], engine: str) -> list[str]
     for variable in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_EVENT_PATH"):
         if environ.get(variable):
             mount(os.path.dirname(environ[variable]))
-    passed = sorted(name for name in environ if PASSED.fullmatch(name))
+    passed = sorted(name for name in environ if NAME.fullmatch(name) and not HOST_ONLY.fullmatch(name))
     for name in passed:  # a credentials file or CA bundle elsewhere on the runner, read-only
         value = environ[name]
         if os.path.isabs(value) and (os.path.isfile(value) or name == "SSL_CERT_DIR"):

@@ -19,7 +19,8 @@ ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
 DESIGN_INPUTS = ["environment", "manifest", "working-directory", "work-pool", "cpu", "memory", "deployments",
                  "dry-run", "prune", "build", "push", "image-tag", "prefect-api-url", "prefect-api-key",
                  "prefect-api-auth-string", "registry-username", "registry-password", "aws-region"]
-ADDED_INPUTS = ["comment", "github-token", "preview", "destroy", "concurrency", "lock-wait", "runtime"]
+ADDED_INPUTS = ["comment", "github-token", "preview", "preview-active", "destroy", "concurrency", "lock-wait",
+                "runtime"]
 DESIGN_OUTPUTS = ["image", "plan", "deployments", "created", "updated", "unchanged", "deleted"]
 
 

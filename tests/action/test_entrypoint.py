@@ -39,16 +39,18 @@ def test_kebab_and_snake_case_inputs_both_map_onto_the_command_line():
 
 def test_comment_preview_concurrency_and_lock_wait_map_onto_flags():
     environ = {**REQUIRED, "INPUT_COMMENT": "true", "INPUT_PREVIEW": "pr-12", "INPUT_CONCURRENCY": "4",
-               "INPUT_LOCK_WAIT": "90"}
+               "INPUT_LOCK_WAIT": "90", "INPUT_PREVIEW_ACTIVE": "true"}
     assert command_line(read_inputs(environ)) == [
         "deploy", "--file", "flows.yaml", "--environment", "dev", "--build", "auto", "--output", "text",
-        "--preview", "pr-12", "--concurrency", "4", "--lock-wait", "90", "--comment"]
+        "--preview", "pr-12", "--concurrency", "4", "--lock-wait", "90", "--comment", "--preview-active"]
 
 
 def test_destroy_with_a_preview_runs_destroy_instead_of_deploy():
-    environ = {**REQUIRED, "INPUT_DESTROY": "true", "INPUT_PREVIEW": "pr-12", "INPUT_CPU": "2"}
+    environ = {**REQUIRED, "INPUT_DESTROY": "true", "INPUT_PREVIEW": "pr-12", "INPUT_CPU": "2",
+               "INPUT_LOCK_WAIT": "30", "INPUT_DRY_RUN": "true"}
     assert command_line(read_inputs(environ)) == ["destroy", "--file", "flows.yaml", "--environment", "dev",
-                                                  "--preview", "pr-12"]
+                                                  "--preview", "pr-12", "--output", "text", "--lock-wait", "30",
+                                                  "--dry-run"]
 
 
 def test_every_input_problem_at_once_with_the_valid_choices():

@@ -83,7 +83,9 @@ def test_the_container_sees_the_runner_as_a_step_does(tmp_path, engine, monkeypa
                "ACTIONS_CACHE_URL": "https://cache.example/", "ACTIONS_RUNTIME_TOKEN": "tok",
                "ACTIONS_ID_TOKEN_REQUEST_URL": "https://oidc.example/", "INPUT_ENVIRONMENT": "dev",
                "AWS_ACCESS_KEY_ID": "AKIA", "CI": "true", "PATH": "/usr/bin", "HOME": str(tmp_path / "home"),
-               "PYTHONPATH": "/elsewhere", "LD_LIBRARY_PATH": "/lib/host"}
+               "PYTHONPATH": "/elsewhere", "LD_LIBRARY_PATH": "/lib/host", "DOCKER_HOST": f"unix://{engine}",
+               "LANG": "C.UTF-8", "UV_CACHE_DIR": "/cache", "DATABASE_URL": "set by the job, named in flows.yaml",
+               "BASH_FUNC_f%%": "() { :; }"}
     argv = launcher.docker_run("registrar:v1", environ, engine)
     assert argv[:2] == ["docker", "run"] and argv[-1] == "registrar:v1"
     volumes = [argv[i + 1] for i, a in enumerate(argv) if a == "--volume"]
@@ -93,6 +95,6 @@ def test_the_container_sees_the_runner_as_a_step_does(tmp_path, engine, monkeypa
     assert set(passed) == {"DOCKER_HOST=unix:///var/run/docker.sock", "HOME=/tmp", "ACTIONS_CACHE_URL",
                            "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_RUNTIME_TOKEN", "AWS_ACCESS_KEY_ID", "CI",
                            "GITHUB_EVENT_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_WORKSPACE",
-                           "INPUT_ENVIRONMENT", "RUNNER_TEMP", "SSL_CERT_FILE"}
+                           "INPUT_ENVIRONMENT", "RUNNER_TEMP", "SSL_CERT_FILE", "DATABASE_URL"}
     assert "tok" not in argv  # values come from the environment, never the command line
     assert argv[argv.index("--workdir") + 1] == str(workspace)
