@@ -1,0 +1,93 @@
+"""A local HTTP server that stands in for GitHub's REST API (issue comments of one pull request): a
+mock of GitHub, which cannot run here, for the plan comment's tests (test_comment.py, test_dispatch.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import re
+import threading
+from urllib.parse import parse_qs, urlsplit
+
+from support.registration import _serve
+
+TOKEN = "ghs_test_token"
+
+
+class FakeGitHub:
+    """The comments of pull request #7 of org/flows: list (paginated, Link headers), create, edit; every request
+    must carry the token; `refuse` answers writes with 403 as GitHub does for a fork's read-only token."""
+
+    def __init__(self):
+        self.comments: list[dict] = []
+        self.requests: list[str] = []
+        self.refuse = False
+        self.lock = threading.Lock()
+
+    def handler(self):
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self, status: int, body, headers: dict | None = None):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self, method: str):
+                with fake.lock:
+                    fake.requests.append(f"{method} {self.path}")
+                    if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                        return self._answer(401, {"message": "Bad credentials"})
+                    length = int(self.headers.get("Content-Length") or 0)
+                    payload = json.loads(self.rfile.read(length)) if length else None
+                    if method != "GET" and fake.refuse:
+                        return self._answer(403, {"message": "Resource not accessible by integration"})
+                    listing = re.fullmatch(r"/api/v3/repos/org/flows/issues/7/comments(\?.*)?", self.path)
+                    if method == "GET" and listing:
+                        page = int(parse_qs(urlsplit(self.path).query).get("page", ["1"])[0])
+                        size = 2  # small pages, so that finding the comment needs the Link headers
+                        chunk = fake.comments[(page - 1) * size: page * size]
+                        more = page * size < len(fake.comments)
+                        link = f'<http://{self.headers["Host"]}/api/v3/repos/org/flows/issues/7/comments?page=' \
+                               f'{page + 1}&per_page={size}>; rel="next"' if more else None
+                        return self._answer(200, chunk, {"Link": link} if link else None)
+                    if method == "POST" and listing:
+                        comment = {"id": 1000 + len(fake.comments), "body": payload["body"],
+                                   "html_url": f"https://github.example/org/flows/pull/7#c{len(fake.comments)}"}
+                        fake.comments.append(comment)
+                        return self._answer(201, comment)
+                    edit = re.fullmatch(r"/api/v3/repos/org/flows/issues/comments/(\d+)", self.path)
+                    if method == "PATCH" and edit:
+                        comment = next(c for c in fake.comments if c["id"] == int(edit.group(1)))
+                        comment["body"] = payload["body"]
+                        return self._answer(200, comment)
+                    return self._answer(404, {"message": "Not Found"})
+
+            def do_GET(self):
+                self._handle("GET")
+
+            def do_POST(self):
+                self._handle("POST")
+
+            def do_PATCH(self):
+                self._handle("PATCH")
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+
+@contextlib.contextmanager
+def fake_github():
+    """Yields a FakeGitHub; its `url` is the API's, in GitHub Enterprise's form (GITHUB_API_URL)."""
+    fake = FakeGitHub()
+    with _serve(fake.handler()) as address:
+        fake.url = f"http://{address}/api/v3"
+        yield fake
