@@ -123,8 +123,8 @@ def _rejected(manifest: Manifest, env: str, d: Deployment, key: str) -> bool:
 
 
 def _registered_names(report: ProblemReport, env: str, deployments: list[Deployment]) -> None:
-    """The server refuses a deployment name with one of Prefect's banned characters; name_template's text
-    can put one in after the schema checked each name."""
+    """The server refuses a deployment or work queue name with one of Prefect's banned characters;
+    name_template's text can put one in after the schema checked each name."""
     for d in deployments:
         banned = sorted({c for c in d.name if c in BANNED_CHARACTERS})
         if banned or not d.name.strip():
@@ -132,6 +132,10 @@ def _registered_names(report: ProblemReport, env: str, deployments: list[Deploym
             report.at(d.origin("name_template"), f"in environment '{env}', deployment '{d.manifest_name}' would be "
                                                  f"registered as '{d.name}', which {what}; Prefect refuses names with "
                                                  f"{one_of(BANNED_CHARACTERS)}", "name-template")
+        banned = sorted({c for c in d.work_queue or "" if c in BANNED_CHARACTERS})
+        if banned:  # a queue the server would have to create, and cannot
+            report.at(d.origin("work_queue"), f"work queue '{d.work_queue}' contains {one_of(banned)}; Prefect refuses "
+                                              f"queue names with {one_of(BANNED_CHARACTERS)}", "work-queue")
 
 
 def _schedule_slugs(report: ProblemReport, d: Deployment) -> None:
