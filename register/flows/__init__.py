@@ -126,17 +126,32 @@ def flow_schema(root: Path, entrypoint: str) -> FlowSchema:
 
 def schema_fingerprint(root: Path, entrypoint: str) -> str:
     """A hash of what the flow's schema is made from: the flow's file, every project module whose source
-    the schema reads (found by following the names its signature uses), and the algorithm's version.
+    the schema reads (found by following the names its signature uses), the algorithm's version and the
+    installed pydantic's and griffe's.
     Equal fingerprints, equal schemas; reading it costs parsing, not building the schema."""
     file, _, function = entrypoint.rpartition(":")
     project, module, node = _flow_source(Path(root), file, function)
     if node is not None:
         _follow(project, module, [_arguments_source(node)])
-    digest = hashlib.sha256(f"{SCHEMA_ALGORITHM}\0{function}\0".encode())
+    digest = hashlib.sha256(f"{SCHEMA_ALGORITHM}\0{_generators()}\0{function}\0".encode())
     for path in sorted(project.read):
         digest.update(f"{path.relative_to(project.root) if path.is_relative_to(project.root) else path}\0".encode())
         digest.update(hashlib.sha256(project.read[path]).digest())
     return digest.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _generators() -> str:
+    """The installed versions of what describes the schema (pydantic) and its descriptions (griffe), from
+    their dist-info folders' names: importlib.metadata would scan every distribution (a third of a second)."""
+    import importlib.util
+
+    found = []
+    for name in ("pydantic", "pydantic_core", "griffe"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            found += sorted(p.name for p in Path(spec.origin).parent.parent.glob(f"{name}-*.dist-info"))
+    return ",".join(found)
 
 
 def _flow_source(root: Path, file: str, function: str) -> tuple[Project, Module, ast.FunctionDef | None]:
