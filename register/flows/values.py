@@ -45,7 +45,10 @@ _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_
 # Methods that make a class's JSON schema in code: such a class cannot be rebuilt from its annotations.
 _SCHEMA_HOOKS = {"__get_pydantic_core_schema__", "__get_pydantic_json_schema__", "__get_validators__",
                  "__modify_schema__", "model_json_schema", "__init_subclass__", "__class_getitem__"}
-_MODULES_OF_SAFE_CALLS = ("pydantic", "annotated_types", "typing", "typing_extensions")
+# pydantic's modules whose callables build values and field descriptions; not its functions that take types
+# (conlist, TypeAdapter, create_model): a type given as a string there is evaluated with eval().
+_MODULES_OF_SAFE_CALLS = ("pydantic.fields", "pydantic.config", "pydantic.networks", "pydantic.types")
+_TAKE_TYPES = {"conlist", "conset", "confrozenset"}
 
 
 def _safe_calls() -> set:
@@ -76,7 +79,7 @@ class Evaluator:
         # What a value's reader should know: a fallback used instead of what `prefect deploy` may get.
         self.notes: list[str] = []
         self._notes_of: dict[tuple, list[str]] = {}
-        self._rebuilt: set[type] = set()
+        self._constructible: set[type] = set()  # rebuilt classes without methods: no validator to skip
         self._safe = _safe_calls()
 
     # names
@@ -184,13 +187,23 @@ class Evaluator:
     # expressions
 
     def annotation(self, module: Module, node: ast.expr) -> Any:
-        """A type annotation: a string is evaluated as `inspect.signature(eval_str=True)` does."""
+        """A type annotation: a string is read as an expression, as `inspect.signature(eval_str=True)` reads
+        it (by eval()); a string left after that would be eval()'d by pydantic, so only a class's own name
+        (see name()) may remain."""
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             try:
                 node = ast.parse(node.value.strip(), mode="eval").body
             except SyntaxError:
                 raise Unknown(f"the annotation '{node.value}' is not a Python expression") from None
-        return self.value(module, node)
+        value = self.value(module, node)
+        if isinstance(value, str) and not (value.isidentifier() and isinstance(node, ast.Name)):
+            raise Unknown(f"the annotation '{_short(node)}' is a string within a string")
+        return value
+
+    def _type_argument(self, module: Module, node: ast.expr) -> Any:
+        if isinstance(node, ast.List):  # Callable[[A, B], C]
+            return [self._type_argument(module, item) for item in node.elts]
+        return self.annotation(module, node)
 
     def value(self, module: Module, node: ast.expr) -> Any:
         try:
@@ -227,7 +240,13 @@ class Evaluator:
             return result
         if isinstance(node, ast.Subscript):
             owner = self.value(module, node.value)
-            index = self.value(module, node.slice)
+            if isinstance(owner, (dict, list, tuple, str, bytes)) or _is_literal(owner):
+                index = self.value(module, node.slice)
+            else:  # type arguments: strings in them are read here, never left for typing or pydantic to eval()
+                items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+                arguments = [self._type_argument(module, item) if i == 0 or not _is_annotated(owner)
+                             else self.value(module, item) for i, item in enumerate(items)]
+                index = tuple(arguments) if isinstance(node.slice, ast.Tuple) else arguments[0]
             return self._apply(node, operator.getitem, owner, index)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
             left, right = self.value(module, node.left), self.value(module, node.right)
@@ -293,13 +312,15 @@ class Evaluator:
         import enum
 
         try:
-            if function in self._safe or function in self._rebuilt:
+            if function in self._safe or function in self._constructible:
                 return True
         except TypeError:  # unhashable
             return False
         if isinstance(function, enum.EnumMeta):
             return True  # Mode("full"): a member by value
-        return (getattr(function, "__module__", None) or "").split(".")[0] in _MODULES_OF_SAFE_CALLS
+        module = getattr(function, "__module__", None) or ""
+        return ((module in _MODULES_OF_SAFE_CALLS and getattr(function, "__name__", "") not in _TAKE_TYPES)
+                or module.split(".")[0] == "annotated_types")
 
     @staticmethod
     def _apply(node: ast.AST, function, *args, **kwargs) -> Any:
@@ -326,6 +347,7 @@ class Evaluator:
         docstring = node.body[0].value.value if _is_docstring(node.body[0]) else None
         annotations: dict[str, Any] = {}
         values: list[tuple[str, Any]] = []
+        methods = False
         for statement in node.body:
             if isinstance(statement, ast.Pass) or (isinstance(statement, ast.Expr)
                                                    and isinstance(statement.value, ast.Constant)):
@@ -338,6 +360,7 @@ class Evaluator:
                     and isinstance(statement.targets[0], ast.Name):
                 values.append((statement.targets[0].id, self._part(where, lambda: self.value(module, statement.value))))
             elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                methods = True
                 if statement.name in _SCHEMA_HOOKS:
                     raise Unknown(f"{where} defines {statement.name}, which shapes its schema in code")
             elif isinstance(statement, ast.ClassDef):
@@ -366,7 +389,8 @@ class Evaluator:
                 cls.model_rebuild(_types_namespace={node.name: cls})
             except Exception as error:  # noqa: BLE001 - pydantic's message says which name
                 raise Unknown(f"{where} refers to names that cannot be resolved: {error}") from None
-        self._rebuilt.add(cls)
+        if not methods and all(b in self._constructible for b in bases if getattr(b, "__module__", "") == module.name):
+            self._constructible.add(cls)
         return cls
 
     @staticmethod
@@ -396,6 +420,18 @@ class Evaluator:
         if function is enum.unique and not isinstance(node, ast.Call):
             return function
         raise Unknown(f"{where} has the decorator @{ast.unparse(node)}, and flow-register runs no code")
+
+
+def _is_literal(owner: Any) -> bool:
+    import typing
+
+    return owner is typing.Literal or getattr(owner, "_name", None) == "Literal"
+
+
+def _is_annotated(owner: Any) -> bool:
+    import typing
+
+    return owner is typing.Annotated or getattr(owner, "_name", None) == "Annotated"
 
 
 def _is_docstring(statement: ast.stmt) -> bool:

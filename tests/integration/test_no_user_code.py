@@ -39,4 +39,4 @@ def test_plan_and_deploy_run_no_user_code(tmp_path, prefect_server):
     schema = next(iter(registered.values()))["parameter_openapi_schema"]
     assert schema["properties"]["region"]["default"] == "eu"  # read from flows/helpers.py, not imported
     assert "default" not in schema["properties"]["size"]  # stamp("default") is not run: no default
-    assert "flows/marked.py:28:17: warning: the default of parameter 'size'" in deploy.err + deploy.out
+    assert "flows/marked.py:29:17: warning: the default of parameter 'size'" in deploy.err + deploy.out

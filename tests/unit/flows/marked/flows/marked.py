@@ -1,6 +1,7 @@
 """Every part of this file that Python would run on import, or on evaluating the signature, leaves a mark
 in the folder $MARKS: reading the flow must leave none."""
 import pathlib
+from typing import Optional
 
 from pydantic import BaseModel
 from prefect import flow
@@ -29,5 +30,9 @@ def marked(
     computed: str = COMPUTED,
     options: Options | None = None,
     touched: object = __import__("pathlib").Path(__import__("os").environ["MARKS"], "default-import").touch(),
+    # pydantic resolves a string inside a type with eval(): flow-register reads it itself
+    nested: list["__import__('pathlib').Path(__import__('os').environ['MARKS'], 'forward-ref').touch()"] = [],
+    optional: Optional["__import__('pathlib').Path(__import__('os').environ['MARKS'], 'optional').touch()"] = None,
+    deeper: list["'__import__(\"pathlib\").Path(__import__(\"os\").environ[\"MARKS\"], \"deeper\").touch()'"] = [],
 ):
     stamp("body")
