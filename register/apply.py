@@ -1,27 +1,34 @@
-"""Apply a plan: write what changed, one request after another, and keep a record of what was written.
+"""Apply a plan: write what changed, a few deployments at a time, and keep a record of what was written.
 
 A deployment whose fields changed is written whole with one upsert (POST /deployments/: same flow and
 name, same id), so what the server has afterwards is exactly the manifest's, whatever was there before.
-Its triggers are automations owned by the deployment, replaced only when they changed. Writes are
-sequential: against SQLite, concurrent writes were slower. The first failure stops the run; the result
-lists what was applied, and since each write sets a whole state, running again converges.
+Its triggers are automations owned by the deployment, replaced only when they changed. Up to
+`concurrency` deployments are written at once (a hosted server is a round trip away; one at a time, a
+deploy's time grows as deployments x writes x round trip). The first failure stops new writes; the
+result lists what was applied, in the manifest's order, and since each write sets a whole state,
+running again converges. When a write's answer was lost (it may or may not have happened), what the
+server holds is read back and compared with the plan before the run says it is done.
 """
 
 from __future__ import annotations
 
 import copy
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
 from register.plan import Action, Plan
 from register.server import Server, ServerError
 
+CONCURRENCY = 8  # writes in flight at once, by default
+
 
 @dataclass
 class Step:
     """One completed write, or the one that failed."""
 
-    action: str  # created | updated | deleted
+    action: str  # created | updated | deleted | triggers replaced
     flow: str
     name: str
     id: str | None = None
@@ -34,6 +41,8 @@ class ApplyResult:
     failed: Action | None = None
     error: str | None = None
     not_attempted: list[Action] = field(default_factory=list)
+    # the failure was the server's (it kept failing until the retries ran out), not the plan's
+    server_failed: bool = False
     progress: Callable[[Step], None] | None = field(default=None, repr=False)
 
     def done(self, step: Step) -> None:
@@ -78,46 +87,186 @@ def automation_payload(automation: dict, deployment_id: str) -> dict:
     return body
 
 
+class _Run:
+    """One apply: which actions ran, how each ended, and the report in the manifest's order."""
+
+    def __init__(self, pending: list[Action], result: ApplyResult, lease):
+        self.pending = pending
+        self.result = result
+        self.lease = lease
+        self.steps: list[Step | None] = [None] * len(pending)
+        self.ended = [False] * len(pending)
+        self.started = [False] * len(pending)
+        self.errors: dict[int, ServerError] = {}
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.reported = 0
+
+    def begin(self, position: int) -> bool:
+        with self.lock:
+            if self.stop.is_set():
+                return False
+            if self.lease is not None and self.lease.lost:
+                self.errors[position] = ServerError(self.lease.lost, transient=True)
+                self.stop.set()
+                return False
+            self.started[position] = True
+            return True
+
+    def end(self, position: int, step: Step | None = None, error: ServerError | None = None) -> None:
+        with self.lock:
+            if step is not None:
+                self.steps[position] = step
+            self.ended[position] = True
+            if error is not None:
+                self.errors[position] = error
+                self.stop.set()
+            # report in the manifest's order: every step whose predecessors have all ended
+            while self.reported < len(self.pending) and (self.ended[self.reported] or self.stop.is_set()
+                                                          and not self.started[self.reported]):
+                if self.steps[self.reported] is not None:
+                    self.result.done(self.steps[self.reported])
+                self.reported += 1
+
+    def finish(self) -> None:
+        self.end_remaining()
+        if self.errors:
+            first = min(self.errors)
+            self.result.failed = self.pending[first]
+            self.result.error = str(self.errors[first])
+            self.result.server_failed = self.errors[first].transient
+            self.result.not_attempted = [a for i, a in enumerate(self.pending) if not self.started[i] and i != first]
+
+    def end_remaining(self) -> None:
+        with self.lock:
+            while self.reported < len(self.pending):
+                if self.steps[self.reported] is not None:
+                    self.result.done(self.steps[self.reported])
+                self.reported += 1
+
+
 def apply(plan: Plan, server: Server, flow_ids: dict[str, str],
-          progress: Callable[[Step], None] | None = None) -> ApplyResult:
+          progress: Callable[[Step], None] | None = None, *, concurrency: int = CONCURRENCY,
+          lease=None) -> ApplyResult:
     """Write `plan`'s creates, updates and deletes. `flow_ids` are the flows the server already has;
-    `progress` hears of each write as it completes."""
+    `progress` hears of each write, in the plan's order; `lease` (the deploy lease) is checked before
+    each deployment is written, so a run that lost it stops."""
     result = ApplyResult(progress=progress)
-    flow_ids = dict(flow_ids)
     pending = [a for a in plan.actions if a.kind != "unchanged"]
-    for position, action in enumerate(pending):
-        try:
-            _apply_one(action, server, flow_ids, result)
-        except ServerError as error:
-            result.failed = action
-            result.error = str(error)
-            result.not_attempted = pending[position + 1:]
-            break
+    flow_ids = dict(flow_ids)
+    unsure_before = server.unsure_writes
+    _run(pending, server, flow_ids, result, concurrency, lease)
+    if result.ok and server.unsure_writes > unsure_before:
+        _verify(plan, pending, server, flow_ids, result, lease)
     for action in plan.actions:
         if action.kind == "unchanged":
             result.ids[(action.flow, action.name)] = action.id
     return result
 
 
-def _apply_one(action: Action, server: Server, flow_ids: dict[str, str], result: ApplyResult) -> None:
+def _run(pending: list[Action], server: Server, flow_ids: dict[str, str], result: ApplyResult,
+         concurrency: int, lease) -> None:
+    run = _Run(pending, result, lease)
+    with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="apply") as pool:
+        # Flows first, each once (POST /flows/ answers the existing flow of a name: safe to repeat).
+        missing = sorted({a.flow for a in pending if a.kind != "delete" and a.writes_deployment} - set(flow_ids))
+        flow_errors: dict[str, ServerError] = {}
+
+        def create_flow(name: str) -> None:
+            try:
+                flow_ids[name] = server.create_flow(name)
+            except ServerError as error:
+                flow_errors[name] = error
+
+        list(pool.map(create_flow, missing))
+
+        def one(position: int) -> None:
+            action = pending[position]
+            if not run.begin(position):
+                return
+            try:
+                if action.flow in flow_errors and action.kind != "delete" and action.writes_deployment:
+                    raise flow_errors[action.flow]
+                def wrote(step: Step) -> None:  # kept when a later write of this deployment fails
+                    run.steps[position] = step
+
+                step = _apply_one(action, server, flow_ids, result, wrote)
+            except ServerError as error:
+                run.end(position, error=error)
+            else:
+                run.end(position, step)
+
+        list(pool.map(one, range(len(pending))))
+    run.finish()
+
+
+def _apply_one(action: Action, server: Server, flow_ids: dict[str, str], result: ApplyResult,
+               wrote: Callable[[Step], None] = lambda step: None) -> Step | None:
     key = (action.flow, action.name)
     if action.kind == "delete":
         server.delete_owned_automations(action.id, action.name)
         server.delete_deployment(action.id, action.name)
-        result.done(Step("deleted", action.flow, action.name, action.id))
-        return
+        return Step("deleted", action.flow, action.name, action.id)
     deployment_id = action.id
+    step = None
     if action.writes_deployment:
-        if action.flow not in flow_ids:
-            flow_ids[action.flow] = server.create_flow(action.flow)
         deployment_id = server.upsert_deployment(deployment_payload(action, flow_ids[action.flow]))
-        result.ids[key] = deployment_id
-        result.done(Step("created" if action.kind == "create" else "updated", action.flow, action.name,
-                                   deployment_id))
+        step = Step("created" if action.kind == "create" else "updated", action.flow, action.name, deployment_id)
+        wrote(step)
     result.ids[key] = deployment_id
     if action.writes_triggers:
         server.delete_owned_automations(deployment_id, action.name)
         for automation in action.desired.fields["triggers"]:
             server.create_automation(automation_payload(automation, deployment_id), action.name)
-        if not action.writes_deployment:
-            result.done(Step("updated", action.flow, action.name, deployment_id))
+        step = step or Step("updated", action.flow, action.name, deployment_id)
+    return step
+
+
+def _differences(plan: Plan, pending: list[Action], server: Server) -> list[tuple[Action, str]]:
+    """The actions whose outcome the server does not show, read back in bulk, each with what differs."""
+    from register.manifest.resolve import ownership_tags
+    from register.plan import automation_deployments, compare, registered
+
+    owner = ownership_tags(plan.project, plan.environment)
+    raw = server.deployments([a.name for a in pending], owner)
+    flows = {str(f["id"]): f["name"] for f in server.flows([], [str(r["flow_id"]) for r in raw])}
+    by_deployment: dict[str, list[dict]] = {}
+    for automation in server.automations(owner):
+        for deployment_id in automation_deployments(automation):
+            by_deployment.setdefault(deployment_id, []).append(automation)
+    have = {(flows[str(r["flow_id"])], r["name"]): r for r in raw if str(r["flow_id"]) in flows}
+    wrong = []
+    for action in pending:
+        found = have.get((action.flow, action.name))
+        if action.kind == "delete":
+            if found is not None:
+                wrong.append((action, "still registered"))
+            continue
+        if found is None:
+            wrong.append((action, "not registered"))
+            continue
+        state = registered(found, action.flow, by_deployment.get(str(found["id"]), []), owner)
+        changed = [c.field for c in compare(action.desired, state)]
+        if changed:
+            wrong.append((action, "differs in " + ", ".join(changed)))
+    return wrong
+
+
+def _verify(plan: Plan, pending: list[Action], server: Server, flow_ids: dict[str, str], result: ApplyResult,
+            lease) -> None:
+    """Some write's answer was lost: read back what the server holds; write again what differs (once)."""
+    try:
+        wrong = _differences(plan, pending, server)
+        if wrong:
+            again = ApplyResult()
+            _run([a for a, _ in wrong], server, flow_ids, again, 1, lease)
+            wrong = _differences(plan, pending, server) if again.ok else \
+                [(again.failed, again.error)]
+    except ServerError as error:
+        result.failed, result.error, result.server_failed = pending[-1], str(error), error.transient
+        return
+    if wrong:
+        action, what = wrong[0]
+        result.failed = action
+        result.error = (f"after writing, the server does not hold the plan: deployment '{action.name}' {what}"
+                        + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else "") + "; run again")

@@ -102,7 +102,7 @@ def run(port: int = 4300, stop: bool = False) -> int:
     manifest = load_manifest(manifest_path)
     if manifest.errors():
         raise Invalid(manifest.problems)
-    with Server(connection_from_environment()) as client:
+    with Server(connection_from_environment(os.environ)) as client:
         created = _create_pools(client, _pools(manifest))
     if created:
         _say(f"Created work pools from the server's bundled templates: {', '.join(created)}")

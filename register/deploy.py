@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ class DeployOptions:
     # Register under this name template instead of the manifest's (the demo, where all environments
     # share one server).
     name_template: str | None = None
+    concurrency: int = 8  # requests in flight at once while applying
 
 
 def _server_problem(error, connection) -> Problem:
@@ -47,6 +49,17 @@ def _server_problem(error, connection) -> Problem:
             "PREFECT_API_AUTH_STRING" if connection.auth_string else "PREFECT_API_URL"
         return Problem(name, 0, 0, str(error), "server-auth")
     return Problem("PREFECT_API_URL", 0, 0, str(error), "server")
+
+
+def _server_failed(error) -> int:
+    """The server kept failing before the first write (not the manifest's fault): its own exit code."""
+    from register.report import github
+
+    message = f"the Prefect server failed: {error}; nothing was written, run again"
+    print(f"flow-register: error: {message}", file=sys.stderr, flush=True)
+    if github.active():
+        print(github.error(message, "flow-register: server failed"), flush=True)
+    return Exit.SERVER_FAILED
 
 
 def _conflict(manifest, deployments, have, server: str) -> Problem:
@@ -90,7 +103,7 @@ def run(options: DeployOptions) -> int:
             d.name = render_name(options.name_template, d.manifest_name, env, manifest.project)
     owner = ownership_tags(manifest.project, env)
 
-    connection = connection_from_environment()
+    connection = connection_from_environment(os.environ)
     for secret in connection.secrets():
         github.mask(secret)
     with Server(connection) as server:
@@ -105,6 +118,8 @@ def run(options: DeployOptions) -> int:
                     manifest, env, deployments, pools, server=server.url, pool_names=server.work_pool_names,
                     image=f"{image_spec['repository']}:latest" if image_spec else None)
             except ServerError as error:
+                if error.transient:
+                    return _server_failed(error)
                 raise Invalid([_server_problem(error, connection)]) from None
         flow_names = {str(f["id"]): f["name"] for f in flows}
         by_deployment: dict[str, list[dict]] = {}
@@ -157,7 +172,9 @@ def run(options: DeployOptions) -> int:
             with github.group("Apply"):
                 progress = (lambda step: print(report.step_line(step), flush=True)) if text else None
                 flow_ids = {f["name"]: str(f["id"]) for f in flows}
-                outcome.result = apply(plan, server, flow_ids, progress)
+                outcome.result = apply(plan, server, flow_ids, progress, concurrency=options.concurrency)
+                if outcome.result.server_failed:
+                    outcome.result.error = f"the Prefect server failed: {outcome.result.error}"
         outcome.reads, outcome.writes = server.reads, server.writes
         outcome.seconds = time.monotonic() - started
 
@@ -170,5 +187,5 @@ def run(options: DeployOptions) -> int:
         print(report.failure_text(outcome), file=sys.stderr, flush=True)
         if github.active():
             print(github.error(outcome.result.error, "flow-register: apply failed"), flush=True)
-        return Exit.APPLY_FAILED
+        return Exit.SERVER_FAILED if outcome.result.server_failed else Exit.APPLY_FAILED
     return Exit.OK

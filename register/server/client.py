@@ -1,32 +1,63 @@
 """The Prefect server, as a deploy sees it: a few bulk reads, then only the writes that change something.
 
-It talks through Prefect's own client (authentication, API version header, retries on 429/503, CSRF),
-but to a URL it was given: it never falls back to a throwaway ephemeral server. Every error it raises
-names the request and the server's reason, and never contains a secret.
+It speaks Prefect's REST API with httpx (no Prefect import: a run that writes nothing should not pay
+for it), the way Prefect's own client does: the API key as a Bearer token, an auth string as Basic,
+the X-PREFECT-API-VERSION header, a CSRF token when the server asks for one. It talks to the URL it was
+given and never falls back to a throwaway ephemeral server.
+
+Every request is retried with backoff on 429 (after its Retry-After), 5xx, dropped connections and
+timeouts, within a deadline; a request that still fails raises a ServerError marked `transient` (the
+server failed, not the manifest). Writes are safe to repeat (upserts, deletes that accept 404, flows by
+name); the one write that is not, creating an automation, looks for what an unanswered attempt may
+have left before it tries again. Every error names the request and the server's reason, and never
+contains a secret.
 """
 
 from __future__ import annotations
 
 import base64
-import os
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import httpx
 
 from register.problems import Invalid, Problem
+from register.server.profile import active_profile
 
 PAGE = 200  # the server's largest page (PREFECT_API_DEFAULT_LIMIT)
+API_VERSION = "0.8.4"  # the X-PREFECT-API-VERSION that Prefect 3's client sends (client/constants.py)
+RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
+LEASE_SECONDS = 60  # the shortest lease the server grants; renewed while the deploy runs
+OLDEST_SERVER = "3.4.9"  # the first Prefect release with concurrency leases (the deploy lease)
 
 
 class ServerError(Exception):
-    """A request failed. `status` is the HTTP status, or None when the server could not be reached."""
+    """A request failed. `status` is the HTTP status, or None when the server could not be reached;
+    `transient` when the server kept failing (5xx, 429, timeouts) until the retries ran out."""
 
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None, *, transient: bool = False):
         super().__init__(message)
         self.status = status
+        self.transient = transient
 
     @property
     def unreachable(self) -> bool:
         return self.status is None
+
+
+def _secret_forms(secret: str, *, basic: bool = False) -> set[str]:
+    """A secret in every form a server may echo it: as given, URL-encoded and -decoded, each line of a
+    multi-line one, and (for user:password) base64 as a Basic header carries it."""
+    forms = {secret, unquote(secret), quote(secret, safe="")}
+    forms |= {line.strip() for line in secret.splitlines()}
+    if basic:
+        forms |= {base64.b64encode(f.encode()).decode() for f in (secret, unquote(secret))}
+    return {f for f in forms if len(f) >= 4}
 
 
 @dataclass(frozen=True)
@@ -34,109 +65,227 @@ class Connection:
     url: str
     api_key: str | None = field(default=None, repr=False)
     auth_string: str | None = field(default=None, repr=False)
+    timeout: float = 30.0  # seconds for one request (PREFECT_API_REQUEST_TIMEOUT)
+    retry_seconds: float = 120.0  # how long one request is retried before the server is declared failed
 
     @property
     def display_url(self) -> str:
         """The URL without any user:password part."""
-        parts = urlsplit(self.url)
+        try:
+            parts = urlsplit(self.url)
+        except ValueError:
+            return "PREFECT_API_URL"
         host = parts.netloc.rpartition("@")[2]
         return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)).rstrip("/")
 
     def secrets(self) -> list[str]:
-        found = [s for s in (self.api_key, self.auth_string) if s]
+        """Every form of every secret, longest first (so the longest match is removed whole)."""
+        found: set[str] = set()
+        if self.api_key:
+            found |= _secret_forms(self.api_key)
         if self.auth_string:
-            found.append(base64.b64encode(self.auth_string.encode()).decode())  # as a Basic header carries it
-            found.append(self.auth_string.partition(":")[2])
-        userinfo = urlsplit(self.url).netloc.rpartition("@")[0]
+            found |= _secret_forms(self.auth_string, basic=True)
+            found |= _secret_forms(self.auth_string.partition(":")[2])
+        try:
+            userinfo = urlsplit(self.url).netloc.rpartition("@")[0]
+        except ValueError:
+            userinfo = ""
         if userinfo:
-            found += [userinfo, userinfo.partition(":")[2]]
-        return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+            found |= _secret_forms(userinfo, basic=True) | _secret_forms(userinfo.partition(":")[2])
+        return sorted(found, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
+        """`text` without any secret, whole or cut short by the server (a prefix of 6 characters or more)."""
         for secret in self.secrets():
-            text = text.replace(secret, "***")
+            if len(secret) < 6:
+                text = text.replace(secret, "***")
+                continue
+            start = text.find(secret[:6])
+            while start >= 0:
+                end = start + 6
+                while end < len(text) and end - start < len(secret) and text[end] == secret[end - start]:
+                    end += 1
+                text = text[:start] + "***" + text[end:]
+                start = text.find(secret[:6], start + 3)
         return text
 
 
-def connection_from_environment() -> Connection:
+def _url_problem(message: str) -> Invalid:
+    return Invalid([Problem("PREFECT_API_URL", 0, 0, message, "server-url")])
+
+
+def connection_from_environment(environ: Mapping[str, str]) -> Connection:
     """The server of PREFECT_API_URL (and its key or auth string); an error naming PREFECT_API_URL without it.
 
-    Prefect's settings are read the way `prefect` reads them (environment, then profile), so a user who
-    ran `prefect cloud login` is served; but the ephemeral fallback is switched off first.
+    Settings come from `environ` first, then from the active Prefect profile (PREFECT_PROFILE, or the
+    `active` one in PREFECT_HOME's profiles.toml), so a user who ran `prefect cloud login` is served.
     """
-    os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
-    from prefect.settings import get_current_settings
+    profile = active_profile(environ)
 
-    api = get_current_settings().api
-    url = os.environ.get("PREFECT_API_URL") or (str(api.url) if api.url else "")
-    if not url.strip():
-        raise Invalid([Problem(
-            "PREFECT_API_URL", 0, 0,
+    def setting(name: str) -> str | None:
+        value = environ.get(name)
+        if value is None:
+            value = profile.get(name)
+        return str(value).strip() or None if value is not None else None
+
+    url = setting("PREFECT_API_URL")
+    if not url:
+        raise _url_problem(
             "PREFECT_API_URL is not set: set it to the API of the Prefect server to register into, e.g. "
             "http://127.0.0.1:4200/api or https://api.prefect.cloud/api/accounts/<id>/workspaces/<id> "
-            "(flow-register never starts a temporary server)", "server-url")])
-    if not url.startswith(("http://", "https://")):
-        raise Invalid([Problem("PREFECT_API_URL", 0, 0, f"PREFECT_API_URL '{Connection(url).display_url}' is not "
-                                                        "an http:// or https:// URL", "server-url")])
+            "(flow-register never starts a temporary server)")
+    # The URL is not printed when it cannot be read: it may carry a password.
+    try:
+        parts = urlsplit(url)
+        parsed = httpx.URL(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except (ValueError, httpx.InvalidURL):
+        raise _url_problem("PREFECT_API_URL is not a valid URL (not shown here: it may contain a password); "
+                           "write it as http(s)://HOST[:PORT]/PATH") from None
+    if parts.scheme not in ("http", "https") or not parsed.host:
+        raise _url_problem(f"PREFECT_API_URL '{Connection(url).display_url}' is not an http:// or https:// URL "
+                           "with a host")
 
-    def secret(name: str, setting) -> str | None:
-        value = os.environ.get(name)
-        if value is None and setting is not None:
-            value = setting.get_secret_value() if hasattr(setting, "get_secret_value") else str(setting)
-        return value or None
+    def seconds(name: str, default: float) -> float:
+        value = setting(name)
+        try:
+            return float(value) if value else default
+        except ValueError:
+            raise Invalid([Problem(name, 0, 0, f"{name} must be a number of seconds, not '{value}'",
+                                   "server-timeout")]) from None
 
-    return Connection(url.rstrip("/"), secret("PREFECT_API_KEY", api.key), secret("PREFECT_API_AUTH_STRING", api.auth_string))
+    return Connection(url.rstrip("/"), setting("PREFECT_API_KEY"), setting("PREFECT_API_AUTH_STRING"),
+                      timeout=seconds("PREFECT_API_REQUEST_TIMEOUT", 30.0),
+                      retry_seconds=seconds("FLOW_REGISTER_RETRY_SECONDS", 120.0))
+
+
+def _may_have_arrived(error: Exception | None, status: int | None) -> bool:
+    """Whether a failed attempt may have reached the server (and so a write may have happened)."""
+    if status is not None:
+        return status != 429
+    return not isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
 
 
 class Server:
-    """One connection to the Prefect API. Counts its requests (reads and writes) for the report."""
+    """One connection to the Prefect API, safe to share between threads. Counts its requests (reads
+    and writes, retries apart) for the report; `unsure_writes` counts writes whose first answer was
+    lost, so the caller knows to check what the server holds."""
 
-    def __init__(self, connection: Connection):
+    def __init__(self, connection: Connection, *, sleep: Callable[[float], None] = time.sleep):
         self.connection = connection
         self.reads = 0
         self.writes = 0
-        self._client = None
+        self.retries = 0
+        self.unsure_writes = 0
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._client: httpx.Client | None = None
+        self._csrf: dict[str, str] | None = None
+        self._version: str | None = None
 
     @property
     def url(self) -> str:
         return self.connection.display_url
 
     def __enter__(self) -> Server:
-        from prefect.client.orchestration import SyncPrefectClient
-
-        self._client = SyncPrefectClient(self.connection.url, api_key=self.connection.api_key,
-                                         auth_string=self.connection.auth_string)
-        self._client.__enter__()
+        headers = {"X-PREFECT-API-VERSION": API_VERSION, "User-Agent": "flow-register"}
+        if self.connection.auth_string:  # as Prefect's client: the auth string wins over a key
+            token = base64.b64encode(self.connection.auth_string.encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        elif self.connection.api_key:
+            headers["Authorization"] = f"Bearer {self.connection.api_key}"
+        timeout = httpx.Timeout(self.connection.timeout, connect=min(10.0, self.connection.timeout))
+        limits = httpx.Limits(max_connections=32, max_keepalive_connections=32, keepalive_expiry=25)
+        self._client = httpx.Client(base_url=self.connection.url + "/", headers=headers, timeout=timeout,
+                                    limits=limits, follow_redirects=True)
         return self
 
     def __exit__(self, *exc_info) -> None:
         if self._client is not None:
-            self._client.__exit__(*exc_info)
+            self._client.close()
 
     # -- requests ------------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, *, json=None, doing: str):
-        """Send one request; the parsed JSON answer, or a ServerError saying what was being done."""
-        import httpx
-        from prefect.exceptions import PrefectHTTPStatusError
+    def request(self, method: str, path: str, *, json=None, doing: str,
+                recover: Callable[[], object] | None = None, counted: bool = True):
+        """Send one request, retried until it succeeds or the deadline passes; the parsed JSON answer.
 
-        if method in ("GET",) or path.endswith("/filter"):
-            self.reads += 1
-        else:
-            self.writes += 1
-        try:
-            response = self._client.request(method, path, json=json)
-        except PrefectHTTPStatusError as error:
-            raise self._status_error(error.response, doing) from None
-        except httpx.HTTPError as error:
+        `recover`, for a write that is not safe to repeat: called before a retry when an attempt may have
+        reached the server; what it returns (not None) is taken as the answer instead of writing again.
+        `counted`: whether the report counts it (the deploy lease's requests are not the deploy's).
+        """
+        write = not (method == "GET" or path.endswith("/filter"))
+        if counted:
+            with self._lock:
+                if write:
+                    self.writes += 1
+                else:
+                    self.reads += 1
+        deadline = time.monotonic() + self.connection.retry_seconds
+        attempt = 0
+        unsure = False
+        asked_csrf = False
+        while True:
+            attempt += 1
+            error: Exception | None = None
+            response = None
+            try:
+                response = self._client.request(method, path.lstrip("/"), json=json, headers=self._csrf_headers(method))
+            except httpx.HTTPError as caught:
+                error = caught
+            if response is not None:
+                if response.status_code == 403 and "CSRF" in response.text and not asked_csrf:
+                    asked_csrf = True  # once: a second refusal is the server's answer
+                    self._fetch_csrf_token(doing)
+                    continue
+                if response.status_code not in RETRY_STATUSES:
+                    if response.status_code >= 400:
+                        raise self._status_error(response, doing)
+                    if response.status_code == 204 or not response.content:
+                        return None
+                    return response.json()
+            status = response.status_code if response is not None else None
+            if write and _may_have_arrived(error, status) and not unsure:
+                unsure = True
+                with self._lock:
+                    self.unsure_writes += 1
+            wait = min(10.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+            if response is not None and response.headers.get("Retry-After"):
+                try:
+                    wait = max(wait, float(response.headers["Retry-After"]))
+                except ValueError:
+                    pass
+            if time.monotonic() + wait > deadline:
+                raise self._gave_up(error, response, doing, attempt)
+            with self._lock:
+                self.retries += 1
+            self._sleep(wait)
+            if recover is not None and unsure:
+                found = recover()
+                if found is not None:
+                    return found
+
+    def _csrf_headers(self, method: str) -> dict[str, str] | None:
+        return self._csrf if method != "GET" else None
+
+    def _fetch_csrf_token(self, doing: str) -> None:
+        """A CSRF token for this client (a server started with CSRF protection asks for one on writes)."""
+        client = self._csrf["Prefect-Csrf-Client"] if self._csrf else str(__import__("uuid").uuid4())
+        token = self.request("GET", f"/csrf-token?client={client}", doing=f"{doing} (asking for a CSRF token)")
+        self._csrf = {"Prefect-Csrf-Token": token["token"], "Prefect-Csrf-Client": client}
+
+    def _gave_up(self, error, response, doing: str, attempts: int) -> ServerError:
+        tried = f" ({attempts} attempts in {self.connection.retry_seconds:.0f}s)" if attempts > 1 else ""
+        if response is None:
             reason = str(error) or type(error).__name__
-            raise ServerError(self.connection.redact(
-                f"cannot reach the Prefect server at {self.url} while {doing}: {reason}")) from None
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+            if isinstance(error, httpx.TimeoutException):
+                reason = f"no answer within {self.connection.timeout:.0f}s"
+            message = f"cannot reach the Prefect server at {self.url} while {doing}: {reason}{tried}"
+            return ServerError(self.connection.redact(message), None, transient=True)
+        failed = self._status_error(response, doing)
+        return ServerError(f"{failed}{tried}", failed.status, transient=True)
 
-    def _status_error(self, response, doing: str) -> ServerError:
+    def _status_error(self, response: httpx.Response, doing: str) -> ServerError:
         try:
             body = response.json()
             detail = body.get("detail", body) if isinstance(body, dict) else body
@@ -148,10 +297,10 @@ class Server:
         status = response.status_code
         hint = ""
         if status in (401, 403):
-            if self.connection.api_key:
-                hint = "; check PREFECT_API_KEY"
-            elif self.connection.auth_string:
+            if self.connection.auth_string:
                 hint = "; check PREFECT_API_AUTH_STRING"
+            elif self.connection.api_key:
+                hint = "; check PREFECT_API_KEY"
             else:
                 hint = ("; the server wants credentials: set PREFECT_API_KEY (Prefect Cloud) or "
                         "PREFECT_API_AUTH_STRING (a server with basic auth)")
@@ -166,6 +315,21 @@ class Server:
             out += page
             if len(page) < PAGE:
                 return out
+
+    def version(self) -> str:
+        """The Prefect release the server runs (GET /admin/version), asked once."""
+        if self._version is None:
+            self._version = str(self.request("GET", "/admin/version", doing="reading the server's version"))
+        return self._version
+
+    def unsupported(self, what: str) -> ServerError:
+        """The error for a server too old for `what`, naming its release."""
+        try:
+            release = f"Prefect {self.version()}"
+        except ServerError:
+            release = "a Prefect release that does not say its version"
+        return ServerError(f"the server at {self.url} runs {release}, which has no {what}; flow-register needs "
+                           f"a Prefect server {OLDEST_SERVER} or newer", 404)
 
     # -- reads (bulk: one request per kind, whatever the number of deployments) -----------------
 
@@ -202,6 +366,13 @@ class Server:
         """Every known worker type's default base job template (bundled with the server, works offline)."""
         return self.request("GET", "/collections/views/aggregate-worker-metadata", doing="reading worker types")
 
+    def owned_automations(self, deployment_id: str, names: list[str]) -> list[dict]:
+        """The automations named `names` that the deployment owns."""
+        found = self._paged("/automations/filter", {"automations": {"name": {"any_": sorted(set(names))}}},
+                            "reading the triggers of a deployment")
+        owner = f"prefect.deployment.{deployment_id}"
+        return [a for a in found if a.get("owner_resource") == owner]
+
     # -- writes --------------------------------------------------------------------------------
 
     def create_flow(self, name: str) -> str:
@@ -217,18 +388,139 @@ class Server:
         try:
             self.request("DELETE", f"/deployments/{deployment_id}", doing=f"deleting deployment '{name}'")
         except ServerError as error:
-            if error.status != 404:  # already gone: what a delete wants
+            if error.status != 404:  # already gone (perhaps by an attempt whose answer was lost)
                 raise
 
     def delete_owned_automations(self, deployment_id: str, name: str) -> None:
         self.request("DELETE", f"/automations/owned-by/prefect.deployment.{deployment_id}",
                      doing=f"deleting the triggers of '{name}'")
 
+    def delete_automation(self, automation_id: str, name: str) -> None:
+        try:
+            self.request("DELETE", f"/automations/{automation_id}", doing=f"deleting a trigger of '{name}'")
+        except ServerError as error:
+            if error.status != 404:
+                raise
+
     def create_automation(self, automation: dict, name: str) -> str:
-        return self.request("POST", "/automations/", json=automation,
+        """Create the automation; if an attempt's answer was lost, the one it made (found by its name and
+        owner) instead of a second."""
+        owner = automation["owner_resource"].removeprefix("prefect.deployment.")
+
+        def made_already():
+            found = self.owned_automations(owner, [automation["name"]])
+            return found[0] if found else None
+
+        return self.request("POST", "/automations/", json=automation, recover=made_already,
                             doing=f"creating trigger '{automation['name']}' of '{name}'")["id"]
 
     def create_work_pool(self, name: str, pool_type: str, base_job_template: dict) -> dict:
         return self.request("POST", "/work_pools/",
                             json={"name": name, "type": pool_type, "base_job_template": base_job_template},
                             doing=f"creating work pool '{name}'")
+
+    # -- the deploy lease ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lease(self, project: str, environment: str, *, wait: float = 600,
+              say: Callable[[str], None] = print) -> Iterator[Lease]:
+        """Hold the one deploy lease of `project` in `environment` (a global concurrency limit of one slot,
+        leased for LEASE_SECONDS and renewed until the block ends, so a killed run's lease expires).
+        Waits up to `wait` seconds for another run to finish, telling `say` why; then a ServerError."""
+        lease = Lease(self, f"flow-register:{project}:{environment}", project, environment)
+        lease.acquire(wait, say)
+        try:
+            yield lease
+        finally:
+            lease.release()
+
+
+class Lease:
+    """A held deploy lease; `lost` is set when the server no longer knows it (renewal refused)."""
+
+    def __init__(self, server: Server, name: str, project: str, environment: str):
+        self.server = server
+        self.name = name
+        self.what = f"project '{project}' in environment '{environment}'"
+        self.id: str | None = None
+        self.lost: str | None = None
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    def _increment(self) -> dict | None:
+        """The lease, or None when the slot is taken (423)."""
+        try:
+            return self.server.request(
+                "POST", "/v2/concurrency_limits/increment-with-lease",
+                json={"names": [self.name], "slots": 1, "mode": "concurrency", "lease_duration": LEASE_SECONDS},
+                doing=f"taking the deploy lease of {self.what}", counted=False)
+        except ServerError as error:
+            if error.status == 423:
+                return None
+            if error.status == 404:
+                raise self.server.unsupported("concurrency leases (POST /v2/concurrency_limits/increment-with-lease)")
+            raise
+
+    def _create_limit(self) -> None:
+        try:
+            self.server.request("POST", "/v2/concurrency_limits/", json={"name": self.name, "limit": 1},
+                                doing=f"creating the deploy lock of {self.what}", counted=False)
+        except ServerError as error:
+            if error.status != 409:  # made meanwhile by another run, or by an attempt whose answer was lost
+                raise
+
+    def acquire(self, wait: float, say: Callable[[str], None]) -> None:
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            answer = self._increment()
+            if answer is not None and not answer.get("limits"):
+                # No such limit yet: the server grants a lease on nothing. Make the limit, then ask again.
+                self._release_id(answer["lease_id"])
+                self._create_limit()
+                continue
+            if answer is not None:
+                self.id = answer["lease_id"]
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ServerError(
+                    f"another deploy of {self.what} still holds the deploy lease '{self.name}' after {wait:.0f}s; "
+                    "nothing was written: run again when it has finished. A run that was killed frees it within "
+                    f"{LEASE_SECONDS}s; a lease lost by a restarted server is freed with "
+                    f"`prefect gcl update {self.name} --active-slots 0`", 423, transient=True)
+            if not told:
+                say(f"Waiting for another deploy of {self.what} to finish (the deploy lease '{self.name}' on "
+                    f"{self.server.url}), up to {wait:.0f}s")
+                told = True
+            self.server._sleep(min(left, 2.0))
+        self._renewer = threading.Thread(target=self._renew, name="deploy-lease", daemon=True)
+        self._renewer.start()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(LEASE_SECONDS / 4):
+            try:
+                self.server.request("POST", f"/v2/concurrency_limits/leases/{self.id}/renew",
+                                    json={"lease_duration": LEASE_SECONDS}, doing="renewing the deploy lease",
+                                    counted=False)
+            except ServerError as error:
+                if error.status in (404, 410):
+                    self.lost = (f"the deploy lease '{self.name}' expired before this run ended (the server did "
+                                 "not hear from it in time); stopped before the next write: run again")
+                    return
+
+    def _release_id(self, lease_id: str) -> None:
+        try:
+            self.server.request("POST", "/v2/concurrency_limits/decrement-with-lease", json={"lease_id": lease_id},
+                                doing="releasing the deploy lease", counted=False)
+        except ServerError as error:
+            if error.status not in (404, 410):
+                raise
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join()
+        if self.id is not None and self.lost is None:
+            with contextlib.suppress(ServerError):  # it expires by itself
+                self._release_id(self.id)

@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from support.registration import Api, Project, base_manifest, failing_proxy, fake_registry, unique
+from support.proxy import Proxy, Rule
+from support.registration import Api, Project, base_manifest, fake_registry, unique
 
 pytestmark = pytest.mark.integration
 
@@ -345,13 +346,15 @@ def test_without_a_url_it_stops_and_never_starts_a_server(project):
     assert "[server-url]" in result.err and "Starting" not in result.err + result.out
 
 
-def test_an_unreachable_server_is_a_clear_error(project):
+def test_an_unreachable_server_is_the_servers_failure_not_the_manifests(project):
     from register.local_server import free_port
 
     url = f"http://127.0.0.1:{free_port()}/api"
-    result = project.cli("deploy", "-e", "dev", api_url=url)
-    assert result.code == 1, result
-    assert f"PREFECT_API_URL: error: cannot reach the Prefect server at {url} while reading work pools" in result.err
+    result = project.cli("deploy", "-e", "dev", api_url=url, FLOW_REGISTER_RETRY_SECONDS="2")
+    assert result.code == 4, result
+    assert result.err.startswith(f"flow-register: error: the Prefect server failed: cannot reach the Prefect "
+                                 f"server at {url} while "), result.err
+    assert result.err.rstrip().endswith("nothing was written, run again"), result.err
     assert "Traceback" not in result.err
 
 
@@ -389,7 +392,7 @@ def test_the_api_key_and_auth_string_are_never_printed(project, tmp_path):
         for url in (project.api_url, f"http://127.0.0.1:{echo.server_address[1]}/api",
                     f"http://127.0.0.1:{free_port()}/api", f"http://{AUTH}@127.0.0.1:{free_port()}/api"):
             for extra in ({"PREFECT_API_KEY": SECRET}, {"PREFECT_API_AUTH_STRING": AUTH}):
-                result = project.cli("deploy", "-e", "dev", api_url=url, **extra,
+                result = project.cli("deploy", "-e", "dev", api_url=url, **extra, FLOW_REGISTER_RETRY_SECONDS="2",
                                      GITHUB_OUTPUT=str(tmp_path / "out"), GITHUB_STEP_SUMMARY=str(tmp_path / "sum"))
                 outputs.append((url, extra, result))
         refused = [r for url, _, r in outputs if str(echo.server_address[1]) in url]
@@ -431,29 +434,31 @@ def test_github_outputs_and_step_summary(project, tmp_path):
     assert f"| create | `extract-{project.name}` | `extract` |" in summary.read_text()
 
 
-@pytest.mark.parametrize("method, path, nth, applied", [
-    ("POST", "/api/deployments/", 2, ["created 'extract"]),  # the second deployment fails
-    ("POST", "/api/automations/", 1, ["created 'extract"]),  # the first one's trigger fails
+@pytest.mark.parametrize("rule, code, applied", [
+    # the server refuses the second deployment: the apply failed (3)
+    (Rule("422", "POST", "/api/deployments/$", body='"name": ?"weekly-'), 3, "created 'extract"),
+    # the server keeps failing the first deployment's trigger: the server failed (4)
+    (Rule("500", "POST", "/api/automations/$", times=None), 4, "created 'extract"),
 ], ids=["deployment", "trigger"])
-def test_a_failure_half_way_exits_3_lists_what_was_applied_and_a_new_run_converges(
-        project, api, method, path, nth, applied):
+def test_a_failure_half_way_lists_what_was_applied_and_a_new_run_converges(project, api, rule, code, applied):
     project.manifest["deployments"].append({"name": "daily", "entrypoint": "flows/etl.py:extract"})
     project.write()
-    with failing_proxy(project.api_url, method, path, nth) as proxy:
-        failed = project.cli("deploy", "-e", "dev", api_url=proxy)
-    assert failed.code == 3, failed
-    assert "the server answered 500 Internal Server Error: the disk is full" in failed.err
-    assert "Applied before the failure: " + applied[0] in failed.err, failed.err
+    with Proxy(project.api_url, rules=[rule]) as proxy:
+        failed = project.cli("deploy", "-e", "dev", api_url=proxy.api_url, FLOW_REGISTER_RETRY_SECONDS="2")
+    assert failed.code == code, failed
+    assert f"the server answered {rule.fault} " in failed.err
+    assert ("the Prefect server failed: " in failed.err) == (code == 4), failed.err
+    assert "Applied before the failure: " + applied in failed.err, failed.err
     assert "Run the same command again to finish" in failed.err
     assert "Traceback" not in failed.err
     assert f"  created extract-{project.name} (" in failed.out  # as it happened
 
     again = project.deploy()
     assert again.code == 0, again
-    expected = {"extract": "unchanged", "weekly": "create", "daily": "create"} if path == "/api/deployments/" \
-        else {"extract": "update", "weekly": "create", "daily": "create"}
-    assert actions(again) == expected, again
-    if path == "/api/automations/":
+    if rule.path == "/api/deployments/$":
+        assert actions(again)["extract"] == "unchanged" and actions(again)["weekly"] == "create", again
+    else:
+        assert actions(again)["extract"] == "update", again
         assert entries(again)["extract"]["changes"] == ["triggers"]
     assert len(api.automations_of(owned(api, project)["extract"]["id"])) == 1
 

@@ -6,7 +6,7 @@ servers fail. A fault is chosen by a scripted `Rule` (the nth `POST /automations
 `fault_rate`, at random from `faults` with a seeded generator, so a run can be repeated.
 
 Fault kinds:
-  "500", "502", "503"  the status, without passing the request on
+  "500", "502", "503"  the status, without passing the request on (any other status too, e.g. "422")
   "429"                Too Many Requests with `Retry-After: retry_after`
   "reset"              the connection is reset (TCP RST) before the request reaches the server
   "timeout"            the request is held for `hold_seconds` (past the client's timeout), then dropped
@@ -44,6 +44,11 @@ CONTROL = "/__proxy__/"
 _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
+def _check(fault: str) -> None:
+    if fault not in KINDS and not (fault.isdigit() and len(fault) == 3):
+        raise ValueError(f"unknown fault {fault!r}: a status such as '500', or one of {', '.join(KINDS)}")
+
+
 def route(method: str, path: str) -> str:
     """'POST /api/deployments/{id}': a request's method and path, ids and query left out, for counting."""
     return f"{method} {_ID.sub('{id}', path.split('?', 1)[0])}"
@@ -53,22 +58,25 @@ def route(method: str, path: str) -> str:
 class Rule:
     """Fail matching requests: from the `nth` match on, `times` of them (None: every one after).
 
-    `method` is matched exactly, `path` as a regular expression searched in the path (query included)."""
+    `method` is matched exactly, `path` and `body` as regular expressions searched in the path (query
+    included) and the request's body."""
 
     fault: str
     method: str | None = None
     path: str | None = None
+    body: str | None = None
     nth: int = 1
     times: int | None = 1
     seen: int = field(default=0, init=False)
     fired: int = field(default=0, init=False)
 
     def __post_init__(self):
-        if self.fault not in KINDS:
-            raise ValueError(f"unknown fault {self.fault!r}: one of {', '.join(KINDS)}")
+        _check(self.fault)
 
-    def take(self, method: str, path: str) -> bool:
+    def take(self, method: str, path: str, body: bytes) -> bool:
         if self.method and self.method != method or self.path and not re.search(self.path, path):
+            return False
+        if self.body and not re.search(self.body, body.decode("utf-8", "replace")):
             return False
         self.seen += 1
         if self.seen < self.nth or self.times is not None and self.fired >= self.times:
@@ -96,8 +104,7 @@ class Proxy:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"upstream must be an http(s) URL, not {upstream!r}")
         for kind in faults:
-            if kind not in KINDS:
-                raise ValueError(f"unknown fault {kind!r}: one of {', '.join(KINDS)}")
+            _check(kind)
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.api_path = parts.path.rstrip("/")
         self.delay = delay_ms / 1000
@@ -218,10 +225,10 @@ class Proxy:
             if not writer.is_closing():
                 writer.close()
 
-    def _fault_for(self, method: str, path: str) -> str | None:
+    def _fault_for(self, method: str, path: str, body: bytes) -> str | None:
         with self._lock:
             for rule in self.rules:
-                if rule.take(method, path):
+                if rule.take(method, path, body):
                     return rule.fault
             if self.fault_rate and (self.methods is None or method in self.methods):
                 if self.random.random() < self.fault_rate:
@@ -234,7 +241,7 @@ class Proxy:
         method, path, headers, body = request
         if path.startswith(CONTROL):
             return await self._control(method, path, writer)
-        fault = self._fault_for(method, path)
+        fault = self._fault_for(method, path, body)
         entry = Entry(method, path, fault, None)
         with self._lock:
             self.log.append(entry)
@@ -242,7 +249,7 @@ class Proxy:
             await asyncio.sleep(self.delay)
         if fault in ("reset", "timeout"):
             return await self._drop(fault, writer)
-        if fault in ("500", "502", "503", "429"):
+        if fault and fault.isdigit():
             extra = [("Retry-After", f"{self.retry_after:g}")] if fault == "429" else []
             entry.status = int(fault)
             await _respond(writer, int(fault), [("Content-Type", "application/json"), *extra],
