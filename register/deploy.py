@@ -9,6 +9,7 @@ what changed.
 from __future__ import annotations
 
 import dataclasses
+import contextlib
 import json
 import os
 import sys
@@ -38,6 +39,7 @@ class DeployOptions:
     # share one server).
     name_template: str | None = None
     concurrency: int = 8  # requests in flight at once while applying
+    lock_wait: float = 600  # seconds to wait for another deploy of this project and environment
 
 
 def _server_problem(error, connection) -> Problem:
@@ -106,9 +108,13 @@ def run(options: DeployOptions) -> int:
     connection = connection_from_environment(os.environ)
     for secret in connection.secrets():
         github.mask(secret)
-    with Server(connection) as server:
+    with Server(connection) as server, contextlib.ExitStack() as held:
         with github.group(f"Read {server.url}"):
             try:
+                # one deploy at a time per project and environment; the plan is made after it is held
+                lease = None if options.dry_run else held.enter_context(server.lease(
+                    manifest.project, env, wait=options.lock_wait,
+                    say=lambda text: print(text, file=sys.stderr, flush=True)))
                 pools = server.work_pools([d.work_pool for d in deployments])
                 registered_raw = server.deployments([d.name for d in deployments], owner)
                 flows = server.flows([d.flow for d in deployments], [str(r["flow_id"]) for r in registered_raw])
@@ -172,7 +178,8 @@ def run(options: DeployOptions) -> int:
             with github.group("Apply"):
                 progress = (lambda step: print(report.step_line(step), flush=True)) if text else None
                 flow_ids = {f["name"]: str(f["id"]) for f in flows}
-                outcome.result = apply(plan, server, flow_ids, progress, concurrency=options.concurrency)
+                outcome.result = apply(plan, server, flow_ids, progress, concurrency=options.concurrency,
+                                       lease=lease)
                 if outcome.result.server_failed:
                     outcome.result.error = f"the Prefect server failed: {outcome.result.error}"
         outcome.reads, outcome.writes = server.reads, server.writes
