@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--image-tag", help="an extra tag for the image")
         if name == "deploy":
             command.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
+            command.add_argument("--concurrency", type=_positive, default=8, metavar="N",
+                                 help="at most N writes to the Prefect server at once (default 8)")
+            command.add_argument("--lock-wait", type=float, default=600, metavar="SECONDS",
+                                 help="wait this long for another deploy of the project and environment "
+                                      "to finish (default 600)")
 
     imports = commands.add_parser("import", help="convert a prefect.yaml into a manifest; warn about what has no "
                                                  "equivalent, at its line")
@@ -122,6 +127,12 @@ def _render(args) -> int:
     return Exit.OK
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of 1 or more")
+    return int(text)
+
+
 def _deploy(args) -> int:
     from register.deploy import DeployOptions, run
 
@@ -135,6 +146,8 @@ def _deploy(args) -> int:
         build=args.build,
         push=args.push,
         image_tag=args.image_tag,
+        concurrency=getattr(args, "concurrency", 8),
+        lock_wait=getattr(args, "lock_wait", 600),
     ))
 
 
