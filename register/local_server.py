@@ -1,6 +1,8 @@
 """A local Prefect server (SQLite, loopback) for the demo, the tests and the benchmark.
 
-It lives in a folder of its own (never the user's ~/.prefect), and is a real `prefect server start`.
+It lives in a folder of its own (never the user's ~/.prefect), and is a real `prefect server start`:
+the installed Prefect's, or a given release's from a tool environment of its own (`uv tool run`, cached
+by uv), so the tests can register into every Prefect server a user may have.
 """
 
 from __future__ import annotations
@@ -69,8 +71,31 @@ class LocalServer:
         (self.home / "server.pid").unlink(missing_ok=True)
 
 
-def start(home: Path, port: int | None = None, *, timeout: float = 120.0, ui: bool = False) -> LocalServer:
-    """Start `prefect server start` in its own process group and wait until /api/health answers."""
+# An old release's server runs with the libraries of its day (today's fastapi breaks 3.4's router): uv
+# resolves it as of a week after its release.
+RELEASED = {"3.4.10": "2025-08-01"}
+# A release without a date here gets today's libraries, less those known to break Prefect's server:
+# fastapi 0.150+ (request bodies) and SQLAlchemy 2.1 (the scheduler).
+SERVER_PINS = ("fastapi<0.150", "sqlalchemy[asyncio]>=2.0,<2.1")
+
+
+def prefect_command(release: str | None) -> list[str]:
+    """`prefect` of the installed Prefect, or of `release` ("3.4.10", or "latest": the newest that resolves)
+    in a uv tool environment (cached by uv)."""
+    if not release:
+        return [str(Path(sys.executable).with_name("prefect"))]
+    if release in RELEASED:
+        resolve = ["--exclude-newer", RELEASED[release]]
+    else:
+        resolve = [arg for pin in SERVER_PINS for arg in ("--with", pin)]
+    return ["uv", "tool", "run", "--python", f"{sys.version_info.major}.{sys.version_info.minor}", *resolve,
+            "--from", "prefect" if release == "latest" else f"prefect=={release}", "prefect"]
+
+
+def start(home: Path, port: int | None = None, *, timeout: float = 120.0, ui: bool = False,
+          release: str | None = None) -> LocalServer:
+    """Start `prefect server start` (of `release`, default the installed one) in its own process group
+    and wait until /api/health answers."""
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -78,9 +103,10 @@ def start(home: Path, port: int | None = None, *, timeout: float = 120.0, ui: bo
     if ui:
         env["PREFECT_SERVER_UI_ENABLED"] = "true"
     log = open(home / "server.log", "ab")
-    prefect = Path(sys.executable).with_name("prefect")
+    if release:
+        timeout += 300  # the first start installs the release into uv's cache
     process = subprocess.Popen(
-        [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        [*prefect_command(release), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
     )
     server = LocalServer(home, port, process.pid)

@@ -14,10 +14,13 @@ EXAMPLES = ROOT / "examples"
 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory):
-    """A real local Prefect server for the whole session; its API URL is `prefect_server.api_url`."""
+    """A real local Prefect server for the whole session; its API URL is `prefect_server.api_url`.
+
+    FLOW_REGISTER_PREFECT_SERVER=3.4.9 runs that Prefect release's server instead of the installed one
+    (from a uv tool environment), so the tiers run against every server release flow-register supports."""
     from register.local_server import start
 
-    server = start(tmp_path_factory.mktemp("prefect-server"))
+    server = start(tmp_path_factory.mktemp("prefect-server"), release=os.environ.get("FLOW_REGISTER_PREFECT_SERVER"))
     yield server
     server.stop()
 

@@ -33,7 +33,7 @@ PAGE = 200  # the server's largest page (PREFECT_API_DEFAULT_LIMIT)
 API_VERSION = "0.8.4"  # the X-PREFECT-API-VERSION that Prefect 3's client sends (client/constants.py)
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 LEASE_SECONDS = 60  # the shortest lease the server grants; renewed while the deploy runs
-OLDEST_SERVER = "3.4.9"  # the first Prefect release with concurrency leases (the deploy lease)
+OLDEST_SERVER = "3.4.10"  # the first Prefect release whose concurrency leases hold (3.4.9 loses them)
 
 
 class ServerError(Exception):
@@ -486,8 +486,8 @@ class Lease:
             if left <= 0:
                 raise ServerError(
                     f"another deploy of {self.what} still holds the deploy lease '{self.name}' after {wait:.0f}s; "
-                    "nothing was written: run again when it has finished. A run that was killed frees it within "
-                    f"{LEASE_SECONDS}s; a lease lost by a restarted server is freed with "
+                    "nothing was written: run again when it has finished. A run that was killed frees it about "
+                    f"{LEASE_SECONDS + 15}s after it stopped; a lease lost by a restarted server is freed with "
                     f"`prefect gcl update {self.name} --active-slots 0`", 423, transient=True)
             if not told:
                 say(f"Waiting for another deploy of {self.what} to finish (the deploy lease '{self.name}' on "
