@@ -57,7 +57,8 @@ def _server_failed(error) -> int:
     """The server kept failing before the first write (not the manifest's fault): its own exit code."""
     from register.report import github
 
-    message = f"the Prefect server failed: {error}; nothing was written, run again"
+    message = str(error) if error.status == 423 else \
+        f"the Prefect server failed: {error}; nothing was written, run again"  # 423: the deploy lease is taken
     print(f"flow-register: error: {message}", file=sys.stderr, flush=True)
     if github.active():
         print(github.error(message, "flow-register: server failed"), flush=True)
