@@ -292,12 +292,7 @@ def _number(value) -> Decimal | None:
 
 
 def _parsed(parse):
-    def read(value) -> Decimal | None:
-        try:
-            return parse(value) if isinstance(value, str) else None
-        except UnitError:
-            return None
-    return read
+    return lambda value: _given(parse, value) if isinstance(value, str) else None
 
 
 # How a pool type's own job variables express CPU (in vCPU) and memory (in MiB), to check raw values the
@@ -310,22 +305,34 @@ _READERS = {
 }
 
 
-def check_job_variables(job_variables: dict, pool_type: str) -> Translation:
+def check_job_variables(job_variables: dict, pool_type: str, resources: dict | None = None) -> Translation:
     """What the platform refuses in raw `cpu` and `memory` job variables (ECS CPU units and MiB, Cloud Run
-    quantities, ACI vCPU and GB): the limits `resources` gets, e.g. Fargate's pairs."""
+    quantities, ACI vCPU and GB): the limits `resources` gets, e.g. Fargate's pairs. A value `resources`
+    sets takes part in a pair, but only the raw variables' problems are returned (resources' are its own)."""
     out = Translation()
     kind = base_type(pool_type)
-    if kind not in _READERS or not ({"cpu", "memory"} & set(job_variables)):
+    raw = {"cpu", "memory"} & set(job_variables)
+    if kind not in _READERS or not raw:
         return out
     read_cpu, read_memory = _READERS[kind]
-    cpu = read_cpu(job_variables["cpu"]) if "cpu" in job_variables else None
-    mem = read_memory(job_variables["memory"]) if "memory" in job_variables else None
+    cpu = read_cpu(job_variables["cpu"]) if "cpu" in raw else _given(parse_cpu, (resources or {}).get("cpu"))
+    mem = read_memory(job_variables["memory"]) if "memory" in raw else \
+        _given(parse_memory, (resources or {}).get("memory"))
     if (cpu is not None and cpu <= 0) or (mem is not None and mem <= 0):
         return out  # the template's schema says what a positive value is
-    if kind == "ecs" and cpu is not None and cpu * 1024 not in FARGATE:  # said in the units written
+    if kind == "ecs" and "cpu" in raw and cpu is not None and cpu * 1024 not in FARGATE:  # in the units written
         out.error("cpu", f"{job_variables['cpu']} CPU units is not a Fargate size; valid CPU units are "
                          f"{', '.join(map(str, FARGATE))}", "resources-fargate")
         return out
     {"ecs": _ecs, "cloud-run-v2": _cloud_run, "cloud-run": _cloud_run, "azure-container-instance": _aci}[kind](
         cpu, mem, kind, out)
+    out.errors = [e for e in out.errors if e[0] in raw]
+    out.warnings = [w for w in out.warnings if w[0] in raw]
     return out
+
+
+def _given(parse, value) -> Decimal | None:
+    try:
+        return None if value is None else parse(value)
+    except UnitError:
+        return None  # reported with resources

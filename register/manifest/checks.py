@@ -259,7 +259,7 @@ def report_resources(report: ProblemReport, d: Deployment, environment: str, poo
 def _raw_resources(report: ProblemReport, d: Deployment, context: str, pool_type: str) -> None:
     """Raw `cpu` and `memory` job variables get the platform's limits too, unless `resources` sets them."""
     raw = {k: v for k, v in d.job_variables.items() if k not in res.variables_for(pool_type, d.resources)}
-    checked = res.check_job_variables(raw, pool_type)
+    checked = res.check_job_variables(raw, pool_type, d.resources)
     for variable, message, rule in checked.errors:
         report.at(d.origin("job_variables", variable), f"{context}job_variables.{variable}: {message}", rule)
     for variable, message, rule in checked.warnings:
