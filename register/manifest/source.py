@@ -34,6 +34,7 @@ MAX_ALIASED_VALUES = 20_000  # values reached again through aliases: bounds a "b
 NULL_TAG = "!null"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _VARIABLE = re.compile(r"\$(\$?)\{([^}]*)(\}?)")
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|AUTH|CREDENTIAL|PRIVATE", re.I)
 _REFERENCE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.S)
 
 
@@ -196,6 +197,7 @@ class _Walker:
         (unquoted) scalar is typed after substitution, so `limit: ${LIMIT}` can be a number."""
         unset: list[str] = []
         malformed: list[str] = []
+        secrets: list[str] = []
 
         def replace(match: re.Match) -> str:
             escaped, inner, closed = match.groups()
@@ -206,6 +208,8 @@ class _Walker:
                 malformed.append(match.group(0))
                 return match.group(0)
             name, default = reference.groups()
+            if _SECRET_NAME.search(name):
+                secrets.append(name)
             if self.environ.get(name):
                 return self.environ[name]
             if default is not None:
@@ -221,6 +225,11 @@ class _Walker:
         for name in unset:
             self.report(_position(node), f"environment variable '{name}' is not set and has no default; set it, "
                                          f"or give a default: ${{{name}:-value}}", "environment-variable")
+        for name in secrets:
+            self.source.problems.append(Problem(
+                self.source.file, *_position(node), f"environment variable '{name}' looks like a secret: its value "
+                "would be stored in the deployment as plain text for anyone who can read it; give runs the secret "
+                "with a Prefect Secret block ('{{ prefect.blocks.secret.NAME }}')", "environment-secret", "warning"))
         if node.style is None and result != text:
             tag = self.loader.resolve(yaml.ScalarNode, result, (True, False))
             return self.loader.construct_object(yaml.ScalarNode(tag, result, node.start_mark, node.end_mark))
