@@ -12,6 +12,8 @@ Fault kinds:
   "timeout"            the request is held for `hold_seconds` (past the client's timeout), then dropped
   "lost"               the request reaches the server, the client sees 502 (a write it cannot know about)
   "reset-after", "timeout-after"   as "reset" and "timeout", after the server got the request
+  "hold"               the request waits until the test calls open_gate(), then passes (a run paused
+                       at a known point, for races)
 
 In a test:    with Proxy(server.api_url, delay_ms=100) as proxy: ... proxy.api_url ... proxy.counts
 From a shell: python -m tests.support.proxy --upstream http://127.0.0.1:4200/api --delay-ms 100
@@ -38,6 +40,7 @@ from urllib.parse import urlsplit
 import httpx
 
 KINDS = ("500", "502", "503", "429", "reset", "timeout", "lost", "reset-after", "timeout-after")
+SCRIPTED = ("hold",)  # for rules only: never drawn at random
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host",
               "content-length", "proxy-connection"}
 CONTROL = "/__proxy__/"
@@ -45,7 +48,7 @@ _ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 def _check(fault: str) -> None:
-    if fault not in KINDS and not (fault.isdigit() and len(fault) == 3):
+    if fault not in KINDS + SCRIPTED and not (fault.isdigit() and len(fault) == 3):
         raise ValueError(f"unknown fault {fault!r}: a status such as '500', or one of {', '.join(KINDS)}")
 
 
@@ -121,6 +124,7 @@ class Proxy:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
+        self._gate: asyncio.Event | None = None
 
     # -- what tests read and change -----------------------------------------------------------
 
@@ -149,6 +153,10 @@ class Proxy:
         with self._lock:
             self.rules.append(rule)
         return rule
+
+    def open_gate(self) -> None:
+        """Let every request held by a "hold" rule (and any later one) pass."""
+        self._loop.call_soon_threadsafe(self._gate.set)
 
     def reset(self) -> None:
         """Forget the requests seen and the rules."""
@@ -195,6 +203,7 @@ class Proxy:
     async def _serve(self, ready: threading.Event | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
+        self._gate = asyncio.Event()
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
         async with httpx.AsyncClient(base_url=self.origin, timeout=300, limits=limits) as client:
             self._client = client
@@ -247,6 +256,9 @@ class Proxy:
             self.log.append(entry)
         if self.delay:
             await asyncio.sleep(self.delay)
+        if fault == "hold":
+            await self._gate.wait()
+            fault = None
         if fault in ("reset", "timeout"):
             return await self._drop(fault, writer)
         if fault and fault.isdigit():
