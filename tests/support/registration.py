@@ -160,7 +160,14 @@ class Api:
 
     @cache
     def templates(self) -> dict[str, dict]:
-        meta = self.http.get("/collections/views/aggregate-worker-metadata").json()
+        """Each worker type's default base job template, as the pinned Prefect bundles it: the same pools
+        whichever server release the tests run against (an old server bundles older templates: 3.4's
+        kubernetes template has no cpu or memory variables)."""
+        from importlib.util import find_spec
+
+        prefect = Path(find_spec("prefect").submodule_search_locations[0])
+        bundled = prefect / "server/api/collections_data/views/aggregate-worker-metadata.json"
+        meta = json.loads(bundled.read_text())
         return {kind: worker["default_base_job_configuration"] for workers in meta.values()
                 for kind, worker in workers.items()}
 
