@@ -322,6 +322,17 @@ class Server:
             self._version = str(self.request("GET", "/admin/version", doing="reading the server's version"))
         return self._version
 
+    def too_old(self) -> bool:
+        """Whether the server says it runs a Prefect release older than OLDEST_SERVER (Prefect Cloud, or a
+        server that does not say, is taken as new enough)."""
+        def release(text: str) -> tuple[int, ...]:
+            return tuple(int(part) for part in text.split(".")[:3])
+
+        try:
+            return release(self.version()) < release(OLDEST_SERVER)
+        except (ServerError, ValueError):
+            return False
+
     def unsupported(self, what: str) -> ServerError:
         """The error for a server too old for `what`, naming its release."""
         try:
@@ -490,6 +501,8 @@ class Lease:
                     f"{LEASE_SECONDS + 15}s after it stopped; a lease lost by a restarted server is freed with "
                     f"`prefect gcl update {self.name} --active-slots 0`", 423, transient=True)
             if not told:
+                if self.server.too_old():  # 3.4.9 loses leases: this one would never be freed
+                    raise self.server.unsupported("concurrency leases that hold")
                 say(f"Waiting for another deploy of {self.what} to finish (the deploy lease '{self.name}' on "
                     f"{self.server.url}), up to {wait:.0f}s")
                 told = True
