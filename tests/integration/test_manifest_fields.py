@@ -1,0 +1,56 @@
+"""The manifest's own fields reach the server, read back from a real Prefect server: a version per
+environment from the caller's environment, enforce_parameter_schema and concurrency options."""
+
+from __future__ import annotations
+
+import pytest
+
+from support.registration import Api, Project, base_manifest, unique
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def api(prefect_server) -> Api:
+    return Api(prefect_server.api_url)
+
+
+@pytest.fixture
+def project(tmp_path, prefect_server, api) -> Project:
+    pool = unique("docker")
+    api.create_pool(pool, "docker")
+    project = Project(tmp_path / "repo", prefect_server.api_url, unique("etl"))
+    project.manifest = base_manifest(project.name, pool)
+    return project
+
+
+def registered(api: Api, project: Project) -> dict[str, dict]:
+    return {name.removesuffix(f"-{project.name}"): d for name, d in api.deployments(f"project:{project.name}").items()}
+
+
+def test_a_version_per_environment_from_the_callers_environment(project, api):
+    project.manifest["environments"]["dev"] = {"version": "release-${RELEASE:-none}"}
+    project.write()
+    first = project.deploy(RELEASE="v1.2.3")
+    assert first.code == 0, first
+    assert {d["version"] for d in registered(api, project).values()} == {"release-v1.2.3"}
+    assert {d["action"] for d in project.deploy(RELEASE="v1.2.3").json["deployments"]} == {"unchanged"}
+
+    unset = project.deploy()  # the same manifest where RELEASE is not set: its default
+    assert unset.code == 0, unset
+    assert {d["version"] for d in registered(api, project).values()} == {"release-none"}
+
+
+@pytest.mark.xfail(strict=True, reason="the desired state (register/desired.py, the lead's) does not send "
+                                       "enforce_parameter_schema and concurrency_options yet")
+def test_parameter_enforcement_and_concurrency_options(project, api):
+    extract = project.manifest["deployments"][0]
+    extract.update(enforce_parameter_schema=False,
+                   concurrency_limit={"limit": 2, "collision_strategy": "CANCEL_NEW", "grace_period_seconds": 120})
+    project.write()
+    first = project.deploy()
+    assert first.code == 0, first
+    found = registered(api, project)
+    assert (found["extract"]["enforce_parameter_schema"], found["weekly"]["enforce_parameter_schema"]) == (False, True)
+    assert found["extract"]["concurrency_options"] == {"collision_strategy": "CANCEL_NEW", "grace_period_seconds": 120}
+    assert {d["action"] for d in project.deploy().json["deployments"]} == {"unchanged"}
