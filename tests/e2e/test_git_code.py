@@ -11,19 +11,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from register.local_server import free_port
 from support.services import services_env
+from support.worker import BIN, api, create_docker_pool, run_to_end
 
 pytestmark = pytest.mark.e2e
 
-BIN = Path(sys.executable).parent
 POOL = "git-code-docker"
 RUNTIME = "flow-register-test/prefect-git:e2e"  # the test base image plus git: it has no flow code
 STEP = "prefect.deployments.steps."
@@ -65,12 +62,6 @@ def git(root: Path, *args: str) -> str:
                           check=True, capture_output=True, text=True).stdout.strip()
 
 
-def api(server, method: str, path: str, **kwargs):
-    response = httpx.request(method, f"{server.api_url}{path}", timeout=30, **kwargs)
-    response.raise_for_status()
-    return response.json() if response.content else None
-
-
 @pytest.fixture(scope="module")
 def runtime_image(tmp_path_factory) -> str:
     """BASE_IMAGE with git from Debian's packages (Prefect's image has none); containers reach the
@@ -108,18 +99,6 @@ def git_server(tmp_path):
         daemon.wait(timeout=30)
 
 
-def create_pool(server) -> None:
-    """A Docker pool from the server's default template, its containers on the host's network (where
-    the Prefect server and the git server listen)."""
-    if httpx.get(f"{server.api_url}/work_pools/{POOL}", timeout=30).status_code == 200:
-        return
-    metadata = api(server, "GET", "/collections/views/aggregate-worker-metadata")
-    template = next(worker["default_base_job_configuration"] for workers in metadata.values()
-                    for kind, worker in workers.items() if kind == "docker")
-    template["variables"]["properties"]["network_mode"]["default"] = "host"
-    api(server, "POST", "/work_pools/", json={"name": POOL, "type": "docker", "base_job_template": template})
-
-
 def test_a_run_clones_the_deployed_commit_into_an_image_without_the_code(runtime_image, git_server, prefect_server,
                                                                          tmp_path):
     served, port = git_server
@@ -141,7 +120,7 @@ def test_a_run_clones_the_deployed_commit_into_an_image_without_the_code(runtime
     git(bare, "config", "uploadpack.allowAnySHA1InWant", "true")
     git(bare, "config", "uploadpack.allowFilter", "true")
 
-    create_pool(prefect_server)
+    create_docker_pool(prefect_server, POOL)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GITHUB_"))}
     env.update(services_env())
     env.update({"PREFECT_API_URL": prefect_server.api_url, "PREFECT_HOME": str(tmp_path / "prefect-home")})
@@ -164,30 +143,5 @@ def test_a_run_clones_the_deployed_commit_into_an_image_without_the_code(runtime
     git(checkout, "commit", "-qam", "v2")
     git(checkout, "push", "-q", str(bare), "main")
 
-    worker_log = tmp_path / "worker.log"
-    with worker_log.open("w") as log:
-        worker = subprocess.Popen(
-            [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type", "docker", "--limit", "1"],
-            env={**env, "PREFECT_WORKER_QUERY_SECONDS": "1"}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        try:
-            run = api(prefect_server, "POST", f"/deployments/{deployment['id']}/create_flow_run", json={})
-            state = None
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline:
-                state = api(prefect_server, "GET", f"/flow_runs/{run['id']}")["state"]
-                if state and state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-                    break
-                assert worker.poll() is None, "the worker exited:\n" + worker_log.read_text()[-4000:]
-                time.sleep(1)
-            logs = api(prefect_server, "POST", "/logs/filter",
-                       json={"logs": {"flow_run_id": {"any_": [run["id"]]}}, "limit": 200})
-            shown = "\n".join(entry["message"] for entry in logs) + "\nworker:\n" + worker_log.read_text()[-4000:]
-            assert state and state["type"] == "COMPLETED", f"flow run ended {state}:\n{shown}"
-        finally:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
+    state, shown = run_to_end(prefect_server, deployment["id"], POOL, env, tmp_path / "worker.log", timeout=600)
+    assert state and state["type"] == "COMPLETED", f"flow run ended {state}:\n{shown}"

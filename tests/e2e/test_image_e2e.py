@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -19,13 +18,13 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 
 import register.image as image_stage
 from register.image import registries
 from register.manifest import load_manifest
 from support.services import services_env
+from support.worker import api, create_docker_pool, run_to_end
 
 pytestmark = pytest.mark.e2e
 
@@ -131,25 +130,6 @@ def test_dockerfile_auto_builds_an_image_with_the_code_at_workdir(docker_env, tm
 
 # --- the user's path ------------------------------------------------------------------------------
 
-def api(server, method: str, path: str, **kwargs):
-    response = httpx.request(method, f"{server.api_url}{path}", timeout=30, **kwargs)
-    response.raise_for_status()
-    return response.json() if response.content else None
-
-
-def create_docker_pool(server) -> None:
-    """What a platform engineer provisions: a Docker pool from the server's default template, its
-    containers on the host's network (the test's Prefect server listens on loopback)."""
-    existing = httpx.get(f"{server.api_url}/work_pools/{POOL}", timeout=30)
-    if existing.status_code == 200:
-        return
-    metadata = api(server, "GET", "/collections/views/aggregate-worker-metadata")
-    template = next(worker["default_base_job_configuration"] for workers in metadata.values()
-                    for kind, worker in workers.items() if kind == "docker")
-    template["variables"]["properties"]["network_mode"]["default"] = "host"
-    api(server, "POST", "/work_pools/", json={"name": POOL, "type": "docker", "base_job_template": template})
-
-
 def deploy(path: Path, env: dict) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
     result = subprocess.run([str(BIN / "flow-register"), "deploy", "-f", str(path), "--environment", "dev"],
@@ -161,7 +141,7 @@ def test_deploy_build_push_register_run_to_completed_then_redeploy_changes_nothi
         docker_env, prefect_server, tmp_path):
     repository = unique(docker_env["REGISTRY"])
     path = example_copy(tmp_path, repository)
-    create_docker_pool(prefect_server)
+    create_docker_pool(prefect_server, POOL)
     env = {**os.environ, "PREFECT_API_URL": prefect_server.api_url, "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
            "PREFECT_HOME": str(tmp_path / "prefect-home")}
     env.pop("PREFECT_API_KEY", None)
@@ -178,31 +158,8 @@ def test_deploy_build_push_register_run_to_completed_then_redeploy_changes_nothi
     assert deployment["job_variables"]["image"].startswith(f"{repository}@sha256:")
     assert deployment["version"] == tag
 
-    worker_log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
-        [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type", "docker", "--limit", "1"],
-        env={**env, "PREFECT_WORKER_QUERY_SECONDS": "1"}, stdout=worker_log, stderr=subprocess.STDOUT,
-        start_new_session=True)
-    try:
-        run = api(prefect_server, "POST", f"/deployments/{deployment['id']}/create_flow_run", json={})
-        deadline = time.monotonic() + 300
-        state = None
-        while time.monotonic() < deadline:
-            state = api(prefect_server, "GET", f"/flow_runs/{run['id']}")["state"]
-            if state and state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-                break
-            assert worker.poll() is None, "the worker exited:\n" + (tmp_path / "worker.log").read_text()[-4000:]
-            time.sleep(1)
-        assert state and state["type"] == "COMPLETED", (
-            f"flow run ended {state}; worker log:\n" + (tmp_path / "worker.log").read_text()[-4000:])
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
-        worker_log.close()
+    state, shown = run_to_end(prefect_server, deployment["id"], POOL, env, tmp_path / "worker.log")
+    assert state and state["type"] == "COMPLETED", f"flow run ended {state}:\n{shown}"
 
     second, second_seconds = deploy(path, env)
     shown = f"stdout:\n{second.stdout}\nstderr:\n{second.stderr}"
