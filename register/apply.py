@@ -12,13 +12,13 @@ server holds is read back and compared with the plan before the run says it is d
 
 from __future__ import annotations
 
-import copy
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from register.plan import Action, Plan
+from register.desired import automation_body, body
+from register.plan import Action, Plan, automation_deployments, compare, registered
 from register.server import Server, ServerError
 
 CONCURRENCY = 8  # writes in flight at once, by default
@@ -28,7 +28,7 @@ CONCURRENCY = 8  # writes in flight at once, by default
 class Step:
     """One completed write, or the one that failed."""
 
-    action: str  # created | updated | deleted | triggers replaced
+    action: str  # created | updated | deleted
     flow: str
     name: str
     id: str | None = None
@@ -53,38 +53,6 @@ class ApplyResult:
     @property
     def ok(self) -> bool:
         return self.failed is None
-
-
-def deployment_payload(action: Action, flow_id: str) -> dict:
-    f = action.desired.fields
-    return {
-        "name": action.name,
-        "flow_id": flow_id,
-        "work_pool_name": f["work_pool"],
-        "work_queue_name": f["work_queue"],
-        "job_variables": f["job_variables"],
-        "parameters": f["parameters"],
-        "parameter_openapi_schema": f["parameter_schema"],
-        "schedules": f["schedules"],
-        "tags": f["tags"],
-        # sent as given: Prefect's DeploymentCreate would turn a missing description into the string "None"
-        "description": f["description"],
-        "entrypoint": f["entrypoint"],
-        "pull_steps": f["pull_steps"],
-        "concurrency_limit": f["concurrency_limit"],
-        "paused": f["paused"],
-        "version": f["version"],
-    }
-
-
-def automation_payload(automation: dict, deployment_id: str) -> dict:
-    """A desired trigger (as plan.trigger shaped it) made into the automation the deployment owns."""
-    body = copy.deepcopy(automation)  # the plan's desired state stays as it was
-    for key in ("actions", "actions_on_trigger", "actions_on_resolve"):
-        body[key] = [{**a, "deployment_id": deployment_id} if a.get("type") == "run-deployment"
-                     and a.get("source") == "selected" else a for a in body.get(key) or []]
-    body["owner_resource"] = f"prefect.deployment.{deployment_id}"
-    return body
 
 
 class _Run:
@@ -210,24 +178,21 @@ def _apply_one(action: Action, server: Server, flow_ids: dict[str, str], result:
     deployment_id = action.id
     step = None
     if action.writes_deployment:
-        deployment_id = server.upsert_deployment(deployment_payload(action, flow_ids[action.flow]))
+        deployment_id = server.upsert_deployment(body(action.desired, flow_ids[action.flow]))
         step = Step("created" if action.kind == "create" else "updated", action.flow, action.name, deployment_id)
         wrote(step)
     result.ids[key] = deployment_id
     if action.writes_triggers:
         server.delete_owned_automations(deployment_id, action.name)
-        for automation in action.desired.fields["triggers"]:
-            server.create_automation(automation_payload(automation, deployment_id), action.name)
+        for trigger in action.desired.triggers:
+            server.create_automation(automation_body(trigger.automation, deployment_id), action.name)
         step = step or Step("updated", action.flow, action.name, deployment_id)
     return step
 
 
 def _differences(plan: Plan, pending: list[Action], server: Server) -> list[tuple[Action, str]]:
     """The actions whose outcome the server does not show, read back in bulk, each with what differs."""
-    from register.manifest.resolve import ownership_tags
-    from register.plan import automation_deployments, compare, registered
-
-    owner = ownership_tags(plan.project, plan.environment)
+    owner = plan.owner
     raw = server.deployments([a.name for a in pending], owner)
     flows = {str(f["id"]): f["name"] for f in server.flows([], [str(r["flow_id"]) for r in raw])}
     by_deployment: dict[str, list[dict]] = {}

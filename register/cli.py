@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from register.problems import Exit, Invalid, UsageError
+from register.settings import Settings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,6 +39,13 @@ def _override_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu", help="cpu for every deployment: vCPU (0.5, 2) or millicores ('500m')")
     parser.add_argument("--memory", help="memory for every deployment: '512Mi', '2Gi', or MiB")
     parser.add_argument("--only", help="comma-separated deployment names (as written in the manifest)")
+
+
+def _server_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--concurrency", type=_positive, default=8, metavar="N",
+                        help="requests in flight at once against the Prefect server (default 8)")
+    parser.add_argument("--lock-wait", type=float, default=600, metavar="SECONDS",
+                        help="how long to wait for another deploy of this project and environment (default 600)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,13 +72,25 @@ def build_parser() -> argparse.ArgumentParser:
                              help="auto: build only when the registry lacks the content tag")
         command.add_argument("--no-push", dest="push", action="store_false", help="build but do not push")
         command.add_argument("--image-tag", help="an extra tag for the image")
+        command.add_argument("--preview", metavar="NAME",
+                             help="register a preview (e.g. pr-123): names suffixed, its own ownership, paused schedules")
+        command.add_argument("--preview-active", action="store_true",
+                             help="keep a preview's schedules and triggers on (off by default)")
+        command.add_argument("--comment", action="store_true",
+                             help="write the plan as one comment on the pull request (GitHub Actions, GITHUB_TOKEN)")
+        _server_args(command)
         if name == "deploy":
             command.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
-            command.add_argument("--concurrency", type=_positive, default=8, metavar="N",
-                                 help="at most N writes to the Prefect server at once (default 8)")
-            command.add_argument("--lock-wait", type=float, default=600, metavar="SECONDS",
-                                 help="wait this long for another deploy of the project and environment "
-                                      "to finish (default 600)")
+        else:
+            command.add_argument("--detailed-exitcode", action="store_true",
+                                 help="exit 0 when nothing would change, 2 when something would, 1 on an error")
+
+    destroy = commands.add_parser("destroy", help="delete a preview's deployments and their triggers")
+    _manifest_args(destroy, environment="required")
+    destroy.add_argument("--preview", metavar="NAME", required=True, help="the preview to delete, e.g. pr-123")
+    destroy.add_argument("--dry-run", action="store_true", help="show what would be deleted; delete nothing")
+    destroy.add_argument("--output", choices=["text", "json"], default="text")
+    _server_args(destroy)
 
     imports = commands.add_parser("import", help="convert a prefect.yaml into a manifest; warn about what has no "
                                                  "equivalent, at its line")
@@ -95,11 +114,11 @@ def overrides_from(args):
                      labels=getattr(args, "labels", None) or {})
 
 
-def _validate(args) -> int:
+def _validate(args, settings: Settings) -> int:
     from register.manifest import load_manifest
     from register.report.problems import print_problems
 
-    manifest = load_manifest(args.file, args.environment, environ=os.environ)
+    manifest = load_manifest(args.file, args.environment, environ=settings.environ)
     if args.output == "json":
         print(json.dumps({"valid": not manifest.errors(), "problems": [p.as_dict() for p in manifest.problems]},
                          indent=2))
@@ -113,17 +132,17 @@ def _validate(args) -> int:
     return Exit.OK
 
 
-def _render(args) -> int:
+def _render(args, settings: Settings) -> int:
     from register.manifest import load_manifest
-    from register.manifest.render import render
+    from register.render import render
     from register.report.problems import print_problems
 
     overrides = overrides_from(args)
-    manifest = load_manifest(args.file, args.environment, overrides, environ=os.environ)
+    manifest = load_manifest(args.file, args.environment, overrides, environ=settings.environ)
     print_problems(manifest.problems)
     if manifest.errors():
         return Exit.INVALID
-    print(json.dumps(render(manifest, args.environment, overrides), indent=2))
+    print(json.dumps(render(manifest, args.environment, overrides, github=settings.github), indent=2))
     return Exit.OK
 
 
@@ -133,8 +152,9 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _deploy(args) -> int:
+def _deploy(args, settings: Settings) -> int:
     from register.deploy import DeployOptions, run
+    from register.report.reporters import choose
 
     return run(DeployOptions(
         manifest=args.file,
@@ -142,22 +162,33 @@ def _deploy(args) -> int:
         overrides=overrides_from(args),
         dry_run=args.command == "plan" or args.dry_run,
         prune=args.prune,
-        output=args.output,
         build=args.build,
         push=args.push,
         image_tag=args.image_tag,
-        concurrency=getattr(args, "concurrency", 8),
-        lock_wait=getattr(args, "lock_wait", 600),
-    ))
+        preview=args.preview,
+        comment=args.comment,
+        detailed_exitcode=getattr(args, "detailed_exitcode", False),
+        concurrency=args.concurrency,
+        lock_wait=args.lock_wait,
+        preview_active=getattr(args, "preview_active", False),
+    ), settings, choose(args.output, settings, comment=args.comment))
 
 
-def _import(args) -> int:
+def _import(args, settings: Settings) -> int:
     from register.importer import run
 
     return run(args.prefect_yaml, args.output, args.environment, args.pool_type)
 
 
-def _demo(args) -> int:
+def _destroy(args, settings: Settings) -> int:
+    from register.deploy import destroy
+    from register.report.reporters import choose
+
+    return destroy(args.file, args.environment, args.preview, settings, choose(args.output, settings),
+                   dry_run=args.dry_run, lock_wait=args.lock_wait)
+
+
+def _demo(args, settings: Settings) -> int:
     from register.demo import run
 
     return run(port=args.port, stop=args.stop)
@@ -167,10 +198,10 @@ def main(argv: list[str] | None = None, labels: dict[str, str] | None = None) ->
     """`labels`: how the caller names the overrides in problems (the action: its inputs); flags by default."""
     args = build_parser().parse_args(argv)
     args.labels = labels
-    handler = {"validate": _validate, "render": _render, "plan": _deploy, "deploy": _deploy, "demo": _demo,
-               "import": _import}
+    handler = {"validate": _validate, "render": _render, "plan": _deploy, "deploy": _deploy, "destroy": _destroy,
+               "demo": _demo, "import": _import}
     try:
-        return int(handler[args.command](args))
+        return int(handler[args.command](args, Settings.from_environ()))
     except Invalid as invalid:
         from register.report.problems import print_problems
 

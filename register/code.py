@@ -24,7 +24,7 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from register.problems import Invalid
 
@@ -41,17 +41,25 @@ class Checkout:
 
     commit: str | None = None
     folder: str = ""  # the manifest's folder, relative to the repository's top ('' at the top)
+    branch: str | None = None
+    remote: str | None = None  # origin's URL, without any credentials in it
 
 
 def checkout(root: Path, github_sha: str | None = None) -> Checkout:
     """GITHUB_SHA when running in Actions (the commit the workflow runs for), else the checkout's HEAD."""
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD", "--show-prefix"], capture_output=True,
-                             text=True, check=True).stdout.splitlines()
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD", "--show-prefix", "--abbrev-ref", "HEAD"],
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+        remote = subprocess.run(["git", "-C", str(root), "config", "--get", "remote.origin.url"],
+                                capture_output=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return Checkout(commit=github_sha)
-    head, prefix = (out + ["", ""])[:2]
-    return Checkout(commit=github_sha or head or None, folder=prefix.rstrip("/"))
+    head, prefix, branch = (out + ["", "", ""])[:3]
+    parts = urlsplit(remote)
+    if parts.netloc:  # https://user:token@host/x.git: the credentials stay out of what is registered
+        remote = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return Checkout(commit=github_sha or head or None, folder=prefix.rstrip("/"),
+                    branch=branch if branch and branch != "HEAD" else None, remote=remote or None)
 
 
 def credentials_step_inputs(credentials: dict | None) -> dict:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from register.problems import Exit
+from register.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -84,25 +85,23 @@ def run(port: int = 4300, stop: bool = False) -> int:
     else:
         _say(f"The demo server is already running: {server.api_url}")
 
-    # The deploy below reads its server from the environment, as it would in CI; Prefect's client keeps
-    # what it writes (its telemetry marker, its memo store) in the demo's folder too, not in ~/.prefect.
-    os.environ["PREFECT_API_URL"] = server.api_url
-    os.environ["PREFECT_HOME"] = str(HOME)
-    for name in ("PREFECT_API_KEY", "PREFECT_API_AUTH_STRING"):
-        os.environ.pop(name, None)
+    # The deploy below gets its server the way CI gives it: PREFECT_API_URL, without a key.
+    environ = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_KEY", "PREFECT_API_AUTH_STRING")}
+    settings = Settings.from_environ({**environ, "PREFECT_API_URL": server.api_url})
 
     from register.deploy import DeployOptions
     from register.deploy import run as deploy
     from register.image import offline
     from register.manifest import Overrides, load_manifest
     from register.problems import Invalid
+    from register.report.reporters import choose
     from register.server import Server, connection_from_environment
 
     manifest_path = EXAMPLES / "flows.yaml"
     manifest = load_manifest(manifest_path)
     if manifest.errors():
         raise Invalid(manifest.problems)
-    with Server(connection_from_environment(os.environ)) as client:
+    with Server(connection_from_environment(settings.environ)) as client:
         created = _create_pools(client, _pools(manifest))
     if created:
         _say(f"Created work pools from the server's bundled templates: {', '.join(created)}")
@@ -123,7 +122,8 @@ def run(port: int = 4300, stop: bool = False) -> int:
         image = offline(manifest, environment)  # nothing built: the demo needs no Docker
         code = deploy(DeployOptions(manifest=_relative(manifest_path), environment=environment,
                                     overrides=Overrides(), image=image, name_template=template,
-                                    image_note="not built: the demo needs no Docker" if image else None))
+                                    image_note="not built: the demo needs no Docker" if image else None),
+                      settings, choose("text", settings))
         if code != Exit.OK:
             return code
 

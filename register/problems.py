@@ -14,6 +14,7 @@ class Exit(IntEnum):
     OK = 0
     INVALID = 1  # invalid manifest or inputs; nothing was written
     USAGE = 2
+    CHANGES = 2  # plan --detailed-exitcode: the plan would change something (Terraform's convention)
     APPLY_FAILED = 3  # failed while applying; the report lists what was applied
     SERVER_FAILED = 4  # the Prefect server kept failing (not the manifest's fault); run again
     IMAGE_FAILED = 5  # Docker or the registry failed; no deployment was written

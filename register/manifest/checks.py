@@ -6,20 +6,17 @@ where it was written, so an error inherited from `defaults` points at `defaults`
 from __future__ import annotations
 
 import re
-from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import jsonschema
 
-from register import code, resources as res
+from register import code, models
+from register import resources as res
 from register.flows import FlowNotFound, flow_schema, read_flow
 from register.manifest import schema
+from register.manifest.document import Manifest
 from register.manifest.resolve import (BANNED_CHARACTERS, COMMAND_LINE, PLACEHOLDERS, Deployment, Overrides,
                                        environment_names, resolve)
 from register.problems import Problem, one_of
-
-if TYPE_CHECKING:
-    from register.manifest import Manifest
 
 
 class ProblemReport:
@@ -68,15 +65,6 @@ def check(manifest: Manifest, environment: str | None = None, overrides: Overrid
             _deployment(report, manifest, env, deployment, flows)
             _schedule_slugs(report, deployment)
     return list(report.problems.values())
-
-
-def attach_flow_facts(manifest: Manifest, deployments: list[Deployment]) -> None:
-    """Fill in each deployment's flow name, and its description from the flow's docstring when unset."""
-    for deployment in deployments:
-        facts = read_flow(manifest.root, deployment.entrypoint)
-        deployment.flow = facts.name
-        if deployment.description is None:
-            deployment.description = facts.description
 
 
 def _names_and_environments(report: ProblemReport, data: dict, declared: list[str]) -> None:
@@ -312,50 +300,11 @@ def _expected(error: jsonschema.ValidationError) -> str:
 
 
 def _schedule(report: ProblemReport, path: tuple, schedule: dict) -> None:
-    from pydantic import ValidationError
-    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
-
-    common = {k: schedule[k] for k in ("timezone",) if k in schedule}
-    try:
-        if "cron" in schedule:
-            CronSchedule(cron=schedule["cron"], day_or=schedule.get("day_or", True), **common)
-        elif "interval" in schedule:
-            if schedule["interval"] <= 0:
-                report.at(path + ("interval",), f"interval must be a positive number of seconds; got "
-                                                f"{schedule['interval']}", "schedule-interval")
-                return
-            extra = {"anchor_date": schedule["anchor_date"]} if "anchor_date" in schedule else {}
-            IntervalSchedule(interval=timedelta(seconds=schedule["interval"]), **common, **extra)
-        else:
-            RRuleSchedule(rrule=schedule["rrule"], **common)
-    except ValidationError as error:
-        for detail in error.errors():
-            field = str(detail["loc"][0]) if detail["loc"] else next(iter(schedule))
-            field = "interval" if field == "interval" else field
-            message = detail["msg"].removeprefix("Value error, ")
-            if field == "timezone":
-                message = f"unknown timezone '{schedule.get('timezone')}'; use an IANA name such as 'Europe/Berlin' or 'UTC'"
-            report.at(path + (field,), f"invalid {field}: {message}", f"schedule-{field.replace('_', '-')}")
-
-
-_BRANCHES = {"event", "metric", "compound", "sequence", "str", "int", "float", "bool", "dict", "list"}
+    for field, message in models.schedule_problems(schedule):
+        report.at(path + (field,), message, f"schedule-{field.replace('_', '-')}")
 
 
 def _trigger(report: ProblemReport, path: tuple, trigger: dict) -> None:
-    from pydantic import TypeAdapter, ValidationError
-    from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
-
-    try:
-        TypeAdapter(DeploymentTriggerTypes).validate_python(trigger)
-    except ValidationError as error:
-        # pydantic names union branches in `loc` ('compound', "literal['any','all']"); keep only real keys
-        by_place: dict[tuple, list[str]] = {}
-        for detail in error.errors():
-            loc = tuple(p for p in detail["loc"] if isinstance(p, int) or (p not in _BRANCHES and "[" not in p))
-            message = detail["msg"].removeprefix("Value error, ")
-            by_place.setdefault(loc, [])
-            if message not in by_place[loc]:
-                by_place[loc].append(message)
-        for loc, messages in by_place.items():
-            name = ".".join(map(str, loc)) or "trigger"
-            report.at(path + loc, f"trigger rejected by Prefect: {name}: {'; or '.join(messages)}", "trigger")
+    for loc, message in models.trigger_problems(trigger):
+        name = ".".join(map(str, loc)) or "trigger"
+        report.at(path + loc, f"trigger rejected by Prefect: {name}: {message}", "trigger")

@@ -64,7 +64,7 @@ class Deployment:
     concurrency_limit: int | None = None
     concurrency_options: dict | None = None  # {collision_strategy, grace_period_seconds?} with a limit
     enforce_parameter_schema: bool = True  # Prefect 3's default
-    paused: bool = False
+    paused: bool | None = None  # None: not set; the server's (an operator's) choice stays
     code: dict | None = None  # where a run gets its code (register/code.py); None: the image's workdir
     flow: str | None = None  # the flow's name, read from source by the flow checks
     origins: dict = field(default_factory=dict, repr=False)  # resolved path -> manifest path
@@ -216,7 +216,7 @@ def resolve(manifest: dict, environment: str, overrides: Overrides | None = None
             concurrency_limit=concurrency_limit,
             concurrency_options=concurrency_options,
             enforce_parameter_schema=merged.get("enforce_parameter_schema", True),
-            paused=merged.get("paused", False),
+            paused=merged.get("paused"),
             code=merged.get("code"),
             origins=origins,
         ))

@@ -132,8 +132,7 @@ def table(outcome: Outcome) -> str:
         rows.append((action.kind, action.name, action.flow, state.fields.get("work_pool") or "",
                      ", ".join(action.changed)))
         extra = [line for change in action.changes for line in change_lines(change)]
-        if action.note:
-            extra.append(action.note)
+        extra += action.notes
         if extra:
             details[len(rows) - 1] = extra
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
@@ -208,7 +207,8 @@ def as_json(outcome: Outcome) -> dict:
             "work_pool": (a.desired or a.registered).fields.get("work_pool"),
             "changes": a.changed,
             "diff": {c.field: {"from": c.before, "to": c.after} for c in a.changes},
-            **({"note": a.note} if a.note else {}),
+            **({"notes": a.notes} if a.notes else {}),
+            "drift": a.drift,
         } for a in plan.actions],
         "kept": [{"name": s.name, "flow": s.flow, "id": s.id} for s in plan.kept],
         "summary": {"create": plan.count("create"), "update": plan.count("update"),
@@ -243,6 +243,7 @@ def github_outputs(outcome: Outcome) -> dict[str, str]:
         "updated": str(done("update")),
         "unchanged": str(done("unchanged")),
         "deleted": str(done("delete")),
+        "changes": str(plan.changes_anything).lower(),
     }
 
 
@@ -255,7 +256,8 @@ def markdown(outcome: Outcome) -> str:
         lines += [f"Image: `{image}`", ""]
     lines += ["| Action | Deployment | Flow | Work pool | Changes |", "|---|---|---|---|---|"]
     for a in plan.actions:
-        changes = "<br>".join(f"`{line}`" for c in a.changes for line in change_lines(c))
+        changes = "<br>".join([f"`{line}`" for c in a.changes for line in change_lines(c)] +
+                              [note.replace("|", "\\|") for note in a.notes])
         lines.append(f"| {a.kind} | `{a.name}` | `{a.flow}` | `{(a.desired or a.registered).fields.get('work_pool')}` "
                      f"| {changes} |")
     if plan.kept:

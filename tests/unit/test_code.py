@@ -22,6 +22,7 @@ def repository(tmp_path: Path, manifest: str, folder: str = "pipelines") -> tupl
     (root / "flows" / "etl.py").write_text(FLOW)
     (root / "requirements.txt").write_text("")
     (root / "flows.yaml").write_text(manifest)
+    (root / "Dockerfile").write_text("FROM prefecthq/prefect:3-python3.11\n")  # render tags the image by content
     git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "."], check=True)
@@ -97,6 +98,7 @@ def test_per_environment_a_branch_with_a_token_variable_or_the_images_workdir(tm
 def test_no_commit_to_clone_outside_a_checkout_is_an_error_at_the_setting(tmp_path, capsys):
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "etl.py").write_text(FLOW)
+    (tmp_path / "Dockerfile").write_text("FROM prefecthq/prefect:3-python3.11\n")
     (tmp_path / "flows.yaml").write_text(MANIFEST.replace("    requirements: requirements.txt\n", ""))
     assert main(["render", "-f", str(tmp_path / "flows.yaml"), "-e", "dev"]) == 1
     err = capsys.readouterr().err

@@ -5,20 +5,24 @@ from __future__ import annotations
 import copy
 import uuid
 
-from register.apply import automation_payload
-from register.plan import State, conflicts, make_plan, registered, schedule, trigger
+from register.desired import State, Trigger, automation_body
+from register.models import schedule
+from register.plan import conflicts, make_plan, registered
 from register.report import plan as report
 
 OWNER = ["managed-by:flow-register", "project:p", "environment:dev"]
 
 
-def state(name="a", flow="f", **fields) -> State:
+def state(name="a", flow="f", triggers=(), **fields) -> State:
+    """A desired state; `triggers` are manifest trigger specs."""
+    wanted = [Trigger(spec, name, i, tuple(OWNER)) for i, spec in enumerate(triggers, start=1)]
     base = {"work_pool": "pool", "work_queue": "default", "job_variables": {}, "parameters": {},
             "parameter_schema": {"type": "object", "properties": {}}, "schedules": [], "triggers": [],
             "tags": list(OWNER), "description": None, "entrypoint": "flows/f.py:f", "pull_steps": None,
-            "concurrency_limit": None, "paused": False, "version": None}
-    base.update(fields)
-    return State(flow, name, base, manifest_name=name)
+            "concurrency_limit": None, "concurrency_options": None, "enforce_parameter_schema": True,
+            "paused": False, "version": None}
+    base.update(fields, triggers=[t.fingerprint for t in wanted])
+    return State(flow, name, base, manifest_name=name, triggers=wanted)
 
 
 def on_server(desired: State, **changes) -> dict:
@@ -28,7 +32,8 @@ def on_server(desired: State, **changes) -> dict:
            "work_queue_name": f["work_queue"], "job_variables": f["job_variables"], "parameters": f["parameters"],
            "parameter_openapi_schema": f["parameter_schema"], "tags": f["tags"], "description": f["description"],
            "entrypoint": f["entrypoint"], "pull_steps": f["pull_steps"], "paused": f["paused"],
-           "version": f["version"], "concurrency_limit": None,
+           "version": f["version"], "concurrency_limit": None, "concurrency_options": f["concurrency_options"],
+           "enforce_parameter_schema": f["enforce_parameter_schema"],
            "global_concurrency_limit": {"limit": f["concurrency_limit"]} if f["concurrency_limit"] else None,
            "schedules": [{"id": str(uuid.uuid4()), "deployment_id": "x", **copy.deepcopy(s)} for s in f["schedules"]]}
     raw.update(changes)
@@ -68,19 +73,35 @@ def test_an_anchor_date_the_manifest_sets_is_compared():
     assert plan_of([want], [raw]).actions[0].changed == ["schedules"]
 
 
-def test_triggers_compare_with_the_automations_the_server_returns():
-    spec = {"type": "event", "expect": ["data.arrived"], "parameters": {"region": "us"}}
-    want = state(triggers=[trigger(spec, "a", 1, OWNER)])
-    raw = on_server(want)
-    automation = automation_payload(want.fields["triggers"][0], raw["id"])
-    automation.pop("owner_resource")
+def server_automation(want: State, deployment_id: str, *, tags=None) -> dict:
+    """What /automations/filter returns for `want`'s first trigger once registered."""
+    automation = automation_body(want.triggers[0].automation, deployment_id)
     automation.update(id=str(uuid.uuid4()), created="2026-01-01T00:00:00Z", updated="2026-01-01T00:00:00Z")
     automation["trigger"]["id"] = str(uuid.uuid4())
+    if tags is not None:
+        automation["tags"] = tags
+    return automation
+
+
+def test_triggers_compare_with_the_automations_the_server_returns():
+    spec = {"type": "event", "expect": ["data.arrived"], "parameters": {"region": "us"}}
+    want = state(triggers=[spec])
+    raw = on_server(want)
+    automation = server_automation(want, raw["id"])
     assert plan_of([want], [raw], {raw["id"]: [automation]}).actions[0].kind == "unchanged"
 
-    changed = state(triggers=[trigger({**spec, "expect": ["data.late"]}, "a", 1, OWNER)])
+    changed = state(triggers=[{**spec, "expect": ["data.late"]}])
     action = plan_of([changed], [raw], {raw["id"]: [automation]}).actions[0]
     assert action.changed == ["triggers"] and action.writes_triggers and not action.writes_deployment
+
+
+def test_a_trigger_prefect_deploy_made_is_the_same_trigger():
+    """Taking over: the automation `prefect deploy` made has no flow-register tags, and is the same."""
+    spec = {"type": "event", "expect": ["data.arrived"]}
+    want = state(triggers=[spec])
+    raw = on_server(want)
+    theirs = server_automation(want, raw["id"], tags=[])
+    assert plan_of([want], [raw], {raw["id"]: [theirs]}).actions[0].kind == "unchanged"
 
 
 def test_owned_deployments_missing_from_the_manifest_are_kept_or_pruned():
@@ -108,7 +129,7 @@ def test_a_name_owned_by_another_environment_is_a_conflict_and_one_made_by_hand_
     assert [s.name for s in conflicts([want.key], [registered(theirs, "f", [], OWNER)])] == ["a"]
     by_hand = on_server(want, tags=["team"])
     action = plan_of([want], [by_hand]).actions[0]
-    assert action.kind == "update" and action.changed == ["tags"] and "takes it over" in action.note
+    assert action.kind == "update" and action.changed == ["tags"] and any("takes it over" in n for n in action.notes)
 
 
 def test_the_table_names_each_change():
@@ -130,3 +151,39 @@ def test_the_table_names_each_change():
     ])
     outputs = report.github_outputs(outcome)
     assert (outputs["created"], outputs["updated"], outputs["unchanged"], outputs["deleted"]) == ("1", "1", "0", "0")
+
+
+def test_a_deployment_paused_by_hand_stays_paused_when_the_manifest_does_not_say():
+    want = state(paused=None)
+    raw = on_server(state(paused=True))
+    action = plan_of([want], [raw]).actions[0]
+    assert action.kind == "unchanged" and action.desired.fields["paused"] is True
+    assert action.notes == ["paused on the server: stays paused, since the manifest does not set paused"]
+
+
+def test_a_paused_state_the_manifest_sets_is_enforced_and_the_plan_says_so():
+    action = plan_of([state(paused=False)], [on_server(state(paused=True))]).actions[0]
+    assert action.changed == ["paused"]
+    assert "paused on the server: will be resumed, because the manifest sets paused: false" in action.notes
+
+
+def test_a_schedule_turned_off_by_hand_stays_off_unless_the_manifest_sets_active():
+    unset = state(schedules=[schedule({"cron": "0 6 * * *"})])
+    raw = on_server(state(schedules=[schedule({"cron": "0 6 * * *", "active": False})]))
+    action = plan_of([unset], [raw]).actions[0]
+    assert action.kind == "unchanged" and action.desired.fields["schedules"][0]["active"] is False
+    assert any("stays off" in n for n in action.notes)
+    enforced = plan_of([state(schedules=[schedule({"cron": "0 6 * * *", "active": True})])], [raw]).actions[0]
+    assert enforced.changed == ["schedules"] and any("will be turned on" in n for n in enforced.notes)
+
+
+def test_a_change_on_the_server_since_the_last_deploy_is_drift():
+    """The label holds the fingerprint of what flow-register wrote: same manifest, other server -> drift."""
+    want = state(description="from the manifest")
+    written = on_server(want, labels={"flow-register.state": want.fingerprint()})
+    assert plan_of([want], [written]).actions[0].kind == "unchanged"
+    by_hand = {**written, "description": "edited in the UI"}
+    action = plan_of([want], [by_hand]).actions[0]
+    assert action.drift and action.changed == ["description"] and action.notes[0].startswith("drift:")
+    # the manifest changed too: an ordinary update, not drift
+    assert not plan_of([state(description="new")], [by_hand]).actions[0].drift

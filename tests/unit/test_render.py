@@ -13,9 +13,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def render(capsys, monkeypatch, environment, *extra):
+    """The rendered deployments by name, their job variables without the image (checked on its own)."""
     monkeypatch.chdir(ROOT / "examples")
     assert main(["render", "--environment", environment, *extra]) == 0
-    return {d["name"]: d for d in json.loads(capsys.readouterr().out)["deployments"]}
+    rendered = json.loads(capsys.readouterr().out)
+    out = {}
+    for d in rendered["deployments"]:
+        assert d["job_variables"].pop("image") == rendered["image"]["reference"], d["name"]
+        out[d["name"]] = d
+    return out
 
 
 def test_prod_translates_resources_per_pool_type_and_leaves_disabled_out(capsys, monkeypatch):

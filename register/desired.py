@@ -1,0 +1,210 @@
+"""A deployment's desired state: exactly what will be registered, built in one place.
+
+From the resolved manifest deployment, the facts of its work pool (from the server at plan time, from
+the manifest's declared type offline) and the image, this builds the body `POST /deployments/` gets and
+the automations its triggers become. `render`, `plan` and `deploy` all call `desired()`, so what
+`render -e ENV` prints is what `deploy` sends to pools of the declared types.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cached_property
+
+from collections.abc import Callable
+
+from register import code, models
+from register import resources as res
+from register.flows import parameter_schema
+from register.manifest.resolve import Deployment, ownership_tags
+
+DEFAULT_QUEUE = "default"
+STATE_LABEL = "flow-register.state"  # the fingerprint of what flow-register wrote: drift is what differs since
+# Pool types whose default base job template runs a container image (declares the `image` variable).
+IMAGE_POOL_TYPES = {"docker", "kubernetes", "ecs", "ecs:push", "cloud-run", "cloud-run-v2", "cloud-run:push",
+                    "cloud-run-v2:push", "azure-container-instance", "azure-container-instance:push"}
+
+# The fields of a deployment the plan compares; `triggers` are automations of their own.
+FIELDS = ("work_pool", "work_queue", "job_variables", "parameters", "parameter_schema", "schedules", "triggers",
+          "tags", "description", "entrypoint", "pull_steps", "concurrency_limit", "concurrency_options",
+          "enforce_parameter_schema", "paused", "version")
+DEPLOYMENT_FIELDS = tuple(f for f in FIELDS if f != "triggers")
+
+
+@dataclass(frozen=True)
+class Pool:
+    """What a deployment's work pool accepts: its type and its base job template's variables."""
+
+    name: str
+    type: str | None
+    variables: dict | None = None  # the template's variables schema; None offline (not known)
+
+    @classmethod
+    def from_server(cls, raw: dict) -> Pool:
+        return cls(raw["name"], raw["type"], (raw.get("base_job_template") or {}).get("variables") or {})
+
+    @property
+    def declared(self) -> set[str] | None:
+        """The variable names the template declares (None: not known offline)."""
+        return None if self.variables is None else set(self.variables.get("properties") or {})
+
+    @property
+    def takes_image(self) -> bool:
+        declared = self.declared
+        return "image" in declared if declared is not None else self.type in IMAGE_POOL_TYPES
+
+
+def job_variables(deployment: Deployment, pool: Pool, image: str | None) -> dict:
+    """Resources translated for the pool's type, then the raw job_variables (a clash is a manifest error),
+    with the image first where the pool runs one (a job_variables.image wins)."""
+    translated = res.translate(deployment.resources, pool.type).job_variables if pool.type else {}
+    out = {**translated, **deployment.job_variables}
+    return {"image": image, **out} if image and pool.takes_image else out
+
+
+@dataclass
+class Trigger:
+    """One trigger of a desired deployment: its fingerprint now, Prefect's automation only when needed."""
+
+    spec: dict
+    deployment: str
+    index: int
+    tags: tuple[str, ...]
+
+    @cached_property
+    def fingerprint(self) -> str:
+        return models.trigger_fingerprint(self.spec, self.deployment, self.index, list(self.tags))
+
+    @cached_property
+    def automation(self) -> dict:
+        return models.trigger(self.spec, self.deployment, self.index, list(self.tags))
+
+
+@dataclass
+class State:
+    """One deployment's registrable state, in the shape both sides share (plain JSON values).
+
+    `fields["triggers"]` holds fingerprints; the automations are in `triggers` (desired) or `automations`
+    (registered), turned into Prefect's shapes only when the fingerprints differ."""
+
+    flow: str
+    name: str
+    fields: dict
+    id: str | None = None
+    owned: bool = True  # carries this project's and environment's ownership tags
+    manifest_name: str | None = None
+    triggers: list[Trigger] | None = None  # desired side
+    automations: list[dict] | None = None  # registered side: as the server returned them
+    version_info: dict | None = None  # desired side: where the code came from (sent, never compared)
+    last_written: str | None = None  # registered side: the fingerprint flow-register wrote last (a label)
+
+    def fingerprint(self) -> str:
+        """A digest of the fields, to tell at the next plan whether the manifest changed since this write."""
+        return hashlib.sha256(json.dumps(self.fields, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.flow, self.name
+
+
+def desired(deployment: Deployment, *, pool: Pool, image: str | None, parameter_schema: dict,
+            pull_steps: list | None, version: str | None, owner_tags: list[str],
+            version_info: dict | None = None) -> State:
+    """What `deployment` registers as."""
+    triggers = [Trigger(spec, deployment.name, i, tuple(owner_tags))
+                for i, spec in enumerate(deployment.triggers, start=1)]
+    fields = {
+        "work_pool": deployment.work_pool,
+        "work_queue": deployment.work_queue or DEFAULT_QUEUE,
+        "job_variables": models.plain(job_variables(deployment, pool, image)),
+        "parameters": models.plain(deployment.parameters),
+        "parameter_schema": models.plain(parameter_schema),
+        "schedules": [models.schedule(s) for s in deployment.schedules],
+        "triggers": [t.fingerprint for t in triggers],
+        "tags": list(deployment.tags),
+        "description": deployment.description or None,
+        "entrypoint": deployment.entrypoint,
+        "pull_steps": models.plain(pull_steps) if pull_steps else None,
+        "concurrency_limit": deployment.concurrency_limit,
+        "concurrency_options": models.plain(deployment.concurrency_options) if deployment.concurrency_options else None,
+        "enforce_parameter_schema": deployment.enforce_parameter_schema,
+        "paused": deployment.paused,  # None: the server's stays (see plan.settle)
+        "version": version,
+    }
+    return State(deployment.flow, deployment.name, fields, manifest_name=deployment.manifest_name, triggers=triggers,
+                 version_info=version_info)
+
+
+def body(state: State, flow_id: str) -> dict:
+    """The body of `POST /deployments/` (an upsert: same flow and name, same id) for a desired state."""
+    f = state.fields
+    return {
+        "name": state.name,
+        "flow_id": flow_id,
+        "work_pool_name": f["work_pool"],
+        "work_queue_name": f["work_queue"],
+        "job_variables": f["job_variables"],
+        "parameters": f["parameters"],
+        "parameter_openapi_schema": f["parameter_schema"],
+        "schedules": f["schedules"],
+        "tags": f["tags"],
+        # sent as given: Prefect's DeploymentCreate would turn a missing description into the string "None"
+        "description": f["description"],
+        "entrypoint": f["entrypoint"],
+        "pull_steps": f["pull_steps"],
+        "concurrency_limit": f["concurrency_limit"],
+        "concurrency_options": f["concurrency_options"],
+        "enforce_parameter_schema": f["enforce_parameter_schema"],
+        "paused": f["paused"],
+        "version": f["version"],
+        "labels": {STATE_LABEL: state.fingerprint()},
+        **({"version_info": state.version_info} if state.version_info else {}),
+    }
+
+
+def automation_body(automation: dict, deployment_id: str) -> dict:
+    """A desired trigger's automation, made to run and be owned by the deployment `deployment_id`."""
+    import copy
+
+    out = copy.deepcopy(automation)  # the plan's desired state stays as it was
+    for key in ("actions", "actions_on_trigger", "actions_on_resolve"):
+        out[key] = [{**a, "deployment_id": deployment_id} if a.get("type") == "run-deployment"
+                    and a.get("source") == "selected" else a for a in out.get(key) or []]
+    out["owner_resource"] = f"prefect.deployment.{deployment_id}"
+    return out
+
+
+
+def version_info(github, checkout: code.Checkout) -> dict | None:
+    """Prefect's version information (shown in its UI): the repository, branch, commit and the run that
+    deployed it, from the GitHub context, or from the checkout's git when run locally."""
+    commit = github.sha or checkout.commit
+    if not commit:
+        return None
+    info = {"type": "vcs:github" if github.repository else "vcs:git", "version": commit[:8], "commit_sha": commit,
+            "branch": github.head_ref or github.ref_name or checkout.branch or "",
+            "repository": github.repository or checkout.remote or "",
+            "url": f"{github.repository_url}/tree/{commit}" if github.repository_url else (checkout.remote or "")}
+    if github.run_url:
+        info["run_url"] = github.run_url
+    return info
+
+
+def for_environment(manifest, environment: str, deployments: list[Deployment], *, pool: Callable[[Deployment], Pool],
+                    image, owner: list[str], github=None) -> list[State]:
+    """The desired state of each of `environment`'s `deployments`, in the manifest's order. `image`: the
+    image stage's (None without one); `github`: the run's context (settings.GitHub), for the commit."""
+    from register.settings import GitHub
+
+    github = github or GitHub()
+    spec = manifest.image(environment)
+    at = code.checkout(manifest.root, github.sha)
+    info = version_info(github, at)
+    return [desired(d, pool=pool(d), image=image.reference if image else None,
+                    parameter_schema=parameter_schema(manifest.root, d.entrypoint),
+                    pull_steps=code.pull_steps(manifest, d, spec, at),
+                    version=d.version or (image.content_tag if image else None), owner_tags=owner,
+                    version_info=info)
+            for d in deployments]

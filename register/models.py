@@ -1,0 +1,237 @@
+"""Prefect's shapes: manifest schedules, triggers and job variables as the server stores and checks them.
+
+The one module that knows Prefect's models. Schedules are shaped and checked here by hand, with the
+libraries Prefect itself uses (croniter, dateutil, pytz), because `import prefect` costs 1-2 s and a
+validate, a plan or a no-op deploy must not pay it; tests/unit/test_models.py holds each hand-made shape
+against Prefect's own model. Triggers and job-variable schemas go through Prefect's models, imported
+only when a manifest has triggers or job variables to check, and a trigger that did not change is
+recognised by its fingerprint without them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from functools import cache
+from uuid import UUID
+
+_PLACEHOLDER_ID = UUID(int=0)  # stands in for the deployment id in desired triggers; apply sets the real one
+MAX_RRULE_LENGTH = 6500  # Prefect's limit (about a year of RDATEs)
+# Bump when the desired shape of a trigger changes, so that every trigger is compared again once.
+_TRIGGER_SHAPE = "1"
+FINGERPRINT_TAG = "flow-register-spec:"
+
+
+def plain(value):
+    """JSON-shaped data: YAML dates become ISO strings, as the server would store them."""
+    def default(obj):
+        if isinstance(obj, (dt.date, dt.datetime, dt.time)):
+            return obj.isoformat()
+        return str(obj)
+
+    return json.loads(json.dumps(value, default=default))
+
+
+# -- schedules ---------------------------------------------------------------------------------------
+
+@cache
+def _timezones() -> frozenset[str]:
+    from zoneinfo import available_timezones  # the list Prefect's schedule models check against
+
+    return frozenset(available_timezones())
+
+
+def _utc_iso(value, timezone: str | None) -> str:
+    """An anchor date as Prefect stores it: an instant in UTC, 'Z'-suffixed; naive means the schedule's zone."""
+    from zoneinfo import ZoneInfo
+
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(timezone or "UTC"))
+    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def schedule(spec: dict) -> dict:
+    """A manifest schedule as the server stores it (the body Prefect's schedule models dump)."""
+    timezone = spec.get("timezone") or None
+    if "cron" in spec:
+        body = {"cron": spec["cron"], "timezone": timezone, "day_or": spec.get("day_or", True)}
+    elif "interval" in spec:
+        body = {"interval": float(spec["interval"]), "timezone": timezone or "UTC"}
+        if spec.get("anchor_date"):  # else the server picks one; the manifest does not control it
+            body["anchor_date"] = _utc_iso(spec["anchor_date"], timezone)
+    else:
+        body = {"rrule": spec["rrule"], "timezone": timezone or "UTC"}
+    # active: None when the manifest does not say; the server's (an operator's) flag then stays
+    return {"schedule": body, "active": spec.get("active"), "parameters": plain(spec.get("parameters") or {}),
+            "slug": spec.get("slug")}
+
+
+def registered_schedule(raw: dict) -> dict:
+    return {"schedule": raw.get("schedule") or {}, "active": raw.get("active", True),
+            "parameters": raw.get("parameters") or {}, "slug": raw.get("slug")}
+
+
+def schedule_problems(spec: dict) -> list[tuple[str, str]]:
+    """What Prefect's schedule models would refuse in `spec`, as (field, message)."""
+    timezone = spec.get("timezone")
+    if timezone is not None and timezone not in _timezones():
+        return [("timezone", f"invalid timezone: unknown timezone '{timezone}'; use an IANA name such as "
+                             "'Europe/Berlin' or 'UTC'")]
+    if "cron" in spec:
+        from croniter import croniter
+
+        cron = spec["cron"]
+        if not croniter.is_valid(cron):
+            return [("cron", f'invalid cron: Invalid cron string: "{cron}"')]
+        if any(part.casefold() in ("r", "h") for part in cron.split()):
+            return [("cron", f'invalid cron: Random and Hashed expressions are unsupported, received: "{cron}"')]
+    elif "interval" in spec:
+        if spec["interval"] <= 0:
+            return [("interval", f"interval must be a positive number of seconds; got {spec['interval']}")]
+        if spec.get("anchor_date"):
+            try:
+                _utc_iso(spec["anchor_date"], timezone)
+            except ValueError as error:
+                return [("anchor_date", f"invalid anchor_date: {error}")]
+    elif "rrule" in spec:
+        import dateutil.rrule
+
+        try:
+            dateutil.rrule.rrulestr(spec["rrule"], cache=True)
+        except (ValueError, TypeError) as error:
+            return [("rrule", f'invalid rrule: Invalid RRule string "{spec["rrule"]}": {error}')]
+        if len(spec["rrule"]) > MAX_RRULE_LENGTH:
+            return [("rrule", f"invalid rrule: at most {MAX_RRULE_LENGTH} characters; got {len(spec['rrule'])}")]
+    return []
+
+
+def _without_dtstart(rrule: str) -> str:
+    return "\n".join(line for line in rrule.splitlines() if not line.upper().startswith("DTSTART"))
+
+
+def schedule_matches(want: dict, have: dict) -> bool:
+    """`have` (the server's) is `want` as far as the manifest controls it (the keys `want` has)."""
+    if (want["parameters"], want["slug"]) != (have["parameters"], have["slug"]) or \
+            want["active"] not in (None, have["active"]):
+        return False
+    body, stored = want["schedule"], dict(have["schedule"])
+    if "rrule" in body and "DTSTART" not in body["rrule"].upper() and isinstance(stored.get("rrule"), str):
+        stored["rrule"] = _without_dtstart(stored["rrule"])  # the server anchors an open rrule itself
+    if "anchor_date" in body and stored.get("anchor_date"):
+        stored["anchor_date"] = _utc_iso(stored["anchor_date"], stored.get("timezone"))
+    canonical = lambda v: json.dumps(v, sort_keys=True)  # noqa: E731
+    return all(canonical(stored.get(k)) == canonical(v) for k, v in body.items()) and \
+        set(stored) - {"anchor_date"} <= set(body)
+
+
+# -- triggers ----------------------------------------------------------------------------------------
+
+def trigger_fingerprint(spec: dict, deployment: str, index: int, tags: list[str]) -> str:
+    """Identifies a desired trigger without Prefect's models: what the manifest said, where, and for which
+    Prefect (whose defaults shape the automation)."""
+    text = json.dumps([_TRIGGER_SHAPE, _prefect_version(), plain(spec), deployment, index, sorted(tags)],
+                      sort_keys=True)
+    return FINGERPRINT_TAG + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@cache
+def _prefect_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    for distribution in ("prefect", "prefect-client"):  # the registrar image ships the client alone
+        try:
+            return version(distribution)
+        except PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def trigger(spec: dict, deployment: str, index: int, tags: list[str]) -> dict:
+    """A manifest trigger as the automation `prefect deploy` would make of it, tagged with the owner tags
+    and its fingerprint."""
+    from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
+    from pydantic import TypeAdapter
+
+    named = {"name": f"{deployment}__automation_{index}", **plain(spec)}
+    model = TypeAdapter(DeploymentTriggerTypes).validate_python(named)
+    model.set_deployment_id(_PLACEHOLDER_ID)
+    automation = model.as_automation()
+    automation.tags = [*tags, trigger_fingerprint(spec, deployment, index, tags)]
+    return automation_shape(automation.model_dump(mode="json"))
+
+
+def _strip_ids(value):
+    if isinstance(value, dict):
+        return {k: _strip_ids(v) for k, v in value.items() if k != "id"}
+    if isinstance(value, list):
+        return [_strip_ids(v) for v in value]
+    return value
+
+
+def automation_shape(body: dict) -> dict:
+    """An automation without what the server assigns (ids, times) or the deployment it runs."""
+    body = {k: v for k, v in body.items() if k not in ("id", "created", "updated", "owner_resource")}
+    body["trigger"] = _strip_ids(body.get("trigger") or {})
+    for key in ("actions", "actions_on_trigger", "actions_on_resolve"):
+        body[key] = [{k: v for k, v in action.items() if k != "deployment_id"} for action in body.get(key) or []]
+    return body
+
+
+def registered_automation(raw: dict) -> dict:
+    from prefect.events.schemas.automations import Automation
+
+    try:
+        return automation_shape(Automation.model_validate(raw).model_dump(mode="json"))
+    except ValueError:  # a shape this Prefect does not know: compare it as it came
+        return automation_shape(raw)
+
+
+_BRANCHES = {"event", "metric", "compound", "sequence", "str", "int", "float", "bool", "dict", "list"}
+
+
+def trigger_problems(spec: dict) -> list[tuple[tuple, str]]:
+    """What Prefect's deployment-trigger model refuses in `spec`, as (place in the trigger, message)."""
+    from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        TypeAdapter(DeploymentTriggerTypes).validate_python(spec)
+    except ValidationError as error:
+        # pydantic names union branches in `loc` ('compound', "literal['any','all']"); keep only real keys
+        by_place: dict[tuple, list[str]] = {}
+        for detail in error.errors():
+            loc = tuple(p for p in detail["loc"] if isinstance(p, int) or (p not in _BRANCHES and "[" not in p))
+            message = detail["msg"].removeprefix("Value error, ")
+            if message not in by_place.setdefault(loc, []):
+                by_place[loc].append(message)
+        return [(loc, "; or ".join(messages)) for loc, messages in by_place.items()]
+    return []
+
+
+# -- job variables -----------------------------------------------------------------------------------
+
+def job_variable_problems(job_variables: dict, schema: dict | None) -> list[tuple[tuple, str]]:
+    """What the server would refuse with a 422, found here: Prefect's own validator, required keys ignored."""
+    if not schema or not job_variables:
+        return []  # nothing to check: skip importing the validator
+    from jsonschema.exceptions import best_match
+    from prefect.utilities.schema_tools.validation import validate
+
+    errors = validate(job_variables, schema, raise_on_error=False, preprocess=True, ignore_required=True)
+    out = []
+    for error in errors:
+        path = tuple(error.absolute_path)
+        if not path:
+            continue
+        # Prefect makes optional variables `anyOf: [<the type>, null]`; say what the type wants.
+        branches = [e for e in error.context or [] if e.validator_value != "null"]
+        if error.validator == "anyOf" and branches:
+            error = best_match(branches)
+            path = tuple(error.absolute_path) or path
+        out.append((path, error.message))
+    return sorted(set(out), key=str)

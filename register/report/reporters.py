@@ -1,0 +1,163 @@
+"""Reporters: what a run shows, chosen by name. They format what the engine hands them; they never decide,
+and the engine never prints.
+
+    reporter = choose("text", settings)     # text | json, plus GitHub's commands under Actions
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+
+from register.problems import Problem
+from register.report import github
+from register.report import plan as formats
+from register.report.comment import upsert_comment
+from register.report.problems import print_problems
+from register.settings import Settings
+
+
+class Reporter:
+    """Every event of a run; each reporter overrides what it shows."""
+
+    def problems(self, problems: list[Problem]) -> None: ...
+
+    def secrets(self, secrets: list[str]) -> None:
+        """Values never to be shown (GitHub masks them in the log)."""
+
+    @contextlib.contextmanager
+    def phase(self, title: str):
+        yield
+
+    def note(self, text: str) -> None: ...
+
+    def planned(self, outcome: formats.Outcome) -> None: ...
+
+    def step(self, step) -> None: ...
+
+    def finished(self, outcome: formats.Outcome) -> None: ...
+
+    def failed(self, message: str, title: str) -> None: ...
+
+
+class Text(Reporter):
+    """For people: problems with the offending line, the plan table, each write, a summary line."""
+
+    def problems(self, problems):
+        print_problems(problems)
+
+    def note(self, text):
+        print(text, file=sys.stderr, flush=True)
+
+    def planned(self, outcome):
+        print(formats.table(outcome), flush=True)
+        if not outcome.dry_run and outcome.plan.changes_anything:
+            print(flush=True)
+
+    def step(self, step):
+        print(formats.step_line(step), flush=True)
+
+    def finished(self, outcome):
+        print("\n" + formats.summary_line(outcome), flush=True)
+        if outcome.result is not None and not outcome.result.ok:
+            print(formats.failure_text(outcome), file=sys.stderr, flush=True)
+
+    def failed(self, message, title):
+        print(f"flow-register: error: {message}", file=sys.stderr, flush=True)
+
+
+class Json(Text):
+    """For machines: the outcome as one JSON document on stdout; notes and problems on stderr."""
+
+    def planned(self, outcome):
+        pass
+
+    def step(self, step):
+        pass
+
+    def finished(self, outcome):
+        print(json.dumps(formats.as_json(outcome), indent=2), flush=True)
+
+
+class GitHub(Reporter):
+    """Under GitHub Actions: annotations, folded phases, outputs, the step summary."""
+
+    def __init__(self, settings: Settings, *, comment: bool = False):
+        self.settings = settings
+        self.comment = comment  # the plan as a comment on the pull request, too
+
+    def phase(self, title):
+        return github.group(title)
+
+    def secrets(self, secrets):
+        for secret in secrets:
+            github.mask(secret)
+
+    def finished(self, outcome):
+        formats.write_github(outcome)
+        if outcome.result is not None and not outcome.result.ok:
+            print(github.error(outcome.result.error, "flow-register: apply failed"), flush=True)
+        if self.comment:
+            plan = outcome.plan
+            note = upsert_comment(formats.markdown(outcome), self.settings.github, project=plan.project,
+                                  environment=plan.environment)
+            print(github.warning(note, "flow-register: comment") if note.warning else note, flush=True)
+
+    def failed(self, message, title):
+        print(github.error(message, f"flow-register: {title}"), flush=True)
+
+
+class Reporters(Reporter):
+    """Several reporters as one."""
+
+    def __init__(self, *reporters: Reporter):
+        self.reporters = reporters
+
+    def problems(self, problems):
+        for r in self.reporters:
+            r.problems(problems)
+
+    @contextlib.contextmanager
+    def phase(self, title):
+        with contextlib.ExitStack() as stack:
+            for r in self.reporters:
+                stack.enter_context(r.phase(title))
+            yield
+
+    def note(self, text):
+        for r in self.reporters:
+            r.note(text)
+
+    def secrets(self, secrets):
+        for r in self.reporters:
+            r.secrets(secrets)
+
+    def planned(self, outcome):
+        for r in self.reporters:
+            r.planned(outcome)
+
+    def step(self, step):
+        for r in self.reporters:
+            r.step(step)
+
+    def finished(self, outcome):
+        for r in self.reporters:
+            r.finished(outcome)
+
+    def failed(self, message, title):
+        for r in self.reporters:
+            r.failed(message, title)
+
+
+REPORTERS = {"text": Text, "json": Json}
+
+
+def choose(name: str, settings: Settings, *, comment: bool = False) -> Reporter:
+    """The reporter called `name`, with GitHub's beside it when the run is a GitHub Actions step (or is
+    given its output files, as `act` and the tests do); `comment`: the plan on the pull request too."""
+    main = REPORTERS[name]()
+    gh = settings.github
+    if gh.active or gh.output or gh.step_summary or comment:
+        return Reporters(main, GitHub(settings, comment=comment))
+    return main
