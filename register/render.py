@@ -11,6 +11,7 @@ from register import desired as desired_state
 from register.image import offline
 from register.manifest import Manifest, Overrides
 from register.manifest.resolve import ownership_tags
+from register.plan import settle
 
 
 def render(manifest: Manifest, environment: str, overrides: Overrides | None = None, *, github=None) -> dict:
@@ -22,6 +23,7 @@ def render(manifest: Manifest, environment: str, overrides: Overrides | None = N
                                            pool=lambda d: desired_state.Pool(d.work_pool, d.work_pool_type))
     out = []
     for d, state in zip(deployments, states):
+        state, _ = settle(state, None)  # as a first deploy writes it: unpaused, schedules on unless set
         entry = {"name": state.name, "flow": state.flow, "work_pool_type": d.work_pool_type, **state.fields,
                  "triggers": [t.automation for t in state.triggers]}
         if d.resources and not d.work_pool_type:

@@ -248,7 +248,7 @@ def test_a_deployment_made_by_hand_is_taken_over(project, api, pool):
     result = project.deploy()
     assert result.code == 0, result
     weekly = entries(result)["weekly"]
-    assert weekly["action"] == "update" and "takes it over" in weekly["note"]
+    assert weekly["action"] == "update" and any("takes it over" in n for n in weekly["notes"])
     assert OWNER in owned(api, project)["weekly"]["tags"]
 
 
