@@ -42,16 +42,15 @@ def _timezones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
-def _utc_iso(value, timezone: str | None) -> str:
-    """An anchor date as Prefect stores it: an instant in UTC, 'Z'-suffixed; naive means the schedule's zone."""
-    from zoneinfo import ZoneInfo
-
+def _utc_iso(value) -> str:
+    """An anchor date as Prefect stores it: an instant in UTC, 'Z'-suffixed (a naive one is taken as UTC,
+    as Prefect's model takes it)."""
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         value = dt.datetime(value.year, value.month, value.day)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(timezone or "UTC"))
+        value = value.replace(tzinfo=dt.timezone.utc)
     return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
@@ -63,7 +62,7 @@ def schedule(spec: dict) -> dict:
     elif "interval" in spec:
         body = {"interval": float(spec["interval"]), "timezone": timezone or "UTC"}
         if spec.get("anchor_date"):  # else the server picks one; the manifest does not control it
-            body["anchor_date"] = _utc_iso(spec["anchor_date"], timezone)
+            body["anchor_date"] = _utc_iso(spec["anchor_date"])
     else:
         body = {"rrule": spec["rrule"], "timezone": timezone or "UTC"}
     # active: None when the manifest does not say; the server's (an operator's) flag then stays
@@ -95,7 +94,7 @@ def schedule_problems(spec: dict) -> list[tuple[str, str]]:
             return [("interval", f"interval must be a positive number of seconds; got {spec['interval']}")]
         if spec.get("anchor_date"):
             try:
-                _utc_iso(spec["anchor_date"], timezone)
+                _utc_iso(spec["anchor_date"])
             except ValueError as error:
                 return [("anchor_date", f"invalid anchor_date: {error}")]
     elif "rrule" in spec:
@@ -111,7 +110,10 @@ def schedule_problems(spec: dict) -> list[tuple[str, str]]:
 
 
 def _without_dtstart(rrule: str) -> str:
-    return "\n".join(line for line in rrule.splitlines() if not line.upper().startswith("DTSTART"))
+    """An rrule as written without DTSTART: servers anchor an open rule themselves (and then write it as
+    'DTSTART:...' and 'RRULE:...' lines)."""
+    lines = [line for line in rrule.splitlines() if not line.upper().startswith("DTSTART")]
+    return lines[0][len("RRULE:"):] if len(lines) == 1 and lines[0].upper().startswith("RRULE:") else "\n".join(lines)
 
 
 def schedule_matches(want: dict, have: dict) -> bool:
@@ -123,7 +125,7 @@ def schedule_matches(want: dict, have: dict) -> bool:
     if "rrule" in body and "DTSTART" not in body["rrule"].upper() and isinstance(stored.get("rrule"), str):
         stored["rrule"] = _without_dtstart(stored["rrule"])  # the server anchors an open rrule itself
     if "anchor_date" in body and stored.get("anchor_date"):
-        stored["anchor_date"] = _utc_iso(stored["anchor_date"], stored.get("timezone"))
+        stored["anchor_date"] = _utc_iso(stored["anchor_date"])
     canonical = lambda v: json.dumps(v, sort_keys=True)  # noqa: E731
     return all(canonical(stored.get(k)) == canonical(v) for k, v in body.items()) and \
         set(stored) - {"anchor_date"} <= set(body)

@@ -1,0 +1,82 @@
+"""register/models.py shapes and checks schedules by hand, so a plan need not import Prefect: each
+hand-made answer is held here against Prefect's own schedule models, which fail this test when an
+upgrade changes what they store or refuse."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from register import models
+
+SCHEDULES = [
+    {"cron": "0 6 * * *"},
+    {"cron": "0 6 * * 1-5", "timezone": "Europe/Berlin", "day_or": False},
+    {"cron": "*/15 * * * *", "timezone": "UTC"},
+    {"interval": 3600},
+    {"interval": 90.5, "timezone": "America/New_York"},
+    {"interval": 60, "anchor_date": "2024-01-01T00:00:00Z"},
+    {"interval": 60, "anchor_date": "2024-06-01T08:30:00", "timezone": "Europe/Berlin"},
+    {"interval": 60, "anchor_date": dt.date(2024, 1, 1)},
+    {"rrule": "FREQ=DAILY;COUNT=3"},
+    {"rrule": "DTSTART:20240101T000000\nRRULE:FREQ=WEEKLY;BYDAY=MO", "timezone": "Europe/Berlin"},
+]
+
+INVALID = [
+    {"cron": "61 * * * *"},
+    {"cron": "H * * * *"},
+    {"cron": "0 6 * * *", "timezone": "Europe/Berlinn"},
+    {"interval": 60, "timezone": "Mars/Olympus"},
+    {"rrule": "FREQ=SOMETIMES"},
+    {"rrule": "FREQ=DAILY;" + "BYHOUR=1;" * 1000},
+]
+
+
+def prefect_model(spec: dict):
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
+
+    common = {"timezone": spec["timezone"]} if spec.get("timezone") else {}
+    if "cron" in spec:
+        return CronSchedule(cron=spec["cron"], day_or=spec.get("day_or", True), **common)
+    if "interval" in spec:
+        anchor = {"anchor_date": spec["anchor_date"]} if spec.get("anchor_date") else {}
+        return IntervalSchedule(interval=dt.timedelta(seconds=spec["interval"]), **common, **anchor)
+    return RRuleSchedule(rrule=spec["rrule"], **common)
+
+
+@pytest.mark.parametrize("spec", SCHEDULES, ids=str)
+def test_a_schedule_is_shaped_as_prefects_model_dumps_it(spec):
+    prefect = prefect_model(spec).model_dump(mode="json")
+    ours = models.schedule(spec)["schedule"]
+    if "anchor_date" not in spec:
+        prefect.pop("anchor_date", None)  # Prefect's is "now": the server picks one, the plan ignores it
+    assert ours == prefect
+    assert models.schedule_problems(spec) == []
+
+
+@pytest.mark.parametrize("spec", INVALID, ids=lambda s: str(s)[:40])
+def test_what_prefect_refuses_is_refused(spec):
+    with pytest.raises((ValidationError, ValueError)):
+        prefect_model(spec)
+    assert models.schedule_problems(spec)
+
+
+def test_shaping_and_checking_schedules_imports_no_prefect():
+    code = ("import sys; from register import models; "
+            "[models.schedule_problems(s) or models.schedule(s) for s in "
+            "[{'cron': '0 6 * * *', 'timezone': 'UTC'}, {'interval': 60}, {'rrule': 'FREQ=DAILY'}]]; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_an_open_rrule_matches_what_the_server_anchored():
+    want = models.schedule({"rrule": "FREQ=HOURLY"})
+    stored = {"schedule": {"rrule": "DTSTART:20200101T000000\nRRULE:FREQ=HOURLY", "timezone": "UTC"},
+              "active": True, "parameters": {}, "slug": None}
+    assert models.schedule_matches(want, stored)
+    assert not models.schedule_matches(models.schedule({"rrule": "FREQ=DAILY"}), stored)
