@@ -19,7 +19,7 @@ from register.image import Image, ImageError, prepare
 from register.manifest import Manifest, Overrides, load_manifest
 from register.manifest.checks import ProblemReport
 from register.manifest import pools as pool_checks
-from register.manifest.resolve import Deployment, ownership_tags, render_name
+from register.manifest.resolve import OWNER_TAG, Deployment, ownership_tags, render_name
 from register.plan import Plan, automation_deployments, conflicts, make_plan, owner_of, registered
 from register.problems import Exit, Invalid, Problem
 from register.report.plan import Outcome
@@ -121,6 +121,14 @@ def read_server(server: Server, loaded: Loaded) -> ServerState:
         for deployment_id in automation_deployments(automation):
             by_deployment.setdefault(deployment_id, []).append(automation)
     flow_names = {str(f["id"]): f["name"] for f in flows}
+    # A deployment `prefect deploy` made has automations without flow-register's tags: found by the names
+    # `prefect deploy` gives them, so taking it over does not recreate triggers that are the same.
+    wanted = {(d.flow, d.name): d for d in deployments if d.triggers}
+    for raw in raw_deployments:
+        d = wanted.get((flow_names.get(str(raw["flow_id"])), raw["name"]))
+        if d is not None and OWNER_TAG not in (raw.get("tags") or []):
+            by_deployment[str(raw["id"])] = server.owned_automations(
+                str(raw["id"]), [f"{d.name}__automation_{i}" for i in range(1, len(d.triggers) + 1)])
     states = [registered(r, flow_names[str(r["flow_id"])], by_deployment.get(str(r["id"]), []), loaded.owner)
               for r in raw_deployments if str(r["flow_id"]) in flow_names]
     return ServerState(pools, states, {f["name"]: str(f["id"]) for f in flows})

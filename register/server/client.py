@@ -381,8 +381,10 @@ class Server:
         """The automations named `names` that the deployment owns."""
         found = self._paged("/automations/filter", {"automations": {"name": {"any_": sorted(set(names))}}},
                             "reading the triggers of a deployment")
-        owner = f"prefect.deployment.{deployment_id}"
-        return [a for a in found if a.get("owner_resource") == owner]
+        # The server does not return owner_resource when read: an automation of the deployment's is one
+        # whose "run a deployment" action runs this one.
+        return [a for a in found if any(str(action.get("deployment_id")) == deployment_id
+                                        for action in a.get("actions") or [] if action.get("type") == "run-deployment")]
 
     # -- writes --------------------------------------------------------------------------------
 

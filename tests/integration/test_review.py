@@ -100,3 +100,26 @@ def test_a_preview_lives_next_to_dev_and_destroy_removes_exactly_it(project, api
     assert len(by_manifest_name(api, project, "dev", "pr-8")) == 2
     assert sorted(by_manifest_name(api, project)) == ["extract", "weekly"]
     assert project.cli("destroy", "-e", "dev", "--preview", "pr-7").code == 0  # again: nothing left, fine
+
+
+def test_taking_over_a_deployment_with_prefect_deploys_trigger_keeps_the_trigger(project, api):
+    """`prefect deploy` names a deployment's automations NAME__automation_N and tags them with nothing:
+    the same trigger, so taking the deployment over changes its tags only."""
+    from register.desired import automation_body
+    from register.models import trigger
+
+    extract = project.manifest["deployments"][0]
+    name = f"extract-{project.name}"
+    flow_id = api.post("/flows/", {"name": "extract"})["id"]
+    deployment_id = api.post("/deployments/", {
+        "name": name, "flow_id": flow_id, "work_pool_name": project.manifest["defaults"]["work_pool"]["name"],
+        "entrypoint": extract["entrypoint"], "tags": ["etl"]})["id"]
+    automation = automation_body(trigger(extract["triggers"][0], name, 1, []), deployment_id)
+    automation["tags"] = []
+    api.post("/automations/", automation)
+
+    plan = project.plan()
+    assert plan.code == 0, plan
+    entry = next(d for d in plan.json["deployments"] if d["name"] == name)
+    assert entry["action"] == "update" and "triggers" not in entry["changes"], entry
+    assert any("takes it over" in n for n in entry["notes"])
