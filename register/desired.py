@@ -18,7 +18,7 @@ from collections.abc import Callable
 from register import code, models
 from register import resources as res
 from register.flows import parameter_schema
-from register.manifest.resolve import Deployment, ownership_tags
+from register.manifest.resolve import Deployment
 
 DEFAULT_QUEUE = "default"
 STATE_LABEL = "flow-register.state"  # the fingerprint of what flow-register wrote: drift is what differs since

@@ -34,6 +34,27 @@ def prefect_env(prefect_server, monkeypatch):
     return {**os.environ}
 
 
+@pytest.fixture
+def api(prefect_server):
+    """The session server's API, read and arranged directly (not through flow-register)."""
+    from support.registration import Api
+
+    return Api(prefect_server.api_url)
+
+
+@pytest.fixture
+def project(tmp_path, prefect_server, api):
+    """A flows repository of the test's own (project name, Docker work pool), registering into the session's
+    server; `project.manifest` is the base manifest of support.registration."""
+    from support.registration import Project, base_manifest, unique
+
+    pool = unique("docker")
+    api.create_pool(pool, "docker")
+    project = Project(tmp_path / "repo", prefect_server.api_url, unique("etl"))
+    project.write(base_manifest(project.name, pool))
+    return project
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Under scripts/test (and so in CI) a skipped test is a failure: every tier must really run."""

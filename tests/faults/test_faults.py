@@ -17,7 +17,7 @@ import time
 import pytest
 
 from support.proxy import KINDS, Proxy, Rule
-from support.registration import CLI, Api, Project, base_manifest, client_env, unique
+from support.registration import CLI, Api, Project, client_env
 
 pytestmark = pytest.mark.integration
 
@@ -27,16 +27,9 @@ FAST = {"PREFECT_API_REQUEST_TIMEOUT": "2", "FLOW_REGISTER_RETRY_SECONDS": "60"}
 
 
 @pytest.fixture
-def api(prefect_server) -> Api:
-    return Api(prefect_server.api_url)
-
-
-@pytest.fixture
-def project(tmp_path, prefect_server, api) -> Project:
-    pool = unique("docker")
-    api.create_pool(pool, "docker")
-    project = Project(tmp_path / "repo", prefect_server.api_url, unique("etl"))
-    manifest = base_manifest(project.name, pool)
+def project(project) -> Project:
+    """The base project, with four deployments more, each with a trigger: more writes for faults to meet."""
+    manifest = project.manifest
     manifest["deployments"] += [
         {"name": f"more-{i}", "entrypoint": "flows/etl.py:extract",
          "triggers": [{"type": "event", "expect": [f"more.{i}"]}]} for i in range(4)]

@@ -20,11 +20,6 @@ OWNER = "managed-by:flow-register"
 
 
 @pytest.fixture
-def api(prefect_server) -> Api:
-    return Api(prefect_server.api_url)
-
-
-@pytest.fixture
 def pool(api) -> str:
     name = unique("docker")
     api.create_pool(name, "docker")
