@@ -192,6 +192,13 @@ def version_info(github, checkout: code.Checkout) -> dict | None:
     return info
 
 
+def _cloned_commit(d: Deployment, at: code.Checkout) -> str | None:
+    """Code cloned at run time has no image to name its version: the commit it clones does."""
+    git = (d.code or {}).get("git")
+    ref = (git or {}).get("ref") or at.commit
+    return ref[:12] if git and ref else None
+
+
 def for_environment(manifest, environment: str, deployments: list[Deployment], *, pool: Callable[[Deployment], Pool],
                     image, owner: list[str], github=None) -> list[State]:
     """The desired state of each of `environment`'s `deployments`, in the manifest's order. `image`: the
@@ -205,6 +212,7 @@ def for_environment(manifest, environment: str, deployments: list[Deployment], *
     return [desired(d, pool=pool(d), image=image.reference if image else None,
                     parameter_schema=parameter_schema(manifest.root, d.entrypoint),
                     pull_steps=code.pull_steps(manifest, d, spec, at),
-                    version=d.version or (image.content_tag if image else None), owner_tags=owner,
+                    version=d.version or (image.content_tag if image else None) or _cloned_commit(d, at),
+                    owner_tags=owner,
                     version_info=info)
             for d in deployments]

@@ -196,8 +196,22 @@ def registered_automation(raw: dict) -> dict:
 _BRANCHES = {"event", "metric", "compound", "sequence", "str", "int", "float", "bool", "dict", "list"}
 
 
+@cache
+def _trigger_validator():
+    import jsonschema
+    from importlib import resources
+
+    schema = json.loads(resources.files("register").joinpath("triggers.schema.json").read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
 def trigger_problems(spec: dict) -> list[tuple[tuple, str]]:
-    """What Prefect's deployment-trigger model refuses in `spec`, as (place in the trigger, message)."""
+    """What Prefect's deployment-trigger model refuses in `spec`, as (place in the trigger, message).
+
+    A trigger the model's JSON Schema (register/triggers.schema.json, generated from the pinned Prefect)
+    accepts needs no Prefect; one it refuses is judged, and worded, by Prefect's model itself."""
+    if _trigger_validator().is_valid(plain(spec)):
+        return []
     from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
     from pydantic import TypeAdapter, ValidationError
 

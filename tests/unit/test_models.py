@@ -5,8 +5,10 @@ upgrade changes what they store or refuse."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -80,3 +82,64 @@ def test_an_open_rrule_matches_what_the_server_anchored():
               "active": True, "parameters": {}, "slug": None}
     assert models.schedule_matches(want, stored)
     assert not models.schedule_matches(models.schedule({"rrule": "FREQ=DAILY"}), stored)
+
+
+def test_the_shipped_trigger_schema_is_the_pinned_prefects():
+    """register/triggers.schema.json lets validate check triggers without Prefect; regenerate it with
+    `uv run python scripts/trigger_schema.py` when Prefect changes."""
+    from importlib import resources
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from trigger_schema import generate
+
+    assert resources.files("register").joinpath("triggers.schema.json").read_text() == generate()
+
+
+@pytest.mark.parametrize("spec", [
+    {"type": "event", "expect": ["data.arrived"], "parameters": {"region": "us"}},
+    {"type": "event", "expect": ["a"], "within": 60, "posture": "Proactive", "threshold": 2},
+    {"type": "compound", "require": "all", "within": 300,
+     "triggers": [{"type": "event", "expect": ["a"]}, {"type": "event", "expect": ["b"]}]},
+    {"type": "metric", "metric": {"name": "duration", "threshold": 10, "operator": ">", "range": 300,
+                                  "firing_for": 300}},
+], ids=["event", "proactive", "compound", "metric"])
+def test_a_valid_trigger_is_checked_without_prefect(spec):
+    code = ("import sys, json; from register import models; "
+            f"assert models.trigger_problems(json.loads({json.dumps(json.dumps(spec))})) == []; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+TRIGGERS = [
+    {"type": "event", "expect": ["a"]},
+    {"type": "event", "expect": ["a"], "within": -5},
+    {"type": "event", "expect": ["a"], "within": "PT1M"},
+    {"type": "event", "expect": ["a"], "posture": "Proactive", "within": 5},
+    {"type": "event", "expect": ["a"], "posture": "Proactive"},
+    {"type": "event", "expect": ["a"], "posture": "Sideways"},
+    {"type": "event", "expect": ["a"], "threshold": "many"},
+    {"type": "event", "expect": ["a"], "match": {"prefect.resource.id": "x"}, "for_each": ["prefect.resource.id"]},
+    {"type": "metric", "metric": {"name": "duration", "threshold": 1, "operator": ">", "range": 60,
+                                  "firing_for": 60}},
+    {"type": "metric", "metric": {"name": "duration", "threshold": 1, "operator": "~"}},
+    {"type": "compound", "require": 3, "triggers": [{"type": "event", "expect": ["a"]}]},
+    {"type": "compound", "require": "all", "triggers": [{"type": "event", "expect": ["a"]}]},
+    {"type": "sequence", "triggers": [{"type": "event", "expect": ["a"]}], "within": 10},
+    {"type": "event", "expect": ["a"], "schedule_after": -1},
+]
+
+
+@pytest.mark.parametrize("spec", TRIGGERS, ids=lambda s: json.dumps(s)[:60])
+def test_what_the_trigger_schema_accepts_prefect_accepts(spec):
+    """The shipped schema is a fast path: it may refuse what Prefect accepts (the model then decides),
+    never accept what Prefect refuses."""
+    from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
+    from pydantic import TypeAdapter, ValidationError
+
+    if models._trigger_validator().is_valid(spec):
+        try:
+            TypeAdapter(DeploymentTriggerTypes).validate_python(spec)
+        except ValidationError as error:
+            pytest.fail(f"the schema accepts what Prefect refuses: {error}")
