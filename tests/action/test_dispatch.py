@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import pytest
-from conftest import deployments_on
 from act import local_repositories, run_act
+from conftest import deployments_on
+from fake_github import TOKEN, fake_github
 
 pytestmark = pytest.mark.e2e
 
@@ -56,19 +58,26 @@ def test_workflow_dispatch_registers_with_the_inputs(flows_repo, prefect_server,
     assert "create" in summary
 
 
-def test_pull_request_plans_in_the_summary_and_changes_nothing(flows_repo, prefect_server, work_pools, host_env,
-                                                               action_checkout, act_cache, tmp_path, project):
+def test_pull_request_plans_in_the_summary_and_a_comment_and_changes_nothing(
+        flows_repo, prefect_server, work_pools, host_env, action_checkout, act_cache, tmp_path, project):
     before = deployments_on(prefect_server.api_url, project, "dev")
     event = tmp_path / "pull_request.json"
     event.write_text(json.dumps({"pull_request": {"number": 7, "head": {"ref": "feature"}, "base": {"ref": "main"}}}))
-    run = run_act(
-        flows_repo, ".github/workflows/plan.yml", event="pull_request", event_file=event,
-        secrets={"PREFECT_API_URL": prefect_server.api_url},
-        env={"FLOW_REGISTER_RUNTIME": "source"}, host_env=host_env, cache=act_cache,
-        extra=local_repositories(flows_repo / ".github/workflows", action_checkout))
+    subprocess.run(["git", "-C", str(flows_repo), "remote", "add", "origin", "https://github.com/org/flows"],
+                   check=True)  # act takes github.repository from it
+    with fake_github() as github:
+        run = run_act(
+            flows_repo, ".github/workflows/plan.yml", event="pull_request", event_file=event,
+            secrets={"PREFECT_API_URL": prefect_server.api_url, "GITHUB_TOKEN": TOKEN},
+            env={"FLOW_REGISTER_RUNTIME": "source", "GITHUB_API_URL": github.url}, host_env=host_env,
+            cache=act_cache, extra=local_repositories(flows_repo / ".github/workflows", action_checkout))
     assert run.succeeded, run.explain()
 
     summary = run.summary("flows")
     for name in DEV_DEPLOYMENTS:
         assert re.search(rf"^\|.*\b{name}\b.*\|$", summary, re.M), summary
+    (comment,) = github.comments
+    assert comment["body"].startswith(f"<!-- flow-register plan: project={project} environment=dev -->")
+    for name in DEV_DEPLOYMENTS:
+        assert name in comment["body"], comment["body"]
     assert deployments_on(prefect_server.api_url, project, "dev") == before
