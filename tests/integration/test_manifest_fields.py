@@ -41,16 +41,16 @@ def test_a_version_per_environment_from_the_callers_environment(project, api):
     assert {d["version"] for d in registered(api, project).values()} == {"release-none"}
 
 
-@pytest.mark.xfail(strict=True, reason="the desired state (register/desired.py, the lead's) does not send "
-                                       "enforce_parameter_schema and concurrency_options yet")
 def test_parameter_enforcement_and_concurrency_options(project, api):
-    extract = project.manifest["deployments"][0]
+    extract, weekly = project.manifest["deployments"]
     extract.update(enforce_parameter_schema=False,
                    concurrency_limit={"limit": 2, "collision_strategy": "CANCEL_NEW", "grace_period_seconds": 120})
+    weekly["concurrency_limit"] = {"limit": 1, "collision_strategy": "ENQUEUE"}  # the server's grace period
     project.write()
     first = project.deploy()
     assert first.code == 0, first
     found = registered(api, project)
     assert (found["extract"]["enforce_parameter_schema"], found["weekly"]["enforce_parameter_schema"]) == (False, True)
     assert found["extract"]["concurrency_options"] == {"collision_strategy": "CANCEL_NEW", "grace_period_seconds": 120}
+    assert found["weekly"]["concurrency_options"]["collision_strategy"] == "ENQUEUE"
     assert {d["action"] for d in project.deploy().json["deployments"]} == {"unchanged"}
