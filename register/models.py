@@ -234,7 +234,13 @@ def trigger_problems(spec: dict) -> list[tuple[tuple, str]]:
 def job_variable_problems(job_variables: dict, schema: dict | None) -> list[tuple[tuple, str]]:
     """What the server would refuse with a 422, found here: Prefect's own validator, required keys ignored."""
     if not schema or not job_variables:
-        return []  # nothing to check: skip importing the validator
+        return []
+    import jsonschema
+
+    # Plain JSON Schema is at least as strict as Prefect's validator (which forgives templates, missing
+    # required keys and pydantic v1's schema quirks): what it accepts needs no Prefect import.
+    if jsonschema.Draft202012Validator(schema).is_valid(job_variables):
+        return []
     from jsonschema.exceptions import best_match
     from prefect.utilities.schema_tools.validation import validate
 

@@ -143,3 +143,17 @@ def test_what_the_trigger_schema_accepts_prefect_accepts(spec):
             TypeAdapter(DeploymentTriggerTypes).validate_python(spec)
         except ValidationError as error:
             pytest.fail(f"the schema accepts what Prefect refuses: {error}")
+
+
+def test_job_variables_a_template_accepts_are_checked_without_prefect():
+    schema = {"type": "object", "properties": {"image": {"type": "string"}, "mem_limit": {"type": "string"}},
+              "required": ["image"]}
+    code = ("import sys; from register import models; "
+            f"assert models.job_variable_problems({{'image': 'x', 'mem_limit': '1g'}}, {schema!r}) == []; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    # What it refuses Prefect judges: a missing required key is forgiven, a wrong type is not
+    assert models.job_variable_problems({"mem_limit": "1g"}, schema) == []
+    assert models.job_variable_problems({"image": 3}, schema) == [(("image",), "3 is not of type 'string'")]
