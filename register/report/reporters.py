@@ -60,6 +60,10 @@ class Text(Reporter):
 
     def finished(self, outcome):
         print("\n" + formats.summary_line(outcome), flush=True)
+        self._failure(outcome)
+
+    @staticmethod
+    def _failure(outcome):
         if outcome.result is not None and not outcome.result.ok:
             print(formats.failure_text(outcome), file=sys.stderr, flush=True)
 
@@ -78,6 +82,7 @@ class Json(Text):
 
     def finished(self, outcome):
         print(json.dumps(formats.as_json(outcome), indent=2), flush=True)
+        self._failure(outcome)
 
 
 class GitHub(Reporter):
