@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import time
 from dataclasses import dataclass
 
@@ -77,6 +78,16 @@ def lease_scope(environment: str, preview: str | None) -> str:
     return f"{environment}.{preview}" if preview else environment
 
 
+PREVIEW_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+
+
+def _check_preview(name: str, label: str) -> None:
+    """A preview's name goes into deployment names, tags and the lease: a short slug, e.g. pr-123."""
+    if not PREVIEW_NAME.fullmatch(name):
+        raise Invalid([Problem(label, 0, 0, f"'{name}' is not a preview name: up to 40 lowercase letters, digits and "
+                                            "'-', starting with a letter or digit, e.g. pr-123", "preview")])
+
+
 def preview_owner(project: str, environment: str, preview: str) -> list[str]:
     """A preview's ownership: an environment of its own, so that neither the environment's prune nor another
     preview's destroy ever touches it."""
@@ -97,6 +108,7 @@ def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Load
         for d in {id(d): d for d in deployments + everything}.values():
             d.name = render_name(options.name_template, d.manifest_name, env, manifest.project)
     if options.preview:
+        _check_preview(options.preview, options.overrides.label("preview"))
         # Next to the environment's own deployments, in its pools: suffixed names, its own ownership tags,
         # and (unless asked) nothing that starts runs by itself.
         preview = preview_owner(manifest.project, env, options.preview)
@@ -236,6 +248,7 @@ def destroy(manifest_path: str, environment: str, preview: str, settings: Settin
             dry_run: bool = False, lock_wait: float = 600) -> int:
     """Delete exactly the preview's deployments and their triggers (a pull request's `closed` event)."""
     started = time.monotonic()
+    _check_preview(preview, "--preview")
     manifest = load_manifest(manifest_path, environment, environ=settings.environ)
     if manifest.errors():
         raise Invalid(manifest.problems)

@@ -161,8 +161,7 @@ class _Importer:
         if entry.get("paused") is not None:
             out["paused"] = bool(entry["paused"])
         if entry.get("enforce_parameter_schema") is False:
-            self.warn(at + ("enforce_parameter_schema",), "enforce_parameter_schema: false is not converted: "
-                                                          "flow-register registers with the schema enforced", "enforce")
+            out["enforce_parameter_schema"] = False
         if "pull" in entry:
             code = self.code(entry["pull"], at + ("pull",)) if entry["pull"] else None
         else:
@@ -271,11 +270,12 @@ class _Importer:
         if isinstance(limit, int):
             out["concurrency_limit"] = limit
         elif isinstance(limit, dict) and isinstance(limit.get("limit"), int):
-            out["concurrency_limit"] = limit["limit"]
-            extra = [k for k in limit if k != "limit"]
+            known = {k: v for k, v in limit.items() if k in ("limit", "collision_strategy", "grace_period_seconds")}
+            out["concurrency_limit"] = known if len(known) > 1 else limit["limit"]
+            extra = [k for k in limit if k not in known]
             if extra:
-                self.warn(at, f"concurrency {', '.join(extra)} not converted: the manifest takes the limit only",
-                          "concurrency")
+                self.warn(at, f"concurrency {', '.join(extra)} not converted: the manifest takes the limit, "
+                              "collision_strategy and grace_period_seconds", "concurrency")
 
     def templated(self, value, at: tuple):
         if isinstance(value, str) and _TEMPLATE.search(value):

@@ -37,7 +37,7 @@ TRUE, FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off", "")
 
 # How the engine names an override (resolve.Overrides.labels) when it comes from the action: as the input.
 LABELS = {"environment": "input 'environment'", "work_pool": "input 'work-pool'", "cpu": "input 'cpu'",
-          "memory": "input 'memory'", "only": "input 'deployments'"}
+          "memory": "input 'memory'", "only": "input 'deployments'", "preview": "input 'preview'"}
 
 
 @dataclass(frozen=True)

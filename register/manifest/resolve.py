@@ -38,7 +38,7 @@ class Overrides:
 
 
 FLAGS = {"environment": "--environment", "work_pool": "--work-pool", "cpu": "--cpu", "memory": "--memory",
-         "only": "--only"}
+         "only": "--only", "preview": "--preview"}
 COMMAND_LINE = "<command line>"  # an origin's first part when an override set the value: (COMMAND_LINE, label, ...)
 
 

@@ -106,13 +106,12 @@ def test_build_steps_become_image_and_resources_come_back_from_each_pool_type(tm
     assert (ecs["resources"], ecs["job_variables"]) == ({"cpu": 1, "memory": "4Gi"}, {"env": {"A": "b"}})
     assert ecs["parameters"] == {"day": "tuesday"} and k8s["parameters"] == {"day": "monday"}
     assert ecs["schedules"] == [{"interval": 3600, "slug": "hourly", "parameters": {"day": "monday"}}]
-    assert ecs["concurrency_limit"] == 2
+    assert ecs["concurrency_limit"] == {"limit": 2, "collision_strategy": "CANCEL_NEW"}
+    assert ecs["enforce_parameter_schema"] is False
     assert k8s["resources"] == {"cpu": 0.5, "memory": "1Gi"} and "job_variables" not in k8s
     assert run["resources"] == {"cpu": 2, "memory": "4Gi"}  # judged a cloud-run-v2 pool from the values
     where = str(path)
     for line, text in [(7, "the image tag is not converted"), (12, "registry credentials are not converted"),
-                       (22, "concurrency collision_strategy not converted"),
-                       (23, "enforce_parameter_schema: false is not converted"),
                        (28, "schedule 'max_active_runs' is not converted"),
                        (39, "written as resources for pool type 'cloud-run-v2', judged from their values")]:
         assert any(l.startswith(f"{where}:{line}:") and text in l for l in err.splitlines()), (line, text, err)
