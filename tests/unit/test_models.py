@@ -67,13 +67,19 @@ def test_what_prefect_refuses_is_refused(spec):
     assert models.schedule_problems(spec)
 
 
+def prefect_modules_after(code: str) -> list[str]:
+    """The Prefect modules a fresh interpreter has loaded after running `code` (with `models` imported)."""
+    script = f"import sys, json; from register import models; {code}; " \
+             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect')))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
 def test_shaping_and_checking_schedules_imports_no_prefect():
-    code = ("import sys; from register import models; "
-            "[models.schedule_problems(s) or models.schedule(s) for s in "
-            "[{'cron': '0 6 * * *', 'timezone': 'UTC'}, {'interval': 60}, {'rrule': 'FREQ=DAILY'}]]; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    assert prefect_modules_after(
+        "[models.schedule_problems(s) or models.schedule(s) for s in "
+        "[{'cron': '0 6 * * *', 'timezone': 'UTC'}, {'interval': 60}, {'rrule': 'FREQ=DAILY'}]]") == []
 
 
 def test_an_open_rrule_matches_what_the_server_anchored():
@@ -104,12 +110,8 @@ def test_the_shipped_trigger_schema_is_the_pinned_prefects():
                                   "firing_for": 300}},
 ], ids=["event", "proactive", "compound", "metric"])
 def test_a_valid_trigger_is_checked_without_prefect(spec):
-    code = ("import sys, json; from register import models; "
-            f"assert models.trigger_problems(json.loads({json.dumps(json.dumps(spec))})) == []; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    assert prefect_modules_after(f"assert models.trigger_problems(json.loads({json.dumps(json.dumps(spec))})) == []") \
+        == []
 
 
 TRIGGERS = [
@@ -148,12 +150,8 @@ def test_what_the_trigger_schema_accepts_prefect_accepts(spec):
 def test_job_variables_a_template_accepts_are_checked_without_prefect():
     schema = {"type": "object", "properties": {"image": {"type": "string"}, "mem_limit": {"type": "string"}},
               "required": ["image"]}
-    code = ("import sys; from register import models; "
-            f"assert models.job_variable_problems({{'image': 'x', 'mem_limit': '1g'}}, {schema!r}) == []; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    assert prefect_modules_after(
+        f"assert models.job_variable_problems({{'image': 'x', 'mem_limit': '1g'}}, {schema!r}) == []") == []
     # What it refuses Prefect judges: a missing required key is forgiven, a wrong type is not
     assert models.job_variable_problems({"mem_limit": "1g"}, schema) == []
     assert models.job_variable_problems({"image": 3}, schema) == [(("image",), "3 is not of type 'string'")]
