@@ -20,6 +20,7 @@ from register.image import Image, ImageError, prepare
 from register.manifest import Manifest, Overrides, load_manifest
 from register.manifest.checks import ProblemReport
 from register.manifest import pools as pool_checks
+from register.manifest import references
 from register.manifest.resolve import OWNER_TAG, Deployment, ownership_tags, render_name
 from register.plan import Plan, automation_deployments, conflicts, make_plan, owner_of, registered
 from register.problems import Exit, Invalid, Problem
@@ -153,6 +154,8 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
     spec = manifest.image(environment)
     pool_checks.check(report, environment, loaded.deployments, state.pools, server=server.url,
                       pool_names=server.work_pool_names, image=f"{spec['repository']}:latest" if spec else None)
+    references.check(report, loaded.deployments, server=server.url, existing_blocks=server.existing_blocks,
+                     existing_variables=server.existing_variables)
     for have in conflicts([(d.flow, d.name) for d in loaded.deployments], state.registered):
         project, env = owner_of(have)
         index = next(d.index for d in loaded.deployments if (d.flow, d.name) == have.key)

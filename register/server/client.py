@@ -373,6 +373,18 @@ class Server:
         return self._paged("/automations/filter", {"automations": {"tags": {"all_": owner_tags}}},
                            "reading automations")
 
+    def existing_blocks(self, wanted: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Of `wanted` (block type slug, name), those the server has, and others of the same types."""
+        found = self._paged("/block_documents/filter", {
+            "block_types": {"slug": {"any_": sorted({kind for kind, _ in wanted})}},
+            "block_documents": {"is_anonymous": {"eq_": False}}}, "reading blocks")
+        return {((b.get("block_type") or {}).get("slug"), b["name"]) for b in found}
+
+    def existing_variables(self, names: set[str]) -> set[str]:
+        found = self._paged("/variables/filter", {"variables": {"name": {"any_": sorted(names)}}},
+                            "reading variables")
+        return {v["name"] for v in found}
+
     def worker_metadata(self) -> dict:
         """Every known worker type's default base job template (bundled with the server, works offline)."""
         return self.request("GET", "/collections/views/aggregate-worker-metadata", doing="reading worker types")

@@ -1,0 +1,35 @@
+"""A template that names a Prefect block or variable is checked against the server at plan time: a
+missing one is an error at its line and nothing is written; once it exists, the deploy goes through."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_missing_block_or_variable_is_found_before_any_write(project, api, prefect_env):
+    name = project.name
+    extract = project.manifest["deployments"][0]
+    extract["parameters"] = {"region": f"{{{{ prefect.variables.region_{name.replace('-', '_')} }}}}"}
+    extract["job_variables"] = {"env": {"TOKEN": f"{{{{ prefect.blocks.secret.token-{name} }}}}"}}
+    project.write()
+
+    refused = project.cli("deploy", "-e", "dev")
+    assert refused.code == 1, refused
+    lines = project.root.joinpath("flows.yaml").read_text().splitlines()
+    for needle, rule in ((f"block 'secret/token-{name}' does not exist", "block-missing"),
+                         (f"variable 'region_{name.replace('-', '_')}' does not exist", "variable-missing")):
+        problem = next(line for line in refused.err.splitlines() if needle in line)
+        assert problem.endswith(f"[{rule}]") and "would fail when it starts" in problem
+        line = int(problem.split(":")[1])
+        assert ("TOKEN" if rule == "block-missing" else "region") in lines[line - 1]
+    assert api.deployments(f"project:{name}") == {}
+
+    from prefect.blocks.system import Secret
+
+    Secret(value="s3cr3t-value").save(f"token-{name}")
+    api.post("/variables/", {"name": f"region_{name.replace('-', '_')}", "value": "eu"})
+    done = project.deploy()
+    assert done.code == 0, done
+    assert "s3cr3t-value" not in done.out + done.err
