@@ -1,12 +1,16 @@
-"""`prefect deploy --all` against `flow-register deploy`, side by side, on one local Prefect server.
+"""`prefect deploy --all` against `flow-register deploy`, side by side, on one local Prefect server
+behind a loopback proxy that adds a round trip to every request (tests/support/proxy.py).
 
-    uv run python bench/run.py [--flows 50] [--rounds 3] [--flows-per-file 1] [--pool-type docker|process]
+    uv run python bench/run.py [--flows 50,500] [--delays 0,50,150] [--phases cold,warm,one-changed]
+                               [--rounds 1] [--flows-per-file 1] [--pool-type docker|process]
                                [--only prefect|flow-register] [--profile] [--no-bytecode-cache] [--keep-server]
 
-Per round and tool: every flow and deployment on the server is deleted (untimed), then the tool runs
-twice, timed from process start to exit: `cold` (N new deployments) and `warm` (again, nothing changed).
-The order of the two tools alternates between rounds. After each run the harness checks that the server
-holds exactly the N expected deployments, and counts how many the run wrote (their `updated` moved).
+For each N of --flows and each delay of --delays, per round and tool: every flow and deployment on the
+server is deleted (untimed), then the tool runs once per phase, timed from process start to exit: `cold`
+(N new deployments), `warm` (again, nothing changed), `one-changed` (one deployment's description
+edited in both files). The order of the two tools alternates between rounds. After each run the harness
+checks that the server holds exactly the N expected deployments, counts how many the run wrote (their
+`updated` moved) and the requests the proxy passed, and reads the tool's peak RSS.
 Results: a table on stdout, and JSON, logs and profiles under bench/out/ (git-ignored).
 """
 
@@ -31,14 +35,15 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))  # `python bench/run.py` puts bench/ first on the path, not the repository
 
-from bench.generate import ENVIRONMENT, POOL, generate  # noqa: E402
+from bench.generate import ENVIRONMENT, POOL, generate, write_deployments  # noqa: E402
 from register.local_server import start  # noqa: E402
+from tests.support.proxy import Proxy  # noqa: E402
 
 OUT = BENCH / "out"
 PYCACHE = OUT / "pycache"  # kept between runs; the shared venv stays untouched
 BIN = Path(sys.executable).parent
 TOOLS = ("prefect", "flow-register")
-TARGETS = {"cold": 0.45, "warm": 0.15}  # flow-register's time as a fraction of prefect deploy's (issue 3)
+PHASES = ("cold", "warm", "one-changed")
 
 # Fields both tools set from their file; compared once, to show the two register the same deployments.
 COMPARED = ("name", "entrypoint", "work_pool_name", "work_queue_name", "parameters", "tags", "description",
@@ -48,12 +53,17 @@ COMPARED = ("name", "entrypoint", "work_pool_name", "work_queue_name", "paramete
 
 @dataclass
 class Run:
+    flows: int
+    delay_ms: int
     round: int
     tool: str
-    phase: str  # cold | warm
+    phase: str  # cold | warm | one-changed
     seconds: float
     written: int  # deployments whose `updated` moved in this run (created ones included)
+    requests: int  # what the proxy passed to the server
+    peak_rss_mb: float  # the tool's process (ru_maxrss)
     log: str
+    routes: dict = field(default_factory=dict)  # requests by route, most first
     reported: dict | None = None  # flow-register's own summary and request counts (--output json)
 
 
@@ -61,19 +71,24 @@ class Run:
 class Results:
     started: str
     machine: dict
-    flows: int
+    flows: list[int]
+    delays_ms: list[int]
+    phases: list[str]
     flows_per_file: int
     rounds: int
     pool_type: str
     bytecode_cache: bool
     runs: list[Run] = field(default_factory=list)
-    medians: dict = field(default_factory=dict)
-    ratios: dict = field(default_factory=dict)  # of the medians
-    paired_ratios: dict = field(default_factory=dict)  # median of each round's ratio (runs minutes apart)
     load_average: dict = field(default_factory=dict)  # 1-minute load before and after: others share the CPUs
-    targets: dict = field(default_factory=lambda: dict(TARGETS))
     differences: list[str] = field(default_factory=list)
     profiles: dict = field(default_factory=dict)
+
+    def of(self, flows: int, delay: int, tool: str, phase: str) -> list[Run]:
+        return [r for r in self.runs if (r.flows, r.delay_ms, r.tool, r.phase) == (flows, delay, tool, phase)]
+
+    def median(self, flows: int, delay: int, tool: str, phase: str, what: str = "seconds") -> float | None:
+        runs = self.of(flows, delay, tool, phase)
+        return statistics.median(getattr(r, what) for r in runs) if runs else None
 
 
 class Server:
@@ -151,16 +166,20 @@ def command(tool: str, only: str | None = None) -> list[str]:
     return [str(BIN / "flow-register"), "deploy", "-f", "flows.yaml", "--environment", ENVIRONMENT, "--output", "json"]
 
 
-def timed(argv: list[str], cwd: Path, env: dict, log: Path) -> float:
+def timed(argv: list[str], cwd: Path, env: dict, log: Path) -> tuple[float, float]:
+    """Run to exit: wall seconds, and the process's peak RSS in MB."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         began = time.perf_counter()
-        done = subprocess.run(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL)
+        _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - began
-    if done.returncode != 0:
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
         tail = log.read_text(errors="replace")[-3000:]
-        raise SystemExit(f"bench: `{' '.join(argv)}` exited with {done.returncode} (log: {log}):\n{tail}")
-    return seconds
+        raise SystemExit(f"bench: `{' '.join(argv)}` exited with {code} (log: {log}):\n{tail}")
+    return seconds, usage.ru_maxrss / 1024  # KiB on Linux
 
 
 def own_report(log: Path) -> dict | None:
@@ -209,11 +228,12 @@ def differences(prefect: dict[str, dict], ours: dict[str, dict]) -> list[str]:
 
 
 def create_pool(env: dict, pool_type: str, logs: Path) -> None:
+    OUT.mkdir(exist_ok=True)
     timed([str(BIN / "prefect"), "work-pool", "create", POOL, "--type", pool_type, "--overwrite"],
           cwd=OUT, env=env, log=logs / "work-pool.log")
 
 
-def compile_code(bytecode: bool, project: Path) -> None:
+def compile_code(bytecode: bool, *projects: Path) -> None:
     """Byte-compile Prefect, flow-register and the flows into bench/out/pycache, once (later runs only check
     timestamps), and let the server started next read it too: it then starts in about 5 s instead of 17."""
     if not bytecode:
@@ -224,7 +244,7 @@ def compile_code(bytecode: bool, project: Path) -> None:
 
     site = Path(prefect.__path__[0]).parent
     subprocess.run([str(BIN / "python"), "-m", "compileall", "-q", "-j", "0", str(site), str(ROOT / "register"),
-                    str(project)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+                    *map(str, projects)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
 
 def warm_up(tools: list[str], project: Path, env: dict, server: Server, logs: Path) -> None:
@@ -234,22 +254,25 @@ def warm_up(tools: list[str], project: Path, env: dict, server: Server, logs: Pa
     server.clear()
 
 
-def median_table(results: Results) -> str:
-    rows = [f"{'tool':<16}{'phase':<7}{'median s':>9}  {'runs (s)':<30}{'written':>8}"]
-    for tool in TOOLS:
-        for phase in ("cold", "warm"):
-            runs = [r for r in results.runs if r.tool == tool and r.phase == phase]
-            if not runs:
-                continue
-            label = "prefect deploy" if tool == "prefect" else tool
-            times = " ".join(f"{r.seconds:.2f}" for r in runs)
-            written = "/".join(sorted({str(r.written) for r in runs}))
-            rows.append(f"{label:<16}{phase:<7}{results.medians[tool][phase]:>9.2f}  {times:<30}{written:>8}")
-    for phase, ratio in results.ratios.items():
-        target = TARGETS[phase]
-        verdict = "reached" if ratio <= target else "NOT reached"
-        rows.append(f"ratio flow-register/prefect, {phase}: {ratio:.3f}  (target <= {target}: {verdict}; "
-                    f"median of per-round ratios {results.paired_ratios[phase]:.3f})")
+def table(results: Results) -> str:
+    """One row per N, delay and phase: each tool's median, the ratio, requests, writes, flow-register's RSS."""
+    head = (f"{'N':>4} {'delay':>6} {'phase':<12}{'prefect s':>10}{'flow-register s':>16}{'ratio':>7}"
+            f"{'requests p / f-r':>18}{'written p / f-r':>17}{'f-r peak RSS MB':>17}")
+    rows = [head, "-" * len(head)]
+    for count in results.flows:
+        for delay in results.delays_ms:
+            for phase in results.phases:
+                def cell(tool: str, what: str, fmt: str) -> str:
+                    value = results.median(count, delay, tool, phase, what)
+                    return "-" if value is None else format(value, fmt)
+
+                theirs, ours = (results.median(count, delay, tool, phase) for tool in TOOLS)
+                ratio = f"{ours / theirs:.3f}" if theirs and ours else "-"
+                rows.append(f"{count:>4} {f'{delay} ms':>6} {phase:<12}{cell('prefect', 'seconds', '.2f'):>10}"
+                            f"{cell('flow-register', 'seconds', '.2f'):>16}{ratio:>7}"
+                            f"{cell('prefect', 'requests', '.0f') + ' / ' + cell('flow-register', 'requests', '.0f'):>18}"
+                            f"{cell('prefect', 'written', '.0f') + ' / ' + cell('flow-register', 'written', '.0f'):>17}"
+                            f"{cell('flow-register', 'peak_rss_mb', '.0f'):>17}")
     return "\n".join(rows)
 
 
@@ -276,7 +299,7 @@ def profile(tool: str, phase: str, cwd: Path, env: dict, out: Path, server: Serv
     except ImportError:
         report = out / f"{stem}.pstats"
         profiler = [str(BIN / "python"), "-m", "cProfile", "-o", str(report), *module, *args]
-    seconds = timed(profiler, cwd, env, out / f"{stem}.log")
+    seconds, _ = timed(profiler, cwd, env, out / f"{stem}.log")
     # The same run again under -X importtime (warm: nothing to write, so this is mostly import cost).
     imports = out / f"{stem}.importtime"
     if phase == "cold":
@@ -306,15 +329,65 @@ def top_imports(importtime: str, top: int = 8) -> dict[str, float]:
     return {name: round(seconds, 3) for name, seconds in ranked}
 
 
+def numbers(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def phases(text: str) -> list[str]:
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [p for p in chosen if p not in PHASES]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"phases are {', '.join(PHASES)}; got {text!r}")
+    return [p for p in PHASES if p in chosen]  # always in this order: each starts from the one before
+
+
+def measure(results: Results, tools: list[str], count: int, delay: int, project: Path, flows, proxy: Proxy,
+            env: dict, server: Server, logs: Path, pool_type: str) -> dict[str, dict[str, dict]]:
+    """Every round of one N and one delay; returns what each tool left registered."""
+    expected = {f.deployment for f in flows}
+    registered: dict[str, dict[str, dict]] = {}
+    for round_ in range(1, results.rounds + 1):
+        for tool in tools if round_ % 2 else tools[::-1]:
+            server.clear()
+            before: dict[str, dict] = {}
+            if "cold" not in results.phases:  # warm and one-changed start from what cold leaves, untimed
+                timed(command(tool), project, env, logs / f"{count}-{delay}ms-round-{round_}-{tool}-setup.log")
+                before, _ = check(server, expected, before, f"{tool} setup")
+            for phase in results.phases:
+                write_deployments(project, flows, pool_type, edit_one=phase == "one-changed")
+                log = logs / f"{count}-{delay}ms-round-{round_}-{tool}-{phase}.log"
+                proxy.reset()
+                seconds, rss = timed(command(tool), project, env, log)
+                seen = proxy.summary()
+                before, written = check(server, expected, before, f"{tool} {phase} (N {count}, {delay} ms, "
+                                                                  f"round {round_})")
+                reported = own_report(log) if tool == "flow-register" else None
+                routes = dict(sorted(seen["counts"].items(), key=lambda kv: -kv[1]))
+                results.runs.append(Run(count, delay, round_, tool, phase, round(seconds, 3), written,
+                                        seen["requests"], round(rss, 1), str(log.relative_to(ROOT)), routes,
+                                        reported))
+                print(f"  N {count:<4} {delay:>3} ms  round {round_}  {tool:<14} {phase:<12} {seconds:7.2f} s  "
+                      f"wrote {written:<4} requests {seen['requests']:<5} peak RSS {rss:4.0f} MB", flush=True)
+            write_deployments(project, flows, pool_type)
+            registered[tool] = before
+    return registered
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--flows", type=int, default=50, help="how many flows and deployments (default 50)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of cold + warm per tool (default 3)")
+    parser.add_argument("--flows", type=numbers, default=[50],
+                        help="how many flows and deployments, comma-separated (default 50; e.g. 50,500)")
+    parser.add_argument("--delays", type=numbers, default=[0],
+                        help="round trips the proxy adds to each request, ms, comma-separated (default 0; e.g. 0,50,150)")
+    parser.add_argument("--phases", type=phases, default=list(PHASES),
+                        help=f"comma-separated, of {','.join(PHASES)} (default all)")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds per N and delay (default 1)")
     parser.add_argument("--flows-per-file", type=int, default=1, help="flows per generated file (default 1)")
     parser.add_argument("--pool-type", choices=["docker", "process"], default="docker")
     parser.add_argument("--only", choices=TOOLS, help="run one tool only (to test the harness)")
     parser.add_argument("--profile", action="store_true",
-                        help="after the rounds, profile flow-register deploy cold and warm (and prefect deploy cold)")
+                        help="after the rounds, profile flow-register deploy cold and warm (and prefect deploy cold), "
+                             "without the proxy, with the largest N")
     parser.add_argument("--no-bytecode-cache", dest="bytecode", action="store_false",
                         help="run both tools with PYTHONDONTWRITEBYTECODE=1 (every run compiles Prefect from source)")
     parser.add_argument("--keep-server", action="store_true", help="leave the server running and print its URL")
@@ -322,61 +395,41 @@ def main(argv: list[str] | None = None) -> int:
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     work = OUT / f"run-{stamp}"
-    project, logs = work / "project", work / "logs"
+    logs = work / "logs"
     tools = [args.only] if args.only else list(TOOLS)
-    flows = generate(project, args.flows, args.flows_per_file, args.pool_type)
-    expected = {f.deployment for f in flows}
     results = Results(
         started=stamp,
         machine={"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
                  "prefect": _version("prefect"), "commit": _git("rev-parse", "--short", "HEAD")},
-        flows=args.flows, flows_per_file=args.flows_per_file, rounds=args.rounds, pool_type=args.pool_type,
-        bytecode_cache=args.bytecode,
+        flows=args.flows, delays_ms=args.delays, phases=args.phases, flows_per_file=args.flows_per_file,
+        rounds=args.rounds, pool_type=args.pool_type, bytecode_cache=args.bytecode,
     )
-
-    compile_code(args.bytecode, project)
+    projects = {count: (work / f"project-{count}", generate(work / f"project-{count}", count, args.flows_per_file,
+                                                          args.pool_type)) for count in args.flows}
+    compile_code(args.bytecode, *(project for project, _ in projects.values()))
     print(f"bench: starting a local Prefect server under {work.relative_to(ROOT)}/server ...", flush=True)
     results.load_average["before"] = round(os.getloadavg()[0], 2)
     local = start(work / "server")
     try:
-        env = client_env(local.api_url, work / "client-home", args.bytecode)
+        direct = client_env(local.api_url, work / "client-home", args.bytecode)
         server = Server(local.api_url)
-        create_pool(env, args.pool_type, logs)
-        warm_up(tools, project, env, server, logs)
-        registered: dict[str, dict[str, dict]] = {}
-        for round_ in range(1, args.rounds + 1):
-            order = tools if round_ % 2 else tools[::-1]
-            for tool in order:
-                server.clear()
-                before: dict[str, dict] = {}
-                for phase in ("cold", "warm"):
-                    log = logs / f"round-{round_}-{tool}-{phase}.log"
-                    seconds = timed(command(tool), project, env, log)
-                    before, written = check(server, expected, before, f"{tool} {phase} (round {round_})")
-                    reported = own_report(log) if tool == "flow-register" else None
-                    results.runs.append(Run(round_, tool, phase, round(seconds, 3), written,
-                                            str(log.relative_to(ROOT)), reported))
-                    extra = f"  ({json.dumps(reported, separators=(',', ':'))})" if reported else ""
-                    print(f"  round {round_}  {tool:<14} {phase}  {seconds:6.2f} s  wrote {written}{extra}", flush=True)
-                registered[tool] = before
-        if len(registered) == 2:
-            results.differences = differences(registered["prefect"], registered["flow-register"])
-        for tool in tools:
-            results.medians[tool] = {phase: statistics.median(r.seconds for r in results.runs
-                                                              if r.tool == tool and r.phase == phase)
-                                     for phase in ("cold", "warm")}
-        if len(tools) == 2:
-            results.ratios = {phase: results.medians["flow-register"][phase] / results.medians["prefect"][phase]
-                              for phase in ("cold", "warm")}
-            seconds = {(r.round, r.tool, r.phase): r.seconds for r in results.runs}
-            results.paired_ratios = {phase: statistics.median(
-                seconds[(n, "flow-register", phase)] / seconds[(n, "prefect", phase)] for n in range(1, args.rounds + 1))
-                for phase in ("cold", "warm")}
+        create_pool(direct, args.pool_type, logs)
+        for count, (project, flows) in projects.items():
+            warm_up(tools, project, direct, server, logs)
+            for delay in args.delays:
+                with Proxy(local.api_url, delay_ms=delay) as proxy:
+                    env = client_env(proxy.api_url, work / "client-home", args.bytecode)
+                    registered = measure(results, tools, count, delay, project, flows, proxy, env, server, logs,
+                                         args.pool_type)
+                if len(registered) == 2:
+                    results.differences = differences(registered["prefect"], registered["flow-register"])
         if args.profile:
             print("bench: profiling ...", flush=True)
+            project, _ = projects[max(projects)]
             for tool, phase in (("flow-register", "cold"), ("flow-register", "warm"), ("prefect", "cold")):
                 if tool in tools:
-                    results.profiles[f"{tool}-{phase}"] = profile(tool, phase, project, env, work / "profile", server)
+                    results.profiles[f"{tool}-{phase}"] = profile(tool, phase, project, direct, work / "profile",
+                                                                  server)
         if args.keep_server:
             print(f"bench: server left running at {local.api_url} (stop: kill -- -{local.pid})")
     finally:
@@ -385,11 +438,11 @@ def main(argv: list[str] | None = None) -> int:
 
     results.load_average["after"] = round(os.getloadavg()[0], 2)
     print()
-    print(f"{args.flows} deployments, {args.rounds} rounds, one local Prefect {results.machine['prefect']} server "
-          f"(SQLite), {results.machine['cpus']} CPUs, Python {results.machine['python']}, "
-          f"bytecode cache {'on' if args.bytecode else 'off'}, load average {results.load_average['before']} "
-          f"before, {results.load_average['after']} after")
-    print(median_table(results))
+    print(f"One local Prefect {results.machine['prefect']} server (SQLite) behind a loopback proxy adding each delay "
+          f"to every request; {results.machine['cpus']} CPUs, Python {results.machine['python']}, "
+          f"{args.rounds} round(s) (medians), bytecode cache {'on' if args.bytecode else 'off'}, "
+          f"load average {results.load_average['before']} before, {results.load_average['after']} after")
+    print(table(results))
     for line in results.differences:
         print(f"note: {line}")
     for name, facts in results.profiles.items():
