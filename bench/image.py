@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(f"\n{args.flows} flows, {args.runs} runs each (medians), load average {os.getloadavg()[0]:.2f}")
-    print(f"{'image':<42}{'MB':>6}  {'way':<9}{'first line s':>13}{'exit s':>8}  first line")
+    print(f"{'image':<50}{'MB':>6}  {'way':<9}{'first line s':>13}{'exit s':>8}  first line")
     for image, size, way, first, done, line in rows:
-        print(f"{image:<42}{size:>6.0f}  {way:<9}{first:>13.2f}{done:>8.2f}  {line[:70]}")
+        print(f"{image:<50}{size:>6.0f}  {way:<9}{first:>13.2f}{done:>8.2f}  {line[:70]}")
     return 0
 
 
@@ -85,22 +85,30 @@ def measure(args, env: dict, project: Path, api_url: str) -> list[tuple]:
         "action": [*docker, *(f"--env={k}={v}" for k, v in inputs.items())],
         "validate": [*docker, "--entrypoint", "flow-register"],
     }
-    rows = []
-    for image in args.image or [DEFAULT_IMAGE]:
+    images = args.image or [DEFAULT_IMAGE]
+    sizes = {}
+    for image in images:
         inspected = subprocess.run(["docker", "image", "inspect", "--format", "{{.Size}}", image], env=env,
                                    capture_output=True, text=True)
         if inspected.returncode != 0:
             raise SystemExit(f"bench: no image {image} in the engine at {env['DOCKER_HOST']}: build it "
                              "(FLOW_REGISTER_NO_SKIP=1 uv run pytest tests/e2e/test_registrar_image.py tags "
                              f"{DEFAULT_IMAGE})")
-        size = int(inspected.stdout) / 1e6
-        for way, prefix in ways.items():
-            command = [*prefix, image, *(["validate"] if way == "validate" else [])]
-            first_line_and_exit(command, env)  # untimed: the page cache, not the image, would be measured
-            timings = [first_line_and_exit(command, env) for _ in range(args.runs)]
-            rows.append((image, size, way, statistics.median(t[0] for t in timings),
-                         statistics.median(t[1] for t in timings), timings[-1][2]))
-            print(f"  {image} {way}: " + " ".join(f"{a:.2f}/{b:.2f}" for a, b, _ in timings), flush=True)
+        sizes[image] = int(inspected.stdout) / 1e6
+    commands = {(image, way): [*prefix, image, *(["validate"] if way == "validate" else [])]
+                for image in images for way, prefix in ways.items()}
+    for command in commands.values():
+        first_line_and_exit(command, env)  # untimed: the page cache, not the image, would be measured
+    # Interleaved, so that the load other processes put on the machine falls on every image alike.
+    timings: dict[tuple, list] = {key: [] for key in commands}
+    for _ in range(args.runs):
+        for key, command in commands.items():
+            timings[key].append(first_line_and_exit(command, env))
+    rows = []
+    for (image, way), runs in timings.items():
+        rows.append((image, sizes[image], way, statistics.median(t[0] for t in runs),
+                     statistics.median(t[1] for t in runs), runs[-1][2]))
+        print(f"  {image} {way}: " + " ".join(f"{a:.2f}/{b:.2f}" for a, b, _ in runs), flush=True)
     return rows
 
 
