@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -193,10 +194,13 @@ def version_info(github, checkout: code.Checkout) -> dict | None:
 
 
 def _cloned_commit(d: Deployment, at: code.Checkout) -> str | None:
-    """Code cloned at run time has no image to name its version: the commit it clones does."""
+    """Code cloned at run time has no image to name its version: the commit it clones does, when that is
+    one commit (a branch moves; its runs get whatever it holds then)."""
     git = (d.code or {}).get("git")
-    ref = (git or {}).get("ref") or at.commit
-    return ref[:12] if git and ref else None
+    if not git:
+        return None
+    ref = git.get("ref") or at.commit
+    return ref[:12] if ref and re.fullmatch(r"[0-9a-f]{40}", ref) else None
 
 
 def for_environment(manifest, environment: str, deployments: list[Deployment], *, pool: Callable[[Deployment], Pool],

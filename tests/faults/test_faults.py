@@ -22,8 +22,9 @@ from support.registration import CLI, Api, Project, client_env
 pytestmark = pytest.mark.integration
 
 OWNER = "managed-by:flow-register"
-# Short enough that a fault costs seconds, long enough that a 20% fault rate never exhausts a request.
-FAST = {"PREFECT_API_REQUEST_TIMEOUT": "2", "FLOW_REGISTER_RETRY_SECONDS": "60"}
+# Short enough that a fault costs seconds, long enough that a 20% fault rate never exhausts a request, and
+# that a loaded machine's SQLite server (a read waits for eight writes) still answers in time.
+FAST = {"PREFECT_API_REQUEST_TIMEOUT": "5", "FLOW_REGISTER_RETRY_SECONDS": "90"}
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def project(project) -> Project:
 
 
 def faulty(project: Project, **kwargs) -> Proxy:
-    return Proxy(project.api_url, retry_after=1, hold_seconds=5, **kwargs)
+    return Proxy(project.api_url, retry_after=1, hold_seconds=8, **kwargs)
 
 
 def holds_the_plan(api: Api, project: Project) -> None:

@@ -8,7 +8,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-def test_a_missing_block_or_variable_is_found_before_any_write(project, api, prefect_env):
+def test_a_missing_block_or_variable_is_found_before_any_write(project, api):
     name = project.name
     extract = project.manifest["deployments"][0]
     extract["parameters"] = {"region": f"{{{{ prefect.variables.region_{name.replace('-', '_')} }}}}"}
@@ -26,9 +26,11 @@ def test_a_missing_block_or_variable_is_found_before_any_write(project, api, pre
         assert ("TOKEN" if rule == "block-missing" else "region") in lines[line - 1]
     assert api.deployments(f"project:{name}") == {}
 
-    from prefect.blocks.system import Secret
-
-    Secret(value="s3cr3t-value").save(f"token-{name}")
+    # A Secret block, made through the API as the UI makes it (the server registers the type at start)
+    block_type = api.http.get("/block_types/slug/secret").json()
+    schema = api.post("/block_schemas/filter", {"block_types": {"slug": {"any_": ["secret"]}}})[0]
+    api.post("/block_documents/", {"name": f"token-{name}", "data": {"value": "s3cr3t-value"},
+                                   "block_type_id": block_type["id"], "block_schema_id": schema["id"]})
     api.post("/variables/", {"name": f"region_{name.replace('-', '_')}", "value": "eu"})
     done = project.deploy()
     assert done.code == 0, done
