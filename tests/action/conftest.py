@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.services import services_env
+from support.services import docker, services_env, stand_in_docker_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -133,30 +133,10 @@ def deployments_on(api_url: str, project: str, environment: str) -> list[dict]:
     return response.json()
 
 
-def docker(services, *args, **kwargs) -> subprocess.CompletedProcess:
-    env = {"DOCKER_HOST": services["DOCKER_HOST"], "PATH": "/usr/local/bin:/usr/bin:/bin", "DOCKER_BUILDKIT": "0"}
-    return subprocess.run(["docker", *args], env=env, check=True, capture_output=True, text=True, **kwargs)
-
-
-def stand_in_docker_cli(services, tmp_path: Path) -> str:
-    """An image with the Docker CLI where docker:28-cli has it, from this machine's CLI (no public
-    image can be pulled here). Its buildx plugin only refuses, as on this machine there is none."""
-    context = tmp_path / "docker-cli"
-    context.mkdir()
-    shutil.copy(shutil.which("docker", path="/usr/local/bin:/usr/bin"), context / "docker")
-    (context / "docker-buildx").write_text("#!/bin/sh\necho 'no buildx in this test image' >&2\nexit 1\n")
-    (context / "docker-buildx").chmod(0o755)
-    (context / "Dockerfile").write_text(
-        "FROM scratch\nCOPY docker /usr/local/bin/docker\n"
-        "COPY docker-buildx /usr/local/libexec/docker/cli-plugins/docker-buildx\n")
-    docker(services, "build", "--quiet", "--tag", DOCKER_CLI_IMAGE, str(context), timeout=300)
-    return DOCKER_CLI_IMAGE
-
-
 @pytest.fixture(scope="session")
 def build_args(services, tmp_path_factory) -> list[str]:
     """The registrar Dockerfile's build arguments here: local stand-ins for its two public images."""
-    cli = stand_in_docker_cli(services, tmp_path_factory.mktemp("docker-cli"))
+    cli = stand_in_docker_cli(services, tmp_path_factory.mktemp("docker-cli"), DOCKER_CLI_IMAGE)
     return ["--build-arg", f"BASE={services['BASE_IMAGE']}", "--build-arg", f"DOCKER_CLI={cli}"]
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.services import services_env
+from support.services import docker, services_env, stand_in_docker_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -81,12 +81,6 @@ def services() -> dict[str, str]:
     return services_env()  # raises, with the command to run, when the services are not up
 
 
-def docker(services, *args, **kwargs) -> subprocess.CompletedProcess:
-    env = {"DOCKER_HOST": services["DOCKER_HOST"], "PATH": "/usr/local/bin:/usr/bin:/bin", "DOCKER_BUILDKIT": "0"}
-    kwargs.setdefault("check", True)
-    return subprocess.run(["docker", *args], env=env, capture_output=True, text=True, **kwargs)
-
-
 def size_mb(services, image: str) -> float:
     return int(docker(services, "image", "inspect", "--format", "{{.Size}}", image).stdout) / 1e6
 
@@ -140,15 +134,8 @@ def buildx_binary() -> Path:
 
 @pytest.fixture(scope="module")
 def docker_cli(services, tmp_path_factory) -> str:
-    """docker:28-cli's two files, where the Dockerfile copies them from."""
-    context = tmp_path_factory.mktemp("docker-cli")
-    shutil.copy2(shutil.which("docker", path="/usr/local/bin:/usr/bin"), context / "docker")
-    shutil.copy2(buildx_binary(), context / "docker-buildx")
-    (context / "Dockerfile").write_text(
-        "FROM scratch\nCOPY docker /usr/local/bin/docker\n"
-        "COPY docker-buildx /usr/local/libexec/docker/cli-plugins/docker-buildx\n")
-    docker(services, "build", "--quiet", "--tag", DOCKER_CLI, str(context), timeout=300)
-    return DOCKER_CLI
+    """docker:28-cli's two files, where the Dockerfile copies them from (with a real buildx)."""
+    return stand_in_docker_cli(services, tmp_path_factory.mktemp("docker-cli"), DOCKER_CLI, buildx_binary())
 
 
 @pytest.fixture(scope="module")

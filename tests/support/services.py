@@ -8,7 +8,9 @@ AUTH_REGISTRY_PASSWORD, BASE_IMAGE, MOTO_URL.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 from pathlib import Path
 
 DEFAULT_STATE = "/tmp/flow-register-services"
@@ -68,3 +70,28 @@ def services_env() -> dict[str, str]:
     if not _docker_answers(docker_host):
         raise RuntimeError(f"the Docker engine at {docker_host} (from {path}) does not answer; {_HINT}")
     return env
+
+
+def docker(services: dict[str, str], *args: str, **kwargs) -> subprocess.CompletedProcess:
+    """The docker CLI against the services' engine (classic builder: there is no buildx here)."""
+    env = {"DOCKER_HOST": services["DOCKER_HOST"], "PATH": "/usr/local/bin:/usr/bin:/bin", "DOCKER_BUILDKIT": "0"}
+    kwargs.setdefault("check", True)
+    return subprocess.run(["docker", *args], env=env, capture_output=True, text=True, **kwargs)
+
+
+def stand_in_docker_cli(services: dict[str, str], folder: Path, tag: str, buildx: Path | None = None) -> str:
+    """An image with the Docker CLI where docker:28-cli has it (the registrar Dockerfile copies it from
+    there), made from this machine's CLI since no public image can be pulled. `buildx`: a real buildx
+    plugin; without one, a plugin that only refuses."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(shutil.which("docker", path="/usr/local/bin:/usr/bin"), folder / "docker")
+    if buildx is not None:
+        shutil.copy2(buildx, folder / "docker-buildx")
+    else:
+        (folder / "docker-buildx").write_text("#!/bin/sh\necho 'no buildx in this test image' >&2\nexit 1\n")
+        (folder / "docker-buildx").chmod(0o755)
+    (folder / "Dockerfile").write_text(
+        "FROM scratch\nCOPY docker /usr/local/bin/docker\n"
+        "COPY docker-buildx /usr/local/libexec/docker/cli-plugins/docker-buildx\n")
+    docker(services, "build", "--quiet", "--tag", tag, str(folder), timeout=300)
+    return tag
