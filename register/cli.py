@@ -185,7 +185,7 @@ def _destroy(args, settings: Settings) -> int:
     from register.report.reporters import choose
 
     return destroy(args.file, args.environment, args.preview, settings, choose(args.output, settings),
-                   dry_run=args.dry_run, lock_wait=args.lock_wait)
+                   dry_run=args.dry_run, lock_wait=args.lock_wait, concurrency=args.concurrency)
 
 
 def _demo(args, settings: Settings) -> int:

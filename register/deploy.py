@@ -191,12 +191,34 @@ def _server_problem(error: ServerError, connection) -> Problem:
     return Problem("PREFECT_API_URL", 0, 0, str(error), "server")
 
 
-def _server_failed(error: ServerError, reporter: Reporter) -> int:
-    """The server kept failing before the first write (not the manifest's fault): its own exit code."""
+def _read_failed(error: ServerError, connection, reporter: Reporter) -> int:
+    """A read before the first write failed: the server's failure (it kept failing, or the deploy lease is
+    taken) has its own exit code; any other answer is a problem with the inputs (Invalid, exit 1)."""
+    if not (error.transient or error.status == 423):
+        raise Invalid([_server_problem(error, connection)]) from None
     message = str(error) if error.status == 423 else \
         f"the Prefect server failed: {error}; nothing was written, run again"  # 423: the deploy lease is taken
     reporter.failed(message, "server failed")
     return Exit.SERVER_FAILED
+
+
+def _apply(outcome: Outcome, server: Server, flow_ids: dict[str, str], reporter: Reporter, started: float, *,
+           concurrency: int, lease) -> None:
+    """Write the plan unless it is a dry run or changes nothing; count the requests and the time."""
+    if not outcome.dry_run and outcome.plan.changes_anything:
+        with reporter.phase("Apply"):
+            outcome.result = apply(outcome.plan, server, flow_ids, reporter.step, concurrency=concurrency,
+                                   lease=lease)
+            if outcome.result.server_failed:
+                outcome.result.error = f"the Prefect server failed: {outcome.result.error}"
+    outcome.reads, outcome.writes = server.reads, server.writes
+    outcome.seconds = time.monotonic() - started
+
+
+def _exit(outcome: Outcome) -> int:
+    if outcome.result is not None and not outcome.result.ok:
+        return Exit.SERVER_FAILED if outcome.result.server_failed else Exit.APPLY_FAILED
+    return Exit.OK
 
 
 def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
@@ -214,9 +236,7 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
                 state = read_server(server, loaded)
                 reporter.problems(check(loaded, state, server, options.environment))  # new warnings
             except ServerError as error:
-                if error.transient or error.status == 423:
-                    return _server_failed(error, reporter)
-                raise Invalid([_server_problem(error, connection)]) from None
+                return _read_failed(error, connection, reporter)
 
         image = options.image
         if image is None and loaded.manifest.image(options.environment):
@@ -230,25 +250,16 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
         plan = build_plan(options, loaded, state, image, settings)
         outcome = Outcome(plan, server.url, image=image, dry_run=options.dry_run, image_how=options.image_note)
         reporter.planned(outcome)
-        if not options.dry_run and plan.changes_anything:
-            with reporter.phase("Apply"):
-                outcome.result = apply(plan, server, state.flow_ids, reporter.step,
-                                       concurrency=options.concurrency, lease=lease)
-                if outcome.result.server_failed:
-                    outcome.result.error = f"the Prefect server failed: {outcome.result.error}"
-        outcome.reads, outcome.writes = server.reads, server.writes
-        outcome.seconds = time.monotonic() - started
+        _apply(outcome, server, state.flow_ids, reporter, started, concurrency=options.concurrency, lease=lease)
 
     reporter.finished(outcome)
-    if outcome.result is not None and not outcome.result.ok:
-        return Exit.SERVER_FAILED if outcome.result.server_failed else Exit.APPLY_FAILED
-    if options.detailed_exitcode and plan.changes_anything:
+    if options.detailed_exitcode and _exit(outcome) == Exit.OK and plan.changes_anything:
         return Exit.CHANGES
-    return Exit.OK
+    return _exit(outcome)
 
 
 def destroy(manifest_path: str, environment: str, preview: str, settings: Settings, reporter: Reporter, *,
-            dry_run: bool = False, lock_wait: float = 600) -> int:
+            dry_run: bool = False, lock_wait: float = 600, concurrency: int = 8) -> int:
     """Delete exactly the preview's deployments and their triggers (a pull request's `closed` event)."""
     started = time.monotonic()
     _check_preview(preview, "--preview")
@@ -266,21 +277,13 @@ def destroy(manifest_path: str, environment: str, preview: str, settings: Settin
                 raw = server.deployments([], owner)
                 flows = server.flows([], [str(r["flow_id"]) for r in raw])
             except ServerError as error:
-                if error.transient or error.status == 423:
-                    return _server_failed(error, reporter)
-                raise Invalid([_server_problem(error, connection)]) from None
+                return _read_failed(error, connection, reporter)
         names = {str(f["id"]): f["name"] for f in flows}
         have = [registered(r, names[str(r["flow_id"])], [], owner) for r in raw if str(r["flow_id"]) in names]
         plan = make_plan(manifest.project, f"{environment}/{preview}", [], have, manifest_keys=set(), prune=True,
                          owner=owner)
         outcome = Outcome(plan, server.url, dry_run=dry_run)
         reporter.planned(outcome)
-        if not dry_run and plan.changes_anything:
-            with reporter.phase("Apply"):
-                outcome.result = apply(plan, server, {}, reporter.step, lease=lease)
-        outcome.reads, outcome.writes = server.reads, server.writes
-        outcome.seconds = time.monotonic() - started
+        _apply(outcome, server, {}, reporter, started, concurrency=concurrency, lease=lease)
     reporter.finished(outcome)
-    if outcome.result is not None and not outcome.result.ok:
-        return Exit.SERVER_FAILED if outcome.result.server_failed else Exit.APPLY_FAILED
-    return Exit.OK
+    return _exit(outcome)
