@@ -8,18 +8,19 @@ the automations its triggers become. `render`, `plan` and `deploy` all call `des
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-
-from collections.abc import Callable
 
 from register import code, models
 from register import resources as res
 from register.flows import parameter_schema
 from register.manifest.resolve import Deployment
+from register.settings import GitHub
 
 DEFAULT_QUEUE = "default"
 STATE_LABEL = "flow-register.state"  # the fingerprint of what flow-register wrote: drift is what differs since
@@ -167,8 +168,6 @@ def body(state: State, flow_id: str) -> dict:
 
 def automation_body(automation: dict, deployment_id: str) -> dict:
     """A desired trigger's automation, made to run and be owned by the deployment `deployment_id`."""
-    import copy
-
     out = copy.deepcopy(automation)  # the plan's desired state stays as it was
     for key in ("actions", "actions_on_trigger", "actions_on_resolve"):
         out[key] = [{**a, "deployment_id": deployment_id} if a.get("type") == "run-deployment"
@@ -207,8 +206,6 @@ def for_environment(manifest, environment: str, deployments: list[Deployment], *
                     image, owner: list[str], github=None) -> list[State]:
     """The desired state of each of `environment`'s `deployments`, in the manifest's order. `image`: the
     image stage's (None without one); `github`: the run's context (settings.GitHub), for the commit."""
-    from register.settings import GitHub
-
     github = github or GitHub()
     spec = manifest.image(environment)
     at = code.checkout(manifest.root, github.sha)
