@@ -132,43 +132,59 @@ def apply(plan: Plan, server: Server, flow_ids: dict[str, str],
     return result
 
 
+class _Flows:
+    """The server's id of each flow, created the first time a deployment needs it, so a deployment's
+    write follows its own flow's at once instead of waiting for every flow (POST /flows/ answers the
+    existing flow of a name; each is still asked for once, and a failure is kept for its other
+    deployments)."""
+
+    def __init__(self, server: Server, ids: dict[str, str]):
+        self.server = server
+        self.ids = ids
+        self.errors: dict[str, ServerError] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def id(self, name: str) -> str:
+        with self._lock:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            if name in self.errors:
+                raise self.errors[name]
+            if name not in self.ids:
+                try:
+                    self.ids[name] = self.server.create_flow(name)
+                except ServerError as error:
+                    self.errors[name] = error
+                    raise
+            return self.ids[name]
+
+
 def _run(pending: list[Action], server: Server, flow_ids: dict[str, str], result: ApplyResult,
          concurrency: int, lease) -> None:
     run = _Run(pending, result, lease)
+    flows = _Flows(server, flow_ids)
+
+    def one(position: int) -> None:
+        if not run.begin(position):
+            return
+
+        def wrote(step: Step) -> None:  # kept when a later write of this deployment fails
+            run.steps[position] = step
+
+        try:
+            step = _apply_one(pending[position], server, flows, result, wrote)
+        except ServerError as error:
+            run.end(position, error=error)
+        else:
+            run.end(position, step)
+
     with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="apply") as pool:
-        # Flows first, each once (POST /flows/ answers the existing flow of a name: safe to repeat).
-        missing = sorted({a.flow for a in pending if a.kind != "delete" and a.writes_deployment} - set(flow_ids))
-        flow_errors: dict[str, ServerError] = {}
-
-        def create_flow(name: str) -> None:
-            try:
-                flow_ids[name] = server.create_flow(name)
-            except ServerError as error:
-                flow_errors[name] = error
-
-        list(pool.map(create_flow, missing))
-
-        def one(position: int) -> None:
-            action = pending[position]
-            if not run.begin(position):
-                return
-            try:
-                if action.flow in flow_errors and action.kind != "delete" and action.writes_deployment:
-                    raise flow_errors[action.flow]
-                def wrote(step: Step) -> None:  # kept when a later write of this deployment fails
-                    run.steps[position] = step
-
-                step = _apply_one(action, server, flow_ids, result, wrote)
-            except ServerError as error:
-                run.end(position, error=error)
-            else:
-                run.end(position, step)
-
         list(pool.map(one, range(len(pending))))
     run.finish()
 
 
-def _apply_one(action: Action, server: Server, flow_ids: dict[str, str], result: ApplyResult,
+def _apply_one(action: Action, server: Server, flows: _Flows, result: ApplyResult,
                wrote: Callable[[Step], None] = lambda step: None) -> Step | None:
     key = (action.flow, action.name)
     if action.kind == "delete":
@@ -178,7 +194,7 @@ def _apply_one(action: Action, server: Server, flow_ids: dict[str, str], result:
     deployment_id = action.id
     step = None
     if action.writes_deployment:
-        deployment_id = server.upsert_deployment(body(action.desired, flow_ids[action.flow]))
+        deployment_id = server.upsert_deployment(body(action.desired, flows.id(action.flow)))
         step = Step("created" if action.kind == "create" else "updated", action.flow, action.name, deployment_id)
         wrote(step)
     result.ids[key] = deployment_id

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from register import desired as desired_state
@@ -125,12 +126,20 @@ def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Load
 
 def read_server(server: Server, loaded: Loaded) -> ServerState:
     deployments = loaded.deployments
-    pools = {name: desired_state.Pool.from_server(raw)
-             for name, raw in server.work_pools([d.work_pool for d in deployments]).items()}
-    raw_deployments = server.deployments([d.name for d in deployments], loaded.owner)
-    flows = server.flows([d.flow for d in deployments], [str(r["flow_id"]) for r in raw_deployments])
+    # The four reads at once: against a hosted server each costs a round trip.
+    with ThreadPoolExecutor(4, thread_name_prefix="read") as pool:
+        reading_pools = pool.submit(server.work_pools, [d.work_pool for d in deployments])
+        reading_deployments = pool.submit(server.deployments, [d.name for d in deployments], loaded.owner)
+        reading_flows = pool.submit(server.flows, [d.flow for d in deployments], [])
+        reading_automations = pool.submit(server.automations, loaded.owner)
+        pools = {name: desired_state.Pool.from_server(raw) for name, raw in reading_pools.result().items()}
+        raw_deployments = reading_deployments.result()
+        flows = reading_flows.result()
+        automations = reading_automations.result()
+    known = {str(f["id"]) for f in flows}  # a deployment of the same name under another flow: that flow too
+    flows += server.flows([], [str(r["flow_id"]) for r in raw_deployments if str(r["flow_id"]) not in known])
     by_deployment: dict[str, list[dict]] = {}
-    for automation in server.automations(loaded.owner):
+    for automation in automations:
         for deployment_id in automation_deployments(automation):
             by_deployment.setdefault(deployment_id, []).append(automation)
     flow_names = {str(f["id"]): f["name"] for f in flows}
@@ -211,7 +220,9 @@ def _apply(outcome: Outcome, server: Server, flow_ids: dict[str, str], reporter:
                                    lease=lease)
             if outcome.result.server_failed:
                 outcome.result.error = f"the Prefect server failed: {outcome.result.error}"
-    outcome.reads, outcome.writes = server.reads, server.writes
+    outcome.reads, outcome.writes, outcome.retries = server.reads, server.writes, server.retries
+    if server.window.narrowest is not None:
+        outcome.busy_window = int(server.window.narrowest)
     outcome.seconds = time.monotonic() - started
 
 

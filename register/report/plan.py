@@ -24,6 +24,8 @@ class Outcome:
     dry_run: bool = False
     reads: int = 0
     writes: int = 0
+    retries: int = 0
+    busy_window: int | None = None  # when the server answered busy: the fewest requests then let in flight
     seconds: float = 0.0
     image_how: str | None = None  # says how the image was made, when the image stage was not asked to
 
@@ -153,6 +155,9 @@ def summary_line(outcome: Outcome) -> str:
     plan = outcome.plan
     requests = f"{outcome.reads + outcome.writes} request{'s' * (outcome.reads + outcome.writes != 1)}: " \
                f"{outcome.reads} read{'s' * (outcome.reads != 1)}, {outcome.writes} write{'s' * (outcome.writes != 1)}"
+    if outcome.busy_window is not None:
+        requests += (f"; the server answered busy, so {outcome.retries} were sent again and at times only "
+                     f"{outcome.busy_window} at once")
     counts = (f"{plan.count('create')} to create, {plan.count('update')} to update, "
               f"{plan.count('unchanged')} unchanged, {plan.count('delete')} to delete")
     if outcome.dry_run:
@@ -213,7 +218,8 @@ def as_json(outcome: Outcome) -> dict:
         "kept": [{"name": s.name, "flow": s.flow, "id": s.id} for s in plan.kept],
         "summary": {"create": plan.count("create"), "update": plan.count("update"),
                     "unchanged": plan.count("unchanged"), "delete": plan.count("delete")},
-        "requests": {"reads": outcome.reads, "writes": outcome.writes},
+        "requests": {"reads": outcome.reads, "writes": outcome.writes, "retries": outcome.retries,
+                     "busy_window": outcome.busy_window},
     }
     result = outcome.result
     if result is not None:

@@ -27,11 +27,13 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import httpx
 
 from register.problems import Invalid, Problem
+from register.server.pace import Slot, Window
 from register.server.profile import active_profile
 
 PAGE = 200  # the server's largest page (PREFECT_API_DEFAULT_LIMIT)
 API_VERSION = "0.8.4"  # the X-PREFECT-API-VERSION that Prefect 3's client sends (client/constants.py)
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
+BUSY_STATUSES = {429, 503}  # the server asks for fewer requests at once (register/server/pace.py)
 LEASE_SECONDS = 60  # the shortest lease the server grants; renewed while the deploy runs
 OLDEST_SERVER = "3.4.10"  # the first Prefect release whose concurrency leases hold (3.4.9 loses them)
 
@@ -160,9 +162,11 @@ def connection_from_environment(environ: Mapping[str, str]) -> Connection:
 
 
 def _may_have_arrived(error: Exception | None, status: int | None) -> bool:
-    """Whether a failed attempt may have reached the server (and so a write may have happened)."""
+    """Whether a failed attempt may have reached the server (and so a write may have happened). A 429 or
+    503 says the server did not take the request (Prefect answers 503 for a locked database, after its
+    transaction was rolled back); a gateway's 502 or 504 may come after the server acted."""
     if status is not None:
-        return status != 429
+        return status not in BUSY_STATUSES
     return not isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
 
 
@@ -179,6 +183,7 @@ class Server:
         self.unsure_writes = 0
         self._sleep = sleep
         self._lock = threading.Lock()
+        self.window = Window()
         self._client: httpx.Client | None = None
         self._csrf: dict[str, str] | None = None
         self._version: str | None = None
@@ -229,10 +234,16 @@ class Server:
             attempt += 1
             error: Exception | None = None
             response = None
-            try:
-                response = self._client.request(method, path.lstrip("/"), json=json, headers=self._csrf_headers(method))
-            except httpx.HTTPError as caught:
-                error = caught
+            with self.window.slot() if counted else contextlib.nullcontext(Slot(-1)) as slot:
+                try:
+                    response = self._client.request(method, path.lstrip("/"), json=json,
+                                                    headers=self._csrf_headers(method))
+                except httpx.HTTPError as caught:
+                    error = caught
+                    slot.busy = isinstance(caught, httpx.TimeoutException)
+                else:
+                    slot.busy = response.status_code in BUSY_STATUSES
+                    slot.fine = response.status_code < 400
             if response is not None:
                 if response.status_code == 403 and "CSRF" in response.text and not asked_csrf:
                     asked_csrf = True  # once: a second refusal is the server's answer
@@ -249,7 +260,12 @@ class Server:
                 unsure = True
                 with self._lock:
                     self.unsure_writes += 1
-            wait = min(10.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+            # A busy answer (a locked SQLite database: the other write ends within milliseconds) is tried
+            # again once at the window's pace, which has already narrowed; then, and after any other
+            # failure, attempts back off from 0.1 s to 10 s apart.
+            busy = counted and status in BUSY_STATUSES
+            wait = 0.0 if busy and attempt == 1 else \
+                min(10.0, 0.1 * 2 ** (attempt - 1 - busy)) * random.uniform(0.5, 1.0)
             if response is not None and response.headers.get("Retry-After"):
                 try:
                     wait = max(wait, float(response.headers["Retry-After"]))

@@ -1,0 +1,90 @@
+"""How many requests may be in flight at once, and how far apart they start, learnt from the server.
+
+A server that is busy says so: Prefect's answers 503 when its SQLite database is locked by another
+write (two upserts that overlap there always collide, and a burst of them can stall it for the whole
+request timeout), a hosted one 429 when a rate limit is reached. Sending as many requests again only
+makes more of them fail, so the window behaves as TCP's congestion window:
+
+- slow start: 2 requests at first, one more for each success, until the first busy answer;
+- multiplicative decrease: a busy answer narrows the window to 0.7 of the requests in flight (CUBIC's
+  factor, RFC 9438), once per round: the requests already in flight when it narrowed do not narrow it
+  again;
+- additive increase, in time rather than per answer (a fast server is not probed harder than a slow
+  one): 2 requests a second after the last change;
+- pacing: one request every round trip / window, so requests reach the server spread out, not in
+  bursts; two writes a round trip apart both pass where the same two together collide.
+
+A server that is never busy (PostgreSQL behind it, no rate limit) sees the window open to the number
+of threads within a few round trips.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+
+START = 2  # requests in flight before the server has answered any
+NARROW = 0.7
+WIDEN_PER_SECOND = 2.0
+
+
+class Slot:
+    """One request's place in the window; the request says how the server answered."""
+
+    def __init__(self, round_: int, started: float = 0.0):
+        self.round = round_
+        self.started = started
+        self.busy = False
+        self.fine = False
+
+
+class Window:
+    def __init__(self, ceiling: int = 64, *, clock=time.monotonic):
+        self.ceiling = float(ceiling)
+        self.limit = float(START)  # fractional, as TCP's: int(limit) requests may be in flight
+        self.narrowest: float | None = None  # for the report: how far the server made the run slow down
+        self._clock = clock
+        self._slow_start = True
+        self._in_flight = 0
+        self._round = 0
+        self._round_trip = 0.0  # smoothed, of successful requests
+        self._since = clock()  # when the window last changed
+        self._next_start = 0.0
+        self._changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[Slot]:
+        with self._changed:
+            while True:
+                now = self._clock()
+                if self._in_flight < max(1, int(self.limit)) and now >= self._next_start:
+                    break
+                self._changed.wait(None if now >= self._next_start else self._next_start - now)
+            self._in_flight += 1
+            self._next_start = now + self._round_trip / self.limit
+            slot = Slot(self._round, now)
+        try:
+            yield slot
+        finally:
+            self._release(slot)
+
+    def _release(self, slot: Slot) -> None:
+        with self._changed:
+            now = self._clock()
+            in_flight = self._in_flight
+            self._in_flight -= 1
+            if slot.busy and slot.round == self._round:
+                self.limit = max(1.0, min(self.limit, in_flight) * NARROW)
+                self.narrowest = min(self.narrowest or self.limit, self.limit)
+                self._round += 1
+                self._slow_start = False
+                self._since = now
+            elif slot.fine:
+                took = now - slot.started
+                self._round_trip = took if not self._round_trip else 0.8 * self._round_trip + 0.2 * took
+                widen = 1.0 if self._slow_start else (now - self._since) * WIDEN_PER_SECOND
+                self.limit = min(self.ceiling, self.limit + widen)
+                self._since = now
+            self._changed.notify_all()
