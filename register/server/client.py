@@ -217,7 +217,8 @@ class Server:
 
         `recover`, for a write that is not safe to repeat: called before a retry when an attempt may have
         reached the server; what it returns (not None) is taken as the answer instead of writing again.
-        `counted`: whether the report counts it (the deploy lease's requests are not the deploy's).
+        `counted`: whether the report counts it and it waits its turn in the window (the deploy lease's
+        requests are not the deploy's, and a renewal must not queue behind a narrowed window).
         """
         write = not (method == "GET" or path.endswith("/filter"))
         if counted:
