@@ -3,7 +3,8 @@ behind a loopback proxy that adds a round trip to every request (tests/support/p
 
     uv run python bench/run.py [--flows 50,500] [--delays 0,50,150] [--phases cold,warm,one-changed]
                                [--rounds 1] [--flows-per-file 1] [--pool-type docker|process]
-                               [--only prefect|flow-register] [--profile] [--no-bytecode-cache] [--keep-server]
+                               [--database sqlite|postgres] [--only prefect|flow-register] [--profile]
+                               [--no-bytecode-cache] [--keep-server]
 
 For each N of --flows and each delay of --delays, per round and tool: every flow and deployment on the
 server is deleted (untimed), then the tool runs once per phase, timed from process start to exit: `cold`
@@ -17,6 +18,7 @@ Results: a table on stdout, and JSON, logs and profiles under bench/out/ (git-ig
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -35,6 +37,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))  # `python bench/run.py` puts bench/ first on the path, not the repository
 
+from bench import postgres  # noqa: E402
 from bench.generate import ENVIRONMENT, POOL, generate, write_deployments  # noqa: E402
 from register.local_server import start  # noqa: E402
 from tests.support.proxy import Proxy  # noqa: E402
@@ -78,6 +81,7 @@ class Results:
     rounds: int
     pool_type: str
     bytecode_cache: bool
+    database: str
     runs: list[Run] = field(default_factory=list)
     load_average: dict = field(default_factory=dict)  # 1-minute load before and after: others share the CPUs
     differences: list[str] = field(default_factory=list)
@@ -384,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1, help="rounds per N and delay (default 1)")
     parser.add_argument("--flows-per-file", type=int, default=1, help="flows per generated file (default 1)")
     parser.add_argument("--pool-type", choices=["docker", "process"], default="docker")
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite",
+                        help="the server's database: SQLite, as `prefect server start` has by default (one write at "
+                             "a time), or a throwaway PostgreSQL cluster, as a hosted server has (default sqlite)")
     parser.add_argument("--only", choices=TOOLS, help="run one tool only (to test the harness)")
     parser.add_argument("--profile", action="store_true",
                         help="after the rounds, profile flow-register deploy cold and warm (and prefect deploy cold), "
@@ -402,15 +409,18 @@ def main(argv: list[str] | None = None) -> int:
         machine={"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
                  "prefect": _version("prefect"), "commit": _git("rev-parse", "--short", "HEAD")},
         flows=args.flows, delays_ms=args.delays, phases=args.phases, flows_per_file=args.flows_per_file,
-        rounds=args.rounds, pool_type=args.pool_type, bytecode_cache=args.bytecode,
+        rounds=args.rounds, pool_type=args.pool_type, bytecode_cache=args.bytecode, database=args.database,
     )
     projects = {count: (work / f"project-{count}", generate(work / f"project-{count}", count, args.flows_per_file,
                                                           args.pool_type)) for count in args.flows}
     compile_code(args.bytecode, *(project for project, _ in projects.values()))
-    print(f"bench: starting a local Prefect server under {work.relative_to(ROOT)}/server ...", flush=True)
+    print(f"bench: starting a local Prefect server ({args.database}) under {work.relative_to(ROOT)}/server ...",
+          flush=True)
     results.load_average["before"] = round(os.getloadavg()[0], 2)
-    local = start(work / "server")
-    try:
+    with contextlib.ExitStack() as services:
+        url = services.enter_context(postgres.cluster()) if args.database == "postgres" else None
+        local = start(work / "server", database=url)
+        services.callback(local.stop)
         direct = client_env(local.api_url, work / "client-home", args.bytecode)
         server = Server(local.api_url)
         create_pool(direct, args.pool_type, logs)
@@ -431,14 +441,13 @@ def main(argv: list[str] | None = None) -> int:
                     results.profiles[f"{tool}-{phase}"] = profile(tool, phase, project, direct, work / "profile",
                                                                   server)
         if args.keep_server:
+            services.pop_all()  # neither the server nor its database is stopped
             print(f"bench: server left running at {local.api_url} (stop: kill -- -{local.pid})")
-    finally:
-        if not args.keep_server:
-            local.stop()
 
     results.load_average["after"] = round(os.getloadavg()[0], 2)
     print()
-    print(f"One local Prefect {results.machine['prefect']} server (SQLite) behind a loopback proxy adding each delay "
+    kind = "PostgreSQL 15" if args.database == "postgres" else "SQLite"
+    print(f"One local Prefect {results.machine['prefect']} server ({kind}) behind a loopback proxy adding each delay "
           f"to every request; {results.machine['cpus']} CPUs, Python {results.machine['python']}, "
           f"{args.rounds} round(s) (medians), bytecode cache {'on' if args.bytecode else 'off'}, "
           f"load average {results.load_average['before']} before, {results.load_average['after']} after")

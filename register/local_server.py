@@ -32,13 +32,14 @@ def healthy(api_url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def server_env(home: Path) -> dict[str, str]:
-    """The environment of a server whose state stays under `home`."""
+def server_env(home: Path, database: str | None = None) -> dict[str, str]:
+    """The environment of a server whose state stays under `home` (its SQLite database too, unless
+    `database` names another, e.g. postgresql+asyncpg://...)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no internet for telemetry
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
+        "PREFECT_API_DATABASE_CONNECTION_URL": database or f"sqlite+aiosqlite:///{home}/prefect.db",
         "PREFECT_SERVER_UI_ENABLED": "false",
         "PREFECT_LOGGING_SERVER_LEVEL": "WARNING",
     })
@@ -93,13 +94,13 @@ def prefect_command(release: str | None) -> list[str]:
 
 
 def start(home: Path, port: int | None = None, *, timeout: float = 120.0, ui: bool = False,
-          release: str | None = None) -> LocalServer:
+          release: str | None = None, database: str | None = None) -> LocalServer:
     """Start `prefect server start` (of `release`, default the installed one) in its own process group
     and wait until /api/health answers."""
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    env = server_env(home)
+    env = server_env(home, database)
     if ui:
         env["PREFECT_SERVER_UI_ENABLED"] = "true"
     log = open(home / "server.log", "ab")
