@@ -3,9 +3,9 @@
 The one module that knows Prefect's models. Schedules are shaped and checked here by hand, with the
 libraries Prefect itself uses (croniter, dateutil, pytz), because `import prefect` costs 1-2 s and a
 validate, a plan or a no-op deploy must not pay it; tests/unit/test_models.py holds each hand-made shape
-against Prefect's own model. Triggers and job-variable schemas go through Prefect's models, imported
-only when a manifest has triggers or job variables to check, and a trigger that did not change is
-recognised by its fingerprint without them.
+against Prefect's own model. Job variables are checked with jsonschema under the server's rules, held
+likewise against Prefect's validator. Triggers go through Prefect's models, imported only when a
+trigger's schema refuses it, and a trigger that did not change is recognised by its fingerprint.
 """
 
 from __future__ import annotations
@@ -232,28 +232,97 @@ def trigger_problems(spec: dict) -> list[tuple[tuple, str]]:
 # -- job variables -----------------------------------------------------------------------------------
 
 def job_variable_problems(job_variables: dict, schema: dict | None) -> list[tuple[tuple, str]]:
-    """What the server would refuse with a 422, found here: Prefect's own validator, required keys ignored."""
-    if not schema or not job_variables:
-        return []
-    import jsonschema
+    """What the server would refuse with a 422, found here, as (place in the variables, message).
 
-    # Plain JSON Schema is at least as strict as Prefect's validator (which forgives templates, missing
-    # required keys and pydantic v1's schema quirks): what it accepts needs no Prefect import.
-    if jsonschema.Draft202012Validator(schema).is_valid(job_variables):
-        return []
+    The server checks a deployment's variables against its pool's schema with Prefect's validator
+    (server/api/validation.py: validate(..., preprocess=True, ignore_required=True,
+    allow_none_with_default=True)), and stops at the first problem. The same rules are applied here with
+    jsonschema alone, every problem reported: that validator's module needs jinja2 and sqlalchemy, which
+    Prefect's client distribution (the registrar image's) leaves out."""
     from jsonschema.exceptions import best_match
-    from prefect.utilities.schema_tools.validation import validate
 
-    errors = validate(job_variables, schema, raise_on_error=False, preprocess=True, ignore_required=True)
     out = []
-    for error in errors:
+    for error in job_variable_errors(job_variables, schema):
         path = tuple(error.absolute_path)
-        if not path:
-            continue
-        # Prefect makes optional variables `anyOf: [<the type>, null]`; say what the type wants.
+        # Optional variables are `anyOf: [<the type>, null]`; say what the type wants.
         branches = [e for e in error.context or [] if e.validator_value != "null"]
         if error.validator == "anyOf" and branches:
             error = best_match(branches)
             path = tuple(error.absolute_path) or path
-        out.append((path, error.message))
+        out.append((path, _worded(error)))
     return sorted(set(out), key=str)
+
+
+def job_variable_errors(job_variables: dict, schema: dict | None) -> list:
+    """The server's validator's errors (jsonschema's), at a place in the variables; none if the schema's
+    $refs leave the template or loop (the server decides then). tests/unit/test_models.py holds these
+    against Prefect's validator on every worker's bundled template."""
+    if not schema or not job_variables:
+        return []
+    from referencing.exceptions import Unresolvable
+
+    validator = _prefect_job_variable_validator(json.dumps(schema))  # key order kept: messages quote the schema
+    try:
+        return [e for e in validator.iter_errors(job_variables) if e.absolute_path]
+    except (Unresolvable, RecursionError):
+        return []
+
+
+def _worded(error) -> str:
+    """jsonschema's message, without the schemas that oneOf and anyOf messages quote whole."""
+    if error.validator == "oneOf" and "is valid under each of" in error.message:
+        if any(isinstance(branch, dict) and "block_type_slug" in branch for branch in error.validator_value):
+            return ("Prefect's server refuses a block reference ({'$ref': ...}) here: its check finds that one "
+                    "matches both the block's fields and a reference (a known limit of its validator); set the "
+                    "block on the work pool's base job template instead, or give the block's fields")
+        return f"{_short(error.instance)} matches more than one of the shapes this variable allows"
+    if error.validator in ("oneOf", "anyOf"):
+        return f"{_short(error.instance)} is not any of the shapes this variable allows"
+    return error.message
+
+
+def _short(value) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+@cache
+def _prefect_job_variable_validator(schema_json: str):
+    """A validator of what Prefect's server accepts: its schema preprocessing (pydantic v1's quirks, block
+    references by id), then every `required` dropped, with no $ref fetched from the network."""
+    import jsonschema
+    from referencing import Registry
+
+    schema = json.loads(schema_json)
+    _fix_properties(schema.get("properties"), schema.get("required", []))
+    for title, definition in list(schema.get("definitions", {}).items()):
+        _fix_properties(definition.get("properties"), definition.get("required", []))
+        if "block_type_slug" in definition:  # a block may be given as {"$ref": <its id or slug>}
+            schema["definitions"][definition.get("title", title)] = {"oneOf": [definition, {
+                "type": "object",
+                "properties": {"$ref": {"oneOf": [
+                    {"type": "string", "format": "uuid"},
+                    {"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 1}]}},
+                "required": ["$ref"]}]}
+    schema = _without_required(schema)
+    return jsonschema.Draft202012Validator(schema, registry=Registry(),
+                                           format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def _fix_properties(properties: dict | None, required: list) -> None:
+    """Prefect's fixes of pydantic v1 schemas: an optional typed property may be null (with a default too,
+    as the server allows); `items` given as a list means `prefixItems`."""
+    for key, prop in (properties or {}).items():
+        if key not in required and "type" in prop and prop["type"] != "null":
+            prop["anyOf"] = [{"type": prop.pop("type")}, {"type": "null"}]
+        if isinstance(prop.get("items"), list) and prop["items"] and not prop.get("prefixItems"):
+            prop["prefixItems"] = prop.pop("items")
+        if "properties" in prop:
+            _fix_properties(prop["properties"], prop.get("required", []))
+
+
+def _without_required(value):
+    """Every `required` key dropped, at any depth of nested objects (not inside lists), as Prefect does."""
+    if not isinstance(value, dict):
+        return value
+    return {key: _without_required(item) for key, item in value.items() if key != "required"}

@@ -147,11 +147,65 @@ def test_what_the_trigger_schema_accepts_prefect_accepts(spec):
             pytest.fail(f"the schema accepts what Prefect refuses: {error}")
 
 
-def test_job_variables_a_template_accepts_are_checked_without_prefect():
+def test_job_variables_are_checked_without_prefect():
     schema = {"type": "object", "properties": {"image": {"type": "string"}, "mem_limit": {"type": "string"}},
               "required": ["image"]}
     assert prefect_modules_after(
-        f"assert models.job_variable_problems({{'image': 'x', 'mem_limit': '1g'}}, {schema!r}) == []") == []
-    # What it refuses Prefect judges: a missing required key is forgiven, a wrong type is not
+        f"assert models.job_variable_problems({{'image': 'x', 'mem_limit': '1g'}}, {schema!r}) == []; "
+        f"assert models.job_variable_problems({{'image': 3}}, {schema!r})") == []
+    # What plain JSON Schema refuses is judged by the server's rules: a missing required key is forgiven,
+    # a wrong type is not
     assert models.job_variable_problems({"mem_limit": "1g"}, schema) == []
     assert models.job_variable_problems({"image": 3}, schema) == [(("image",), "3 is not of type 'string'")]
+
+
+def _worker_templates() -> dict[str, dict]:
+    """Every worker type's default base job template, as the pinned Prefect bundles it."""
+    from importlib.util import find_spec
+
+    prefect = Path(find_spec("prefect").submodule_search_locations[0])
+    meta = json.loads((prefect / "server/api/collections_data/views/aggregate-worker-metadata.json").read_text())
+    return {kind: worker["default_base_job_configuration"] for workers in meta.values()
+            for kind, worker in workers.items()}
+
+
+# Values of every JSON type, and a block given by reference: each variable of each template gets each.
+_VALUES = ["text", "", 3, -1, 1.5, True, None, [], ["a"], [1, "b"], {}, {"a": "b"}, {"a": 1},
+           {"$ref": "1f8e0d1c-2b6a-4a3e-9f00-000000000000"}, {"$ref": {"block_document_id": "x"}}, {"$ref": 3},
+           "1f8e0d1c-2b6a-4a3e-9f00-000000000000", [{"name": "a", "value": "b"}], {"cpu": "1", "memory": 2}]
+
+
+def _key(error) -> tuple:
+    return tuple(error.absolute_path), error.validator, error.message
+
+
+@pytest.mark.parametrize("kind", sorted(_worker_templates()))
+def test_job_variables_are_refused_as_prefect_refuses_them(kind):
+    """Each worker's bundled variables schema, every variable set to values of every type: the same
+    errors, at the same places, as Prefect's validator run as the server runs it (all of them, not
+    only the first)."""
+    from prefect.utilities.schema_tools.validation import validate
+
+    schema = _worker_templates()[kind]["variables"]
+    compared = refused = 0
+    for variable in schema.get("properties", {}):
+        for value in _VALUES:
+            job_variables = {variable: value}
+            theirs = validate(job_variables, schema, raise_on_error=False, preprocess=True, ignore_required=True,
+                              allow_none_with_default=True)
+            ours = models.job_variable_errors(job_variables, schema)
+            assert sorted(map(_key, ours)) == sorted(map(_key, theirs)), f"{kind}: job_variables {job_variables}"
+            compared, refused = compared + 1, refused + bool(theirs)
+    assert compared > refused > 0
+
+
+def test_a_block_reference_the_server_refuses_is_said_in_a_sentence():
+    """Prefect's server (3.8.8 here) refuses {'$ref': ...} for a block-typed variable such as an ECS pool's
+    aws_credentials: found before anything is written, worded without the schema it quotes."""
+    schema = _worker_templates()["ecs"]["variables"]
+    [(path, message)] = models.job_variable_problems({"aws_credentials": {"$ref": {"block_document_id": "x"}}},
+                                                     schema)
+    assert path == ("aws_credentials",)
+    assert message.startswith("Prefect's server refuses a block reference") and len(message) < 300
+    [(path, message)] = models.job_variable_problems({"cpu": "x"}, schema)
+    assert (path, message) == (("cpu",), "'x' is not of type 'integer'")
