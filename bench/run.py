@@ -67,6 +67,8 @@ class Run:
     peak_rss_mb: float  # the tool's process (ru_maxrss)
     log: str
     routes: dict = field(default_factory=dict)  # requests by route, most first
+    server_seconds: float = 0.0  # the server's time answering, summed over requests (the proxy's delay not in it)
+    busy: int = 0  # answers 503 or 429: the server was too busy for the request
     reported: dict | None = None  # flow-register's own summary and request counts (--output json)
 
 
@@ -363,15 +365,20 @@ def measure(results: Results, tools: list[str], count: int, delay: int, project:
                 proxy.reset()
                 seconds, rss = timed(command(tool), project, env, log)
                 seen = proxy.summary()
+                timeline = proxy.timeline()
+                (log.with_suffix(".timeline.json")).write_text(json.dumps(timeline))
                 before, written = check(server, expected, before, f"{tool} {phase} (N {count}, {delay} ms, "
                                                                   f"round {round_})")
                 reported = own_report(log) if tool == "flow-register" else None
                 routes = dict(sorted(seen["counts"].items(), key=lambda kv: -kv[1]))
+                served = round(sum(t for *_, t in timeline if t), 3)
+                busy = sum(1 for _, _, status, _ in timeline if status in (429, 503))
                 results.runs.append(Run(count, delay, round_, tool, phase, round(seconds, 3), written,
                                         seen["requests"], round(rss, 1), str(log.relative_to(ROOT)), routes,
-                                        reported))
+                                        served, busy, reported))
                 print(f"  N {count:<4} {delay:>3} ms  round {round_}  {tool:<14} {phase:<12} {seconds:7.2f} s  "
-                      f"wrote {written:<4} requests {seen['requests']:<5} peak RSS {rss:4.0f} MB", flush=True)
+                      f"wrote {written:<4} requests {seen['requests']:<5} busy {busy:<4} server {served:6.2f} s  "
+                      f"peak RSS {rss:4.0f} MB", flush=True)
             write_deployments(project, flows, pool_type)
             registered[tool] = before
     return registered

@@ -221,8 +221,7 @@ def _apply(outcome: Outcome, server: Server, flow_ids: dict[str, str], reporter:
             if outcome.result.server_failed:
                 outcome.result.error = f"the Prefect server failed: {outcome.result.error}"
     outcome.reads, outcome.writes, outcome.retries = server.reads, server.writes, server.retries
-    if server.window.narrowest is not None:
-        outcome.busy_window = int(server.window.narrowest)
+    outcome.busy_window = server.narrowest_window
     outcome.seconds = time.monotonic() - started
 
 

@@ -183,7 +183,7 @@ class Server:
         self.unsure_writes = 0
         self._sleep = sleep
         self._lock = threading.Lock()
-        self.window = Window()
+        self._windows: dict[str, Window] = {}
         self._client: httpx.Client | None = None
         self._csrf: dict[str, str] | None = None
         self._version: str | None = None
@@ -235,7 +235,7 @@ class Server:
             attempt += 1
             error: Exception | None = None
             response = None
-            with self.window.slot() if counted else contextlib.nullcontext(Slot(-1)) as slot:
+            with self._window(method, path, write).slot() if counted else contextlib.nullcontext(Slot(-1)) as slot:
                 try:
                     response = self._client.request(method, path.lstrip("/"), json=json,
                                                     headers=self._csrf_headers(method))
@@ -281,6 +281,20 @@ class Server:
                 found = recover()
                 if found is not None:
                     return found
+
+    def _window(self, method: str, path: str, write: bool) -> Window:
+        """Writes of one kind of object share a window, reads another: on SQLite two deployment upserts
+        collide where flows and reads never do, so flows created at once must not open the window that
+        deployment writes then go through together."""
+        kind = f"{method} {path.strip('/').split('/')[0]}" if write else "reads"
+        with self._lock:
+            return self._windows.setdefault(kind, Window())
+
+    @property
+    def narrowest_window(self) -> int | None:
+        """When the server answered busy: the fewest requests of one kind that were then let in flight."""
+        narrowed = [w.narrowest for w in self._windows.values() if w.narrowest is not None]
+        return int(min(narrowed)) if narrowed else None
 
     def _csrf_headers(self, method: str) -> dict[str, str] | None:
         return self._csrf if method != "GET" else None

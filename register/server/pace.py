@@ -15,7 +15,8 @@ makes more of them fail, so the window behaves as TCP's congestion window:
   bursts; two writes a round trip apart both pass where the same two together collide.
 
 A server that is never busy (PostgreSQL behind it, no rate limit) sees the window open to the number
-of threads within a few round trips.
+of threads within a few round trips. The client keeps a window per kind of write (deployment upserts,
+flows, ...) and one for reads, as only some kinds collide (server/client.py).
 """
 
 from __future__ import annotations

@@ -94,6 +94,8 @@ class Entry:
     path: str
     fault: str | None
     status: int | None  # what the client got; None for a reset or a timeout
+    arrived: float = 0.0  # when the proxy read it (loop time, seconds)
+    upstream_seconds: float | None = None  # how long the server took to answer it, when it was passed on
 
 
 class Proxy:
@@ -167,6 +169,13 @@ class Proxy:
     def summary(self) -> dict:
         return {"requests": len(self.log), "counts": dict(sorted(self.counts.items())),
                 "faults": dict(sorted(self.injected.items()))}
+
+    def timeline(self) -> list[tuple[float, str, int | None, float | None]]:
+        """Each request: when it arrived (seconds after the first), its route, its status, the server's time."""
+        with self._lock:
+            first = self.log[0].arrived if self.log else 0.0
+            return [(round(e.arrived - first, 4), route(e.method, e.path), e.status,
+                     None if e.upstream_seconds is None else round(e.upstream_seconds, 4)) for e in self.log]
 
     # -- lifetime -----------------------------------------------------------------------------
 
@@ -251,7 +260,7 @@ class Proxy:
         if path.startswith(CONTROL):
             return await self._control(method, path, writer)
         fault = self._fault_for(method, path, body)
-        entry = Entry(method, path, fault, None)
+        entry = Entry(method, path, fault, None, asyncio.get_running_loop().time())
         with self._lock:
             self.log.append(entry)
         if self.delay:
@@ -268,8 +277,10 @@ class Proxy:
                            json.dumps({"detail": f"injected {fault}"}).encode())
             return True
         forwarded = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+        began = asyncio.get_running_loop().time()
         try:
             upstream = await self._client.request(method, path, headers=forwarded, content=body)
+            entry.upstream_seconds = asyncio.get_running_loop().time() - began
         except httpx.HTTPError as error:
             entry.status = 502
             await _respond(writer, 502, [("Content-Type", "text/plain")], f"proxy: {error!r}".encode())
