@@ -12,6 +12,8 @@ server holds is read back and compared with the plan before the run says it is d
 
 from __future__ import annotations
 
+import contextlib
+
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -133,10 +135,11 @@ def apply(plan: Plan, server: Server, flow_ids: dict[str, str],
 
 
 class _Flows:
-    """The server's id of each flow, created the first time a deployment needs it, so a deployment's
-    write follows its own flow's at once instead of waiting for every flow (POST /flows/ answers the
-    existing flow of a name; each is still asked for once, and a failure is kept for its other
-    deployments)."""
+    """The server's id of each flow. The new ones are all asked for at once, in the order deployments
+    need them, beside the deployment writes: a deployment's write waits only for its own flow, not for
+    every flow, and flows are not created one by one alongside the writes (on SQLite, a flow written
+    while a deployment upsert is under way makes that upsert collide). POST /flows/ answers the existing
+    flow of a name; each is still asked for once, and a failure is kept for its other deployments."""
 
     def __init__(self, server: Server, ids: dict[str, str]):
         self.server = server
@@ -159,6 +162,16 @@ class _Flows:
                     raise
             return self.ids[name]
 
+    def prefetch(self, names: list[str], pool: ThreadPoolExecutor, stop: threading.Event) -> None:
+        """Ask for each flow the server does not have yet, unless the run has stopped by then."""
+        def one(name: str) -> None:
+            if not stop.is_set():
+                with contextlib.suppress(ServerError):  # kept in self.errors; its deployment reports it
+                    self.id(name)
+
+        for name in dict.fromkeys(n for n in names if n not in self.ids):
+            pool.submit(one, name)
+
 
 def _run(pending: list[Action], server: Server, flow_ids: dict[str, str], result: ApplyResult,
          concurrency: int, lease) -> None:
@@ -179,7 +192,10 @@ def _run(pending: list[Action], server: Server, flow_ids: dict[str, str], result
         else:
             run.end(position, step)
 
-    with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="apply") as pool:
+    with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="flows") as flow_pool, \
+            ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="apply") as pool:
+        if concurrency > 1:  # one at a time means one request at a time
+            flows.prefetch([a.flow for a in pending if a.writes_deployment], flow_pool, run.stop)
         list(pool.map(one, range(len(pending))))
     run.finish()
 
