@@ -34,6 +34,7 @@ PAGE = 200  # the server's largest page (PREFECT_API_DEFAULT_LIMIT)
 API_VERSION = "0.8.4"  # the X-PREFECT-API-VERSION that Prefect 3's client sends (client/constants.py)
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 BUSY_STATUSES = {429, 503}  # the server asks for fewer requests at once (register/server/pace.py)
+READS_START = 4  # reads in flight at first: a deploy's four first reads go out together
 LEASE_SECONDS = 60  # the shortest lease the server grants; renewed while the deploy runs
 OLDEST_SERVER = "3.4.10"  # the first Prefect release whose concurrency leases hold (3.4.9 loses them)
 
@@ -288,7 +289,9 @@ class Server:
         deployment writes then go through together."""
         kind = f"{method} {path.strip('/').split('/')[0]}" if write else "reads"
         with self._lock:
-            return self._windows.setdefault(kind, Window())
+            if kind not in self._windows:
+                self._windows[kind] = Window(start=2 if write else READS_START)
+            return self._windows[kind]
 
     @property
     def narrowest_window(self) -> int | None:

@@ -42,9 +42,9 @@ class Slot:
 
 
 class Window:
-    def __init__(self, ceiling: int = 64, *, clock=time.monotonic):
+    def __init__(self, ceiling: int = 64, *, start: int = START, clock=time.monotonic):
         self.ceiling = float(ceiling)
-        self.limit = float(START)  # fractional, as TCP's: int(limit) requests may be in flight
+        self.limit = float(start)  # fractional, as TCP's: int(limit) requests may be in flight
         self.narrowest: float | None = None  # for the report: how far the server made the run slow down
         self._clock = clock
         self._slow_start = True
