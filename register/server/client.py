@@ -27,7 +27,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import httpx
 
 from register.problems import Invalid, Problem
-from register.server.pace import Slot, Window
+from register.server.pace import Window, places
 from register.server.profile import active_profile
 
 PAGE = 200  # the server's largest page (PREFECT_API_DEFAULT_LIMIT)
@@ -35,6 +35,7 @@ API_VERSION = "0.8.4"  # the X-PREFECT-API-VERSION that Prefect 3's client sends
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 BUSY_STATUSES = {429, 503}  # the server asks for fewer requests at once (register/server/pace.py)
 READS_START = 4  # reads in flight at first: a deploy's four first reads go out together
+WRITES_START = 4  # writes of all kinds in flight at first (a SQLite server may stall with five or more)
 LEASE_SECONDS = 60  # the shortest lease the server grants; renewed while the deploy runs
 OLDEST_SERVER = "3.4.10"  # the first Prefect release whose concurrency leases hold (3.4.9 loses them)
 
@@ -236,7 +237,7 @@ class Server:
             attempt += 1
             error: Exception | None = None
             response = None
-            with self._window(method, path, write).slot() if counted else contextlib.nullcontext(Slot(-1)) as slot:
+            with places(self._windows_of(method, path, write) if counted else []) as slot:
                 try:
                     response = self._client.request(method, path.lstrip("/"), json=json,
                                                     headers=self._csrf_headers(method))
@@ -283,15 +284,18 @@ class Server:
                 if found is not None:
                     return found
 
-    def _window(self, method: str, path: str, write: bool) -> Window:
+    def _windows_of(self, method: str, path: str, write: bool) -> list[Window]:
         """Writes of one kind of object share a window, reads another: on SQLite two deployment upserts
         collide where flows and reads never do, so flows created at once must not open the window that
-        deployment writes then go through together."""
+        deployment writes then go through together. Every write also goes through the window of all
+        writes, which a busy answer to any of them narrows."""
         kind = f"{method} {path.strip('/').split('/')[0]}" if write else "reads"
         with self._lock:
             if kind not in self._windows:
                 self._windows[kind] = Window(start=2 if write else READS_START)
-            return self._windows[kind]
+            if write and "writes" not in self._windows:
+                self._windows["writes"] = Window(start=WRITES_START)
+            return [self._windows[kind], self._windows["writes"]] if write else [self._windows[kind]]
 
     @property
     def narrowest_window(self) -> int | None:

@@ -16,7 +16,9 @@ makes more of them fail, so the window behaves as TCP's congestion window:
 
 A server that is never busy (PostgreSQL behind it, no rate limit) sees the window open to the number
 of threads within a few round trips. The client keeps a window per kind of write (deployment upserts,
-flows, ...) and one for reads, as only some kinds collide (server/client.py).
+flows, ...) and one for reads, as only some kinds collide; every write also takes a place in one window
+of all writes, as too many writes at once, of any kinds, are what stalls a SQLite server: with five or
+more in flight, one of them may wait out SQLite's 60 s lock timeout (server/client.py).
 """
 
 from __future__ import annotations
@@ -39,6 +41,20 @@ class Slot:
         self.started = started
         self.busy = False
         self.fine = False
+
+
+@contextlib.contextmanager
+def places(windows: list[Window]) -> Iterator[Slot]:
+    """A place in each of `windows`, taken in order and given back in reverse; how the server answered
+    counts in each."""
+    with contextlib.ExitStack() as stack:
+        taken = [stack.enter_context(window.slot()) for window in windows]
+        answer = Slot(-1)
+        try:
+            yield answer
+        finally:
+            for slot in taken:
+                slot.busy, slot.fine = answer.busy, answer.fine
 
 
 class Window:

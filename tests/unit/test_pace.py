@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from register.server.pace import START, Window
+from register.server.pace import START, Window, places
 
 
 class Clock:
@@ -65,3 +65,17 @@ def test_no_more_requests_are_in_flight_than_the_window_allows():
     for t in threads:
         t.join()
     assert most == 1
+
+
+def test_a_write_answered_busy_narrows_its_kind_and_all_writes():
+    """A deployment upsert answered 503 narrows the deployments' window and the window of all writes, so
+    flows, which SQLite never refuses, are also held back while it is busy; a flow's success widens only
+    its own window and that of all writes."""
+    clock = Clock()
+    deployments, flows, writes = (Window(ceiling=8, clock=clock) for _ in range(3))
+    with places([deployments, writes]) as slot:
+        slot.busy = True
+    assert deployments.limit == writes.limit == 1.0 and flows.limit == START
+    with places([flows, writes]) as slot:
+        slot.fine = True
+    assert deployments.limit == 1.0 and flows.limit == START + 1
