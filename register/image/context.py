@@ -19,7 +19,6 @@ import os
 import stat
 from pathlib import Path
 
-from docker.utils.build import exclude_paths
 
 SCHEME = b"flow-register content tag v1"
 PREFIX = "ct-"
@@ -43,6 +42,8 @@ def context_paths(context: Path, *, dockerfile: str | None = None, exclude: tupl
     always sends it, whatever `.dockerignore` says. `exclude` adds patterns of our own (the folder
     a generated Dockerfile is written to).
     """
+    from docker.utils.build import exclude_paths  # the Docker SDK, with requests: not for a run without an image
+
     patterns = dockerignore_patterns(context) + [ALWAYS_EXCLUDED, *exclude]
     # exclude_paths appends `!<dockerfile>`; a name that matches nothing when it lies outside.
     paths = exclude_paths(str(context), patterns, dockerfile=dockerfile or "\0")
