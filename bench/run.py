@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))  # `python bench/run.py` puts bench/ first on the 
 from bench import postgres  # noqa: E402
 from bench.generate import ENVIRONMENT, POOL, generate, write_deployments  # noqa: E402
 from register.local_server import start  # noqa: E402
+from register.server.client import BUSY_STATUSES  # noqa: E402
 from tests.support.proxy import Proxy  # noqa: E402
 
 OUT = BENCH / "out"
@@ -372,7 +373,7 @@ def measure(results: Results, tools: list[str], count: int, delay: int, project:
                 reported = own_report(log) if tool == "flow-register" else None
                 routes = dict(sorted(seen["counts"].items(), key=lambda kv: -kv[1]))
                 served = round(sum(t for *_, t in timeline if t), 3)
-                busy = sum(1 for _, _, status, _ in timeline if status in (429, 503))
+                busy = sum(1 for _, _, status, _ in timeline if status in BUSY_STATUSES)
                 results.runs.append(Run(count, delay, round_, tool, phase, round(seconds, 3), written,
                                         seen["requests"], round(rss, 1), str(log.relative_to(ROOT)), routes,
                                         served, busy, reported))

@@ -13,7 +13,6 @@ server holds is read back and compared with the plan before the run says it is d
 from __future__ import annotations
 
 import contextlib
-
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from support.proxy import Proxy, Rule
-from support.registration import Api, Project, base_manifest, fake_registry, unique
+from support.registration import Api, Project, base_manifest, fake_registry, unique, worker_templates
 
 pytestmark = pytest.mark.integration
 
@@ -293,7 +293,7 @@ def test_the_server_type_is_used_when_the_manifest_declares_none(project, api):
 
 def test_a_resource_variable_the_template_lacks_is_an_error(project, api):
     k8s = unique("k8s")
-    template = copy.deepcopy(api.templates()["kubernetes"])
+    template = copy.deepcopy(worker_templates()["kubernetes"])
     for name in ("cpu_request", "cpu_limit", "memory_request", "memory_limit"):
         template["variables"]["properties"].pop(name)
     # An older template: no resources in the job's container either.

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from support.registration import CLI, Api, client_env
+from support.registration import CLI, Api, client_env, worker_templates
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +87,7 @@ def triggers(api: Api, deployment: dict) -> list[dict]:
 def api(prefect_server) -> Api:
     api = Api(prefect_server.api_url)
     for name, kind in POOLS.items():
-        template = api.templates()["ecs" if kind == "ecs:push" else kind]
+        template = worker_templates()["ecs" if kind == "ecs:push" else kind]
         try:
             api.create_pool(name, kind, template)
         except httpx.HTTPStatusError as error:

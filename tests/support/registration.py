@@ -158,22 +158,23 @@ class Api:
         return [a for a in self.post("/automations/filter", {})
                 if any(x.get("deployment_id") == deployment_id for x in a["actions"])]
 
-    @cache
-    def templates(self) -> dict[str, dict]:
-        """Each worker type's default base job template, as the pinned Prefect bundles it: the same pools
-        whichever server release the tests run against (an old server bundles older templates: 3.4's
-        kubernetes template has no cpu or memory variables)."""
-        from importlib.util import find_spec
-
-        prefect = Path(find_spec("prefect").submodule_search_locations[0])
-        bundled = prefect / "server/api/collections_data/views/aggregate-worker-metadata.json"
-        meta = json.loads(bundled.read_text())
-        return {kind: worker["default_base_job_configuration"] for workers in meta.values()
-                for kind, worker in workers.items()}
-
     def create_pool(self, name: str, kind: str, template: dict | None = None) -> dict:
         return self.post("/work_pools/", {"name": name, "type": kind,
-                                          "base_job_template": template or self.templates()[kind]})
+                                          "base_job_template": template or worker_templates()[kind]})
+
+
+@cache
+def worker_templates() -> dict[str, dict]:
+    """Each worker type's default base job template, as the pinned Prefect bundles it: the same pools
+    whichever server release the tests run against (an old server bundles older templates: 3.4's
+    kubernetes template has no cpu or memory variables)."""
+    from importlib.util import find_spec
+
+    prefect = Path(find_spec("prefect").submodule_search_locations[0])
+    bundled = prefect / "server/api/collections_data/views/aggregate-worker-metadata.json"
+    meta = json.loads(bundled.read_text())
+    return {kind: worker["default_base_job_configuration"] for workers in meta.values()
+            for kind, worker in workers.items()}
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from register import models
+from support.registration import worker_templates
 
 SCHEDULES = [
     {"cron": "0 6 * * *"},
@@ -159,16 +160,6 @@ def test_job_variables_are_checked_without_prefect():
     assert models.job_variable_problems({"image": 3}, schema) == [(("image",), "3 is not of type 'string'")]
 
 
-def _worker_templates() -> dict[str, dict]:
-    """Every worker type's default base job template, as the pinned Prefect bundles it."""
-    from importlib.util import find_spec
-
-    prefect = Path(find_spec("prefect").submodule_search_locations[0])
-    meta = json.loads((prefect / "server/api/collections_data/views/aggregate-worker-metadata.json").read_text())
-    return {kind: worker["default_base_job_configuration"] for workers in meta.values()
-            for kind, worker in workers.items()}
-
-
 # Values of every JSON type, and a block given by reference: each variable of each template gets each.
 _VALUES = ["text", "", 3, -1, 1.5, True, None, [], ["a"], [1, "b"], {}, {"a": "b"}, {"a": 1},
            {"$ref": "1f8e0d1c-2b6a-4a3e-9f00-000000000000"}, {"$ref": {"block_document_id": "x"}}, {"$ref": 3},
@@ -179,14 +170,14 @@ def _key(error) -> tuple:
     return tuple(error.absolute_path), error.validator, error.message
 
 
-@pytest.mark.parametrize("kind", sorted(_worker_templates()))
+@pytest.mark.parametrize("kind", sorted(worker_templates()))
 def test_job_variables_are_refused_as_prefect_refuses_them(kind):
     """Each worker's bundled variables schema, every variable set to values of every type: the same
     errors, at the same places, as Prefect's validator run as the server runs it (all of them, not
     only the first)."""
     from prefect.utilities.schema_tools.validation import validate
 
-    schema = _worker_templates()[kind]["variables"]
+    schema = worker_templates()[kind]["variables"]
     compared = refused = 0
     for variable in schema.get("properties", {}):
         for value in _VALUES:
@@ -202,7 +193,7 @@ def test_job_variables_are_refused_as_prefect_refuses_them(kind):
 def test_a_block_reference_the_server_refuses_is_said_in_a_sentence():
     """Prefect's server (3.8.8 here) refuses {'$ref': ...} for a block-typed variable such as an ECS pool's
     aws_credentials: found before anything is written, worded without the schema it quotes."""
-    schema = _worker_templates()["ecs"]["variables"]
+    schema = worker_templates()["ecs"]["variables"]
     [(path, message)] = models.job_variable_problems({"aws_credentials": {"$ref": {"block_document_id": "x"}}},
                                                      schema)
     assert path == ("aws_credentials",)
