@@ -156,7 +156,8 @@ def summary_line(outcome: Outcome) -> str:
     requests = f"{outcome.reads + outcome.writes} request{'s' * (outcome.reads + outcome.writes != 1)}: " \
                f"{outcome.reads} read{'s' * (outcome.reads != 1)}, {outcome.writes} write{'s' * (outcome.writes != 1)}"
     if outcome.busy_window is not None:
-        requests += (f"; the server answered busy, so {outcome.retries} were sent again and at times only "
+        sent = "was" if outcome.retries == 1 else "were"
+        requests += (f"; the server answered busy, so {outcome.retries} {sent} sent again and at times only "
                      f"{outcome.busy_window} at once")
     counts = (f"{plan.count('create')} to create, {plan.count('update')} to update, "
               f"{plan.count('unchanged')} unchanged, {plan.count('delete')} to delete")
