@@ -13,13 +13,14 @@ import dataclasses
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from register import desired as desired_state
 from register.apply import apply
+from register.flows import Schemas
 from register.image import Image, ImageError, prepare
 from register.manifest import Manifest, Overrides, load_manifest
-from register.manifest.checks import ProblemReport
+from register.manifest.checks import ProblemReport, check_parameters
 from register.manifest import pools as pool_checks
 from register.manifest import references
 from register.manifest.resolve import OWNER_TAG, Deployment, ownership_tags, render_name
@@ -64,6 +65,9 @@ class Loaded:
     deployments: list[Deployment]
     everything: list[Deployment]
     owner: list[str]
+    # The flows' parameter schemas: taken from the server for flow source it registered them from, built
+    # for the rest. The checks that need them wait for the server's read (see check).
+    schemas: Schemas = field(default_factory=Schemas)
 
 
 @dataclass
@@ -98,7 +102,7 @@ def preview_owner(project: str, environment: str, preview: str) -> list[str]:
 
 def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Loaded:
     env = options.environment
-    manifest = load_manifest(options.manifest, env, options.overrides, environ=settings.environ)
+    manifest = load_manifest(options.manifest, env, options.overrides, environ=settings.environ, parameters=False)
     if manifest.errors():
         raise Invalid(manifest.problems)
     reporter.problems(manifest.problems)  # warnings
@@ -157,9 +161,15 @@ def read_server(server: Server, loaded: Loaded) -> ServerState:
 
 
 def check(loaded: Loaded, state: ServerState, server: Server, environment: str) -> list[Problem]:
-    """The plan-time checks (pools, job variables, names taken elsewhere); the problems not seen before."""
+    """The plan-time checks (parameters, pools, job variables, names taken elsewhere); the problems not seen
+    before."""
     manifest = loaded.manifest
+    for have in state.registered:
+        if have.owned:
+            loaded.schemas.learn(have.schema_label, have.fields["parameter_schema"])
     report = ProblemReport(manifest)
+    for problem in check_parameters(manifest, environment, loaded.deployments, loaded.schemas):
+        report.problems.setdefault((problem.file, problem.line, problem.col, problem.message), problem)
     spec = manifest.image(environment)
     pool_checks.check(report, environment, loaded.deployments, state.pools, server=server.url,
                       pool_names=server.work_pool_names, image=f"{spec['repository']}:latest" if spec else None)
@@ -183,10 +193,17 @@ def build_plan(options: DeployOptions, loaded: Loaded, state: ServerState, image
                settings: Settings) -> Plan:
     wanted = desired_state.for_environment(loaded.manifest, options.environment, loaded.deployments, image=image,
                                            pool=lambda d: state.pools[d.work_pool], owner=loaded.owner,
-                                           github=settings.github)
+                                           github=settings.github, schemas=loaded.schemas)
     return make_plan(loaded.manifest.project, options.environment, wanted, state.registered,
                      manifest_keys={(d.flow, d.name) for d in loaded.everything}, prune=options.prune,
                      owner=loaded.owner)
+
+
+def _offline_check(loaded: Loaded, environment: str) -> None:
+    """The checks that wait for the server's read, when it cannot be read: with every schema built."""
+    problems = check_parameters(loaded.manifest, environment, loaded.deployments, loaded.schemas)
+    if any(p.severity == "error" for p in problems):
+        raise Invalid(problems)
 
 
 def _server_problem(error: ServerError, connection) -> Problem:
@@ -246,6 +263,7 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
                 state = read_server(server, loaded)
                 reporter.problems(check(loaded, state, server, options.environment))  # new warnings
             except ServerError as error:
+                _offline_check(loaded, options.environment)  # a mistake in the manifest is told first
                 return _read_failed(error, connection, reporter)
 
         image = options.image
@@ -273,7 +291,7 @@ def destroy(manifest_path: str, environment: str, preview: str, settings: Settin
     """Delete exactly the preview's deployments and their triggers (a pull request's `closed` event)."""
     started = time.monotonic()
     _check_preview(preview, "--preview")
-    manifest = load_manifest(manifest_path, environment, environ=settings.environ)
+    manifest = load_manifest(manifest_path, environment, environ=settings.environ, parameters=False)
     if manifest.errors():
         raise Invalid(manifest.problems)
     owner = preview_owner(manifest.project, environment, preview)

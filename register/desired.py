@@ -18,12 +18,13 @@ from functools import cached_property
 
 from register import code, models
 from register import resources as res
-from register.flows import parameter_schema
+from register import flows
 from register.manifest.resolve import Deployment
 from register.settings import GitHub
 
 DEFAULT_QUEUE = "default"
 STATE_LABEL = "flow-register.state"  # the fingerprint of what flow-register wrote: drift is what differs since
+SCHEMA_LABEL = "flow-register.schema"  # the flow source its parameter schema was made from (flows.label)
 # Pool types whose default base job template runs a container image (declares the `image` variable).
 IMAGE_POOL_TYPES = {"docker", "kubernetes", "ecs", "ecs:push", "cloud-run", "cloud-run-v2", "cloud-run:push",
                     "cloud-run-v2:push", "azure-container-instance", "azure-container-instance:push"}
@@ -101,6 +102,7 @@ class State:
     automations: list[dict] | None = None  # registered side: as the server returned them
     version_info: dict | None = None  # desired side: where the code came from (sent, never compared)
     last_written: str | None = None  # registered side: the fingerprint flow-register wrote last (a label)
+    schema_label: str | None = None  # what its parameter schema was made from (SCHEMA_LABEL)
 
     def fingerprint(self) -> str:
         """A digest of the fields, to tell at the next plan whether the manifest changed since this write."""
@@ -111,7 +113,7 @@ class State:
         return self.flow, self.name
 
 
-def desired(deployment: Deployment, *, pool: Pool, image: str | None, parameter_schema: dict,
+def desired(deployment: Deployment, *, pool: Pool, image: str | None, flow_schema: flows.FlowSchema,
             pull_steps: list | None, version: str | None, owner_tags: list[str],
             version_info: dict | None = None) -> State:
     """What `deployment` registers as."""
@@ -122,7 +124,7 @@ def desired(deployment: Deployment, *, pool: Pool, image: str | None, parameter_
         "work_queue": deployment.work_queue or DEFAULT_QUEUE,
         "job_variables": models.plain(job_variables(deployment, pool, image)),
         "parameters": models.plain(deployment.parameters),
-        "parameter_schema": models.plain(parameter_schema),
+        "parameter_schema": models.plain(flow_schema.schema),
         "schedules": [models.schedule(s) for s in deployment.schedules],
         "triggers": [t.fingerprint for t in triggers],
         "tags": list(deployment.tags),
@@ -136,7 +138,7 @@ def desired(deployment: Deployment, *, pool: Pool, image: str | None, parameter_
         "version": version,
     }
     return State(deployment.flow, deployment.name, fields, manifest_name=deployment.manifest_name, triggers=triggers,
-                 version_info=version_info)
+                 version_info=version_info, schema_label=flows.label(flow_schema))
 
 
 def body(state: State, flow_id: str) -> dict:
@@ -161,7 +163,7 @@ def body(state: State, flow_id: str) -> dict:
         "enforce_parameter_schema": f["enforce_parameter_schema"],
         "paused": f["paused"],
         "version": f["version"],
-        "labels": {STATE_LABEL: state.fingerprint()},
+        "labels": {STATE_LABEL: state.fingerprint(), SCHEMA_LABEL: state.schema_label},
         **({"version_info": state.version_info} if state.version_info else {}),
     }
 
@@ -203,15 +205,17 @@ def _cloned_commit(d: Deployment, at: code.Checkout) -> str | None:
 
 
 def for_environment(manifest, environment: str, deployments: list[Deployment], *, pool: Callable[[Deployment], Pool],
-                    image, owner: list[str], github=None) -> list[State]:
+                    image, owner: list[str], github=None, schemas: flows.Schemas | None = None) -> list[State]:
     """The desired state of each of `environment`'s `deployments`, in the manifest's order. `image`: the
-    image stage's (None without one); `github`: the run's context (settings.GitHub), for the commit."""
+    image stage's (None without one); `github`: the run's context (settings.GitHub), for the commit;
+    `schemas`: where the flows' schemas come from (built from source when not given)."""
     github = github or GitHub()
+    schemas = schemas or flows.Schemas()
     spec = manifest.image(environment)
     at = code.checkout(manifest.root, github.sha)
     info = version_info(github, at)
     return [desired(d, pool=pool(d), image=image.reference if image else None,
-                    parameter_schema=parameter_schema(manifest.root, d.entrypoint),
+                    flow_schema=schemas.of(manifest.root, d.entrypoint),
                     pull_steps=code.pull_steps(manifest, d, spec, at),
                     version=d.version or (image.content_tag if image else None) or _cloned_commit(d, at),
                     owner_tags=owner,

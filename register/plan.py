@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 
 from register import models
-from register.desired import DEPLOYMENT_FIELDS, FIELDS, STATE_LABEL, State
+from register.desired import DEPLOYMENT_FIELDS, FIELDS, SCHEMA_LABEL, STATE_LABEL, State
 from register.manifest.resolve import OWNER_TAG, ownership_tags
 
 
@@ -105,8 +105,9 @@ def registered(raw: dict, flow: str, automations: list[dict], owner_tags: list[s
         "version": raw.get("version"),
     }
     owned = set(owner_tags) <= set(fields["tags"])
+    labels = raw.get("labels") or {}
     return State(flow, raw["name"], fields, id=str(raw["id"]), owned=owned, automations=automations,
-                 last_written=(raw.get("labels") or {}).get(STATE_LABEL))
+                 last_written=labels.get(STATE_LABEL), schema_label=labels.get(SCHEMA_LABEL))
 
 
 # -- comparing ----------------------------------------------------------------------------------------

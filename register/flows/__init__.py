@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -119,9 +120,51 @@ def parameter_schema(root: Path, entrypoint: str) -> dict:
 def flow_schema(root: Path, entrypoint: str) -> FlowSchema:
     """The flow's parameter schema, its fingerprint, and a warning for each parameter whose type or default
     cannot be known without running code. Raises FlowNotFound as read_flow does."""
-    read_flow(root, entrypoint)
-    fingerprint = schema_fingerprint(root, entrypoint)
-    return _flow_schema(Path(root), entrypoint, fingerprint)
+    return Schemas().of(root, entrypoint)
+
+
+class Schemas:
+    """Where flow schemas come from: built from source, or, for a fingerprint the server already has a
+    schema for (see `label` and `learn`), taken from the server. Building one costs pydantic and griffe
+    (a quarter of a second for fifty flows); reading the fingerprint costs parsing."""
+
+    def __init__(self):
+        self.known: dict[str, FlowSchema] = {}  # source fingerprint -> schema, as registered
+
+    def of(self, root: Path, entrypoint: str) -> FlowSchema:
+        read_flow(root, entrypoint)
+        fingerprint = schema_fingerprint(root, entrypoint)
+        known = self.known.get(fingerprint)
+        if known is None:
+            return _flow_schema(Path(root), entrypoint, fingerprint)
+        file = str(Path(root) / entrypoint.rpartition(":")[0])
+        return FlowSchema(known.schema, fingerprint, tuple(Problem(file, w.line, w.col, w.message, w.rule, w.severity)
+                                                           for w in known.warnings))
+
+    def learn(self, label: str | None, registered_schema) -> None:
+        """Remember a registered deployment's schema under the fingerprint its `label` names, when the
+        schema is still the one written with that label (not edited on the server since)."""
+        try:
+            made = json.loads(label or "")
+            if made["schema"] != _digest(registered_schema):
+                return
+            warnings = tuple(Problem("", line, col, message, rule, "warning") for line, col, message, rule in
+                             made["warnings"])
+            self.known[made["source"]] = FlowSchema(registered_schema, made["source"], warnings)
+        except (ValueError, TypeError, KeyError):
+            return  # not a label flow-register wrote, or from another version: the schema is built
+
+
+def label(found: FlowSchema) -> str:
+    """What a deployment carries so that the next run can take its schema from the server: the source
+    fingerprint, a digest of the schema, and the warnings (paths left out: the checkout moves)."""
+    return json.dumps({"source": found.fingerprint, "schema": _digest(found.schema),
+                       "warnings": [[w.line, w.col, w.message, w.rule] for w in found.warnings]},
+                      separators=(",", ":"))
+
+
+def _digest(schema) -> str:
+    return hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def schema_fingerprint(root: Path, entrypoint: str) -> str:

@@ -19,10 +19,11 @@ __all__ = ["Manifest", "Deployment", "Overrides", "load_manifest"]
 
 
 def load_manifest(path: str | Path, environment: str | None = None,
-                  overrides: Overrides | None = None, environ: Mapping[str, str] | None = None) -> Manifest:
+                  overrides: Overrides | None = None, environ: Mapping[str, str] | None = None, *,
+                  parameters: bool = True) -> Manifest:
     """Load and check a manifest offline. `environment` (if given) must be declared; the overrides
     are checked as they apply to it. `environ`: the variables `${NAME}` in the manifest may use (none
-    when not given; the command line passes its environment)."""
+    when not given; the command line passes its environment). `parameters=False`: see checks.check."""
     path = Path(path)
     source = load(path, environ)
     manifest = Manifest(path=path, source=source, problems=list(source.problems))
@@ -35,7 +36,7 @@ def load_manifest(path: str | Path, environment: str | None = None,
     data = schema.usable_part(source.data, found, manifest.dropped) if found else source.data
     if isinstance(data, dict):
         try:
-            manifest.problems += [p for p in checks.check(manifest, environment, overrides, data=data)
+            manifest.problems += [p for p in checks.check(manifest, environment, overrides, data=data, parameters=parameters)
                                   if (p.line, p.col) not in read or p.file != source.file]
         except (KeyError, TypeError, AttributeError, ValueError):
             if not found:

@@ -11,7 +11,7 @@ import jsonschema
 
 from register import code, models
 from register import resources as res
-from register.flows import FlowNotFound, flow_schema, read_flow
+from register.flows import FlowNotFound, Schemas, read_flow
 from register.manifest import schema
 from register.manifest.document import Manifest
 from register.manifest.resolve import (BANNED_CHARACTERS, COMMAND_LINE, PLACEHOLDERS, Deployment, Overrides,
@@ -36,8 +36,10 @@ class ProblemReport:
 
 
 def check(manifest: Manifest, environment: str | None = None, overrides: Overrides | None = None, *,
-          data: dict | None = None) -> list[Problem]:
-    """`data`: the manifest's data, or the part of it the schema accepted (see schema.usable_part)."""
+          data: dict | None = None, parameters: bool = True) -> list[Problem]:
+    """`data`: the manifest's data, or the part of it the schema accepted (see schema.usable_part).
+    `parameters=False` leaves the checks that need flow schemas (parameter values, what a flow's signature
+    hides) to `check_parameters`, which can take the schemas from the server."""
     report = ProblemReport(manifest)
     data = manifest.data if data is None else data
     declared = environment_names(data)
@@ -56,7 +58,7 @@ def check(manifest: Manifest, environment: str | None = None, overrides: Overrid
                 overrides.label("only"), 0, 0, f"no deployment named '{unknown}'; the manifest has {one_of(names)}",
                 "only")
     _paths(report, manifest, data)
-    flows = _flows(report, manifest, data)
+    flows = _flows(report, manifest, data, Schemas() if parameters else None)
     for env in [environment] if environment else declared:
         deployments = resolve(data, env, overrides, manifest.source.nulls)
         _collisions(report, data, env, deployments)
@@ -185,24 +187,44 @@ def _paths(report: ProblemReport, manifest: Manifest, data: dict) -> None:
                             "move it inside the repository", "path-outside")
 
 
-def _flows(report: ProblemReport, manifest: Manifest, data: dict) -> dict[str, tuple | None]:
-    """Each entrypoint's (facts, parameter schema), or None when the entrypoint is broken (reported)."""
-    schemas: dict[str, tuple | None] = {}
+def _flows(report: ProblemReport, manifest: Manifest, data: dict, schemas: Schemas | None) -> dict[str, tuple | None]:
+    """Each entrypoint's (facts, schema; None without `schemas`), or None when the entrypoint is broken
+    (reported)."""
+    flows: dict[str, tuple | None] = {}
     for index, entry in enumerate(data["deployments"]):
         if entry is None:
             continue
         entrypoint = entry["entrypoint"]
-        if entrypoint in schemas or manifest.outside(entrypoint.rsplit(":", 1)[0]):
+        if entrypoint in flows or manifest.outside(entrypoint.rsplit(":", 1)[0]):
             continue  # a file outside the repository is never read (see _paths)
         try:
-            found = flow_schema(manifest.root, entrypoint)
-            schemas[entrypoint] = (read_flow(manifest.root, entrypoint), found.schema)
-            for warning in found.warnings:  # at the parameter in the flow's file
-                report.problems.setdefault((warning.file, warning.line, warning.col, warning.message), warning)
+            flows[entrypoint] = (read_flow(manifest.root, entrypoint),
+                                 _schema(report, manifest, entrypoint, schemas) if schemas else None)
         except FlowNotFound as error:
             report.at(("deployments", index, "entrypoint"), str(error), error.rule)
-            schemas[entrypoint] = None
-    return schemas
+            flows[entrypoint] = None
+    return flows
+
+
+def _schema(report: ProblemReport, manifest: Manifest, entrypoint: str, schemas: Schemas) -> dict:
+    found = schemas.of(manifest.root, entrypoint)
+    for warning in found.warnings:  # at the parameter in the flow's file
+        report.problems.setdefault((warning.file, warning.line, warning.col, warning.message), warning)
+    return found.schema
+
+
+def check_parameters(manifest: Manifest, environment: str, deployments: list[Deployment],
+                     schemas: Schemas) -> list[Problem]:
+    """The checks `check(..., parameters=False)` left out, on a manifest it found no error in: each
+    deployment's parameters against its flow's schema, and the warnings the flows' signatures give."""
+    report = ProblemReport(manifest)
+    flows: dict[str, tuple] = {}
+    for d in deployments:
+        if d.entrypoint not in flows:
+            flows[d.entrypoint] = (read_flow(manifest.root, d.entrypoint),
+                                   _schema(report, manifest, d.entrypoint, schemas))
+        _parameters(report, d, *flows[d.entrypoint], env=environment)
+    return sorted(report.problems.values())
 
 
 def _deployment(report: ProblemReport, manifest: Manifest, env: str, d: Deployment, flows: dict) -> None:
@@ -213,7 +235,7 @@ def _deployment(report: ProblemReport, manifest: Manifest, env: str, d: Deployme
     if d.resources or d.job_variables:
         report_resources(report, d, env, d.work_pool_type)
     flow = flows.get(d.entrypoint)
-    if flow is not None:
+    if flow is not None and flow[1] is not None:
         _parameters(report, d, *flow, env=env)
     for i, schedule in enumerate(d.schedules):
         if schedule:  # None: rejected by the schema, reported there

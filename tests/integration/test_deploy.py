@@ -494,3 +494,61 @@ def test_a_resource_warning_is_printed_once(project, api):
     assert warnings == [f"flows.yaml:{warnings[0].split(':')[1]}:{warnings[0].split(':')[2]}: warning: environment "
                         f"'dev', azure-container-instance pool '{aci}': cpu 6 is above 4 vCPU, which most Azure "
                         "regions refuse [resources-aci]"], result.err
+
+
+PARAMS_FLOW = '''from prefect import flow
+
+
+def today() -> str:
+    return "2026-11-23"
+
+
+@flow
+def load(region: str = "eu", day: str = today(), limit: int = 10):
+    """Load a day."""
+'''
+
+
+def imported(result) -> set[str]:
+    """The top-level packages a run imported (`python -X importtime` on stderr)."""
+    return {line.split("|")[-1].strip().split(".")[0] for line in result.err.splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+def test_an_unchanged_flow_takes_its_schema_from_the_server_with_the_same_checks(project, api):
+    """A re-run checks parameters against the schema registered for the same flow source, without building
+    it (pydantic is never imported); its warnings come back with it, and a schema edited on the server or a
+    changed signature is built again."""
+    (project.root / "flows" / "params.py").write_text(PARAMS_FLOW)
+    manifest = project.manifest
+    manifest["deployments"] = [{"name": "load", "entrypoint": "flows/params.py:load", "parameters": {"limit": 5}}]
+    project.write(manifest)
+    warning = "flows/params.py:9:41: warning: the default of parameter 'day' (today()) cannot be known"
+    first = project.deploy()
+    assert first.code == 0 and actions(first) == {"load": "create"}, first
+    assert warning in first.err, first.err
+
+    second = project.deploy(PYTHONPROFILEIMPORTTIME="1")  # as python -X importtime
+    assert second.code == 0 and actions(second) == {"load": "unchanged"}, second
+    assert warning in second.err and "pydantic" not in imported(second), second.err
+
+    manifest["deployments"][0]["parameters"] = {"limit": "ten"}
+    project.write(manifest)
+    wrong = project.plan(PYTHONPROFILEIMPORTTIME="1")
+    assert wrong.code == 1, wrong
+    assert "error: parameter 'limit' must be a whole number; got the string 'ten' [parameter-type]" in wrong.err
+    assert "pydantic" not in imported(wrong), wrong.err
+
+    manifest["deployments"][0]["parameters"] = {"limit": 5}
+    project.write(manifest)
+    registered = owned(api, project)["load"]
+    edited = {**registered["parameter_openapi_schema"], "required": ["region"]}
+    assert api.http.patch(f"/deployments/{registered['id']}",
+                          json={"parameter_openapi_schema": edited}).status_code == 204
+    drifted = project.plan()
+    assert drifted.code == 0 and entries(drifted)["load"]["changes"] == ["parameter_schema"], drifted
+
+    (project.root / "flows" / "params.py").write_text(PARAMS_FLOW.replace("limit: int = 10", "limit: int = 20"))
+    changed = project.deploy()
+    assert changed.code == 0 and entries(changed)["load"]["changes"] == ["parameter_schema"], changed
+    assert owned(api, project)["load"]["parameter_openapi_schema"]["properties"]["limit"]["default"] == 20
