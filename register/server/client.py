@@ -71,6 +71,9 @@ class Connection:
     auth_string: str | None = field(default=None, repr=False)
     timeout: float = 30.0  # seconds for one request (PREFECT_API_REQUEST_TIMEOUT)
     retry_seconds: float = 120.0  # how long one request is retried before the server is declared failed
+    # ... and how long while nothing has answered yet: a refused connection, an unknown host or a dropped
+    # packet at first contact is a wrong URL or a server not started far more often than a restart.
+    first_contact_seconds: float = 10.0
 
     @property
     def display_url(self) -> str:
@@ -189,6 +192,7 @@ class Server:
         self._client: httpx.Client | None = None
         self._csrf: dict[str, str] | None = None
         self._version: str | None = None
+        self._answered = False  # the server has answered a request (any status) in this run
 
     @property
     def url(self) -> str:
@@ -229,7 +233,8 @@ class Server:
                     self.writes += 1
                 else:
                     self.reads += 1
-        deadline = time.monotonic() + self.connection.retry_seconds
+        started = time.monotonic()
+        deadline = started + self.connection.retry_seconds
         attempt = 0
         unsure = False
         asked_csrf = False
@@ -248,6 +253,7 @@ class Server:
                     slot.busy = response.status_code in BUSY_STATUSES
                     slot.fine = response.status_code < 400
             if response is not None:
+                self._answered = True
                 if response.status_code == 403 and "CSRF" in response.text and not asked_csrf:
                     asked_csrf = True  # once: a second refusal is the server's answer
                     self._fetch_csrf_token(doing)
@@ -274,8 +280,10 @@ class Server:
                     wait = max(wait, float(response.headers["Retry-After"]))
                 except ValueError:
                     pass
+            if response is None and not self._answered:
+                deadline = min(deadline, started + self.connection.first_contact_seconds)
             if time.monotonic() + wait > deadline:
-                raise self._gave_up(error, response, doing, attempt)
+                raise self._gave_up(error, response, doing, attempt, time.monotonic() - started)
             with self._lock:
                 self.retries += 1
             self._sleep(wait)
@@ -312,13 +320,14 @@ class Server:
         token = self.request("GET", f"/csrf-token?client={client}", doing=f"{doing} (asking for a CSRF token)")
         self._csrf = {"Prefect-Csrf-Token": token["token"], "Prefect-Csrf-Client": client}
 
-    def _gave_up(self, error, response, doing: str, attempts: int) -> ServerError:
-        tried = f" ({attempts} attempts in {self.connection.retry_seconds:.0f}s)" if attempts > 1 else ""
+    def _gave_up(self, error, response, doing: str, attempts: int, seconds: float) -> ServerError:
+        tried = f" ({attempts} attempts in {seconds:.0f}s)" if attempts > 1 else ""
         if response is None:
             reason = str(error) or type(error).__name__
             if isinstance(error, httpx.TimeoutException):
                 reason = f"no answer within {self.connection.timeout:.0f}s"
-            message = f"cannot reach the Prefect server at {self.url} while {doing}: {reason}{tried}"
+            hint = "" if self._answered else "; check that the server is running and that PREFECT_API_URL is its address"
+            message = f"cannot reach the Prefect server at {self.url} while {doing}: {reason}{tried}{hint}"
             return ServerError(self.connection.redact(message), None, transient=True)
         failed = self._status_error(response, doing)
         return ServerError(f"{failed}{tried}", failed.status, transient=True)

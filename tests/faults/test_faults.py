@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -99,6 +100,35 @@ def test_a_server_that_stays_down_is_the_servers_failure_and_writes_nothing(proj
     assert "nothing was written, run again" in result.err, result.err
     assert "error: " not in result.err.replace("flow-register: error: ", ""), result.err  # no manifest error
     assert api.deployments(f"project:{project.name}") == {}
+
+
+def test_an_address_nothing_answers_at_fails_after_first_contact_not_the_whole_retry_time(project, api):
+    """A wrong URL or a server not started is told after 10 s of refused connections, not after 120 s."""
+    from register.local_server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/api"
+    result = project.deploy(api_url=url)
+    assert result.code == 4, result
+    assert f"cannot reach the Prefect server at {url} while taking the deploy lease" in result.err, result.err
+    assert "; check that the server is running and that PREFECT_API_URL is its address" in result.err, result.err
+    assert int(re.search(r"Connection refused \(\d+ attempts in (\d+)s\)", result.err)[1]) <= 10, result.err
+
+
+def test_a_server_gone_longer_than_first_contact_mid_run_is_waited_for(project, api):
+    """Once the server has answered, refused connections are a restart: retried for the whole retry time."""
+    proxy = Proxy(project.api_url, rules=[Rule("hold", "POST", r"/deployments/$")]).start()
+    run = _start(project, proxy.api_url)
+    _held(proxy)
+    proxy.stop()  # the held request is cut, and every connection refused
+    time.sleep(15)
+    proxy.start()  # on the same port
+    try:
+        out, err = run.communicate(timeout=300)
+    finally:
+        proxy.stop()
+    assert run.returncode == 0, err
+    assert {d["action"] for d in json.loads(out)["deployments"]} == {"create"}, out
+    holds_the_plan(api, project)
 
 
 def test_a_server_that_fails_half_way_exits_4_and_a_new_run_converges(project, api):
