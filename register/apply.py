@@ -12,7 +12,6 @@ server holds is read back and compared with the plan before the run says it is d
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -134,11 +133,11 @@ def apply(plan: Plan, server: Server, flow_ids: dict[str, str],
 
 
 class _Flows:
-    """The server's id of each flow. The new ones are all asked for at once, in the order deployments
-    need them, beside the deployment writes: a deployment's write waits only for its own flow, not for
-    every flow, and flows are not created one by one alongside the writes (on SQLite, a flow written
-    while a deployment upsert is under way makes that upsert collide). POST /flows/ answers the existing
-    flow of a name; each is still asked for once, and a failure is kept for its other deployments."""
+    """The server's id of each flow. The new ones are all asked for first, before any deployment is written:
+    flows written together never collide, but on SQLite a flow written while a deployment upsert is under
+    way makes that upsert collide, and flows trickling in beside the upserts also take the places in
+    flight that the upserts could use. POST /flows/ answers the existing flow of a name; each is still
+    asked for once, and a failure is kept for its deployments to report."""
 
     def __init__(self, server: Server, ids: dict[str, str]):
         self.server = server
@@ -161,15 +160,21 @@ class _Flows:
                     raise
             return self.ids[name]
 
-    def prefetch(self, names: list[str], pool: ThreadPoolExecutor, stop: threading.Event) -> None:
-        """Ask for each flow the server does not have yet, unless the run has stopped by then."""
-        def one(name: str) -> None:
-            if not stop.is_set():
-                with contextlib.suppress(ServerError):  # kept in self.errors; its deployment reports it
-                    self.id(name)
+    def prefetch(self, names: list[str], concurrency: int) -> None:
+        """Ask for each flow the server does not have yet, `concurrency` at a time, until one fails: that
+        one's deployment reports it, and the run stops there (a server that is down is not asked for
+        every flow in turn)."""
+        failed = threading.Event()
 
-        for name in dict.fromkeys(n for n in names if n not in self.ids):
-            pool.submit(one, name)
+        def one(name: str) -> None:
+            if not failed.is_set():
+                try:
+                    self.id(name)
+                except ServerError:
+                    failed.set()
+
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="flows") as pool:
+            list(pool.map(one, dict.fromkeys(n for n in names if n not in self.ids)))
 
 
 def _run(pending: list[Action], server: Server, flow_ids: dict[str, str], result: ApplyResult,
@@ -191,10 +196,9 @@ def _run(pending: list[Action], server: Server, flow_ids: dict[str, str], result
         else:
             run.end(position, step)
 
-    with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="flows") as flow_pool, \
-            ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="apply") as pool:
-        if concurrency > 1:  # one at a time means one request at a time
-            flows.prefetch([a.flow for a in pending if a.writes_deployment], flow_pool, run.stop)
+    if concurrency > 1:  # one at a time: each flow just before its deployment
+        flows.prefetch([a.flow for a in pending if a.writes_deployment], concurrency)
+    with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="apply") as pool:
         list(pool.map(one, range(len(pending))))
     run.finish()
 

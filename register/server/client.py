@@ -35,6 +35,7 @@ API_VERSION = "0.8.4"  # the X-PREFECT-API-VERSION that Prefect 3's client sends
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 BUSY_STATUSES = {429, 503}  # the server asks for fewer requests at once (register/server/pace.py)
 READS_START = 4  # reads in flight at first: a deploy's four first reads go out together
+SERVED_MARGIN = 1.3  # a write's server time varies: the gap after it is this much longer
 WRITES_START = 4  # writes of all kinds in flight at first (a SQLite server may stall with five or more)
 LEASE_SECONDS = 60  # the shortest lease the server grants; renewed while the deploy runs
 OLDEST_SERVER = "3.4.10"  # the first Prefect release whose concurrency leases hold (3.4.9 loses them)
@@ -193,6 +194,8 @@ class Server:
         self._csrf: dict[str, str] | None = None
         self._version: str | None = None
         self._answered = False  # the server has answered a request (any status) in this run
+        self._fastest = float("inf")  # the fastest answer: the network's share of a round trip
+        self._served: dict[str, float] = {}  # each kind of write: the server's time for it (smoothed)
 
     @property
     def url(self) -> str:
@@ -242,7 +245,9 @@ class Server:
             attempt += 1
             error: Exception | None = None
             response = None
-            with places(self._windows_of(method, path, write) if counted else []) as slot:
+            windows = self._windows_of(method, path, write) if counted else []
+            with places(windows, self._gap(method, path) if write else 0.0) as slot:
+                began = time.monotonic()
                 try:
                     response = self._client.request(method, path.lstrip("/"), json=json,
                                                     headers=self._csrf_headers(method))
@@ -252,6 +257,7 @@ class Server:
                 else:
                     slot.busy = response.status_code in BUSY_STATUSES
                     slot.fine = response.status_code < 400
+                    self._timed(method, path, time.monotonic() - began, slot.fine)
             if response is not None:
                 self._answered = True
                 if response.status_code == 403 and "CSRF" in response.text and not asked_csrf:
@@ -297,13 +303,36 @@ class Server:
         collide where flows and reads never do, so flows created at once must not open the window that
         deployment writes then go through together. Every write also goes through the window of all
         writes, which a busy answer to any of them narrows."""
-        kind = f"{method} {path.strip('/').split('/')[0]}" if write else "reads"
+        kind = self._kind(method, path) if write else "reads"
         with self._lock:
             if kind not in self._windows:
                 self._windows[kind] = Window(start=2 if write else READS_START)
             if write and "writes" not in self._windows:
                 self._windows["writes"] = Window(start=WRITES_START)
             return [self._windows[kind], self._windows["writes"]] if write else [self._windows[kind]]
+
+    def _timed(self, method: str, path: str, took: float, fine: bool) -> None:
+        """Learn the network's share of a round trip (the fastest answer) and each kind of write's share
+        of the server's time (its answers' time beyond that)."""
+        with self._lock:
+            self._fastest = min(self._fastest, took)
+            if fine:
+                kind = self._kind(method, path)
+                served = max(0.0, took - self._fastest)
+                before = self._served.get(kind)
+                self._served[kind] = served if before is None else 0.8 * before + 0.2 * served
+
+    def _gap(self, method: str, path: str) -> float:
+        """Once the server has answered busy (SQLite: one write at a time), a write lets the next one start
+        only after the server's time for it: arriving one after another, they do not collide."""
+        writes = self._windows.get("writes")
+        if writes is None or writes.narrowest is None:
+            return 0.0
+        return SERVED_MARGIN * self._served.get(self._kind(method, path), 0.0)
+
+    @staticmethod
+    def _kind(method: str, path: str) -> str:
+        return f"{method} {path.strip('/').split('/')[0]}"
 
     @property
     def narrowest_window(self) -> int | None:

@@ -12,7 +12,10 @@ makes more of them fail, so the window behaves as TCP's congestion window:
 - additive increase, in time rather than per answer (a fast server is not probed harder than a slow
   one): 2 requests a second after the last change;
 - pacing: one request every round trip / window, so requests reach the server spread out, not in
-  bursts; two writes a round trip apart both pass where the same two together collide.
+  bursts; two writes a round trip apart both pass where the same two together collide. Once a server
+  has answered busy, a write also keeps the next one back for the server's own time for its kind
+  (`gap`, learnt by the client): far from the server, round trip / window is mostly the network's time,
+  and writes sent that close together arrive together.
 
 A server that is never busy (PostgreSQL behind it, no rate limit) sees the window open to the number
 of threads within a few round trips. The client keeps a window per kind of write (deployment upserts,
@@ -44,11 +47,11 @@ class Slot:
 
 
 @contextlib.contextmanager
-def places(windows: list[Window]) -> Iterator[Slot]:
+def places(windows: list[Window], gap: float = 0.0) -> Iterator[Slot]:
     """A place in each of `windows`, taken in order and given back in reverse; how the server answered
-    counts in each."""
+    counts in each. `gap`: the least time before each window lets the next request start."""
     with contextlib.ExitStack() as stack:
-        taken = [stack.enter_context(window.slot()) for window in windows]
+        taken = [stack.enter_context(window.slot(gap)) for window in windows]
         answer = Slot(-1)
         try:
             yield answer
@@ -72,7 +75,7 @@ class Window:
         self._changed = threading.Condition()
 
     @contextlib.contextmanager
-    def slot(self) -> Iterator[Slot]:
+    def slot(self, gap: float = 0.0) -> Iterator[Slot]:
         with self._changed:
             while True:
                 now = self._clock()
@@ -80,7 +83,7 @@ class Window:
                     break
                 self._changed.wait(None if now >= self._next_start else self._next_start - now)
             self._in_flight += 1
-            self._next_start = now + self._round_trip / self.limit
+            self._next_start = now + max(gap, self._round_trip / self.limit)
             slot = Slot(self._round, now)
         try:
             yield slot

@@ -79,3 +79,16 @@ def test_a_write_answered_busy_narrows_its_kind_and_all_writes():
     with places([flows, writes]) as slot:
         slot.fine = True
     assert deployments.limit == 1.0 and flows.limit == START + 1
+
+
+def test_a_gap_keeps_the_next_request_back_however_wide_the_window():
+    """A write to a server that takes one at a time keeps the next one back for the server's time for it,
+    even with room in the window."""
+    window = Window(ceiling=8)
+    began = time.monotonic()
+    with window.slot(gap=0.05) as slot:
+        slot.fine = True
+    with window.slot() as slot:
+        slot.fine = True
+        assert time.monotonic() - began >= 0.05
+    assert window.limit == START + 2  # two successes in slow start: the window widened all the same
