@@ -20,8 +20,8 @@ from typing import Callable
 from register.desired import automation_body, body
 from register.plan import Action, Plan, automation_deployments, compare, registered
 from register.server import Server, ServerError
+from register.settings import CONCURRENCY
 
-CONCURRENCY = 8  # writes in flight at once, by default
 
 
 @dataclass

@@ -16,7 +16,7 @@ import json
 import sys
 
 from register.problems import Exit, Invalid, UsageError
-from register.settings import Settings
+from register.settings import CONCURRENCY, Settings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,8 +42,8 @@ def _override_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _server_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--concurrency", type=_positive, default=8, metavar="N",
-                        help="requests in flight at once against the Prefect server (default 8)")
+    parser.add_argument("--concurrency", type=_positive, default=CONCURRENCY, metavar="N",
+                        help=f"writes in flight at once against the Prefect server (default {CONCURRENCY})")
     parser.add_argument("--lock-wait", type=float, default=600, metavar="SECONDS",
                         help="how long to wait for another deploy of this project and environment (default 600)")
 

@@ -29,7 +29,7 @@ from register.problems import Exit, Invalid, Problem
 from register.report.plan import Outcome
 from register.report.reporters import Reporter
 from register.server import Server, ServerError, connection_from_environment
-from register.settings import Settings
+from register.settings import CONCURRENCY, Settings
 
 
 @dataclass
@@ -53,7 +53,7 @@ class DeployOptions:
     preview_active: bool = False  # a preview's schedules and triggers on, as in the environment
     comment: bool = False  # the plan as a pull request comment
     detailed_exitcode: bool = False  # a plan exits 2 when it would change something
-    concurrency: int = 8
+    concurrency: int = CONCURRENCY
     lock_wait: float = 600
 
 
@@ -287,7 +287,7 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
 
 
 def destroy(manifest_path: str, environment: str, preview: str, settings: Settings, reporter: Reporter, *,
-            dry_run: bool = False, lock_wait: float = 600, concurrency: int = 8) -> int:
+            dry_run: bool = False, lock_wait: float = 600, concurrency: int = CONCURRENCY) -> int:
     """Delete exactly the preview's deployments and their triggers (a pull request's `closed` event)."""
     started = time.monotonic()
     _check_preview(preview, "--preview")

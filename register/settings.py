@@ -12,6 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+# Writes in flight at once, by default (--concurrency): far from the server each costs a round trip;
+# SQLite's or a rate limit's busy answers narrow the request windows below it (server/pace.py).
+CONCURRENCY = 16
+
 
 @dataclass(frozen=True)
 class GitHub:
