@@ -129,15 +129,22 @@ class Schemas:
     (a quarter of a second for fifty flows); reading the fingerprint costs parsing."""
 
     def __init__(self):
-        self.known: dict[str, FlowSchema] = {}  # source fingerprint -> schema, as registered
+        self.known: dict[str, FlowSchema] = {}  # source fingerprint -> schema, as registered (learn first)
+        self._found: dict[tuple[Path, str], FlowSchema] = {}  # a run checks and plans with the same schema
 
     def of(self, root: Path, entrypoint: str) -> FlowSchema:
+        key = (Path(root), entrypoint)
+        if key not in self._found:
+            self._found[key] = self._find(*key)
+        return self._found[key]
+
+    def _find(self, root: Path, entrypoint: str) -> FlowSchema:
         read_flow(root, entrypoint)
         fingerprint = schema_fingerprint(root, entrypoint)
         known = self.known.get(fingerprint)
         if known is None:
-            return _flow_schema(Path(root), entrypoint, fingerprint)
-        file = str(Path(root) / entrypoint.rpartition(":")[0])
+            return _flow_schema(root, entrypoint, fingerprint)
+        file = str(root / entrypoint.rpartition(":")[0])
         return FlowSchema(known.schema, fingerprint, tuple(Problem(file, w.line, w.col, w.message, w.rule, w.severity)
                                                            for w in known.warnings))
 
