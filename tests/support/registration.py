@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from functools import cache
@@ -134,12 +135,27 @@ def base_manifest(project: str, pool: str, *, image: str | None = None, pool_typ
     return manifest
 
 
+class _Patient(httpx.HTTPTransport):
+    """Sends a request again while the server answers busy (503, 429): the SQLite server's own services
+    write beside the tests, and a test arranging state must not fail on a lock a user would retry."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for attempt in range(12):
+            response = super().handle_request(request)
+            if response.status_code not in (429, 503):
+                break
+            response.read()
+            response.close()
+            time.sleep(min(0.1 * 2 ** attempt, 2.0))
+        return response
+
+
 class Api:
     """The Prefect API, read and arranged directly (not through flow-register)."""
 
     def __init__(self, api_url: str):
         self.url = api_url
-        self.http = httpx.Client(base_url=api_url, timeout=30)
+        self.http = httpx.Client(base_url=api_url, timeout=30, transport=_Patient())
 
     def post(self, path: str, body: dict | None = None):
         response = self.http.post(path, json=body or {})
