@@ -135,7 +135,7 @@ def base_manifest(project: str, pool: str, *, image: str | None = None, pool_typ
     return manifest
 
 
-class _Patient(httpx.HTTPTransport):
+class Patient(httpx.HTTPTransport):
     """Sends a request again while the server answers busy (503, 429): the SQLite server's own services
     write beside the tests, and a test arranging state must not fail on a lock a user would retry."""
 
@@ -155,7 +155,7 @@ class Api:
 
     def __init__(self, api_url: str):
         self.url = api_url
-        self.http = httpx.Client(base_url=api_url, timeout=30, transport=_Patient())
+        self.http = httpx.Client(base_url=api_url, timeout=30, transport=Patient())
 
     def post(self, path: str, body: dict | None = None):
         response = self.http.post(path, json=body or {})

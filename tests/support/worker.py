@@ -11,12 +11,17 @@ from pathlib import Path
 
 import httpx
 
+from support.registration import Patient
+
 BIN = Path(sys.executable).parent
 ENDED = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 
+_HTTP = httpx.Client(timeout=30, transport=Patient())
+
+
 def api(server, method: str, path: str, **kwargs):
-    response = httpx.request(method, f"{server.api_url}{path}", timeout=30, **kwargs)
+    response = _HTTP.request(method, f"{server.api_url}{path}", **kwargs)
     response.raise_for_status()
     return response.json() if response.content else None
 
