@@ -104,7 +104,8 @@ def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Load
     env = options.environment
     manifest = load_manifest(options.manifest, env, options.overrides, environ=settings.environ, parameters=False)
     if manifest.errors():
-        raise Invalid(manifest.problems)
+        # The same report as `validate`: the parameter checks too, with every schema built.
+        raise Invalid(load_manifest(options.manifest, env, options.overrides, environ=settings.environ).problems)
     reporter.problems(manifest.problems)  # warnings
     deployments = manifest.deployments(env, options.overrides)
     everything = deployments if options.overrides.only is None else \

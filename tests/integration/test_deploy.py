@@ -552,3 +552,20 @@ def test_an_unchanged_flow_takes_its_schema_from_the_server_with_the_same_checks
     changed = project.deploy()
     assert changed.code == 0 and entries(changed)["load"]["changes"] == ["parameter_schema"], changed
     assert owned(api, project)["load"]["parameter_openapi_schema"]["properties"]["limit"]["default"] == 20
+
+
+def test_a_plan_of_a_broken_manifest_reports_its_parameter_mistakes_too(project, api):
+    """The parameter checks wait for the server's schemas only when the rest is valid: with another mistake
+    in the manifest, a plan reports both at once, as validate does, and the server is left as it was."""
+    (project.root / "flows" / "params.py").write_text(PARAMS_FLOW)
+    manifest = project.manifest
+    manifest["deployments"] = [{"name": "load", "entrypoint": "flows/params.py:load", "parameters": {"limit": "ten"},
+                                "schedules": [{"cron": "0 6 * * *", "timezone": "Europe/Berln"}]}]
+    project.write(manifest)
+    validated = project.cli("validate")
+    for result in (validated, project.plan(), project.deploy()):
+        assert result.code == 1, result
+        assert "unknown timezone 'Europe/Berln'" in result.err, result.err
+        assert "parameter 'limit' must be a whole number; got the string 'ten' [parameter-type]" in result.err
+        assert result.err.splitlines()[-1] == "2 errors, 1 warning", result.err
+    assert owned(api, project) == {}
