@@ -68,6 +68,9 @@ class Loaded:
     # The flows' parameter schemas: taken from the server for flow source it registered them from, built
     # for the rest. The checks that need them wait for the server's read (see check).
     schemas: Schemas = field(default_factory=Schemas)
+    # The manifest has mistakes (all in manifest.problems): nothing is registered, but `deployments` (those
+    # that can be) are still checked against the server, so one run tells every mistake.
+    broken: bool = False
 
 
 @dataclass
@@ -87,11 +90,12 @@ def lease_scope(environment: str, preview: str | None) -> str:
 PREVIEW_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 
 
-def _check_preview(name: str, label: str) -> None:
+def _preview_problems(name: str, label: str) -> list[Problem]:
     """A preview's name goes into deployment names, tags and the lease: a short slug, e.g. pr-123."""
-    if not PREVIEW_NAME.fullmatch(name):
-        raise Invalid([Problem(label, 0, 0, f"'{name}' is not a preview name: up to 40 lowercase letters, digits and "
-                                            "'-', starting with a letter or digit, e.g. pr-123", "preview")])
+    if PREVIEW_NAME.fullmatch(name):
+        return []
+    return [Problem(label, 0, 0, f"'{name}' is not a preview name: up to 40 lowercase letters, digits and '-', "
+                                 "starting with a letter or digit, e.g. pr-123", "preview")]
 
 
 def preview_owner(project: str, environment: str, preview: str) -> list[str]:
@@ -103,19 +107,27 @@ def preview_owner(project: str, environment: str, preview: str) -> list[str]:
 def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Loaded:
     env = options.environment
     manifest = load_manifest(options.manifest, env, options.overrides, environ=settings.environ, parameters=False)
-    if manifest.errors():
-        # The same report as `validate`: the parameter checks too, with every schema built.
-        raise Invalid(load_manifest(options.manifest, env, options.overrides, environ=settings.environ).problems)
-    reporter.problems(manifest.problems)  # warnings
-    deployments = manifest.deployments(env, options.overrides)
-    everything = deployments if options.overrides.only is None else \
-        manifest.deployments(env, dataclasses.replace(options.overrides, only=None))
+    preview_problems = _preview_problems(options.preview, options.overrides.label("preview")) \
+        if options.preview else []
+    broken = bool(manifest.errors() or preview_problems)
+    if broken:
+        # The same report as `validate` (the parameter checks too, with every schema built), and what can
+        # still be checked against the server.
+        manifest = load_manifest(options.manifest, env, options.overrides, environ=settings.environ)
+        manifest.problems += preview_problems
+        if manifest.usable is None or "project" not in manifest.usable:
+            raise Invalid(manifest.problems)
+        deployments = everything = manifest.checkable(env, options.overrides)
+    else:
+        reporter.problems(manifest.problems)  # warnings
+        deployments = manifest.deployments(env, options.overrides)
+        everything = deployments if options.overrides.only is None else \
+            manifest.deployments(env, dataclasses.replace(options.overrides, only=None))
     owner = ownership_tags(manifest.project, env)
     if options.name_template:
         for d in {id(d): d for d in deployments + everything}.values():
             d.name = render_name(options.name_template, d.manifest_name, env, manifest.project)
     if options.preview:
-        _check_preview(options.preview, options.overrides.label("preview"))
         # Next to the environment's own deployments, in its pools: suffixed names, its own ownership tags,
         # and (unless asked) nothing that starts runs by itself.
         preview = preview_owner(manifest.project, env, options.preview)
@@ -126,7 +138,7 @@ def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Load
                 d.schedules = [{**s, "active": False} for s in d.schedules]
                 d.triggers = []
         owner = preview
-    return Loaded(manifest, deployments, everything, owner)
+    return Loaded(manifest, deployments, everything, owner, broken=broken)
 
 
 def read_server(server: Server, loaded: Loaded) -> ServerState:
@@ -165,12 +177,13 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
     """The plan-time checks (parameters, pools, job variables, names taken elsewhere); the problems not seen
     before."""
     manifest = loaded.manifest
-    for have in state.registered:
-        if have.owned:
-            loaded.schemas.learn(have.schema_label, have.fields["parameter_schema"])
     report = ProblemReport(manifest)
-    for problem in check_parameters(manifest, environment, loaded.deployments, loaded.schemas):
-        report.problems.setdefault((problem.file, problem.line, problem.col, problem.message), problem)
+    if not loaded.broken:  # a broken manifest's parameters were checked with its other mistakes (see load)
+        for have in state.registered:
+            if have.owned:
+                loaded.schemas.learn(have.schema_label, have.fields["parameter_schema"])
+        for problem in check_parameters(manifest, environment, loaded.deployments, loaded.schemas):
+            report.problems.setdefault((problem.file, problem.line, problem.col, problem.message), problem)
     spec = manifest.image(environment)
     pool_checks.check(report, environment, loaded.deployments, state.pools, server=server.url,
                       pool_names=server.work_pool_names, image=f"{spec['repository']}:latest" if spec else None)
@@ -198,6 +211,28 @@ def build_plan(options: DeployOptions, loaded: Loaded, state: ServerState, image
     return make_plan(loaded.manifest.project, options.environment, wanted, state.registered,
                      manifest_keys={(d.flow, d.name) for d in loaded.everything}, prune=options.prune,
                      owner=loaded.owner)
+
+
+def _broken(loaded: Loaded, settings: Settings, reporter: Reporter, environment: str) -> Invalid:
+    """A manifest with mistakes is not registered; what the server would refuse in the rest of it (pools, job
+    variables, names taken) is told with them, so one run shows every mistake. Read only, without the lease,
+    and not waited for: a server that cannot tell now leaves the manifest's own mistakes."""
+    problems = list(loaded.manifest.problems)
+    if loaded.deployments:
+        try:
+            connection = connection_from_environment(settings.environ)
+            reporter.secrets(connection.secrets())
+            brief = dataclasses.replace(connection, retry_seconds=5.0, first_contact_seconds=0.0)
+            with Server(brief) as server:
+                problems += check(loaded, read_server(server, loaded), server, environment)
+        except Invalid as found:
+            problems += found.problems
+        except ServerError:
+            pass
+        except (KeyError, TypeError, AttributeError, ValueError):
+            if not loaded.manifest.dropped:
+                raise  # on a schema-valid manifest a crash is a bug, not a user's problem
+    return Invalid(sorted(set(problems)))
 
 
 def _offline_check(loaded: Loaded, environment: str) -> None:
@@ -252,6 +287,8 @@ def _exit(outcome: Outcome) -> int:
 def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
     started = time.monotonic()
     loaded = load(options, settings, reporter)
+    if loaded.broken:
+        raise _broken(loaded, settings, reporter, options.environment)
     connection = connection_from_environment(settings.environ)
     reporter.secrets(connection.secrets())
     with Server(connection) as server, contextlib.ExitStack() as held:
@@ -291,7 +328,8 @@ def destroy(manifest_path: str, environment: str, preview: str, settings: Settin
             dry_run: bool = False, lock_wait: float = 600, concurrency: int = CONCURRENCY) -> int:
     """Delete exactly the preview's deployments and their triggers (a pull request's `closed` event)."""
     started = time.monotonic()
-    _check_preview(preview, "--preview")
+    if wrong := _preview_problems(preview, "--preview"):
+        raise Invalid(wrong)
     manifest = load_manifest(manifest_path, environment, environ=settings.environ, parameters=False)
     if manifest.errors():
         raise Invalid(manifest.problems)

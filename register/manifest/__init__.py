@@ -33,7 +33,7 @@ def load_manifest(path: str | Path, environment: str | None = None,
     # a value already reported while reading (a NaN, an unset variable) is not reported again by the schema
     read = {(p.line, p.col) for p in source.problems if p.severity == "error"}
     manifest.problems += [p for error in found for p in schema.problems_of(error, source) if (p.line, p.col) not in read]
-    data = schema.usable_part(source.data, found, manifest.dropped) if found else source.data
+    data = manifest.usable = schema.usable_part(source.data, found, manifest.dropped) if found else source.data
     if isinstance(data, dict):
         try:
             manifest.problems += [p for p in checks.check(manifest, environment, overrides, data=data, parameters=parameters)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from register.flows import read_flow
+from register.flows import FlowNotFound, read_flow
 from register.manifest.resolve import Deployment, Overrides, environment_names, resolve
 from register.manifest.source import Source
 from register.problems import Problem
@@ -19,6 +19,7 @@ class Manifest:
     source: Source
     problems: list[Problem] = field(default_factory=list)
     dropped: set[tuple] = field(default_factory=set)  # paths the schema rejected (reported there)
+    usable: dict | None = None  # the data less what the schema rejected (see schema.usable_part)
 
     @property
     def data(self) -> dict:
@@ -81,8 +82,27 @@ class Manifest:
         """The resolved deployments of `environment`, with their flow names and descriptions from source."""
         resolved = resolve(self.data, environment, overrides, self.source.nulls)
         for deployment in resolved:
-            facts = read_flow(self.root, deployment.entrypoint)
-            deployment.flow = facts.name
-            if deployment.description is None:
-                deployment.description = facts.description
+            self._from_source(deployment)
         return resolved
+
+    def _from_source(self, deployment: Deployment) -> None:
+        facts = read_flow(self.root, deployment.entrypoint)
+        deployment.flow = facts.name
+        if deployment.description is None:
+            deployment.description = facts.description
+
+    def checkable(self, environment: str, overrides: Overrides | None = None) -> list[Deployment]:
+        """On a manifest with mistakes, the deployments that can still be checked against the server: those of
+        the part the schema accepted, in a declared environment, with a work pool and a flow that can be read."""
+        if self.usable is None or environment not in environment_names(self.usable):
+            return []
+        checkable = []
+        for deployment in resolve(self.usable, environment, overrides, self.source.nulls):
+            if not deployment.work_pool or self.outside(deployment.entrypoint.rsplit(":", 1)[0]):
+                continue
+            try:
+                self._from_source(deployment)
+            except FlowNotFound:
+                continue
+            checkable.append(deployment)
+        return checkable

@@ -554,18 +554,26 @@ def test_an_unchanged_flow_takes_its_schema_from_the_server_with_the_same_checks
     assert owned(api, project)["load"]["parameter_openapi_schema"]["properties"]["limit"]["default"] == 20
 
 
-def test_a_plan_of_a_broken_manifest_reports_its_parameter_mistakes_too(project, api):
-    """The parameter checks wait for the server's schemas only when the rest is valid: with another mistake
-    in the manifest, a plan reports both at once, as validate does, and the server is left as it was."""
+def test_a_plan_of_a_broken_manifest_tells_every_mistake_at_once(project, api):
+    """A manifest with a mistake is not registered, yet one plan tells all its mistakes: those validate finds
+    (its parameter mistakes too, although parameters otherwise wait for the server's schemas) and those only
+    the server can tell (a work pool it does not have). Nothing on the server changes."""
     (project.root / "flows" / "params.py").write_text(PARAMS_FLOW)
     manifest = project.manifest
-    manifest["deployments"] = [{"name": "load", "entrypoint": "flows/params.py:load", "parameters": {"limit": "ten"},
-                                "schedules": [{"cron": "0 6 * * *", "timezone": "Europe/Berln"}]}]
+    manifest["deployments"] = [
+        {"name": "load", "entrypoint": "flows/params.py:load", "parameters": {"limit": "ten"},
+         "schedules": [{"cron": "0 6 * * *", "timezone": "Europe/Berln"}]},
+        {"name": "weekly", "entrypoint": "flows/etl.py:report", "work_pool": "no-such-pool",
+         "parameters": {"recipients": ["a@example.com"]}}]
     project.write(manifest)
+    offline = ["unknown timezone 'Europe/Berln'",
+               "parameter 'limit' must be a whole number; got the string 'ten' [parameter-type]"]
     validated = project.cli("validate")
-    for result in (validated, project.plan(), project.deploy()):
+    assert validated.code == 1 and all(m in validated.err for m in offline), validated
+    assert validated.err.splitlines()[-1] == "2 errors, 1 warning", validated.err
+    for result in (project.plan(), project.deploy()):
         assert result.code == 1, result
-        assert "unknown timezone 'Europe/Berln'" in result.err, result.err
-        assert "parameter 'limit' must be a whole number; got the string 'ten' [parameter-type]" in result.err
-        assert result.err.splitlines()[-1] == "2 errors, 1 warning", result.err
+        assert all(m in result.err for m in offline), result.err
+        assert "work pool 'no-such-pool' does not exist" in result.err, result.err
+        assert result.err.splitlines()[-1] == "3 errors, 1 warning", result.err
     assert owned(api, project) == {}
