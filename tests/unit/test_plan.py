@@ -156,9 +156,9 @@ def test_the_table_names_each_change():
 def test_the_summary_says_how_many_requests_a_busy_server_made_send_again():
     plan = plan_of([state("new")], [])
     once = report.Outcome(plan, "http://server/api", dry_run=True, reads=4, retries=1, busy_window=1)
-    assert "the server answered busy, so 1 was sent again and at times only 1 at once" in report.text(once)
+    assert "(4 requests: 4 reads, 0 writes, 1 sent again when the server was busy, down to 1 at once)" in report.text(once)
     twice = report.Outcome(plan, "http://server/api", dry_run=True, reads=4, retries=3, busy_window=2)
-    assert "the server answered busy, so 3 were sent again and at times only 2 at once" in report.text(twice)
+    assert "3 sent again when the server was busy, down to 2 at once" in report.text(twice)
 
 
 def test_a_deployment_paused_by_hand_stays_paused_when_the_manifest_does_not_say():
