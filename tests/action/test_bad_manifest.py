@@ -28,7 +28,7 @@ def broken_repo(tmp_path) -> Path:
 def test_bad_manifest_fails_the_step_with_an_annotation_on_its_line(broken_repo, action_checkout, act_cache):
     run = run_act(broken_repo, ".github/workflows/test-register.yml", cache=act_cache,
                   inputs={"working-directory": "pipelines", "environment": "dev",
-                          "prefect-api-url": "http://127.0.0.1:9/api"},  # never reached: nothing is written
+                          "prefect-api-url": "http://127.0.0.1:9/api"},  # nothing answers: the mistakes alone
                   env={"FLOW_REGISTER_RUNTIME": "source"},
                   extra=local_repositories(broken_repo / ".github/workflows", action_checkout), timeout=600)
 
