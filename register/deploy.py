@@ -98,6 +98,14 @@ def _preview_problems(name: str, label: str) -> list[Problem]:
                                  "starting with a letter or digit, e.g. pr-123", "preview")]
 
 
+def _names_known(manifest: Manifest) -> bool:
+    """Whether a manifest with mistakes still gives its deployments their names and owners: the server is
+    not asked about names that a mistake made up (it would answer with other projects' deployments)."""
+    return ("project",) not in manifest.dropped and not any(path[-1:] == ("name_template",)
+                                                             for path in manifest.dropped) \
+        and not any(p.rule == "name-template" for p in manifest.problems)
+
+
 def preview_owner(project: str, environment: str, preview: str) -> list[str]:
     """A preview's ownership: an environment of its own, so that neither the environment's prune nor another
     preview's destroy ever touches it."""
@@ -115,7 +123,7 @@ def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Load
         # still be checked against the server.
         manifest = load_manifest(options.manifest, env, options.overrides, environ=settings.environ)
         manifest.problems += preview_problems
-        if manifest.usable is None or "project" not in manifest.usable:
+        if manifest.usable is None or not _names_known(manifest):
             raise Invalid(manifest.problems)
         deployments = everything = manifest.checkable(env, options.overrides)
     else:
