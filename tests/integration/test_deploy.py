@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
+import yaml
 
 from support.proxy import Proxy, Rule
-from support.registration import Api, Project, base_manifest, fake_registry, unique, worker_templates
+from support.registration import (CLI, Api, Project, base_manifest, client_env, fake_registry, unique,
+                                  worker_templates)
 
 pytestmark = pytest.mark.integration
 
@@ -577,3 +581,28 @@ def test_a_plan_of_a_broken_manifest_tells_every_mistake_at_once(project, api):
         assert "work pool 'no-such-pool' does not exist" in result.err, result.err
         assert result.err.splitlines()[-1] == "3 errors, 1 warning", result.err
     assert owned(api, project) == {}
+
+
+BROKEN = sorted((Path(__file__).parents[1] / "unit" / "manifests").glob("invalid-*.yaml"))
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)
+def test_a_plan_of_each_broken_manifest_tells_its_mistakes_and_nothing_else(path, tmp_path, prefect_server):
+    """The hostile manifests of the unit tier, planned against the server: each fails with its mistakes at
+    their lines, as validate tells them, and never a crash from the checks that still ask the server."""
+    home = tmp_path / "home"
+    home.mkdir()
+    validated = subprocess.run([CLI, "validate", "-f", path.name], cwd=path.parent, capture_output=True, text=True,
+                               env=client_env(prefect_server.api_url, home))
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        data = None
+    declared = data.get("environments") if isinstance(data, dict) else None
+    environments = list(declared) if isinstance(declared, dict) else ["dev"]
+    for environment in environments:
+        planned = subprocess.run([CLI, "plan", "-f", path.name, "-e", environment], cwd=path.parent,
+                                 capture_output=True, text=True, env=client_env(prefect_server.api_url, home))
+        assert planned.returncode == 1 and "Traceback" not in planned.stderr, planned.stderr
+        told = [line for line in planned.stderr.splitlines() if line.startswith(f"{path.name}:")]
+        assert told and all(line in validated.stderr or "[work-pool" in line for line in told), planned.stderr
