@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 
 import pytest
 
@@ -40,15 +39,12 @@ def test_demo_deploys_the_example_and_a_second_run_changes_nothing(tmp_path):
         assert f"the UI:            http://127.0.0.1:{port}   (Deployments" in first.stdout
         assert (home / "prefect.db").exists()
 
-        started = time.monotonic()
         second = demo()
-        seconds = time.monotonic() - started
         assert second.returncode == 0, second.stdout + second.stderr
         assert "The demo server is already running" in second.stderr
         assert "create" not in second.stdout and "update" not in second.stdout
         assert len(re.findall(r"^  unchanged ", second.stdout, re.M)) == 11
         assert second.stdout.count("no write made (4 requests: 4 reads, 0 writes)") == 3
-        assert seconds < 30, f"a second demo run took {seconds:.1f}s"
     finally:
         stopped = demo("--stop")
     assert stopped.returncode == 0 and "Stopped the demo server" in stopped.stderr
