@@ -230,7 +230,7 @@ def _broken(loaded: Loaded, settings: Settings, reporter: Reporter, environment:
         try:
             connection = connection_from_environment(settings.environ)
             reporter.secrets(connection.secrets())
-            brief = dataclasses.replace(connection, retry_seconds=5.0, first_contact_seconds=0.0)
+            brief = dataclasses.replace(connection, timeout=5.0, retry_seconds=5.0, first_contact_seconds=0.0)
             with Server(brief) as server:
                 problems += check(loaded, read_server(server, loaded), server, environment)
         except Invalid as found:
