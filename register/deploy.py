@@ -101,9 +101,9 @@ def _preview_problems(name: str, label: str) -> list[Problem]:
 def _names_known(manifest: Manifest) -> bool:
     """Whether a manifest with mistakes still gives its deployments their names and owners: the server is
     not asked about names that a mistake made up (it would answer with other projects' deployments)."""
-    return ("project",) not in manifest.dropped and not any(path[-1:] == ("name_template",)
-                                                             for path in manifest.dropped) \
-        and not any(p.rule == "name-template" for p in manifest.problems)
+    if any(path == ("project",) or path[-1:] == ("name_template",) for path in manifest.dropped):
+        return False
+    return not any(p.rule == "name-template" for p in manifest.problems)
 
 
 def preview_owner(project: str, environment: str, preview: str) -> list[str]:
