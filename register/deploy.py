@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from register import desired as desired_state
 from register.apply import apply
 from register.flows import Schemas
-from register.image import Image, ImageError, prepare
+from register.image import Image, ImageError, inspect, prepare
 from register.manifest import Manifest, Overrides, load_manifest
 from register.manifest.checks import ProblemReport, check_parameters
 from register.manifest import pools as pool_checks
@@ -221,6 +221,25 @@ def build_plan(options: DeployOptions, loaded: Loaded, state: ServerState, image
                      owner=loaded.owner)
 
 
+def check_image(loaded: Loaded, plan: Plan, image: Image | None, environment: str, reporter: Reporter) -> None:
+    """Every deployment about to be written finds its flow file in the image it runs, where its pull step
+    starts the run: read from the image itself, never run (register/image/inspect.py). Before any write."""
+    by_key = {(d.flow, d.name): d for d in loaded.deployments}
+    wanted = [w for a in plan.actions if inspect.needs_check(a) and (a.flow, a.name) in by_key
+              and (w := inspect.expected(by_key[(a.flow, a.name)], a.desired.fields))]
+    if not wanted:
+        return
+    spec = loaded.manifest.image(environment) or {}
+    with reporter.phase("Check the image against the deployments"):
+        problems, notes = inspect.check(loaded.manifest, environment, wanted,
+                                        inspect.reader(image, spec.get("platform")))
+    for note in notes:
+        reporter.note(note)
+    if any(p.severity == "error" for p in problems):
+        raise Invalid(problems)
+    reporter.problems(problems)
+
+
 def _broken(loaded: Loaded, settings: Settings, reporter: Reporter, environment: str) -> Invalid:
     """A manifest with mistakes is not registered; what the server would refuse in the rest of it (pools, job
     variables, names taken) is told with them, so one run shows every mistake. Read only, without the lease,
@@ -322,6 +341,7 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
                 return Exit.IMAGE_FAILED
 
         plan = build_plan(options, loaded, state, image, settings)
+        check_image(loaded, plan, image, options.environment, reporter)
         outcome = Outcome(plan, server.url, image=image, dry_run=options.dry_run, image_how=options.image_note)
         reporter.planned(outcome)
         _apply(outcome, server, state.flow_ids, reporter, started, concurrency=options.concurrency, lease=lease)
