@@ -29,6 +29,7 @@ from register.problems import Exit, Invalid, Problem
 from register.report.plan import Outcome
 from register.report.reporters import Reporter
 from register.server import Server, ServerError, connection_from_environment
+from register import smoke as smoke_runs
 from register.settings import CONCURRENCY, Settings
 
 
@@ -55,6 +56,8 @@ class DeployOptions:
     detailed_exitcode: bool = False  # a plan exits 2 when it would change something
     concurrency: int = CONCURRENCY
     lock_wait: float = 600
+    smoke: list[str] | None = None  # smoke-run these deployments (manifest names), not the manifest's list
+    smoke_timeout: float | None = None  # seconds, for a smoke run that does not give its own
 
 
 @dataclass
@@ -316,6 +319,9 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
     loaded = load(options, settings, reporter)
     if loaded.broken:
         raise _broken(loaded, settings, reporter, options.environment)
+    smokes = smoke_runs.wanted(loaded.manifest, options.environment, options.smoke,
+                               [d.manifest_name for d in loaded.everything],
+                               label=options.overrides.labels.get("smoke", "--smoke"), timeout=options.smoke_timeout)
     connection = connection_from_environment(settings.environ)
     reporter.secrets(connection.secrets())
     with Server(connection) as server, contextlib.ExitStack() as held:
@@ -345,11 +351,43 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
         outcome = Outcome(plan, server.url, image=image, dry_run=options.dry_run, image_how=options.image_note)
         reporter.planned(outcome)
         _apply(outcome, server, state.flow_ids, reporter, started, concurrency=options.concurrency, lease=lease)
+        if smokes and options.dry_run:
+            reporter.note(f"dry run: no smoke run ({', '.join(s.deployment for s in smokes)} would run after applying)")
+        elif smokes and (outcome.result is None or outcome.result.ok):
+            held.close()  # the deploy lease guards writes; the runs may take minutes and write nothing
+            try:
+                outcome.smoke = _smoke(smokes, outcome, loaded, server, settings, reporter)
+            except ServerError as error:
+                reporter.finished(outcome)
+                reporter.failed(f"the Prefect server failed during the smoke runs: {connection.redact(str(error))}",
+                                "smoke run")
+                return Exit.SERVER_FAILED
 
     reporter.finished(outcome)
+    if outcome.smoke and not all(run.ok for run in outcome.smoke) and _exit(outcome) == Exit.OK:
+        return Exit.SMOKE_FAILED
     if options.detailed_exitcode and _exit(outcome) == Exit.OK and plan.changes_anything:
         return Exit.CHANGES
     return _exit(outcome)
+
+
+def _smoke(smokes: list, outcome: Outcome, loaded: Loaded, server: Server, settings: Settings,
+           reporter: Reporter) -> list:
+    """Run each smoke deployment once, after applying, and wait for the runs to end."""
+    registered = {d.manifest_name: d for d in loaded.deployments}
+    actions = {(a.flow, a.name): a for a in outcome.plan.actions}
+    runs = []
+    for smoke in smokes:
+        d = registered.get(smoke.deployment)
+        if d is None:  # left out by --only: not this run's to try
+            reporter.note(f"no smoke run of {smoke.deployment}: it is not among the deployments registered now")
+            continue
+        action = actions.get((d.flow, d.name))
+        deployment_id = outcome.deployment_id(action) if action else None
+        if deployment_id:
+            runs.append((smoke, deployment_id, d.name, d.flow))
+    with reporter.phase("Smoke runs"):
+        return smoke_runs.run(server, runs, ui=smoke_runs.ui_url(server.url, settings.environ), say=reporter.note)
 
 
 def destroy(manifest_path: str, environment: str, preview: str, settings: Settings, reporter: Reporter, *,
