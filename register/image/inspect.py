@@ -495,7 +495,7 @@ def check(manifest, environment: str, wanted: list[Expected], files_of) -> tuple
             where = "its pull step's working directory, " + ("code.directory" if want.from_code else "image.workdir") \
                 if want.directory else "the image's WORKDIR"
             problems.append(manifest.source.problem(
-                d.origin("entrypoint"),
+                ("deployments", d.index, "entrypoint"),
                 f"deployment '{d.manifest_name}' runs {want.file} from {directory} ({where}), but the image {image} "
                 f"has no file {path}; {_fix(files, want, directory)}", CHECK_RULE))
         ours = [w for w in wants if w.directory and not w.from_code]
