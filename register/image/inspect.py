@@ -191,11 +191,12 @@ def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 
 def _normal(name: str) -> str | None:
-    """A tar member's path as an absolute path in the image; None for a path that climbs out."""
-    path = posixpath.normpath("/" + name.lstrip("./").lstrip("/")) if name not in ("", ".", "./") else "/"
-    if ".." in path.split("/"):
+    """A tar member's path as an absolute path in the image; None for one with `..` (no layer Docker
+    writes has one: it is a crafted name, dropped whole)."""
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
         return None
-    return path
+    return "/" + "/".join(parts)
 
 
 def _layer_entries(stream, budget: _Budget) -> list[tuple[str, str, str]]:
