@@ -16,6 +16,7 @@ absolute or `..` target stops at the image's root, as in a container); whiteouts
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import posixpath
@@ -533,11 +534,31 @@ def _split(reference: str) -> tuple[registries.Repository, str]:
     return registries.Repository.parse(head), digest or tag
 
 
+class _Anonymous(registries.Registry):
+    """A registry asked without credentials: a prebuilt image's host is whatever the manifest names, and the
+    job's registry password is for the manifest's own image repository, never for another host."""
+
+    def credentials(self):
+        return None
+
+    def _basic(self):
+        return None
+
+
+def _registry_of(repository: registries.Repository) -> registries.Registry:
+    found = registries.for_repository(repository)
+    # ECR and Artifact Registry hosts are the clouds' own (their tokens go nowhere else); any other: anonymous
+    return found if found.kind in ("ecr", "gcp") else _Anonymous(repository)
+
+
 def reader(image=None, platform: str | None = None):
     """How to read an image a deployment runs: ours (register.image.Image) from its registry by digest, or from
     the local engine by its content tag when it was not pushed; any other from the local engine, else from
-    its own registry."""
-    engine = bool(docker.shutil.which("docker")) and docker.daemon_answers() is None
+    its own registry, without the job's registry credentials."""
+
+    @functools.cache
+    def engine() -> bool:
+        return bool(docker.shutil.which("docker")) and docker.daemon_answers() is None
 
     def files_of(reference: str) -> Files:
         if image is not None and reference == image.reference and image.repository:
@@ -545,15 +566,15 @@ def reader(image=None, platform: str | None = None):
                 return read(registries.for_repository(registries.Repository.parse(image.repository)),
                             image.digest, platform)
             local = f"{image.repository}:{image.content_tag}"
-            if engine and docker.image_exists(local):
+            if engine() and docker.image_exists(local):
                 return from_engine(local)
             raise UnreadableImage("it is not built yet (dry run)")
-        if engine and docker.image_exists(reference):
+        if engine() and docker.image_exists(reference):
             return from_engine(reference)
         try:
             repository, at = _split(reference)
         except ValueError as error:
             raise UnreadableImage(str(error)) from None
-        return read(registries.for_repository(repository), at, platform)
+        return read(_registry_of(repository), at, platform)
 
     return files_of

@@ -148,3 +148,36 @@ def test_an_image_that_cannot_be_read_is_named_and_the_deployments_are_not_faile
         f"{registry_.repository.text}:{tag}", "/app", False)], lambda ref: inspect.read(registry_, tag))
     assert problems == []
     assert notes and "was not checked against the deployments" in notes[0] and "not a tar archive" in notes[0]
+
+
+def test_the_jobs_registry_password_never_goes_to_a_host_a_prebuilt_image_names(monkeypatch):
+    # A pull request's manifest can name any image in job_variables; reading it for the check must not hand
+    # REGISTRY_USERNAME/REGISTRY_PASSWORD (meant for the manifest's own repository) to that host.
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Asking(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization") or "")
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="give me your password"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Asking)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("REGISTRY_USERNAME", "ci")
+    monkeypatch.setenv("REGISTRY_PASSWORD", "the-jobs-registry-password")
+    monkeypatch.setenv("DOCKER_CONFIG", "/nonexistent")
+    try:
+        with pytest.raises(inspect.UnreadableImage, match="refused"):
+            inspect.reader()(f"127.0.0.1:{server.server_address[1]}/someone/else:v1")
+    finally:
+        server.shutdown()
+    assert seen, "the host was never asked"
+    assert all(not header for header in seen), seen
