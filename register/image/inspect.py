@@ -32,7 +32,7 @@ from pathlib import Path
 from register.image import docker, registries
 
 MAX_BYTES = 8 << 30  # layer bytes read per image (decompressed): a Prefect base image is about 1.2 GiB
-MAX_ENTRIES = 1_000_000  # tar entries read per image
+MAX_ENTRIES = 500_000  # tar entries read per image (a Prefect base image has about 21,000)
 MAX_LAYERS = 256  # Docker's own limit is 127 layers
 MAX_JSON = 4 << 20  # a manifest or config
 MAX_HOPS = 40  # symbolic links followed while resolving one path (Linux: 40)
@@ -56,23 +56,31 @@ class Files:
     workdir: str | None = None  # the image config's WorkingDir ('' or None: the root)
 
     def _remove(self, path: str) -> None:
+        """`path` and everything under it (a loop, not recursion: a crafted layer nests as deep as it likes)."""
         if path not in self.entries:
             return
-        for child in list(self.children.get(path, ())):
-            self._remove(child)
-        self.children.pop(path, None)
-        del self.entries[path]
         self.children.get(posixpath.dirname(path), set()).discard(path)
+        stack = [path]
+        while stack:
+            here = stack.pop()
+            stack.extend(self.children.pop(here, ()))
+            self.entries.pop(here, None)
 
     def _add(self, path: str, kind: str, target: str) -> None:
+        missing = []
         parent = posixpath.dirname(path)
-        if parent not in self.entries:
-            self._add(parent, "dir", "")
-        if kind != "dir" or self.entries.get(path, ("",))[0] != "dir":
-            if path in self.entries and kind != "dir":
-                self._remove(path)
-            self.entries[path] = (kind, target)
-        self.children.setdefault(parent, set()).add(path)
+        while parent not in self.entries:
+            missing.append(parent)
+            parent = posixpath.dirname(parent)
+        for folder in reversed(missing):
+            self.entries[folder] = ("dir", "")
+            self.children.setdefault(posixpath.dirname(folder), set()).add(folder)
+        if kind == "dir" and self.entries.get(path, ("",))[0] == "dir":
+            return  # a folder again (its metadata, which the check does not need)
+        if path in self.entries:
+            self._remove(path)
+        self.entries[path] = (kind, target)
+        self.children.setdefault(posixpath.dirname(path), set()).add(path)
 
     def apply(self, layer: list[tuple[str, str, str]]) -> None:
         """One layer's entries (path, kind, target) over the lower ones: whiteouts first, as overlayfs."""

@@ -98,3 +98,12 @@ def test_layers_merge_as_overlayfs_does():
     files.apply([("/app/.wh..wh..opq", "file", ""), ("/app/d.py", "file", "")])
     assert [files.kind(f"/app/{n}.py") for n in "acd"] == [None, None, "file"]
     assert files.find("d.py") == ["/app/d.py"]
+
+
+def test_a_path_nested_deeper_than_pythons_recursion_limit_is_merged_and_removed():
+    deep = "/" + "/".join(["d"] * 5000)
+    files = Files()
+    files.apply([(deep + "/flow.py", "file", "")])
+    assert files.kind(deep + "/flow.py") == "file"
+    files.apply([("/.wh.d", "file", "")])
+    assert files.kind(deep + "/flow.py") is None and files.entries == {"/": ("dir", "")}
