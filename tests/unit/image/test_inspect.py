@@ -107,3 +107,23 @@ def test_a_path_nested_deeper_than_pythons_recursion_limit_is_merged_and_removed
     assert files.kind(deep + "/flow.py") == "file"
     files.apply([("/.wh.d", "file", "")])
     assert files.kind(deep + "/flow.py") is None and files.entries == {"/": ("dir", "")}
+
+
+def test_a_build_context_that_is_a_subfolder_is_told_with_where_the_image_has_the_file(tmp_path):
+    from register.image.inspect import Expected, check
+
+    path = manifest_dir(tmp_path, "FROM python:3.12\nWORKDIR /opt/prefect/shop\nCOPY . .\n", "  context: flows")
+    manifest = load_manifest(path)
+    (deployment,) = manifest.deployments("dev")
+    image = Files(workdir="/opt/prefect/shop")
+    image.apply([("/opt/prefect/shop/a.py", "file", "")])  # what `COPY . .` of the context `flows` makes
+    problems, notes = check(manifest, "dev", [Expected(deployment, "registry.example.com/shop@sha256:1",
+                                                       "/opt/prefect/shop", False)], lambda reference: image)
+    (problem,) = problems
+    assert (problem.line, problem.rule, notes) == (12, "image-entrypoint", [])
+    assert problem.message == (
+        "deployment 'a' runs flows/a.py from /opt/prefect/shop (its pull step's working directory, image.workdir), "
+        "but the image registry.example.com/shop@sha256:1 has no file /opt/prefect/shop/flows/a.py; the image has "
+        "a.py at /opt/prefect/shop/a.py, but the entrypoint is relative to the manifest's folder: copy the code so "
+        "that flows/a.py lies under /opt/prefect/shop (a build context that is a subfolder drops its name from the "
+        "paths), or move the flow")
