@@ -103,6 +103,10 @@ def worker(env: dict, log: Path):
                 process.wait()
 
 
+def worker_log(tmp_path: Path) -> str:
+    return (tmp_path / "worker.log").read_text()[-3000:]
+
+
 def deploy(path: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "flow-register"), "deploy", "-f", str(path), "--environment", "dev", *args],
                           capture_output=True, text=True, env=env, timeout=1200)
@@ -152,7 +156,7 @@ def test_smoke_runs_pass_on_a_good_image_and_a_flow_that_raises_fails_the_deploy
 
     with worker(env, tmp_path / "worker.log"):
         good = deploy(path, env)  # the manifest's smoke list: ingest-forecast, with a parameter
-        shown = f"stdout:\n{good.stdout}\nstderr:\n{good.stderr}\nworker:\n{(tmp_path / 'worker.log').read_text()[-3000:]}"
+        shown = f"stdout:\n{good.stdout}\nstderr:\n{good.stderr}\nworker:\n{worker_log(tmp_path)}"
         assert good.returncode == Exit.OK, shown
         link = rf"{re.escape(prefect_server.api_url.removesuffix('/api'))}/runs/flow-run/([0-9a-f-]{{36}})"
         passed = re.search(rf"Smoke run of ingest-forecast-{SUFFIX}: Completed \({link}\)", good.stdout)
@@ -163,7 +167,7 @@ def test_smoke_runs_pass_on_a_good_image_and_a_flow_that_raises_fails_the_deploy
 
         summary.write_text("")
         failed = deploy(path, env, "--smoke", "boom", "--smoke-timeout", "300")
-        shown = f"stdout:\n{failed.stdout}\nstderr:\n{failed.stderr}\nworker:\n{(tmp_path / 'worker.log').read_text()[-3000:]}"
+        shown = f"stdout:\n{failed.stdout}\nstderr:\n{failed.stderr}\nworker:\n{worker_log(tmp_path)}"
     assert failed.returncode == Exit.SMOKE_FAILED == 6, shown
     assert re.search(rf"Smoke run of boom-{SUFFIX}: Failed.*\({link}\)", failed.stdout), shown
     assert "1 of 1 smoke run did not complete" in failed.stdout, shown
