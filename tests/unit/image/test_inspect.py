@@ -127,3 +127,24 @@ def test_a_build_context_that_is_a_subfolder_is_told_with_where_the_image_has_th
         "a.py at /opt/prefect/shop/a.py, but the entrypoint is relative to the manifest's folder: copy the code so "
         "that flows/a.py lies under /opt/prefect/shop (a build context that is a subfolder drops its name from the "
         "paths), or move the flow")
+
+
+def test_the_summary_shows_each_smoke_run_and_a_servers_text_stays_text():
+    from register.plan import Plan
+    from register.report.plan import Outcome, markdown, smoke_lines
+    from register.smoke import SmokeRun
+
+    url = "http://127.0.0.1:4200/runs/flow-run/0b9c3c52-8d4e-4bf5-9a55-1d2b0e0f3a11"
+    outcome = Outcome(Plan("shop", "test"), "http://127.0.0.1:4200/api", smoke=[
+        SmokeRun("a", "a", "0b9c3c52-8d4e-4bf5-9a55-1d2b0e0f3a11", "calm-fox", "COMPLETED", "Completed", url=url),
+        SmokeRun("b", "b", "0b9c3c52-8d4e-4bf5-9a55-1d2b0e0f3a11", "[x](http://evil)", "FAILED", "Failed",
+                 message="Flow run encountered an exception. | <img src=x> `boom`\n## heading", url=url)])
+    text = markdown(outcome)
+    assert f"| `a` | ✅ Completed | [calm-fox]({url}) |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| `b`"))
+    import re
+    assert len(re.findall(r"(?<!\\)\|", row)) == 4  # four cell borders: the server's `|` is escaped
+    assert not re.search(r"(?<!\\)<img", row) and not re.search(r"(?<!\\)\]\(http://evil\)", row)
+    assert "❌ Failed: Flow run encountered an exception. \\| \\<img src=x\\> \\`boom\\` \\#\\# heading" in row
+    assert smoke_lines(outcome)[-1] == ("1 of 2 smoke runs did not complete: the deployments are registered, but do "
+                                        "not run as they should")
