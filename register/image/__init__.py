@@ -88,24 +88,24 @@ def _problem(manifest, environment: str, key: str, message: str, rule: str) -> P
     return manifest.source.problem(manifest.image_origin(environment, key), message, rule)
 
 
-def value_problems(settings: dict) -> list[tuple[str, str]]:
-    """(key, why) for each image setting whose text could add a line to a generated Dockerfile or an argument
+def value_problems(settings: dict) -> list[tuple[tuple, str]]:
+    """(where under `image`, why) for each image setting whose text could add a line to a generated Dockerfile or an argument
     of its own to Docker: a control character anywhere, and `base`/`workdir` outside their grammar."""
     found = []
     for key in ("repository", "dockerfile", "context", "base", "workdir", "platform"):
         value = settings.get(key)
         if isinstance(value, str) and (char := generated.control_character(value)):
-            found.append((key, f"image.{key} holds a control character ({char}); write it on one line, "
+            found.append(((key,), f"image.{key} holds a control character ({char}); write it on one line, "
                                "without line breaks, tabs or NUL"))
         elif key in ("base", "workdir") and settings.get("dockerfile") == "auto" \
                 and (why := generated.unsafe(key, value)):
-            found.append((key, why))
+            found.append(((key,), why))
     for name, value in (settings.get("build_args") or {}).items():
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(name)):
-            found.append(("build_args", f"build argument name {str(name)!r} must be letters, digits and '_', "
+            found.append((("build_args", name), f"build argument name {str(name)!r} must be letters, digits and '_', "
                                         "not starting with a digit"))
         elif isinstance(value, str) and (char := generated.control_character(value)):
-            found.append(("build_args", f"build argument {name} holds a control character ({char}); give it "
+            found.append((("build_args", name), f"build argument {name} holds a control character ({char}); give it "
                                         "on one line"))
     return found
 
@@ -130,8 +130,9 @@ def _spec(manifest, environment: str, settings: dict) -> _Spec:
                                      f"the Dockerfile '{settings['dockerfile']}' does not exist (looked for "
                                      f"{dockerfile}); give its path relative to the manifest, or 'auto'",
                                      "image-dockerfile"))
-    for key, why in value_problems(settings):
-        problems.append(_problem(manifest, environment, key, why, "image-value"))
+    for where, why in value_problems(settings):
+        problems.append(manifest.source.problem(manifest.image_origin(environment, where[0]) + where[1:], why,
+                                                "image-value"))
     if problems:
         raise Invalid(problems)
     return _Spec(repository=repository, context=context, dockerfile=dockerfile, workdir=settings["workdir"],

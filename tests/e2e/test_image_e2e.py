@@ -43,7 +43,7 @@ def docker_env(services, monkeypatch, tmp_path) -> dict[str, str]:
     """This process and its children talk to the test engine, with a Docker config of their own."""
     monkeypatch.setenv("DOCKER_HOST", services["DOCKER_HOST"])
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
-    for name in ("REGISTRY_USERNAME", "REGISTRY_PASSWORD", "GITHUB_ACTIONS", "GITHUB_SHA", "FLOW_REGISTER_BUILDER"):
+    for name in ("REGISTRY_HOST", "REGISTRY_USERNAME", "REGISTRY_PASSWORD", "GITHUB_ACTIONS", "GITHUB_SHA", "FLOW_REGISTER_BUILDER"):
         monkeypatch.delenv(name, raising=False)
     return services
 
@@ -84,6 +84,7 @@ def test_basic_auth_registry_login_build_push_and_no_secret_anywhere(docker_env,
     with pytest.raises(image_stage.ImageError, match="REGISTRY_USERNAME and REGISTRY_PASSWORD"):
         image_stage.prepare(load_manifest(path), "dev")
 
+    monkeypatch.setenv("REGISTRY_HOST", docker_env["AUTH_REGISTRY"])
     monkeypatch.setenv("REGISTRY_USERNAME", docker_env["AUTH_REGISTRY_USER"])
     monkeypatch.setenv("REGISTRY_PASSWORD", "wrong-pw-123")
     with pytest.raises(image_stage.ImageError, match="credentials were refused") as refused:
@@ -91,6 +92,7 @@ def test_basic_auth_registry_login_build_push_and_no_secret_anywhere(docker_env,
     assert "wrong-pw-123" not in str(refused.value)
 
     monkeypatch.setenv("GITHUB_ACTIONS", "true")  # masks, folded groups
+    monkeypatch.setenv("REGISTRY_HOST", docker_env["AUTH_REGISTRY"])
     monkeypatch.setenv("REGISTRY_USERNAME", docker_env["AUTH_REGISTRY_USER"])
     monkeypatch.setenv("REGISTRY_PASSWORD", password)
     image = image_stage.prepare(load_manifest(path), "dev")

@@ -152,6 +152,7 @@ def test_buildx_uses_the_github_actions_cache_when_the_runtime_exposes_it(manife
 def test_credentials_log_docker_in_first_with_the_password_on_stdin(manifest_path, registry, fake_docker,
                                                                      monkeypatch, capsys):
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("REGISTRY_HOST", "registry.example:5000")
     monkeypatch.setenv("REGISTRY_USERNAME", "ci")
     monkeypatch.setenv("REGISTRY_PASSWORD", "ci-secret-pw")
     monkeypatch.setattr(github, "_masked", set())  # a mask is written once a process: not left from another test
