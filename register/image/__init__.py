@@ -111,7 +111,10 @@ def value_problems(settings: dict) -> list[tuple[tuple, str]]:
 
 
 def _spec(manifest, environment: str, settings: dict) -> _Spec:
-    problems = []
+    problems = [manifest.source.problem(manifest.image_origin(environment, where[0]) + where[1:], why, "image-value")
+                for where, why in value_problems(settings)]
+    if problems:
+        raise Invalid(problems)  # before any of it is used as a path
     try:
         repository = registries.Repository.parse(settings["repository"])
     except ValueError as error:
@@ -130,9 +133,6 @@ def _spec(manifest, environment: str, settings: dict) -> _Spec:
                                      f"the Dockerfile '{settings['dockerfile']}' does not exist (looked for "
                                      f"{dockerfile}); give its path relative to the manifest, or 'auto'",
                                      "image-dockerfile"))
-    for where, why in value_problems(settings):
-        problems.append(manifest.source.problem(manifest.image_origin(environment, where[0]) + where[1:], why,
-                                                "image-value"))
     if problems:
         raise Invalid(problems)
     return _Spec(repository=repository, context=context, dockerfile=dockerfile, workdir=settings["workdir"],
@@ -191,7 +191,7 @@ def _content(manifest, spec: _Spec) -> _Content:
     paths = build_context.context_paths(spec.context, dockerfile=_inside(spec.dockerfile, spec.context))
     content = _Content(text, content_tag(spec.context, text, build_args=spec.build_args, platform=spec.platform,
                                          paths=paths), paths)
-    leaked = build_context.leaks(paths)
+    leaked = build_context.leaks(([".git"] if build_context.sends_git(spec.context) else []) + paths)
     if leaked:
         shown, lines = _lines(leaked)
         content.warnings.append(

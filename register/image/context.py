@@ -68,6 +68,13 @@ def _match(relative: str, patterns: tuple[tuple[str, ...], ...]) -> str | None:
     return None
 
 
+def sends_git(context: Path) -> bool:
+    """Whether Docker sends the context's `.git` (left out of `context_paths`, which hash the code only)."""
+    from docker.utils.build import PatternMatcher
+
+    return (context / ".git").exists() and not PatternMatcher(dockerignore_patterns(context)).matches(".git")
+
+
 def leaks(paths: list[str]) -> dict[str, list[str]]:
     """Of the paths a build context sends, the credential files: `.dockerignore` line -> the paths it leaves
     out (their top folder once, not every file under it)."""

@@ -293,16 +293,20 @@ class Registry:
         answer = self._http().get(realm, params=query, auth=auth)
         if answer.status_code != 200:
             return None
-        body = answer.json()
-        token = body.get("token") or body.get("access_token")
-        if not token:
+        try:
+            body = answer.json()
+        except ValueError:  # not JSON: no token, as for a refusal
+            return None
+        token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
             return None
         github.mask(token)
         return f"Bearer {token}"
 
     def realm_may_have(self, realm: str) -> bool:
-        """Whether a token realm may get this registry's credentials: over https (or http on loopback, when the
-        registry is on loopback too), on the registry's host or a host of its domain."""
+        """Whether a token realm may get this registry's credentials: the registry itself (same host and port),
+        or over https a host of its domain (auth.docker.io for Docker Hub); plain http only back to a registry on
+        loopback, at its own address."""
         import httpx
 
         try:
@@ -310,17 +314,18 @@ class Registry:
         except (httpx.InvalidURL, TypeError):
             return False
         host = (url.host or "").lower()
-        registry = self.repository.api_host.rsplit(":", 1)[0].strip("[]").lower() \
-            if self.repository.api_host.count(":") == 1 or self.repository.api_host.startswith("[") \
-            else self.repository.api_host.lower()
-        if url.scheme != "https" and not (url.scheme == "http" and is_loopback(host)
-                                          and is_loopback(self.repository.host)):
+        default = {"https": 443, "http": 80}.get(url.scheme)
+        where = f"{host}:{url.port}" if url.port not in (None, default) else host
+        registry = self.repository.api_host.lower()
+        if url.scheme == "http":
+            return is_loopback(registry) and where == registry
+        if url.scheme != "https":
             return False
-        if host == registry:
+        if where == registry:
             return True
         labels = registry.split(".")
-        domain = ".".join(labels[-2:]) if len(labels) >= 2 and not is_loopback(registry) else None
-        return bool(domain) and (host == domain or host.endswith(f".{domain}"))
+        domain = ".".join(labels[-2:]) if len(labels) >= 2 and ":" not in registry else None
+        return bool(domain) and where == host and (host == domain or host.endswith(f".{domain}"))
 
     def _raise_for(self, response, doing: str) -> None:
         if response.status_code < 400:

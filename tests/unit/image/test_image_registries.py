@@ -94,7 +94,8 @@ def test_explicit_credentials_are_only_for_the_host_the_workflow_names(monkeypat
     ("ghcr.io/a/b", "http://ghcr.io/token", False),
     ("ghcr.io/a/b", "https://evil.example/token", False),
     ("ghcr.io/a/b", "https://ghcr.io.evil.example/token", False),
-    ("127.0.0.1:5000/a", "http://127.0.0.1:6000/token", True),
+    ("127.0.0.1:5000/a", "http://127.0.0.1:5000/token", True),
+    ("127.0.0.1:5000/a", "http://127.0.0.1:6000/token", False),
     ("127.0.0.1:5000/a", "http://10.0.0.1/token", False),
 ])
 def test_a_token_realm_gets_credentials_only_over_https_on_the_registrys_domain(repository, realm, allowed):
