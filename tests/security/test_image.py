@@ -415,3 +415,43 @@ def test_no_registry_password_is_left_in_a_docker_config_after_a_run(docker_env,
             assert secret not in text and docker_env["AUTH_REGISTRY_PASSWORD"].encode() not in text, file
     assert list((tmp_path / "tmp").iterdir()) == []  # the run's own Docker config is gone
     assert json.loads((user_config / "config.json").read_text()) == {"auths": {}, "HttpHeaders": {"X-Kept": "1"}}
+
+
+# --- 3b. the other files flow-register writes ----------------------------------------------------------
+
+PREFECT_YAML = """\
+deployments:
+  - name: hello
+    entrypoint: flows/hello.py:hello
+    work_pool: {name: prod-docker}
+"""
+
+
+@pytest.mark.parametrize("target", ["outside/evil.pth", "repo/evil.pth"])
+def test_import_never_writes_its_manifest_through_a_committed_link(tmp_path, target):
+    (tmp_path / "outside").mkdir()
+    root = tmp_path / "repo"
+    (root / "flows").mkdir(parents=True)
+    (root / "flows" / "hello.py").write_text(FLOW)
+    (root / "prefect.yaml").write_text(PREFECT_YAML)
+    (root / "flows.yaml").symlink_to(tmp_path / target)  # dangling: "nothing there" to a naive check
+    done = subprocess.run([str(BIN / "flow-register"), "import", str(root / "prefect.yaml"), "-o",
+                           str(root / "flows.yaml")], capture_output=True, text=True, timeout=300)
+    assert not (tmp_path / target).exists(), "import wrote through the link"
+    assert done.returncode != 0 and "flow-register: error:" in done.stderr, done.stderr
+
+
+def test_a_local_servers_files_are_not_written_through_a_committed_link(tmp_path):
+    from register import local_server
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / ".flow-register").symlink_to(outside)  # as a commit could plant it where the demo keeps its state
+    try:
+        server = local_server.start(repo / ".flow-register" / "demo", top=repo, timeout=60)
+        server.stop()
+    except OSError as refused:
+        assert "symbolic link" in str(refused)
+    assert list(outside.iterdir()) == [], "the server's files went outside the repository"
