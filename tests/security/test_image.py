@@ -328,12 +328,15 @@ class Recorder(BaseHTTPRequestHandler):
 
     def _any(self):
         self.seen.append((self.command, self.path, self.headers.get("Authorization", "")))
-        status, headers = self.answer(self)
+        status, headers, *body = self.answer(self)
+        data = body[0] if body else b""
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", "0")
+        self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     do_GET = do_HEAD = do_PUT = _any
 
@@ -376,7 +379,7 @@ def test_a_dry_run_sends_the_credentials_to_no_registry_the_manifest_names(tmp_p
 
 @pytest.mark.parametrize("how", ["token realm on another port", "redirect"])
 def test_the_registrys_answer_sends_the_credentials_nowhere_else(tmp_path, monkeypatch, workflow_credentials, how):
-    realm, realm_seen = hostile(lambda r: (200, {}))
+    realm, realm_seen = hostile(lambda r: (200, {"Content-Type": "application/json"}, b'{"token": "t0k"}'))
     if how == "redirect":
         answer = lambda r: (307, {"Location": f"http://127.0.0.1:{realm.server_port}{r.path}"})  # noqa: E731
     else:
