@@ -44,10 +44,10 @@ def open_for_writing(path: Path, *, append: bool = False, new: bool = False, mod
     flags |= os.O_EXCL if new else (0 if append else os.O_TRUNC)
     try:
         return os.open(path, flags, mode)
-    except OSError as error:
+    except OSError:
         if os.path.islink(path):
             raise LinkRefused(f"{path} is a symbolic link; flow-register does not write through it") from None
-        raise error
+        raise
 
 
 def write_text(path: Path, text: str, *, new: bool = False) -> None:

@@ -380,10 +380,11 @@ def test_a_dry_run_sends_the_credentials_to_no_registry_the_manifest_names(tmp_p
 @pytest.mark.parametrize("how", ["token realm on another port", "redirect"])
 def test_the_registrys_answer_sends_the_credentials_nowhere_else(tmp_path, monkeypatch, workflow_credentials, how):
     realm, realm_seen = hostile(lambda r: (200, {"Content-Type": "application/json"}, b'{"token": "t0k"}'))
-    if how == "redirect":
-        answer = lambda r: (307, {"Location": f"http://127.0.0.1:{realm.server_port}{r.path}"})  # noqa: E731
+    if how == "redirect":  # the registry, given the credentials, sends the client on elsewhere
+        answer = lambda r: (307, {"Location": f"http://127.0.0.1:{realm.server_port}{r.path}"}) \
+            if r.headers.get("Authorization") else (401, {"WWW-Authenticate": 'Basic realm="registry"'})
     else:
-        answer = lambda r: (401, {"WWW-Authenticate":  # noqa: E731
+        answer = lambda r: (401, {"WWW-Authenticate":
                                   f'Bearer realm="http://127.0.0.1:{realm.server_port}/token",service="x"'})
     registry, seen = hostile(answer)
     monkeypatch.setenv("REGISTRY_HOST", f"127.0.0.1:{registry.server_port}")  # the right registry, this time
@@ -394,6 +395,7 @@ def test_the_registrys_answer_sends_the_credentials_nowhere_else(tmp_path, monke
         registry.shutdown()
         realm.shutdown()
     assert not sent_password(realm_seen), realm_seen
+    assert how != "redirect" or sent_password(seen)  # the credentials are for the registry the workflow named
 
 
 @pytest.mark.e2e
