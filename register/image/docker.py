@@ -54,7 +54,7 @@ _CONFIG: str | None = None  # DOCKER_CONFIG of the run's own, while private_conf
 def private_config():
     """Every Docker command inside uses a Docker config folder of its own, removed at the end: a copy of the
     user's (so its logins and credential helpers still serve other registries, a private base image's
-    included) in which `docker login` writes into the file, never into a credential store."""
+    included), in which `login` writes into the file, never into a credential store."""
     global _CONFIG
     if _CONFIG is not None:
         yield
@@ -66,7 +66,6 @@ def private_config():
             config = {}
     except (OSError, ValueError):
         config = {}
-    config.pop("credsStore", None)  # else `docker login` would store this run's password in it, for good
     with tempfile.TemporaryDirectory(prefix="flow-register-docker-") as folder:
         fd = os.open(Path(folder) / "config.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
@@ -152,7 +151,14 @@ def gha_cache_available() -> tuple[bool, str]:
 
 
 def login(server: str, username: str, password: str) -> None:
-    """`docker login SERVER --username U --password-stdin`: the password goes on stdin, not in argv."""
+    """`docker login SERVER --username U --password-stdin`: the password goes on stdin, not in argv; inside
+    `private_config`, into that config's file (a credential store would keep it for good)."""
+    if _CONFIG is not None:
+        path = Path(_CONFIG) / "config.json"
+        config = json.loads(path.read_text())
+        if config.pop("credsStore", None) or server in (config.get("credHelpers") or {}):
+            (config.get("credHelpers") or {}).pop(server, None)
+            path.write_text(json.dumps(config))
     out = _run(["login", server, "--username", username, "--password-stdin"], input=password + "\n", timeout=120)
     if out.returncode != 0:
         message = (out.stderr or out.stdout).strip().replace(password, "***")

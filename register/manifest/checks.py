@@ -162,7 +162,7 @@ def _image(report: ProblemReport, manifest: Manifest, data: dict) -> None:
             report.at(path + ("context",), f"build context '{context}' is not a folder", "image-context")
         # Text that reaches a generated Dockerfile or Docker's arguments: one line, in its own grammar. A layer
         # is checked with the dockerfile it ends up with (the top-level one's, when an environment's leaves it).
-        merged = {**(data.get("image") or {}), **spec} if path != ("image",) else spec
+        merged = {**(data.get("image") or {}), **spec} if path != ("image",) else dict(spec)
         merged.setdefault("dockerfile", "Dockerfile")
         for where, why in value_problems({k: v for k, v in merged.items() if k in spec or k == "dockerfile"}):
             if where[0] in spec:

@@ -402,7 +402,9 @@ def test_the_registrys_answer_sends_the_credentials_nowhere_else(tmp_path, monke
 def test_no_registry_password_is_left_in_a_docker_config_after_a_run(docker_env, tmp_path, monkeypatch):
     user_config = Path(os.environ["DOCKER_CONFIG"])
     user_config.mkdir()
-    (user_config / "config.json").write_text(json.dumps({"auths": {}, "HttpHeaders": {"X-Kept": "1"}}))
+    # A credential store would keep the password for good: the run's login must not write into it.
+    kept = {"auths": {}, "HttpHeaders": {"X-Kept": "1"}, "credsStore": "flow-register-test-store"}
+    (user_config / "config.json").write_text(json.dumps(kept))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # where a run's own Docker config would stay
@@ -419,7 +421,7 @@ def test_no_registry_password_is_left_in_a_docker_config_after_a_run(docker_env,
             text = file.read_bytes()
             assert secret not in text and docker_env["AUTH_REGISTRY_PASSWORD"].encode() not in text, file
     assert list((tmp_path / "tmp").iterdir()) == []  # the run's own Docker config is gone
-    assert json.loads((user_config / "config.json").read_text()) == {"auths": {}, "HttpHeaders": {"X-Kept": "1"}}
+    assert json.loads((user_config / "config.json").read_text()) == kept
 
 
 # --- 3b. the other files flow-register writes ----------------------------------------------------------
