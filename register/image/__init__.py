@@ -38,6 +38,7 @@ from register.image import context as build_context
 from register.image.context import content_tag
 from register.problems import Invalid, Problem, one_of
 from register.report import github
+from register.report.problems import print_problems
 
 BUILD_MODES = ("auto", "always", "never")
 
@@ -83,8 +84,8 @@ def _say(image: Image, text: str) -> None:
     print(f"image: {text}", file=sys.stderr, flush=True)
 
 
-def _problem(manifest, environment: str, key: str, message: str, rule: str) -> Problem:
-    return manifest.source.problem(manifest.image_origin(environment, key), message, rule)
+def _problem(manifest, environment: str, key: str, message: str, rule: str, severity: str = "error") -> Problem:
+    return manifest.source.problem(manifest.image_origin(environment, key), message, rule, severity=severity)
 
 
 def value_problems(settings: dict) -> list[tuple[tuple, str]]:
@@ -171,12 +172,13 @@ class _Content:
     dockerfile: str | bytes  # its text (generated for `auto`)
     tag: str
     paths: list[str]  # what the context sends (for `auto`: exactly these, from a folder of their own)
-    warnings: list[str] = field(default_factory=list)  # what a custom Dockerfile's context should leave out
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (rule, text): what a custom context should leave out
 
 
 def _lines(found: dict[str, list[str]]) -> tuple[str, str]:
+    """The paths found, and the `.dockerignore` lines to add, one a line (the rule's name then on its own)."""
     shown = ", ".join(p for paths in found.values() for p in paths)
-    return shown, "".join(f"\n    {line}" for line in found)
+    return shown, "".join(f"\n    {line}" for line in found) + "\n   "
 
 
 def _content(manifest, spec: _Spec) -> _Content:
@@ -193,17 +195,17 @@ def _content(manifest, spec: _Spec) -> _Content:
     leaked = build_context.leaks(([".git"] if build_context.sends_git(spec.context) else []) + paths)
     if leaked:
         shown, lines = _lines(leaked)
-        content.warnings.append(
+        content.warnings.append(("image-context-credentials",
             f"the build context {spec.context} sends credential files to Docker: {shown}; whatever the Dockerfile "
             f"copies ends up in the image for anyone who can pull it. Add to {spec.context / '.dockerignore'}:"
-            f"{lines}")
+            f"{lines}"))
     extra = build_context.not_needed(paths, (manifest_file,) if manifest_file else ())
     if extra:
         shown, lines = _lines(extra)
-        content.warnings.append(
+        content.warnings.append(("image-context-not-needed",
             f"the build context sends {shown}, which the image does not need: editing them changes the content "
             f"tag, so every deployment's version moves and the image is built again. Add to "
-            f"{spec.context / '.dockerignore'}:{lines}")
+            f"{spec.context / '.dockerignore'}:{lines}"))
     return content
 
 
@@ -245,10 +247,9 @@ def prepare(manifest, environment: str, *, build: str = "auto", push: bool = Tru
 
     try:
         with github.group(f"Image {repository.tagged(content.tag)}"), docker.private_config():
-            for warning in content.warnings:
-                _say(image, f"warning: {warning}")
-                if github.active():
-                    print(github.warning(warning, title="flow-register: build context"), flush=True)
+            if content.warnings:  # at the manifest's dockerfile line, an annotation under GitHub Actions
+                print_problems([_problem(manifest, environment, "dockerfile", text, rule, severity="warning")
+                                for rule, text in content.warnings])
             return _prepare(image, spec, registry, manifest, environment, content, build=build, push=push,
                             image_tag=image_tag, dry_run=dry_run, trusted=trusted)
     except (registries.RegistryError, docker.DockerError) as error:
@@ -363,13 +364,12 @@ def _prepare(image: Image, spec: _Spec, registry: registries.Registry, manifest,
                         "and what the image does not need:\n  " + content.dockerfile.rstrip().replace("\n", "\n  "))
         else:
             context, dockerfile = spec.context, spec.dockerfile
-        _build_and_push(image, spec, registry, manifest, context, dockerfile, build=build, push=push,
-                        image_tag=image_tag)
+        _build_and_push(image, spec, registry, manifest, context, dockerfile, push=push, image_tag=image_tag)
     return image
 
 
 def _build_and_push(image: Image, spec: _Spec, registry: registries.Registry, manifest, context: Path,
-                    dockerfile: Path, *, build: str, push: bool, image_tag: str | None) -> None:
+                    dockerfile: Path, *, push: bool, image_tag: str | None) -> None:
     repository, tag = spec.repository, image.content_tag
     tags = [tag]
     sha = _git_sha(spec.context, image)

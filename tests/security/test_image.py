@@ -160,7 +160,9 @@ def test_a_custom_dockerfiles_context_with_credentials_gets_a_warning_with_the_l
     with_credentials(root)
     image_stage.prepare(load_manifest(path), "prod", dry_run=True)  # a plan: the registry cannot be reached
     err = capsys.readouterr().err
-    warning = next(line for line in err.split("image: ") if "credential files" in line)
+    # A warning at the manifest's `dockerfile:` line (an annotation there under GitHub Actions).
+    assert f"{path}:5:15: warning: the build context {root} sends credential files" in err
+    warning = err.split("sends credential files", 1)[1].split("[image-context-credentials]")[0]
     for shown in (".git", "gha-creds-3f2a91c0d4e5.json", ".env", ".aws", ".docker/config.json", "sub/.env"):
         assert shown in warning
     lines = warning.split("Add to ", 1)[1].splitlines()[1:]
@@ -168,7 +170,7 @@ def test_a_custom_dockerfiles_context_with_credentials_gets_a_warning_with_the_l
                  "**/id_rsa*", "**/*.pem", "**/*.tfstate"):
         assert f"    {line}" in lines, (line, lines)
     # The manifest and .github change the content tag without changing the image: a hint, with its lines.
-    hint = next(line for line in err.split("image: ") if "does not need" in line)
+    hint = err.split("which the image does not need", 1)[1].split("[image-context-not-needed]")[0]
     assert "    flows.yaml" in hint and "    .github" in hint
 
 
