@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="delete this project's deployments in this environment that the manifest no longer has")
         command.add_argument("--output", choices=["text", "json"], default="text")
         command.add_argument("--build", choices=["auto", "always", "never"], default="auto",
-                             help="auto: build only when the registry lacks the content tag")
+                             help="auto: build unless this environment's deployments already run the registry's "
+                                  "image of the content tag")
         command.add_argument("--no-push", dest="push", action="store_false", help="build but do not push")
         command.add_argument("--image-tag", help="an extra tag for the image")
         command.add_argument("--preview", metavar="NAME",

@@ -143,6 +143,7 @@ def _schedule_slugs(report: ProblemReport, d: Deployment) -> None:
 
 
 def _image(report: ProblemReport, manifest: Manifest, data: dict) -> None:
+    from register.image import value_problems  # the image stage's own rule, told at validate
     specs = [(("image",), data.get("image"))] + [
         (("environments", env, "image"), (spec or {}).get("image")) for env, spec in data["environments"].items()]
     for path, spec in specs:
@@ -159,6 +160,13 @@ def _image(report: ProblemReport, manifest: Manifest, data: dict) -> None:
         context = spec.get("context")
         if context and not manifest.outside(context) and not (manifest.root / context).is_dir():
             report.at(path + ("context",), f"build context '{context}' is not a folder", "image-context")
+        # Text that reaches a generated Dockerfile or Docker's arguments: one line, in its own grammar. A layer
+        # is checked with the dockerfile it ends up with (the top-level one's, when an environment's leaves it).
+        merged = {**(data.get("image") or {}), **spec} if path != ("image",) else dict(spec)
+        merged.setdefault("dockerfile", "Dockerfile")
+        for where, why in value_problems({k: v for k, v in merged.items() if k in spec or k == "dockerfile"}):
+            if where[0] in spec:
+                report.at(path + where, why, "image-value", key=why.startswith("build argument name"))
 
 
 def _paths(report: ProblemReport, manifest: Manifest, data: dict) -> None:
