@@ -1,0 +1,164 @@
+"""deploy into Prefect Cloud as its users meet it, through a STAND-IN for Cloud (tests/support/cloud.py: a
+proxy that plays Cloud's documented behaviour in front of the session's real open-source server).
+
+What a user must be able to rely on there: the workspace URL and an API key are all it takes; a cold
+deploy, an unchanged re-run, an update, a prune, a preview and its destroy, and two deploys at once behave
+as against their own server while production's flow runs spend the same account-wide rate limit; and each
+of Cloud's own answers (429, 401, 403, 404 for a lapsed lease, maintenance) ends in a message that says
+what happened and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from support.cloud import CloudStandIn
+from support.proxy import Proxy, Rule
+from support.registration import CLI, Api, Project, client_env
+
+pytestmark = pytest.mark.integration
+
+OWNER = "managed-by:flow-register"
+FAST = {"PREFECT_API_REQUEST_TIMEOUT": "10", "FLOW_REGISTER_RETRY_SECONDS": "90"}
+
+
+def through(cloud: CloudStandIn, project: Project, *args: str, command: str = "deploy", **extra: str):
+    env = {"PREFECT_API_KEY": cloud.api_key, **FAST, **extra}
+    if command == "deploy":
+        return project.deploy(*args, api_url=cloud.api_url, **env)
+    return project.cli(command, "-e", "dev", *args, api_url=cloud.api_url, **env)
+
+
+def by_name(api: Api, project: Project) -> dict[str, dict]:
+    found = api.deployments(OWNER, f"project:{project.name}", "environment:dev")
+    return {name.removesuffix(f"-{project.name}"): d for name, d in found.items()}
+
+
+def test_cold_unchanged_update_and_prune_beside_production_at_half_of_hobbys_limit(project, api, prefect_server):
+    with CloudStandIn(prefect_server.api_url, plan="hobby") as cloud, cloud.production(0.5) as production:
+        cold = through(cloud, project)
+        assert cold.code == 0, cold
+        assert {d["action"] for d in cold.json["deployments"]} == {"create"}, cold
+        assert sorted(by_name(api, project)) == ["extract", "weekly"]
+
+        again = through(cloud, project)
+        assert again.code == 0, again
+        assert again.json["requests"]["writes"] == 0, again
+        assert {d["action"] for d in again.json["deployments"]} == {"unchanged"}, again
+
+        project.manifest["deployments"][0]["description"] = "Extract, now documented"
+        project.manifest["deployments"] = project.manifest["deployments"][:1]
+        project.write()
+        updated = through(cloud, project, "--prune")
+        assert updated.code == 0, updated
+        assert {d["action"] for d in updated.json["deployments"]} == {"update", "delete"}, updated
+        assert by_name(api, project)["extract"]["description"] == "Extract, now documented"
+        assert sorted(by_name(api, project)) == ["extract"]
+    # what the account's other clients saw while it deployed (printed for the record; the budget that
+    # keeps production whole is issue 21 item 2)
+    print(f"production: {production.sent} requests, {production.refused} refused (429), {production.statuses}")
+    assert production.sent > 0 and production.failed == 0, production
+    # every request flow-register sent had a Content-Length, or Cloud would have answered 411
+    assert 411 not in cloud.statuses("deploy"), cloud.statuses("deploy")
+
+
+def test_a_preview_and_its_destroy(project, api, prefect_server):
+    with CloudStandIn(prefect_server.api_url) as cloud:
+        preview = through(cloud, project, "--preview", "pr-3")
+        assert preview.code == 0, preview
+        found = api.deployments(f"project:{project.name}", "preview:pr-3")
+        assert len(found) == 2, found
+        gone = through(cloud, project, "--preview", "pr-3", "--output", "json", command="destroy")
+        assert gone.code == 0, gone
+    assert api.deployments(f"project:{project.name}", "preview:pr-3") == {}
+
+
+def test_two_deploys_at_once_take_turns_on_the_lease(project, api, prefect_server):
+    # the first run is held at its first write (a proxy between the stand-in and the server) while it
+    # holds the lease; the second must wait, then find nothing left to do
+    with Proxy(prefect_server.api_url, rules=[Rule("hold", "POST", r"/deployments/$")]) as gate, \
+            CloudStandIn(gate.api_url) as cloud:
+        env = client_env(cloud.api_url, project.home, PREFECT_API_KEY=cloud.api_key, PREFECT_API_REQUEST_TIMEOUT="300")
+        first = subprocess.Popen([CLI, "deploy", "-e", "dev", "--output", "json"], cwd=project.root, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not gate.injected["hold"]:
+            assert time.monotonic() < deadline, gate.summary()
+            time.sleep(0.05)
+        second = subprocess.Popen([CLI, "deploy", "-e", "dev", "--output", "json"], cwd=project.root, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = ""
+        while "Waiting for another deploy of project" not in line:
+            line = second.stderr.readline()
+            assert line, "the second run ended without waiting"
+        gate.open_gate()
+        (out1, err1), (out2, err2) = first.communicate(timeout=300), second.communicate(timeout=300)
+    assert first.returncode == 0, err1
+    assert second.returncode == 0, err2
+    assert {d["action"] for d in json.loads(out2)["deployments"]} == {"unchanged"}, out2
+
+
+# -- Cloud's own answers ---------------------------------------------------------------------------
+
+def test_without_a_key_cloud_answers_401_and_nothing_is_written(project, api, prefect_server):
+    with CloudStandIn(prefect_server.api_url) as cloud:
+        result = project.deploy(api_url=cloud.api_url, **FAST)
+    assert result.code == 1, result  # the inputs are wrong: exit 1, as for a manifest error
+    assert "401" in result.err and "PREFECT_API_KEY" in result.err, result.err
+    assert by_name(api, project) == {}
+
+
+def test_a_wrong_key_is_told_as_refused_and_never_printed(project, api, prefect_server):
+    with CloudStandIn(prefect_server.api_url) as cloud:
+        result = project.deploy(api_url=cloud.api_url, PREFECT_API_KEY="pnu_wrongwrongwrong0123456789", **FAST)
+    assert result.code == 1, result  # the inputs are wrong: exit 1, as for a manifest error
+    assert "401" in result.err and "PREFECT_API_KEY" in result.err, result.err
+    assert "pnu_wrongwrong" not in result.out + result.err
+    assert by_name(api, project) == {}
+
+
+def test_a_maintenance_window_is_waited_out(project, api, prefect_server):
+    with CloudStandIn(prefect_server.api_url) as cloud:
+        cloud.maintenance(6)
+        result = through(cloud, project)
+        assert 503 in cloud.statuses("deploy"), cloud.statuses("deploy")
+    assert result.code == 0, result
+    assert sorted(by_name(api, project)) == ["extract", "weekly"]
+
+
+def test_an_account_over_its_limit_is_waited_for_and_the_run_ends_with_the_plan(project, api, prefect_server):
+    # a tenth of Hobby's limit, all of it spent by production before the deploy starts: every request of
+    # the deploy meets 429s with Retry-After first
+    with CloudStandIn(prefect_server.api_url, per_minute=120, burst_seconds=2) as cloud:
+        cloud.bucket.drain()
+        result = through(cloud, project)
+        assert 429 in cloud.statuses("deploy"), cloud.statuses("deploy")
+    assert result.code == 0, result
+    assert sorted(by_name(api, project)) == ["extract", "weekly"]
+
+
+def test_the_stand_in_refuses_what_cloud_refuses(prefect_server):
+    """The stand-in itself: a check that it plays the rules the other tests rely on."""
+    with CloudStandIn(prefect_server.api_url) as cloud:
+        key = {"Authorization": f"Bearer {cloud.api_key}"}
+        with httpx.Client(timeout=30) as http:
+            assert http.get(f"{cloud.api_url}/health", headers=key).status_code == 200
+            assert http.get(f"{cloud.api_url}/health").status_code == 401
+            assert http.get(f"{cloud.url}/api/health", headers=key).status_code == 404  # not workspace-scoped
+            wrong = cloud.api_url.replace(cloud.workspace, "00000000-0000-0000-0000-000000000000")
+            assert http.get(f"{wrong}/health", headers=key).status_code == 403
+            chunked = http.post(f"{cloud.api_url}/flows/filter", headers=key, content=iter([b"{}"]))
+            assert chunked.status_code == 411
+            big = http.post(f"{cloud.api_url}/flows/filter", headers=key, content=b" " * (5 * 1024 * 1024 + 1))
+            assert big.status_code == 413
+            assert [w["workspace_id"] for w in http.get(f"{cloud.url}/api/me/workspaces", headers=key).json()] == \
+                [cloud.workspace, cloud.other_workspace]
+            cloud.maintenance(5)
+            down = http.get(f"{cloud.api_url}/health", headers=key)
+            assert down.status_code == 503 and down.headers["Prefect-Maintenance"] == "true"
+            assert int(down.headers["Retry-After"]) >= 1
