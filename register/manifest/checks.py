@@ -148,6 +148,7 @@ def _image(report: ProblemReport, manifest: Manifest, data: dict) -> None:
     for path, spec in specs:
         if not spec:
             continue
+        _repository(report, path, spec.get("repository"))
         dockerfile = spec.get("dockerfile")
         if dockerfile and dockerfile != "auto" and not manifest.outside(dockerfile) and \
                 not (manifest.root / dockerfile).is_file():
@@ -159,6 +160,27 @@ def _image(report: ProblemReport, manifest: Manifest, data: dict) -> None:
         context = spec.get("context")
         if context and not manifest.outside(context) and not (manifest.root / context).is_dir():
             report.at(path + ("context",), f"build context '{context}' is not a folder", "image-context")
+
+
+_REGISTRY_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]+)?|\[[0-9A-Fa-f:]+\](:[0-9]+)?")
+
+
+def _repository(report: ProblemReport, path: tuple, repository) -> None:
+    """The repository as deploy reads it, so that what validates can be built and pushed."""
+    from register.image.registries import Repository
+
+    if not isinstance(repository, str):
+        return
+    try:
+        host = Repository.parse(repository).host
+        if not _REGISTRY_HOST.fullmatch(host):
+            raise ValueError(f"'{repository}' names the registry '{host}', which is not a host name (with an "
+                             "optional :port)")
+    except ValueError as error:
+        template = ("; a Prefect template is filled by Prefect after flow-register has named, built and pushed the "
+                    "image: write the repository, or ${VAR} for a variable of the environment flow-register runs in"
+                    if "{{" in repository else "")
+        report.at(path + ("repository",), f"image repository {error}{template}", "image-repository")
 
 
 def _paths(report: ProblemReport, manifest: Manifest, data: dict) -> None:
