@@ -766,7 +766,7 @@ def run(prefect_yaml: str, output: str | None, environment: str, pool_type_flags
         return Exit.INVALID
     if target is not None and target.resolve().parent != conversion.root.resolve():
         folder = os.path.relpath(conversion.root)
-        raise UsageError(f"write the manifest in {folder} (-o {os.path.join(folder, 'flows.yaml')}): its "
+        raise UsageError(f"write the manifest in {folder} (-o {os.path.normpath(os.path.join(folder, 'flows.yaml'))}): its "
                          "entrypoints are relative to that folder")
     text = conversion.text(HEADER.format(source=source.name))
     print_problems(conversion.warnings, excerpts=False)
