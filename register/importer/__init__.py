@@ -148,6 +148,10 @@ class _Importer:
                       "--prefect-file reads them from the folder it runs in); the manifest goes in that folder",
                       "entrypoint-base")
         deployments = [self.deployment(entries[i], i, top_code, image) for i in chosen]
+        if not deployments:
+            self.warnings.append(self.source.problem(
+                ("deployments",), "no deployment here is one prefect deploy --all registers (each needs a name and "
+                "an entrypoint); there is nothing to convert", "import-empty", key=True))
         manifest: dict = {"version": 1, "project": slug(data.get("name") or self.root.name)}
         if isinstance(data.get("definitions"), dict):
             manifest["definitions"] = data["definitions"]  # the same objects: aliases below point into it
@@ -204,8 +208,10 @@ class _Importer:
         for i, other in images.items():
             if other != image:
                 where = ("deployments", i, "build") if "build" in self.data["deployments"][i] else ("deployments", i)
-                self.warn(where, "this deployment's image differs from the manifest's one image "
-                                 f"({image.get('repository')}); it is registered with that image", "steps")
+                what = "builds another image than" if other else "builds no image, unlike"
+                self.warn(where, f"this deployment {what} the manifest's one image ({image.get('repository')}), "
+                                 "which is registered for every deployment (the pool uses it if it takes an image)",
+                          "steps")
         return image
 
     def hoist(self, manifest: dict, deployments: list[dict]) -> None:
@@ -329,7 +335,8 @@ class _Importer:
 
     def entrypoint(self, entrypoint, at: tuple) -> str:
         text = str(entrypoint or "")
-        path, _, function = text.rpartition(":")
+        # Prefect also loads `package.module.function`, without a colon
+        path, _, function = text.rpartition(":") if ":" in text else text.rpartition(".")
         if path and not path.endswith(".py") and re.fullmatch(r"[A-Za-z_][\w.]*", path):
             as_file = path.replace(".", "/") + ".py"
             if (self.root / as_file).is_file():
@@ -525,9 +532,12 @@ class _Importer:
                     code["directory"] = inside.group(2) or "."
                 elif git is None and not _TEMPLATE.search(directory):
                     code["directory"] = directory  # where the code is in a prebuilt image
-                else:
+                elif git is not None:
                     self.warn(here, f"working directory '{directory}' is not converted: with code.git, runs start "
                                     "in the manifest's folder of the clone (code.directory)", "pull")
+                else:
+                    self.warn(here, f"working directory '{directory}' is not converted: nothing fills its template "
+                                    "when a run starts; write the folder the code is in (code.directory)", "pull")
             else:
                 self.warn(here, f"pull step '{name}' is not converted: code: clones a repository, installs "
                                 "requirements and the project itself, and sets the working directory; do other "
@@ -763,6 +773,9 @@ def run(prefect_yaml: str, output: str | None, environment: str, pool_type_flags
         conversion = convert(source, environment=environment, pool_types=types)
     except ValueError as error:
         print(error, file=sys.stderr)
+        return Exit.INVALID
+    if any(p.severity == "error" for p in conversion.warnings):
+        print_problems(conversion.warnings, excerpts=False)
         return Exit.INVALID
     if target is not None and target.resolve().parent != conversion.root.resolve():
         folder = os.path.relpath(conversion.root)

@@ -407,3 +407,28 @@ def test_git_templates_are_warned_as_what_happens_to_them(tmp_path, capsys):
                                               "ref": "{{ $BRANCH }}"}  # the worker fills it, as it did
     assert warned(lines, path, 15, "the template in the repository URL's credentials is left out of the URL")
     assert not any(":16:" in l for l in lines)
+
+
+TEMPLATE_ONLY = """\
+name: null
+deployments:
+- name: null
+  entrypoint: null
+  work_pool: {name: null, job_variables: {}}
+"""
+
+
+def test_a_prefect_yaml_with_nothing_prefect_deploy_would_register_is_an_error_at_its_deployments(tmp_path, capsys):
+    path = repository(tmp_path, TEMPLATE_ONLY)
+    _, lines = imported(path, capsys, expect=1)
+    assert f"{path}:2:1: error: no deployment here is one prefect deploy --all registers (each needs a name and an " \
+           "entrypoint); there is nothing to convert [import-empty]" in lines
+    assert not (tmp_path / "flows.yaml").exists()
+
+
+def test_a_dotted_entrypoint_without_a_colon_is_read_as_prefect_reads_it(tmp_path, capsys):
+    path = repository(tmp_path, "name: etl\ndeployments:\n- {name: etl, entrypoint: flows.etl.etl, work_pool: "
+                                "{name: pool}}\n")
+    manifest, lines = imported(path, capsys)
+    assert manifest["deployments"][0]["entrypoint"] == "flows/etl.py:etl"
+    assert warned(lines, path, 3, "module path 'flows.etl' written as the file 'flows/etl.py'")
