@@ -5,6 +5,11 @@ queue, job variables (CPU and memory as `resources` when they translate back exa
 schedules, triggers, tags, concurrency, version and description; `build` steps become `image:`, `pull`
 steps `code:`. YAML anchors stay anchors under the manifest's `definitions`. What has no equivalent is
 left out and reported at its line as a warning, never silently dropped.
+
+The rule is what `prefect deploy --all` registers for the same file: the deployments it registers (named,
+with an entrypoint, the last of one name), the placeholders it fills or drops (templates.py), the schedule
+and trigger fields as its models read them, entrypoints from the folder it runs in. A file larger, with
+more values or deeper than any real prefect.yaml is refused before it is read.
 """
 
 from __future__ import annotations
@@ -132,15 +137,14 @@ class _Importer:
                                       for k in ("build", "push")]:
             for step in steps:
                 name, inputs = _step(step)
-                self.step_ids.add(str(inputs.get("id"))) if inputs.get("id") else None
+                if inputs.get("id"):
+                    self.step_ids.add(str(inputs["id"]))
                 self.step_ids.update(_STEP_OUTPUTS.get(name.rsplit(".", 1)[-1], ()))
         top_image = self.image(build, push, ("build",), ("push",))
         pull = self.steps(data, "pull", ())
         top_code = self.code(pull, ("pull",)) if pull else None
         chosen = self.chosen(entries)
-        images = {i: (self.image(self.steps(e, "build", ("deployments", i)), self.steps(e, "push", ("deployments", i)),
-                                 ("deployments", i, "build"), ("deployments", i, "push")) if "build" in e else top_image)
-                  for i, e in enumerate(entries) if i in chosen}
+        images = {i: self.own_image(entries[i], i) if "build" in entries[i] else top_image for i in chosen}
         image = self.one_image(images, top_image)
         if self.base_note is not None and chosen:
             self.warn(("deployments", chosen[0], "entrypoint"),
@@ -197,6 +201,12 @@ class _Importer:
                           f"the later one is kept ({why})", "duplicate")
             last[name] = i
         return sorted(last.values())
+
+    def own_image(self, entry: dict, index: int) -> dict | None:
+        """The image a deployment's own build steps make (prefect deploy runs them instead of the top-level ones)."""
+        at = ("deployments", index)
+        return self.image(self.steps(entry, "build", at), self.steps(entry, "push", at), at + ("build",),
+                          at + ("push",))
 
     def one_image(self, images: dict[int, dict | None], top_image: dict | None) -> dict | None:
         """The manifest builds one image: the one every deployment's build steps make (their own or the
@@ -779,8 +789,8 @@ def run(prefect_yaml: str, output: str | None, environment: str, pool_type_flags
         return Exit.INVALID
     if target is not None and target.resolve().parent != conversion.root.resolve():
         folder = os.path.relpath(conversion.root)
-        raise UsageError(f"write the manifest in {folder} (-o {os.path.normpath(os.path.join(folder, 'flows.yaml'))}): its "
-                         "entrypoints are relative to that folder")
+        suggested = os.path.normpath(os.path.join(folder, "flows.yaml"))
+        raise UsageError(f"write the manifest in {folder} (-o {suggested}): its entrypoints are relative to it")
     text = conversion.text(HEADER.format(source=source.name))
     print_problems(conversion.warnings, excerpts=False)
     if target is not None:

@@ -1,7 +1,7 @@
 """A prefect.yaml registered both ways into one real Prefect server: `prefect deploy --all` from the
 fixture's folder (with `--prefect-file` when the prefect.yaml is in a subfolder, as in a monorepo), and
-`flow-register deploy` of what `flow-register import` made of it (its names end in `-fr`). Every field of every deployment, and its automations, must be the same but for the differences
-named in BY_DESIGN."""
+`flow-register deploy` of what `flow-register import` made of it (its names end in `-fr`). Every field of
+every deployment, and its automations, must be the same but for the differences named in BY_DESIGN."""
 
 from __future__ import annotations
 

@@ -327,7 +327,7 @@ def test_a_prefect_yaml_in_a_subfolder_deployed_from_the_root_keeps_entrypoints_
     (tmp_path / "pipelines" / "sales" / "prefect.yaml").write_text(MONOREPO)
     monkeypatch.chdir(tmp_path)  # where `prefect deploy --prefect-file pipelines/sales/prefect.yaml` runs
     assert main(["import", "pipelines/sales/prefect.yaml", "-o", "pipelines/sales/flows.yaml"]) == 2
-    assert "write the manifest in . (-o flows.yaml): its entrypoints are relative to that folder" in \
+    assert "write the manifest in . (-o flows.yaml): its entrypoints are relative to it" in \
         capsys.readouterr().err
     assert main(["import", "pipelines/sales/prefect.yaml", "-o", "flows.yaml"]) == 0
     assert "pipelines/sales/prefect.yaml:4:15: warning: entrypoints are relative to the current directory" in \
