@@ -801,17 +801,20 @@ def run(prefect_yaml: str, output: str | None, environment: str, pool_type_flags
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=conversion.root, delete=False) as file:
             file.write(text)
         written = Path(file.name)
-    # `{{ $VAR }}` became `${VAR}`: read at deploy time, as prefect deploy read it; one not set here is
-    # checked with a stand-in, so that its absence on this machine is not taken for a mistake in the manifest
+    # `{{ $VAR }}` became `${VAR}`: read at deploy time, as prefect deploy read it. One not set here is not a
+    # mistake in the manifest: what is written on its lines is left to the deploy that has it.
     unset = [v for v in conversion.variables if not os.environ.get(v)]
     try:
-        manifest = load_manifest(written, environ={**os.environ, **{v: "x" for v in unset}})
+        manifest = load_manifest(written, environ=os.environ)
     finally:
         if target is None:
             written.unlink()
+    lines = text.splitlines()
+    waiting = {n for n, line in enumerate(lines, start=1) if any("${" + v + "}" in line for v in unset)}
+    manifest.problems = [p for p in manifest.problems if p.line not in waiting]
     if unset:
         print(f"note: the manifest reads {', '.join(unset)} from the environment flow-register runs in, as prefect "
-              "deploy did; not set here, so checked with a stand-in value", file=sys.stderr)
+              "deploy did; not set here, so what uses them was not checked", file=sys.stderr)
     problems = [p for p in manifest.problems if p.severity == "error"]
     if problems:
         print_problems(problems, excerpts=target is not None)

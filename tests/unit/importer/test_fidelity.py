@@ -432,3 +432,17 @@ def test_a_dotted_entrypoint_without_a_colon_is_read_as_prefect_reads_it(tmp_pat
     manifest, lines = imported(path, capsys)
     assert manifest["deployments"][0]["entrypoint"] == "flows/etl.py:etl"
     assert warned(lines, path, 3, "module path 'flows.etl' written as the file 'flows/etl.py'")
+
+
+def test_a_variable_not_set_where_import_runs_is_left_to_the_deploy_that_has_it(tmp_path, capsys, monkeypatch):
+    for variable in ("ACTIVE", "PAUSED"):
+        monkeypatch.delenv(variable, raising=False)
+    path = repository(tmp_path, "name: etl\ndeployments:\n- name: etl\n  entrypoint: flows/etl.py:etl\n"
+                                "  work_pool: {name: pool}\n  paused: '{{ $PAUSED }}'\n"
+                                "  schedules: [{cron: '0 * * * *', active: '{{ $ACTIVE }}'}]\n")
+    manifest, lines = imported(path, capsys)
+    assert manifest["deployments"][0]["paused"] == "${PAUSED}"
+    assert "note: the manifest reads ACTIVE, PAUSED from the environment flow-register runs in, as prefect deploy " \
+           "did; not set here, so what uses them was not checked" in lines
+    ours = resolved(path, {"ACTIVE": "false", "PAUSED": "true"})["etl"]
+    assert (ours.schedules[0]["active"], ours.paused) == (False, True)  # typed as prefect's models type them
