@@ -5,6 +5,7 @@
     flow-register plan     --environment ENV
     flow-register deploy   --environment ENV [--dry-run] [--prune] [--work-pool P] [--cpu C] [--memory M]
                            [--only a,b] [--output text|json] [--build auto|always|never] [--no-push]
+                           [--smoke NAME[,NAME]] [--smoke-timeout SECONDS]
     flow-register demo     (a local Prefect server, the example's pools, the example deployed)
     flow-register import   [prefect.yaml] [-o flows.yaml] [--pool-type POOL=TYPE]
 """
@@ -69,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="delete this project's deployments in this environment that the manifest no longer has")
         command.add_argument("--output", choices=["text", "json"], default="text")
         command.add_argument("--build", choices=["auto", "always", "never"], default="auto",
-                             help="auto: build only when the registry lacks the content tag")
+                             help="auto: build unless this environment's deployments already run the registry's "
+                                  "image of the content tag")
         command.add_argument("--no-push", dest="push", action="store_false", help="build but do not push")
         command.add_argument("--image-tag", help="an extra tag for the image")
         command.add_argument("--preview", metavar="NAME",
@@ -81,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
         _server_args(command)
         if name == "deploy":
             command.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
+            command.add_argument("--smoke", action="append", metavar="NAMES",
+                                 help="after applying, run these deployments once (comma-separated manifest names; "
+                                      "over the environment's smoke list) and fail (exit 6) unless each is Completed")
+            command.add_argument("--smoke-timeout", type=_seconds, metavar="SECONDS",
+                                 help="how long a smoke run may take to end (default 600)")
         else:
             command.add_argument("--detailed-exitcode", action="store_true",
                                  help="exit 0 when nothing would change, 2 when something would, 1 on an error")
@@ -153,6 +160,23 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds above 0")
+    return value
+
+
+def _smoke_names(args) -> list[str] | None:
+    given = getattr(args, "smoke", None)
+    if not given:
+        return None
+    return [n.strip() for value in given for n in value.split(",") if n.strip()]
+
+
 def _deploy(args, settings: Settings) -> int:
     from register.deploy import DeployOptions, run
     from register.report.reporters import choose
@@ -172,6 +196,8 @@ def _deploy(args, settings: Settings) -> int:
         concurrency=args.concurrency,
         lock_wait=args.lock_wait,
         preview_active=getattr(args, "preview_active", False),
+        smoke=_smoke_names(args),
+        smoke_timeout=getattr(args, "smoke_timeout", None),
     ), settings, choose(args.output, settings, comment=args.comment))
 
 

@@ -18,6 +18,7 @@ class Exit(IntEnum):
     APPLY_FAILED = 3  # failed while applying; the report lists what was applied
     SERVER_FAILED = 4  # the Prefect server kept failing (not the manifest's fault); run again
     IMAGE_FAILED = 5  # Docker or the registry failed; no deployment was written
+    SMOKE_FAILED = 6  # applied, but a smoke run did not end Completed (or not in time)
 
 
 @dataclass(frozen=True, order=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from register import files
 from register import resources as res
 from register.importer import templates
 from register.importer.templates import DROPPED
@@ -794,7 +795,11 @@ def run(prefect_yaml: str, output: str | None, environment: str, pool_type_flags
     text = conversion.text(HEADER.format(source=source.name))
     print_problems(conversion.warnings, excerpts=False)
     if target is not None:
-        target.write_text(text, encoding="utf-8")
+        try:
+            files.write_text(target, text, new=True)  # never over a file, nor through a (dangling) link
+        except (files.LinkRefused, FileExistsError) as error:
+            raise UsageError(f"{target}: {error.strerror if isinstance(error, FileExistsError) else error}; "
+                             "give another -o") from None
         written = target
     else:
         print(text, end="")

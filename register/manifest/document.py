@@ -39,6 +39,8 @@ class Manifest:
 
     def outside(self, relative: str) -> str | None:
         """Why `relative` (a path in the manifest) leaves the repository, or None when it stays inside."""
+        if "\0" in relative:  # no file system takes it (and os.path would raise)
+            return "is no path: it holds a NUL character"
         written = self.root / relative
         if not written.resolve().is_relative_to(self.repository):
             if Path(relative).is_absolute():
@@ -69,7 +71,9 @@ class Manifest:
         merged = {**(base or {}), **{k: v for k, v in (override or {}).items() if v is not None}}
         merged.setdefault("dockerfile", "Dockerfile")
         merged.setdefault("context", ".")
-        merged.setdefault("workdir", f"/opt/prefect/{self.project}")
+        if "workdir" not in merged:  # where the Dockerfile puts the code: its last WORKDIR, when it says
+            from register.image.inspect import default_workdir
+            merged["workdir"] = default_workdir(self.root, merged["dockerfile"]) or f"/opt/prefect/{self.project}"
         merged.setdefault("build_args", {})
         return merged
 

@@ -4,7 +4,7 @@ for GitHub. Reporters format; they never decide and never call the server."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from register.apply import ApplyResult
 from register.plan import Action, Change, Plan
@@ -28,6 +28,7 @@ class Outcome:
     busy_window: int | None = None  # when the server answered busy: the fewest requests then let in flight
     seconds: float = 0.0
     image_how: str | None = None  # says how the image was made, when the image stage was not asked to
+    smoke: list = field(default_factory=list)  # register.smoke.SmokeRun of each smoke run, after applying
 
     def deployment_id(self, action: Action) -> str | None:
         if self.result is not None:
@@ -107,7 +108,8 @@ def _image_line(outcome: Outcome) -> str | None:
         how = "pushed"
     else:
         how = "not built: dry run" if outcome.dry_run else "already in the registry"
-    return f"Image: {image.reference} ({how})"
+    why = getattr(image, "why", None)  # why the registry's image was reused, or built anyway
+    return f"Image: {image.reference} ({how})" + (f"\n  {why}" if why and not outcome.image_how else "")
 
 
 def text(outcome: Outcome) -> str:
@@ -172,6 +174,26 @@ def summary_line(outcome: Outcome) -> str:
     return f"Failed after: {applied}."
 
 
+def smoke_lines(outcome: Outcome) -> list[str]:
+    """Each smoke run: its deployment, its final state, the link to the run."""
+    lines = []
+    for run in outcome.smoke:
+        state = run.state_name or run.state or "not started"
+        why = f": {run.message}" if run.message and not run.ok else ""
+        lines.append(f"Smoke run of {run.deployment}: {state}{why} ({run.url})")
+    failed = sum(not run.ok for run in outcome.smoke)
+    if failed:
+        lines.append(f"{failed} of {len(outcome.smoke)} smoke run{'s' * (len(outcome.smoke) != 1)} did not complete: "
+                     "the deployments are registered, but do not run as they should")
+    return lines
+
+
+def _cell(text: str) -> str:
+    """A server's text in a Markdown table cell: one line, no cell break, no markup."""
+    escaped = "".join("\\" + c if c in "\\`*_[]<>|#!~" else c for c in " ".join(str(text).split()))
+    return escaped[:300]
+
+
 def failure_text(outcome: Outcome) -> str:
     """What a failed apply did and did not do; printed to stderr."""
     result = outcome.result
@@ -202,7 +224,7 @@ def as_json(outcome: Outcome) -> dict:
         "dry_run": outcome.dry_run,
         "image": None if image is None or not getattr(image, "reference", None) else {
             "reference": image.reference, "content_tag": image.content_tag, "built": image.built,
-            "pushed": image.pushed},
+            "pushed": image.pushed, "why": getattr(image, "why", None)},
         "deployments": [{
             "name": a.name,
             "flow": a.flow,
@@ -221,6 +243,8 @@ def as_json(outcome: Outcome) -> dict:
         "requests": {"reads": outcome.reads, "writes": outcome.writes, "retries": outcome.retries,
                      "busy_window": outcome.busy_window},
     }
+    if outcome.smoke:
+        out["smoke"] = [run.as_dict() for run in outcome.smoke]
     result = outcome.result
     if result is not None:
         out["applied"] = [{"action": s.action, "name": s.name, "flow": s.flow, "id": s.id} for s in result.applied]
@@ -270,6 +294,14 @@ def markdown(outcome: Outcome) -> str:
         lines += ["", "No longer in the manifest, kept (`prune` deletes them): " +
                   ", ".join(f"`{s.name}`" for s in plan.kept)]
     lines += ["", summary_line(outcome)]
+    if outcome.smoke:
+        lines += ["", "| Smoke run | State | Flow run |", "|---|---|---|"]
+        for run in outcome.smoke:
+            state = _cell(run.state_name or run.state or "not started")
+            if run.message and not run.ok:
+                state += ": " + _cell(run.message)
+            link = f"[{_cell(run.flow_run_name or run.flow_run_id)}]({run.url})" if run.url else ""
+            lines.append(f"| `{run.deployment}` | {'✅' if run.ok else '❌'} {state} | {link} |")
     if outcome.result is not None and not outcome.result.ok:
         lines += ["", "**Failed:** " + outcome.result.error.replace("\n", " ")]
     return "\n".join(lines)
