@@ -122,6 +122,70 @@ def test_a_wrong_key_is_told_as_refused_and_never_printed(project, api, prefect_
     assert by_name(api, project) == {}
 
 
+def test_a_plan_limit_on_deployments_is_cloud_s_message_not_a_key_problem(project, api, prefect_server):
+    with CloudStandIn(prefect_server.api_url, max_deployments=api_count(api) + 1) as cloud:
+        result = through(cloud, project)
+    assert result.code == 3, result
+    assert "maximum number of deployments (" in result.err, result.err
+    assert "this is a limit of the Prefect Cloud account's plan, not a problem with the key" in result.err, result.err
+    assert "check PREFECT_API_KEY" not in result.err, result.err
+    assert "Applied before the failure: created 'extract-" in result.err, result.err
+    assert len(by_name(api, project)) == 1
+
+
+def api_count(api: Api) -> int:
+    return int(api.http.post("/deployments/count", json={}).json())
+
+
+def test_a_role_that_may_only_read_is_told_as_a_missing_permission(project, api, prefect_server):
+    with CloudStandIn(prefect_server.api_url, read_only=True) as cloud:
+        result = through(cloud, project)
+    assert result.code == 1, result
+    assert "403" in result.err and "the key's user or service account may not do this in the workspace" in result.err, \
+        result.err
+    assert "check PREFECT_API_KEY" not in result.err, result.err
+    assert by_name(api, project) == {}
+
+
+def test_a_workspace_the_key_cannot_reach_is_named_with_those_it_can(project, api, prefect_server):
+    with CloudStandIn(prefect_server.api_url) as cloud:
+        elsewhere = "5d1c0f2e-0000-4000-8000-000000000000"
+        result = project.deploy(api_url=cloud.api_url.replace(cloud.workspace, elsewhere),
+                                PREFECT_API_KEY=cloud.api_key, **FAST)
+    assert result.code == 1, result
+    assert f"PREFECT_API_KEY has no access to workspace {elsewhere} of account {cloud.account}" in result.err, result.err
+    assert f"acme/data ({cloud.workspace})" in result.err and "acme/sandbox" in result.err, result.err
+    assert cloud.api_key not in result.out + result.err
+
+
+def test_the_account_and_workspace_ids_instead_of_the_url(project, api, prefect_server):
+    with CloudStandIn(prefect_server.api_url) as cloud:
+        by_flags = project.deploy("--account-id", cloud.account, "--workspace-id", cloud.workspace, api_url=None,
+                                  PREFECT_API_KEY=cloud.api_key, PREFECT_CLOUD_API_URL=f"{cloud.url}/api", **FAST)
+        assert by_flags.code == 0, by_flags
+        assert by_flags.json["server"] == cloud.api_url, by_flags.json["server"]
+        by_env = project.deploy(api_url=None, PREFECT_ACCOUNT_ID=cloud.account, PREFECT_WORKSPACE_ID=cloud.workspace,
+                                PREFECT_API_KEY=cloud.api_key, PREFECT_CLOUD_API_URL=f"{cloud.url}/api", **FAST)
+        assert by_env.code == 0 and by_env.json["requests"]["writes"] == 0, by_env
+    assert sorted(by_name(api, project)) == ["extract", "weekly"]
+
+
+@pytest.mark.parametrize("url, told", [
+    ("https://app.prefect.cloud/account/{a}/workspace/{w}/dashboard",
+     "is the address of Prefect Cloud's web UI (app.prefect.cloud), not of its API: use "
+     "https://api.prefect.cloud/api/accounts/{a}/workspaces/{w}"),
+    ("https://api.prefect.cloud/accounts/{a}/workspaces/{w}",
+     "lacks '/api' before '/accounts': use https://api.prefect.cloud/api/accounts/{a}/workspaces/{w}"),
+    ("https://api.prefect.cloud/api/workspaces/{w}",
+     "names a workspace without its account: use https://api.prefect.cloud/api/accounts/<account id>/workspaces/{w}"),
+])
+def test_a_url_that_is_not_a_workspace_api_is_refused_with_the_url_to_use(project, url, told):
+    a, w = "0b3b2c1e-1111-4222-8333-444455556666", "9a8b7c6d-1111-4222-8333-444455556666"
+    result = project.deploy(api_url=url.format(a=a, w=w), PREFECT_API_KEY="pnu_x" * 8)
+    assert result.code == 1, result
+    assert f"PREFECT_API_URL: error: PREFECT_API_URL {told.format(a=a, w=w)}" in result.err, result.err
+
+
 def test_a_maintenance_window_is_waited_out(project, api, prefect_server):
     with CloudStandIn(prefect_server.api_url) as cloud:
         cloud.maintenance(6)
@@ -129,6 +193,15 @@ def test_a_maintenance_window_is_waited_out(project, api, prefect_server):
         assert 503 in cloud.statuses("deploy"), cloud.statuses("deploy")
     assert result.code == 0, result
     assert sorted(by_name(api, project)) == ["extract", "weekly"]
+
+
+def test_maintenance_longer_than_the_retry_time_is_told_as_maintenance(project, api, prefect_server):
+    with CloudStandIn(prefect_server.api_url) as cloud:
+        cloud.maintenance(600)
+        result = through(cloud, project, FLOW_REGISTER_RETRY_SECONDS="8")
+    assert result.code == 4, result
+    assert "Prefect Cloud was under maintenance (Prefect-Maintenance) for all of the" in result.err, result.err
+    assert by_name(api, project) == {}
 
 
 def test_an_account_over_its_limit_is_waited_for_and_the_run_ends_with_the_plan(project, api, prefect_server):
