@@ -235,3 +235,36 @@ def test_the_stand_in_refuses_what_cloud_refuses(prefect_server):
             down = http.get(f"{cloud.api_url}/health", headers=key)
             assert down.status_code == 503 and down.headers["Prefect-Maintenance"] == "true"
             assert int(down.headers["Retry-After"]) >= 1
+
+
+def test_a_lease_lapsed_while_the_account_was_over_its_limit_stops_the_run_and_a_new_run_converges(
+        project, api, prefect_server):
+    """Cloud answers a lapsed lease's renewal 404 (the open-source server: 410). The run holds its lease and
+    is paused at its first write; the account stays over its limit for longer than the lease (60 s), so
+    every renewal meets 429s; the renewal that gets through is told the lease is gone. One write at a time,
+    so what comes after the paused one is not started yet."""
+    project.manifest["deployments"] += [{"name": f"more-{i}", "entrypoint": "flows/etl.py:extract"} for i in range(2)]
+    project.write()
+    with Proxy(prefect_server.api_url, rules=[Rule("hold", "POST", r"/deployments/$")]) as gate, \
+            CloudStandIn(gate.api_url) as cloud:
+        env = client_env(cloud.api_url, project.home, PREFECT_API_KEY=cloud.api_key, PREFECT_API_REQUEST_TIMEOUT="300",
+                         FLOW_REGISTER_RETRY_SECONDS="120")
+        run = subprocess.Popen([CLI, "deploy", "-e", "dev", "--output", "json", "--concurrency", "1"],
+                               cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not gate.injected["hold"]:
+            assert time.monotonic() < deadline, gate.summary()
+            time.sleep(0.05)
+        cloud.over_limit(75)
+        while not any(s.status == 404 and "/renew" in s.path for s in list(cloud.log)):
+            assert time.monotonic() < deadline + 150, cloud.statuses()
+            time.sleep(0.5)
+        gate.open_gate()
+        out, err = run.communicate(timeout=300)
+    assert run.returncode == 4, err  # the server's failure: a new run converges
+    assert "the deploy lease 'flow-register:" in err and "expired before this run ended" in err, err
+    assert "Not attempted: " in err and "Not attempted: nothing" not in err, err
+    assert len(by_name(api, project)) < 4
+    again = project.deploy()
+    assert again.code == 0, again
+    assert sorted(by_name(api, project)) == ["extract", "more-0", "more-1", "weekly"]

@@ -13,6 +13,7 @@ What it plays:
 - one account-wide rate limit for every request of every client (Hobby 625 requests a minute, Starter
   1,250, Team 2,500, Pro 5,000): over it, 429 with `Retry-After` in whole seconds. Cloud's algorithm is
   not documented; here it is a token bucket refilled at the plan's rate, holding `burst_seconds` of it;
+- an account kept over its limit by its other clients for a while (`over_limit(seconds)`: every request 429);
 - production traffic beside the deploy (`production(share)`): a thread that sends the calls a flow run
   makes (read its run, set its state, read task runs) at a share of the limit and counts its own 429s;
 - a lapsed lease's renewal answered 404 (the open-source server says 410);
@@ -118,6 +119,7 @@ class CloudStandIn:
         self.log: list[Seen] = []
         self.production_stats = Production()
         self._maintenance_until = 0.0
+        self._over_until = 0.0
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -141,6 +143,10 @@ class CloudStandIn:
     def counts(self, client: str = "deploy") -> Counter:
         with self._lock:
             return Counter(route(s.method, s.path) for s in self.log if s.client == client)
+
+    def over_limit(self, seconds: float) -> None:
+        """For `seconds`, the account's other clients spend its whole budget: every request is 429."""
+        self._over_until = time.monotonic() + seconds
 
     def maintenance(self, seconds: float) -> None:
         """From now, `seconds` of maintenance: every request is 503 with Prefect-Maintenance."""
@@ -264,7 +270,8 @@ class CloudStandIn:
         account, workspace, rest, query = match.groups()
         if account != self.account or workspace not in (self.workspace, self.other_workspace):
             return refuse(403, "Forbidden")
-        wait = self.bucket.take()
+        wait = self.bucket.take() if time.monotonic() >= self._over_until else \
+            min(10.0, self._over_until - time.monotonic())
         if wait:
             return refuse(429, "Rate limit exceeded. Try again later.", [("Retry-After", str(max(1, math.ceil(wait))))])
         path = f"/api{rest or '/'}"
