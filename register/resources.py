@@ -44,6 +44,10 @@ VARIABLES = {
     "kubernetes": ("cpu_request", "cpu_limit", "memory_request", "memory_limit"),
     "docker": ("mem_limit",),
 }
+# Far above what any platform runs (the largest machines have hundreds of vCPU and some TiB); beyond them a
+# value only overflows on its way to the server (Azure's float GB) or a worker.
+MAX_CPU = Decimal(10_000)
+MAX_MEMORY_MIB = Decimal(1024**3)  # 1 PiB
 SUPPORTED = ("ecs", "ecs:push", "cloud-run-v2", "cloud-run", "azure-container-instance", "kubernetes", "docker")
 
 
@@ -72,6 +76,8 @@ def parse_cpu(value) -> Decimal:
         raise UnitError(f"cpu must be a finite number of vCPU (0.25, 1, 2) or millicores ('250m'); got {value}")
     if cpu <= 0:
         raise UnitError(f"cpu must be greater than 0; got {value}")
+    if cpu > MAX_CPU:
+        raise UnitError(f"cpu {_shown(value)} is more than any work pool runs: give at most {_num(MAX_CPU)} vCPU")
     if cpu * 1000 != int(cpu * 1000):  # pools take whole millicores: 0.0001 would become "0m"
         raise UnitError(f"cpu {value} is {_num(cpu * 1000)} millicores; use whole millicores (at least 0.001 "
                         "vCPU, '1m')")
@@ -97,9 +103,16 @@ def parse_memory(value) -> Decimal:
         raise UnitError(f"memory must be a finite quantity ('512Mi', '2Gi', '1G') or number of MiB; got {value}")
     if mib <= 0:
         raise UnitError(f"memory must be greater than 0; got {value}")
+    if mib > MAX_MEMORY_MIB:
+        raise UnitError(f"memory {_shown(value)} is more than any work pool runs: give at most 1Pi ({_num(MAX_MEMORY_MIB)} Mi)")
     if mib < 1:  # pools take whole MiB at the finest: less would become 0
         raise UnitError(f"memory {value} is less than 1 MiB; give at least '1Mi'")
     return mib
+
+
+def _shown(value) -> str:
+    text = str(value)  # a huge value from a manifest is quoted by its length
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text)} characters)"
 
 
 def _num(d: Decimal) -> str:

@@ -237,6 +237,10 @@ def _deployment(report: ProblemReport, manifest: Manifest, env: str, d: Deployme
     flow = flows.get(d.entrypoint)
     if flow is not None and flow[1] is not None:
         _parameters(report, d, *flow, env=env)
+    if isinstance(d.concurrency_limit, int) and d.concurrency_limit > models.MAX_CONCURRENCY_LIMIT:
+        report.at(d.origin("concurrency_limit", "limit"),
+                  f"concurrency_limit {models.shown(d.concurrency_limit)} is more than the server stores: give a whole number from 1 "
+                  f"to {models.MAX_CONCURRENCY_LIMIT} (its database column holds 32 bits)", "range")
     for i, schedule in enumerate(d.schedules):
         if schedule:  # None: rejected by the schema, reported there
             _schedule(report, d.origin("schedules", i), schedule)

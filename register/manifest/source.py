@@ -144,7 +144,12 @@ class _Walker:
                                              f"got '{node.value}'", "yaml-null")
             self.source.nulls.add(path)
             return None
-        value = self.loader.construct_object(node, deep=True)
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except ValueError:  # Python reads at most 4300 digits of an integer
+            self.report(_position(node), f"a number of {len(node.value)} characters is far beyond any value a "
+                                         "setting takes", "number")
+            return None
         if isinstance(value, float) and not math.isfinite(value):
             self.report(_position(node), f"'{node.value}' is not a finite number; the Prefect API (JSON) has no "
                                          "NaN or infinity", "number")
@@ -178,7 +183,10 @@ class _Walker:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == NULL_TAG:
                 self.report(_position(key_node), "a mapping key must be a plain string", "yaml-key")
                 continue
-            key = self.loader.construct_object(key_node)
+            try:
+                key = self.loader.construct_object(key_node)
+            except ValueError:  # an integer of more than 4300 digits
+                key = None
             if key is None:
                 self.report(_position(key_node), "a mapping key must be a plain string", "yaml-key")
                 continue
@@ -232,7 +240,12 @@ class _Walker:
                 "with a Prefect Secret block ('{{ prefect.blocks.secret.NAME }}')", "environment-secret", "warning"))
         if node.style is None and result != text:
             tag = self.loader.resolve(yaml.ScalarNode, result, (True, False))
-            return self.loader.construct_object(yaml.ScalarNode(tag, result, node.start_mark, node.end_mark))
+            try:
+                return self.loader.construct_object(yaml.ScalarNode(tag, result, node.start_mark, node.end_mark))
+            except ValueError:
+                self.report(_position(node), f"a number of {len(result)} characters is far beyond any value a "
+                                             "setting takes", "number")
+                return None
         return result
 
 
