@@ -28,6 +28,54 @@ FARGATE = {
 }
 # What the ECS worker (prefect-aws) registers for a side left out: (CPU units, MiB)
 ECS_WORKER_DEFAULTS = (1024, 2048)
+# Fargate's pairs hold on Fargate only. On EC2 (and external) instances a task takes 128 to 196608 CPU
+# units (0.125 to 192 vCPU), any memory its instance has; the worker gives the container the memory, and a
+# container needs at least 6 MiB.
+FARGATE_LAUNCH_TYPES = ("FARGATE", "FARGATE_SPOT")
+EC2_CPU_UNITS = (128, 196608)
+EC2_MIN_MEMORY = 6
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Where an ECS deployment's tasks run: 'fargate', 'ec2' (EC2 or external instances), or None when a
+    template fills it in as the run starts; `assumed` when nothing said so and the worker's default
+    (FARGATE) is taken: offline, the pool's base job template is not known."""
+
+    platform: str | None = "fargate"
+    assumed: bool = False
+    how: str = ""  # what decided, for messages
+
+
+def ecs_launch(job_variables: dict, template_variables: dict | None = None) -> Launch:
+    """How the ECS worker launches `job_variables`' tasks: a capacity provider strategy replaces the launch
+    type (FARGATE and FARGATE_SPOT are Fargate's providers, any other is an EC2 group), else launch_type;
+    each from the job variables, else the pool's base job template's default (None: not known, offline)."""
+    defaults = {k: v.get("default") for k, v in ((template_variables or {}).get("properties") or {}).items()
+                if isinstance(v, dict)}
+    for key in ("capacity_provider_strategy", "launch_type"):
+        where = "job_variables" if key in job_variables else "the pool's base job template"
+        value = job_variables.get(key, defaults.get(key))
+        if not value:
+            continue
+        if key == "capacity_provider_strategy":
+            names = {entry.get("capacityProvider") if isinstance(entry, dict) else None
+                     for entry in value} if isinstance(value, list) else {None}
+            how = f"capacity provider strategy in {where}"
+            if names <= set(FARGATE_LAUNCH_TYPES):
+                return Launch("fargate", how=how)
+            if all(isinstance(n, str) and "{{" not in n for n in names):
+                return Launch("ec2", how=how)
+            return Launch(None, how=how)
+        how = f"launch_type {value} in {where}" if isinstance(value, str) else ""
+        if value in FARGATE_LAUNCH_TYPES:
+            return Launch("fargate", how=how)
+        if value in ("EC2", "EXTERNAL"):
+            return Launch("ec2", how=how)
+        return Launch(None, how=how)
+    if template_variables is None:
+        return Launch("fargate", assumed=True, how="the ECS worker's default launch type")
+    return Launch("fargate", how="the ECS worker's default launch type")
 # Cloud Run: memory above the key (MiB) needs at least this many vCPU
 CLOUD_RUN_MIN_CPU = [(24 * 1024, 8), (16 * 1024, 6), (8 * 1024, 4), (4 * 1024, 2), (1024, 1), (512, Decimal("0.5"))]
 # Cloud Run: this many vCPU need at least this much memory (MiB)
@@ -140,8 +188,9 @@ class Translation:
         self.errors.append((where, message, rule))
 
 
-def translate(resources: dict, pool_type: str | None) -> Translation:
-    """Job variables for `resources` on a pool of `pool_type`, with every problem found."""
+def translate(resources: dict, pool_type: str | None, launch: Launch = Launch()) -> Translation:
+    """Job variables for `resources` on a pool of `pool_type`, with every problem found. `launch`: where an
+    ECS pool's tasks run (ecs_launch)."""
     out = Translation()
     if not resources:
         return out
@@ -167,18 +216,79 @@ def translate(resources: dict, pool_type: str | None) -> Translation:
         out.error(first, f"work pool type '{pool_type}' takes no resources; remove 'resources' or use a pool of "
                          f"type {', '.join(SUPPORTED)}", "resources-pool")
         return out
-    {"ecs": _ecs, "cloud-run-v2": _cloud_run, "cloud-run": _cloud_run,
-     "azure-container-instance": _aci, "kubernetes": _kubernetes, "docker": _docker}[kind](cpu, mem, kind, out)
+    if kind == "ecs":
+        _ecs(cpu, mem, launch, out)
+    else:
+        {"cloud-run-v2": _cloud_run, "cloud-run": _cloud_run, "azure-container-instance": _aci,
+         "kubernetes": _kubernetes, "docker": _docker}[kind](cpu, mem, kind, out)
     return out
 
 
-def _ecs(cpu, mem, kind, out):
+def _ecs(cpu, mem, launch: Launch, out, in_units: bool = False):
+    """`in_units`: cpu was written in CPU units (a raw job variable), and is quoted so."""
+    if launch.platform == "ec2":
+        return _ec2(cpu, mem, launch, out, in_units)
+    if launch.platform is None:  # a template decides when the run starts: only the units are known
+        if cpu is not None and cpu * 1024 == int(cpu * 1024):
+            out.job_variables["cpu"] = int(cpu * 1024)
+        if mem is not None and mem == int(mem):
+            out.job_variables["memory"] = int(mem)
+        return
+    _fargate(cpu, mem, out)
+    _if_assumed(launch, out, cpu, mem, in_units)
+
+
+def _if_assumed(launch: Launch, out, cpu, mem, in_units: bool = False) -> None:
+    """Offline, with no launch type written, the pool's template may say EC2: what Fargate refuses and EC2
+    takes is told as a warning, and decided at plan time against the template."""
+    if launch.assumed:
+        ec2 = Translation()
+        _ec2(cpu, mem, launch, ec2, in_units)
+        refused_on_ec2 = {where for where, _, _ in ec2.errors}
+        fargate = [e for e in out.errors if e[2] == "resources-fargate" and e[0] not in refused_on_ec2]
+        out.errors = [e for e in out.errors if e not in fargate]
+        out.warnings += [(where, f"{message} (if the pool launches on Fargate, the ECS worker's default; checked "
+                                 "against the pool's base job template at plan time, or set "
+                                 "job_variables.launch_type: FARGATE or EC2)", rule)
+                         for where, message, rule in fargate]
+
+
+def _ec2(cpu, mem, launch: Launch, out, in_units: bool = False):
+    low, high = EC2_CPU_UNITS
+    if cpu is not None:
+        units = cpu * 1024
+        if units != int(units) or not low <= units <= high:
+            written = f"{_num(units)} CPU units" if in_units else f"cpu {_num(cpu)} ({_num(units)} CPU units)"
+            hint = _units_hint(cpu) if not in_units and cpu >= low else ""
+            out.error("cpu", f"{written} is not a size ECS runs on EC2 "
+                             f"({launch.how}): give whole CPU units from {low} to {high} "
+                             f"({_num(Decimal(low) / 1024)} to {_num(Decimal(high) / 1024)} vCPU){hint}",
+                      "resources-ec2")
+        else:
+            out.job_variables["cpu"] = int(units)
+    if mem is not None:
+        if mem != int(mem) or mem < EC2_MIN_MEMORY:
+            out.error("memory", f"memory {_num(mem)} MiB is not a size ECS runs on EC2 ({launch.how}): give a "
+                                f"whole number of MiB, at least {EC2_MIN_MEMORY}", "resources-ec2")
+        else:
+            out.job_variables["memory"] = int(mem)
+
+
+def _units_hint(cpu: Decimal) -> str:
+    """'512' written as cpu is ECS's CPU units more likely than 512 vCPU."""
+    if cpu == int(cpu) and int(cpu) in FARGATE:
+        return f"; did you mean {_num(cpu / 1024)}? cpu is in vCPU ({int(cpu)} CPU units are {_num(cpu / 1024)} vCPU)"
+    return ""
+
+
+def _fargate(cpu, mem, out):
     units = None
     if cpu is not None:
         units = cpu * 1024
         if units not in [Decimal(u) for u in FARGATE]:
             valid = ", ".join(_num(Decimal(u) / 1024) for u in FARGATE)
-            out.error("cpu", f"cpu {_num(cpu)} is not a Fargate size; valid vCPU are {valid}", "resources-fargate")
+            out.error("cpu", f"cpu {_num(cpu)} is not a Fargate size; valid vCPU are {valid}{_units_hint(cpu)}",
+                      "resources-fargate")
             return
         units = int(units)
         out.job_variables["cpu"] = units
@@ -218,7 +328,8 @@ def _cloud_run(cpu, mem, kind, out):
                       "resources-cloud-run")
             return
         if cpu > 8:
-            out.error("cpu", f"cpu {_num(cpu)} is above Cloud Run's limit of 8 vCPU", "resources-cloud-run")
+            hint = f"; cpu is in vCPU: write millicores as '{_num(cpu)}m'" if cpu == int(cpu) and cpu >= 100 else ""
+            out.error("cpu", f"cpu {_num(cpu)} is above Cloud Run's limit of 8 vCPU{hint}", "resources-cloud-run")
             return
         if cpu > 1 and cpu != int(cpu):
             out.error("cpu", f"cpu {_num(cpu)} is not allowed on Cloud Run: above 1 vCPU, whole CPUs only (2, 4, 6, 8)",
@@ -318,7 +429,8 @@ _READERS = {
 }
 
 
-def check_job_variables(job_variables: dict, pool_type: str, resources: dict | None = None) -> Translation:
+def check_job_variables(job_variables: dict, pool_type: str, resources: dict | None = None,
+                        launch: Launch = Launch()) -> Translation:
     """What the platform refuses in raw `cpu` and `memory` job variables (ECS CPU units and MiB, Cloud Run
     quantities, ACI vCPU and GB): the limits `resources` gets, e.g. Fargate's pairs. A value `resources`
     sets takes part in a pair, but only the raw variables' problems are returned (resources' are its own)."""
@@ -333,12 +445,16 @@ def check_job_variables(job_variables: dict, pool_type: str, resources: dict | N
         _given(parse_memory, (resources or {}).get("memory"))
     if (cpu is not None and cpu <= 0) or (mem is not None and mem <= 0):
         return out  # the template's schema says what a positive value is
-    if kind == "ecs" and "cpu" in raw and cpu is not None and cpu * 1024 not in FARGATE:  # in the units written
+    if kind == "ecs" and launch.platform == "fargate" and "cpu" in raw and cpu is not None and \
+            cpu * 1024 not in FARGATE:  # in the units written
         out.error("cpu", f"{job_variables['cpu']} CPU units is not a Fargate size; valid CPU units are "
                          f"{', '.join(map(str, FARGATE))}", "resources-fargate")
-        return out
-    {"ecs": _ecs, "cloud-run-v2": _cloud_run, "cloud-run": _cloud_run, "azure-container-instance": _aci}[kind](
-        cpu, mem, kind, out)
+        _if_assumed(launch, out, cpu, mem, in_units=True)
+    elif kind == "ecs":
+        _ecs(cpu, mem, launch, out, in_units="cpu" in raw)
+    else:
+        {"cloud-run-v2": _cloud_run, "cloud-run": _cloud_run, "azure-container-instance": _aci}[kind](
+            cpu, mem, kind, out)
     out.errors = [e for e in out.errors if e[0] in raw]
     out.warnings = [w for w in out.warnings if w[0] in raw]
     return out

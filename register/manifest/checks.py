@@ -251,10 +251,13 @@ def _deployment(report: ProblemReport, manifest: Manifest, env: str, d: Deployme
         code.check(report, manifest.root, d)
 
 
-def report_resources(report: ProblemReport, d: Deployment, environment: str, pool_type: str | None):
+def report_resources(report: ProblemReport, d: Deployment, environment: str, pool_type: str | None,
+                     template_variables: dict | None = None):
     """Translate `d`'s resources for `pool_type` (the manifest's offline, the server's at plan time) and
-    report what the platform refuses, worded the same either way so a repeat is one problem."""
-    translation = res.translate(d.resources, pool_type)
+    report what the platform refuses, worded the same either way so a repeat is one problem.
+    `template_variables`: the pool's base job template's (at plan time), which can say where ECS runs."""
+    launch = res.ecs_launch(d.job_variables, template_variables)
+    translation = res.translate(d.resources, pool_type, launch)
     # Units are wrong everywhere alike; a platform limit is wrong for this environment's pool.
     context = f"environment '{environment}', {pool_type} pool '{d.work_pool}': " if pool_type else ""
     for field, message, rule in translation.errors:
@@ -266,14 +269,14 @@ def report_resources(report: ProblemReport, d: Deployment, environment: str, poo
             source = "resources.cpu" if "cpu" in variable else "resources.memory"
             report.at(d.origin("job_variables", variable), f"job_variables.{variable} is also set by {source}; "
                                                            "set it in one place", "job-variables-clash", key=True)
-        _raw_resources(report, d, context, pool_type)
+        _raw_resources(report, d, context, pool_type, launch)
     return translation
 
 
-def _raw_resources(report: ProblemReport, d: Deployment, context: str, pool_type: str) -> None:
+def _raw_resources(report: ProblemReport, d: Deployment, context: str, pool_type: str, launch: res.Launch) -> None:
     """Raw `cpu` and `memory` job variables get the platform's limits too, unless `resources` sets them."""
     raw = {k: v for k, v in d.job_variables.items() if k not in res.variables_for(pool_type, d.resources)}
-    checked = res.check_job_variables(raw, pool_type, d.resources)
+    checked = res.check_job_variables(raw, pool_type, d.resources, launch)
     for variable, message, rule in checked.errors:
         report.at(d.origin("job_variables", variable), f"{context}job_variables.{variable}: {message}", rule)
     for variable, message, rule in checked.warnings:
