@@ -245,12 +245,19 @@ def _if_assumed(launch: Launch, out, cpu, mem, in_units: bool = False) -> None:
         ec2 = Translation()
         _ec2(cpu, mem, launch, ec2, in_units)
         refused_on_ec2 = {where for where, _, _ in ec2.errors}
+        out.errors = [(where, f"{message}; nor does ECS on EC2 take it ({_EC2_TAKES[where]})", rule)
+                      if rule == "resources-fargate" and where in refused_on_ec2 else (where, message, rule)
+                      for where, message, rule in out.errors]
         fargate = [e for e in out.errors if e[2] == "resources-fargate" and e[0] not in refused_on_ec2]
         out.errors = [e for e in out.errors if e not in fargate]
         out.warnings += [(where, f"{message} (if the pool launches on Fargate, the ECS worker's default; checked "
                                  "against the pool's base job template at plan time, or set "
                                  "job_variables.launch_type: FARGATE or EC2)", rule)
                          for where, message, rule in fargate]
+
+
+_EC2_TAKES = {"cpu": f"whole CPU units from {EC2_CPU_UNITS[0]} to {EC2_CPU_UNITS[1]}",
+              "memory": f"a whole number of MiB, at least {EC2_MIN_MEMORY}"}
 
 
 def _ec2(cpu, mem, launch: Launch, out, in_units: bool = False):
