@@ -127,13 +127,15 @@ _HOST = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
 # git@github.com:acme/flows.git: git's scp-like ssh form, with a user (without one, `host:path` reads like a
 # transport helper `helper::address`, and git runs helpers).
 _SCP_LIKE = re.compile(rf"^(?P<user>[A-Za-z0-9._-]+)@(?P<host>{_HOST}):(?P<path>[^:/-][^:]*)$")
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
 REPOSITORY_FORMS = "https://HOST/OWNER/REPO.git, ssh://git@HOST/OWNER/REPO.git or git@HOST:OWNER/REPO.git"
 
 
 def repository_problem(url: str) -> tuple[str, str] | None:
     """Why `url` is not a repository a run may clone, as (message, rule), or None. Only https and ssh:
     every other form git takes can run a command (`ext::`, `--upload-pack=`, other transport helpers),
-    read the worker's own files (`file://`, a path), or send a token in clear (`http://`, `git://`).
+    read the worker's own files (`file://`, a path), or send a token in clear (`http://`, `git://`, except to
+    a server on the worker's own loopback address).
     The message never repeats the URL: it may hold a secret."""
     refused = f"write {REPOSITORY_FORMS}"
     if url.startswith("-"):
@@ -150,6 +152,8 @@ def repository_problem(url: str) -> tuple[str, str] | None:
     parts = urlsplit(url)
     scheme = parts.scheme.lower() if "://" in url else ""
     host = parts.hostname or ""
+    if scheme in ("http", "git") and host in _LOOPBACK and not parts.username:
+        return None  # a server on the worker's own machine: nothing crosses a network in clear
     if scheme not in ("https", "ssh"):
         why = {"http": "plain http would send the token in clear",
                "git": "git:// is unauthenticated and unencrypted",
@@ -184,9 +188,31 @@ def check_secrets(report, data: dict) -> None:
                       "(e.g. GITHUB_TOKEN), never the secret", "code-secret")
 
 
+def _identity(url: str | None) -> tuple[str, str] | None:
+    """(host, owner/repo) of an https or ssh repository URL, to tell whether two name one repository."""
+    if not url:
+        return None
+    scp = _SCP_LIKE.match(url)
+    host, path = (scp["host"], scp["path"]) if scp else (urlsplit(url).hostname, urlsplit(url).path)
+    if not host or (not scp and urlsplit(url).scheme not in ("https", "ssh", "http", "git")):
+        return None  # a local path or another form: no repository to compare with
+    return host.lower(), path.strip("/").removesuffix(".git").lower()
+
+
 def check(report, root: Path, d) -> None:
     """Offline checks of deployment `d`'s resolved `code`, reported where each value was written."""
     git = d.code.get("git")
+    repository = (git or {}).get("repository")
+    if git is not None and repository and git.get("ref") is None and not repository_problem(repository):
+        if "this repository" not in report.found:  # asked of git once per check
+            report.found["this repository"] = _identity(checkout(root).remote)
+        here, there = report.found["this repository"], _identity(repository)
+        if here and there and here != there:
+            # Without a ref the clone is pinned to the commit being deployed, which is this checkout's.
+            report.at(d.origin("code", "git", "repository"),
+                      f"code.git clones {'/'.join(there)}, not this checkout's repository ({'/'.join(here)}), and "
+                      "has no ref: the commit being deployed is not there; set ref (a branch, a tag or a full "
+                      "commit SHA of that repository)", "code-ref")
     if git is None and d.code.get("requirements"):
         report.at(d.origin("code", "requirements"), "code.requirements are installed into a git clone; without "
                                                     "code.git, install them in the image", "code-requirements")

@@ -26,6 +26,7 @@ class ProblemReport:
     def __init__(self, manifest: Manifest):
         self.manifest = manifest
         self.problems: dict[tuple, Problem] = {}
+        self.found: dict[str, object] = {}  # what a check learnt once for the whole manifest
 
     def at(self, path: tuple, message: str, rule: str, *, key: bool = False, severity: str = "error") -> None:
         if path and path[0] == COMMAND_LINE:  # (COMMAND_LINE, how the user wrote the override, ...)
@@ -247,6 +248,15 @@ def _deployment(report: ProblemReport, manifest: Manifest, env: str, d: Deployme
     for i, trigger in enumerate(d.triggers):
         if trigger:
             _trigger(report, d.origin("triggers", i), trigger)
+    if "image" in d.job_variables and manifest.image(env) is not None and \
+            not (d.code and (d.code.get("directory") or d.code.get("git"))):
+        # An error, not a warning: the run would start in the built image's workdir inside another image,
+        # where the code checked here is not. Saying where the code is in that image (or cloning it) is
+        # how a manifest says it means another image.
+        report.at(d.origin("job_variables", "image"),
+                  "job_variables.image replaces the image flow-register builds, so runs would not run the code "
+                  "checked and built here; remove it, or, to run another image on purpose, say where the code is in "
+                  "it (code.directory) or clone it (code.git)", "job-variables-image")
     if d.code:
         code.check(report, manifest.root, d)
 

@@ -38,7 +38,9 @@ ATTACKS = {
     "ssh-password": ("ssh://git:hunter2@github.com/acme/flows.git", "code-secret", "holds a secret"),
 }
 ACCEPTED = ["https://github.com/acme/flows.git", "git@github.com:acme/flows.git",
-            "ssh://git@github.com/acme/flows.git", "ssh://git@gitlab.example:2222/group/sub/flows"]
+            "ssh://git@github.com/acme/flows.git", "ssh://git@gitlab.example:2222/group/sub/flows",
+            # a server on the worker's own machine: nothing crosses a network in clear
+            "git://127.0.0.1:9418/flows.git", "http://localhost:3000/acme/flows.git"]
 
 FLOW = "from prefect import flow\n\n\n@flow\ndef nightly():\n    pass\n"
 
