@@ -70,6 +70,52 @@ def check(manifest: Manifest, environment: str | None = None, overrides: Overrid
     return list(report.problems.values())
 
 
+def _environments_using(path: tuple, declared: list[str]) -> list[str]:
+    """The environments a value written at `path` is part of: its own environment's, or all of them (an
+    `x-` block is used only where an alias repeats it, and each alias is a path of its own)."""
+    if path[:1] == ("environments",) and len(path) > 1:
+        return [path[1]]
+    if path[:1] == ("deployments",) and len(path) > 3 and path[2] == "environments":
+        return [path[3]]
+    if path and isinstance(path[0], str) and path[0].startswith("x-"):
+        return []
+    return list(declared)
+
+
+def unset_variables(source, environment: str | None) -> list[Problem]:
+    """One problem per unset `${NAME}`, listing every line that uses it: an error where an environment being
+    checked (`environment`, or every one) uses it, else a warning (each environment's job sets its own)."""
+    declared = environment_names(source.data) if isinstance(source.data, dict) else []
+    checked = [environment] if environment else declared
+    problems = []
+    for name, uses in source.unset.items():
+        users = [e for e in declared if any(e in _environments_using(path, declared) for path, _ in uses)]
+        lines = sorted({line for _, (line, _) in uses})
+        on = f"line{'s' if len(lines) > 1 else ''} {_and(lines, quote=False)}"
+        mine = [at for path, at in uses if set(checked) & set(_environments_using(path, declared))]
+        fix = f"set it, or give a default: ${{{name}:-value}}"
+        if mine:
+            by = f"environment{'s' if len(users) > 1 else ''} {_and(users)}"
+            message, severity = f"is not set and has no default (used on {on}, by {by}); {fix}", "error"
+        elif users:
+            message = (f"is not set and has no default, but only {_and(users)} use{'s' if len(users) == 1 else ''} "
+                       f"it (on {on}), not '{environment}': set it when checking {_and(users)}, or give a default: "
+                       f"${{{name}:-value}}")
+            severity = "warning"
+        else:
+            message, severity = f"is not set, but no environment uses it (on {on})", "warning"
+        line, col = min(mine or [at for _, at in uses])
+        problems.append(Problem(source.file, line, col, f"environment variable '{name}' {message}",
+                                "environment-variable", severity))
+    return problems
+
+
+def _and(items, quote: bool = True) -> str:
+    """'a', 'b' and 'c'."""
+    shown = [f"'{i}'" if quote else str(i) for i in items]
+    return ", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else "".join(shown)
+
+
 def _names_and_environments(report: ProblemReport, data: dict, declared: list[str]) -> None:
     seen: dict[str, int] = {}
     for index, entry in enumerate(data["deployments"]):
