@@ -28,54 +28,6 @@ FARGATE = {
 }
 # What the ECS worker (prefect-aws) registers for a side left out: (CPU units, MiB)
 ECS_WORKER_DEFAULTS = (1024, 2048)
-# Fargate's pairs hold on Fargate only. On EC2 (and external) instances a task takes 128 to 196608 CPU
-# units (0.125 to 192 vCPU), any memory its instance has; the worker gives the container the memory, and a
-# container needs at least 6 MiB.
-FARGATE_LAUNCH_TYPES = ("FARGATE", "FARGATE_SPOT")
-EC2_CPU_UNITS = (128, 196608)
-EC2_MIN_MEMORY = 6
-
-
-@dataclass(frozen=True)
-class Launch:
-    """Where an ECS deployment's tasks run: 'fargate', 'ec2' (EC2 or external instances), or None when a
-    template fills it in as the run starts; `assumed` when nothing said so and the worker's default
-    (FARGATE) is taken: offline, the pool's base job template is not known."""
-
-    platform: str | None = "fargate"
-    assumed: bool = False
-    how: str = ""  # what decided, for messages
-
-
-def ecs_launch(job_variables: dict, template_variables: dict | None = None) -> Launch:
-    """How the ECS worker launches `job_variables`' tasks: a capacity provider strategy replaces the launch
-    type (FARGATE and FARGATE_SPOT are Fargate's providers, any other is an EC2 group), else launch_type;
-    each from the job variables, else the pool's base job template's default (None: not known, offline)."""
-    defaults = {k: v.get("default") for k, v in ((template_variables or {}).get("properties") or {}).items()
-                if isinstance(v, dict)}
-    for key in ("capacity_provider_strategy", "launch_type"):
-        where = "job_variables" if key in job_variables else "the pool's base job template"
-        value = job_variables.get(key, defaults.get(key))
-        if not value:
-            continue
-        if key == "capacity_provider_strategy":
-            names = {entry.get("capacityProvider") if isinstance(entry, dict) else None
-                     for entry in value} if isinstance(value, list) else {None}
-            how = f"capacity provider strategy in {where}"
-            if names <= set(FARGATE_LAUNCH_TYPES):
-                return Launch("fargate", how=how)
-            if all(isinstance(n, str) and "{{" not in n for n in names):
-                return Launch("ec2", how=how)
-            return Launch(None, how=how)
-        how = f"launch_type {value} in {where}" if isinstance(value, str) else ""
-        if value in FARGATE_LAUNCH_TYPES:
-            return Launch("fargate", how=how)
-        if value in ("EC2", "EXTERNAL"):
-            return Launch("ec2", how=how)
-        return Launch(None, how=how)
-    if template_variables is None:
-        return Launch("fargate", assumed=True, how="the ECS worker's default launch type")
-    return Launch("fargate", how="the ECS worker's default launch type")
 # Cloud Run: memory above the key (MiB) needs at least this many vCPU
 CLOUD_RUN_MIN_CPU = [(24 * 1024, 8), (16 * 1024, 6), (8 * 1024, 4), (4 * 1024, 2), (1024, 1), (512, Decimal("0.5"))]
 # Cloud Run: this many vCPU need at least this much memory (MiB)
@@ -97,6 +49,51 @@ VARIABLES = {
 MAX_CPU = Decimal(10_000)
 MAX_MEMORY_MIB = Decimal(1024**3)  # 1 PiB
 SUPPORTED = ("ecs", "ecs:push", "cloud-run-v2", "cloud-run", "azure-container-instance", "kubernetes", "docker")
+
+# Fargate's pairs hold on Fargate only. On EC2 (and external) instances a task takes 128 to 196608 CPU
+# units (0.125 to 192 vCPU), any memory its instance has; the worker gives the container the memory, and a
+# container needs at least 6 MiB.
+FARGATE_LAUNCH_TYPES = ("FARGATE", "FARGATE_SPOT")
+EC2_CPU_UNITS = (128, 196608)
+EC2_MIN_MEMORY = 6
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Where an ECS deployment's tasks run: 'fargate', 'ec2' (EC2 or external instances), or None when a
+    template fills it in as the run starts; `assumed` when nothing said so and the worker's default
+    (FARGATE) is taken: offline, the pool's base job template is not known."""
+
+    platform: str | None = "fargate"
+    assumed: bool = False
+    how: str = ""  # what decided, for messages
+    note: str = ""  # added to Fargate's refusals: why Fargate, where the manifest may mean EC2
+
+
+def ecs_launch(job_variables: dict, template_variables: dict | None = None) -> Launch:
+    """Where the ECS worker (prefect-aws) runs `job_variables`' tasks. Its launch_type decides: the worker
+    registers the task definition for it (FARGATE and FARGATE_SPOT: a Fargate one, which AWS holds to
+    Fargate's pairs), even when a capacity provider strategy then replaces the launch type in the run
+    request. Each from the job variables, else the pool's base job template's default (None offline)."""
+    defaults = {k: v.get("default") for k, v in ((template_variables or {}).get("properties") or {}).items()
+                if isinstance(v, dict)}
+
+    def written(key):
+        where = "job_variables" if key in job_variables else "the pool's base job template"
+        return job_variables.get(key, defaults.get(key)), where
+
+    launch, where = written("launch_type")
+    if launch in ("EC2", "EXTERNAL"):
+        return Launch("ec2", how=f"launch_type {launch} in {where}")
+    if launch and launch not in FARGATE_LAUNCH_TYPES:
+        return Launch(None)  # a template, filled in when the run starts
+    strategy, _ = written("capacity_provider_strategy")
+    providers = [entry.get("capacityProvider") for entry in strategy if isinstance(entry, dict)] \
+        if isinstance(strategy, list) else []
+    on_ec2 = [p for p in providers if isinstance(p, str) and p not in FARGATE_LAUNCH_TYPES]
+    note = f"; the ECS worker registers a Fargate task definition for launch_type {launch or 'FARGATE'}, also " \
+           f"with capacity provider '{on_ec2[0]}': set launch_type: EC2 to run on it" if on_ec2 else ""
+    return Launch("fargate", assumed=not launch and template_variables is None, note=note)
 
 
 class UnitError(ValueError):
@@ -152,7 +149,8 @@ def parse_memory(value) -> Decimal:
     if mib <= 0:
         raise UnitError(f"memory must be greater than 0; got {value}")
     if mib > MAX_MEMORY_MIB:
-        raise UnitError(f"memory {_shown(value)} is more than any work pool runs: give at most 1Pi ({_num(MAX_MEMORY_MIB)} Mi)")
+        raise UnitError(f"memory {_shown(value)} is more than any work pool runs: give at most 1Pi "
+                        f"({_num(MAX_MEMORY_MIB)} Mi)")
     if mib < 1:  # pools take whole MiB at the finest: less would become 0
         raise UnitError(f"memory {value} is less than 1 MiB; give at least '1Mi'")
     return mib
@@ -235,7 +233,14 @@ def _ecs(cpu, mem, launch: Launch, out, in_units: bool = False):
             out.job_variables["memory"] = int(mem)
         return
     _fargate(cpu, mem, out)
+    _noted(launch, out)
     _if_assumed(launch, out, cpu, mem, in_units)
+
+
+def _noted(launch: Launch, out) -> None:
+    if launch.note:
+        out.errors = [(where, message + launch.note if rule == "resources-fargate" else message, rule)
+                      for where, message, rule in out.errors]
 
 
 def _if_assumed(launch: Launch, out, cpu, mem, in_units: bool = False) -> None:
@@ -456,6 +461,7 @@ def check_job_variables(job_variables: dict, pool_type: str, resources: dict | N
             cpu * 1024 not in FARGATE:  # in the units written
         out.error("cpu", f"{job_variables['cpu']} CPU units is not a Fargate size; valid CPU units are "
                          f"{', '.join(map(str, FARGATE))}", "resources-fargate")
+        _noted(launch, out)
         _if_assumed(launch, out, cpu, mem, in_units=True)
     elif kind == "ecs":
         _ecs(cpu, mem, launch, out, in_units="cpu" in raw)
