@@ -219,3 +219,20 @@ def test_a_tag_before_a_closing_brace_says_to_add_a_space(tmp_path):
     assert load_measured(path) == [f"{path}:2:20: error: YAML syntax: while scanning a tag: expected ' ', but found "
                                    "'}' (in { } and [ ], a tag such as !null needs a space after it: {key: !null }) "
                                    "[yaml-syntax]"]
+
+
+def test_a_variable_only_another_environment_uses_is_a_warning(capsys, monkeypatch):
+    """dev's job sets dev's variables: prod's pool, unset, does not stop `validate --environment dev`."""
+    monkeypatch.setenv("FLOW_REGISTER_TEST_POOL", "dev-pool")
+    monkeypatch.setenv("FLOW_REGISTER_TEST_TEAM", "sales")
+    code, out, err = validate(capsys, monkeypatch, "invalid-unset-variables.yaml", "--environment", "dev")
+    assert code == 0, err
+    assert [line for line in err.splitlines() if line.startswith("invalid-unset-variables.yaml:")] == [
+        "invalid-unset-variables.yaml:5:11: warning: environment variable 'FLOW_REGISTER_TEST_NOWHERE' is not set, but "
+        "no environment uses it (on line 5) [environment-variable]",
+        "invalid-unset-variables.yaml:12:16: warning: environment variable 'FLOW_REGISTER_TEST_PROD_POOL' is not set "
+        "and has no default, but only 'prod' uses it (on lines 12 and 19), not 'dev': set it when checking 'prod', "
+        "or give a default: ${FLOW_REGISTER_TEST_PROD_POOL:-value} [environment-variable]"]
+    code, out, err = validate(capsys, monkeypatch, "invalid-unset-variables.yaml", "--environment", "prod")
+    assert code == 1
+    assert "12:16: error: environment variable 'FLOW_REGISTER_TEST_PROD_POOL' is not set" in err
