@@ -28,7 +28,7 @@ def _excerpt(problem: Problem) -> str:
 def print_problems(problems: list[Problem], stream=None, *, excerpts: bool = True) -> None:
     stream = stream or sys.stderr
     for problem in problems:
-        stream.write(f"{problem}\n")
+        stream.write(github.visible(str(problem), keep="\n\t") + "\n")  # a bidi control shown, not obeyed
         if excerpts:
             stream.write(_excerpt(problem))
     errors = sum(p.severity == "error" for p in problems)
@@ -43,12 +43,10 @@ def print_problems(problems: list[Problem], stream=None, *, excerpts: bool = Tru
 
 
 def summary(problems: list[Problem]) -> str:
-    """The step summary of a run that stopped on invalid input: what is wrong, where, and that nothing was written."""
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    rows = "\n".join(f"| {cell(f'{p.file}:{p.line}' if p.line else p.file)} | {p.severity} | {cell(p.message)} "
-                     f"| `{p.rule}` |" for p in problems)
+    """The step summary of a run that stopped on invalid input: what is wrong, where, and that nothing was
+    written. Messages quote the manifest and the server: each cell is a code span (github.code)."""
+    rows = "\n".join(f"| {github.code(f'{p.file}:{p.line}' if p.line else p.file, cell=True)} | {p.severity} "
+                     f"| {github.code(p.message, cell=True)} | {github.code(p.rule, cell=True)} |" for p in problems)
     errors = sum(p.severity == "error" for p in problems)
     return (f"### flow-register: {errors} problem{'s' * (errors != 1)}, nothing was written\n\n"
             f"| where | | problem | rule |\n|---|---|---|---|\n{rows}\n")

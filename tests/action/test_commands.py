@@ -99,7 +99,7 @@ def test_nothing_is_forged_through_an_input_or_the_manifest(tmp_path, environmen
     run = subprocess.run([sys.executable, str(ROOT / "entrypoint.py")], env=env, cwd=tmp_path,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
     assert run.returncode == 1, run.stdout
-    assert f"\n{printed}" in run.stdout  # printed at the start of a line, as text
+    assert f"\n\\{printed}" in run.stdout  # printed at the start of a line, as text after a backslash
     read = runner_reads(run.stdout)
     assert [name for name, _ in read if name != "error"] == ["add-mask"], read
     assert ("add-mask", "pnu_key") in read
