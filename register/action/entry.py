@@ -87,7 +87,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     # then no text printed (inputs, manifest, server replies) can start a workflow command: each line is
     # made text (guard_output), and the runner reads no command but the framed ones (commands_off).
     github.guard_output()
-    mask_secrets(environ)
+    mask_secrets(environ, sys.stdout)  # first in the one stream the runner reads
     github.commands_off()
     try:
         inputs = read_inputs(environ)

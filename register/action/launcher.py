@@ -208,7 +208,7 @@ def prepare(environ: Mapping[str, str]) -> list[str]:
 def main(environ: Mapping[str, str] | None = None) -> int:
     environ = dict(os.environ if environ is None else environ)
     github.guard_output()  # every line printed is text, but the commands written through register.report.github
-    mask_secrets(environ)  # before anything else prints
+    mask_secrets(environ, sys.stdout)  # before anything else prints
     try:
         argv = prepare(environ)
     except Stop as stop:

@@ -98,7 +98,7 @@ def notice(message: str, title: str) -> str:
 
 
 def mask(secret: str | None, stream=None) -> None:
-    """`::add-mask::` a secret, under GitHub Actions only; everywhere, remember it, so that `redact` keeps
+    """`::add-mask::` a secret (on stderr: stdout may be data), under GitHub Actions only; everywhere, remember it, so that `redact` keeps
     it out of the step summary, the comment and the outputs (which the runner does not mask). The runner
     masks line by line: a multi-line secret is masked line by line too, never printed whole."""
     if not secret:
@@ -106,7 +106,7 @@ def mask(secret: str | None, stream=None) -> None:
     for line in secret.splitlines():
         if line.strip() and line not in _masked:
             if active():
-                print(command("add-mask", line), file=stream or sys.stdout, flush=True)
+                print(command("add-mask", line), file=stream or sys.stderr, flush=True)
             _masked.add(line)
 
 

@@ -37,7 +37,7 @@ def print_problems(problems: list[Problem], stream=None, *, excerpts: bool = Tru
         stream.write(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}\n")
     if github.active():
         for problem in problems:
-            print(github.annotation(problem), flush=True)
+            print(github.annotation(problem), file=sys.stderr, flush=True)  # stdout may be JSON
         if errors:
             github.add_summary(summary(problems))
 

@@ -86,7 +86,8 @@ class Json(Text):
 
 
 class GitHub(Reporter):
-    """Under GitHub Actions: annotations, folded phases, outputs, the step summary."""
+    """Under GitHub Actions: annotations, folded phases, outputs, the step summary. Its commands go to
+    stderr, which the runner reads as it reads stdout: stdout may be data (`--output json | jq`)."""
 
     def __init__(self, settings: Settings, *, comment: bool = False):
         self.settings = settings
@@ -102,15 +103,15 @@ class GitHub(Reporter):
     def finished(self, outcome):
         formats.write_github(outcome)
         if outcome.result is not None and not outcome.result.ok:
-            print(github.error(outcome.result.error, "flow-register: apply failed"), flush=True)
+            print(github.error(outcome.result.error, "flow-register: apply failed"), file=sys.stderr, flush=True)
         if self.comment:
             plan = outcome.plan
             note = upsert_comment(formats.markdown(outcome), self.settings.github, project=plan.project,
                                   environment=plan.environment)
-            print(github.warning(note, "flow-register: comment") if note.warning else note, flush=True)
+            print(github.warning(note, "flow-register: comment") if note.warning else note, file=sys.stderr, flush=True)
 
     def failed(self, message, title):
-        print(github.error(message, f"flow-register: {title}"), flush=True)
+        print(github.error(message, f"flow-register: {title}"), file=sys.stderr, flush=True)
 
 
 class Reporters(Reporter):

@@ -62,7 +62,7 @@ def test_github_annotations_under_actions(capsys, monkeypatch):
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     code, out, err = validate(capsys, monkeypatch, "invalid-duplicate-keys.yaml")
     assert "::error file=invalid-duplicate-keys.yaml,line=9,col=5,title=flow-register%3A duplicate-key::" \
-           "duplicate key 'name' (first set on line 6); remove one of them" in out.splitlines()
+           "duplicate key 'name' (first set on line 6); remove one of them" in err.splitlines()  # stdout may be JSON
 
 
 def test_environment_must_be_declared(capsys, monkeypatch):
