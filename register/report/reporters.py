@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 
 from register.problems import Problem
@@ -158,6 +159,16 @@ class Reporters(Reporter):
 
 REPORTERS = {"text": Text, "json": Json}
 
+# A variable named like this holds a secret (the manifest warns when it names one in `${...}`): the runner
+# masks the job's secrets in the log, but not in the summary, the comment or the outputs.
+SECRET_VARIABLE = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|AUTH|CREDENTIAL|PRIVATE", re.I)
+
+
+def secret_values(environ) -> list[str]:
+    """The values of the variables named like secrets; short ones and booleans are no secret worth a mask."""
+    return [value for name, value in environ.items() if SECRET_VARIABLE.search(name) and len(value) >= 6
+            and value.lower() not in ("true", "false")]
+
 
 def choose(name: str, settings: Settings, *, comment: bool = False) -> Reporter:
     """The reporter called `name`, with GitHub's beside it when the run is a GitHub Actions step (or is
@@ -165,5 +176,7 @@ def choose(name: str, settings: Settings, *, comment: bool = False) -> Reporter:
     main = REPORTERS[name]()
     gh = settings.github
     if gh.active or gh.output or gh.step_summary or comment:
-        return Reporters(main, GitHub(settings, comment=comment))
+        reporter = GitHub(settings, comment=comment)
+        reporter.secrets(secret_values(settings.environ))
+        return Reporters(main, reporter)
     return main

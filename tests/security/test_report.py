@@ -249,6 +249,20 @@ def test_a_masked_value_is_redacted_in_the_summary_the_comment_and_the_outputs(g
     assert plan["deployments"][1]["diff"]["description"]["to"] == "key=***"
 
 
+def test_a_secret_of_the_job_named_as_one_is_redacted_too(tmp_path, monkeypatch):
+    """`${MY_SERVICE_TOKEN}` in a description, from the job's secrets: GitHub masks it in the log only."""
+    output, summary = tmp_path / "output", tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    settings = Settings(environ={"MY_SERVICE_TOKEN": "tok_0123456789", "DRY_RUN": "true"},
+                        github=GitHub(output=str(output), step_summary=str(summary)))
+    reporter = choose("json", settings)
+    reporter.finished(hostile_outcome("tok_0123456789"))
+    for text in (summary.read_text(), output.read_text()):
+        assert "tok_0123456789" not in text and "***" in text
+    assert "true" in output.read_text()  # a short value is no secret: `changes=true` stays
+
+
 # -- the log: no line starts a workflow command flow-register did not write -----------------------------
 
 def commands_in(output: str) -> list[str]:
@@ -266,7 +280,8 @@ def assert_nothing_forged(output: str, *, masks: set[str] = frozenset()) -> None
     assert all(OURS.match(line) for line in commands), [c for c in commands if not OURS.match(c)]
     for line in commands:
         assert "forged" not in line.split("::", 2)[1], line  # only in a command's escaped data, never its name
-    assert {line[len("::add-mask::"):] for line in commands if line.startswith("::add-mask::")} <= set(masks)
+    unescape = lambda data: data.replace("%0A", "\n").replace("%0D", "\r").replace("%25", "%")  # noqa: E731
+    assert {unescape(line[len("::add-mask::"):]) for line in commands if line.startswith("::add-mask::")} <= set(masks)
 
 
 HOSTILE_FLOW = '''from prefect import flow
@@ -392,3 +407,45 @@ def test_every_exit_code_is_distinct_and_detailed_exitcode_gives_1_on_every_erro
     readme = (ROOT / "README.md").read_text()
     for code in Exit:
         assert f"| {code:d} | {code.meaning} |" in readme
+
+
+# -- the action's entry: nothing it echoes starts a command, whatever the inputs ---------------------------
+
+def action_inputs() -> list[str]:
+    return list(yaml.safe_load((ROOT / "action.yml").read_text())["inputs"])
+
+
+FORMS = {"newline": "\n::error::forged-{name}", "percent": "%0A::error::forged-{name}",
+         "carriage-return": "\r::error::forged-{name}  ##[error]forged"}
+# Inputs that pass the entry's checks with any text, so that it goes on to echo its command line.
+FREE_TEXT = ("environment", "work-pool", "cpu", "memory", "deployments", "image-tag", "preview", "prefect-api-url",
+             "prefect-api-key", "prefect-api-auth-string", "registry-username", "registry-password", "aws-region",
+             "github-token")
+SECRET_INPUTS = ("prefect-api-key", "prefect-api-auth-string", "registry-password", "github-token")
+
+
+def run_entry(root: Path, inputs: dict[str, str]) -> subprocess.CompletedProcess:
+    env = {"PATH": os.environ["PATH"], "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(root),
+           "PREFECT_HOME": str(root / ".home"), "GITHUB_STEP_SUMMARY": str(root / "summary.md"),
+           **{f"INPUT_{name.upper().replace('-', '_')}": value for name, value in inputs.items()}}
+    return subprocess.run([sys.executable, str(ROOT / "entrypoint.py")], env=env, cwd=root, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("form", FORMS.values(), ids=FORMS.keys())
+def test_no_input_makes_the_action_print_a_command(tmp_path, form):
+    """Every input of action.yml carries a command: all at once (the inputs' errors are told), and those that
+    pass the checks (the command line is echoed, then the engine runs and fails on the server)."""
+    root = hostile_repository(tmp_path / "repo", "pool", "forge")
+    everything = {name: "v" + form.format(name=name) for name in action_inputs()}
+    free = {name: ("http://127.0.0.1:9/api" if name == "prefect-api-url" else "dev" if name == "environment" else "v")
+            + form.format(name=name) for name in FREE_TEXT}
+    for inputs in (everything, free):
+        run = run_entry(root, inputs)
+        assert run.returncode == 1, run.stdout
+        masks = {line for name in SECRET_INPUTS for line in inputs[name].splitlines() if line.strip()}
+        assert_nothing_forged(run.stdout, masks=masks)
+        assert "forged-" in run.stdout  # the values are shown, as text
+        summary = read((root / "summary.md").read_text())
+        assert "forged" not in "".join(summary.prose) and not {"a", "img"} & set(summary.tags)
+    assert "flow-register deploy --file flows.yaml --environment " in run.stdout  # the echo was reached
