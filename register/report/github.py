@@ -4,10 +4,15 @@ Standard library only: the action's launcher (register/action/launcher.py) impor
 the runner's own python3, before any venv exists.
 
 Nothing printed may start a workflow command of its own. Every command's data and properties are
-escaped as GitHub's toolkit escapes them, so text inside a command stays inside it; and once
-`commands_off()` has run, the runner reads no command at all in what else is printed (manifest text,
-inputs, server replies, build logs), while the commands written through this module turn them back
-on for their own line only.
+escaped as GitHub's toolkit escapes them, so text inside a command stays inside it; `guard_output()`
+makes every other printed line that would start a command text (a backslash before its `::`), the
+CLI's in a `run:` step too; and once `commands_off()` has run (the action's entry), the runner reads no
+command at all in what else is printed (manifest text, inputs, server replies, build logs), while the
+commands written through this module turn them back on for their own line only.
+
+Text from outside (names, values, server messages) is shown as what it is: `visible` escapes what
+cannot be seen or reorders what can, `code` makes it a Markdown code span, `redact` removes every
+masked value from what the runner does not mask (the summary, the comment, the outputs).
 """
 
 from __future__ import annotations
@@ -98,9 +103,10 @@ def notice(message: str, title: str) -> str:
 
 
 def mask(secret: str | None, stream=None) -> None:
-    """`::add-mask::` a secret (on stderr: stdout may be data), under GitHub Actions only; everywhere, remember it, so that `redact` keeps
-    it out of the step summary, the comment and the outputs (which the runner does not mask). The runner
-    masks line by line: a multi-line secret is masked line by line too, never printed whole."""
+    """`::add-mask::` a secret under GitHub Actions (on stderr by default: stdout may be data); everywhere,
+    remember it, so that `redact` keeps it out of the step summary, the comment and the outputs, which
+    the runner does not mask. The runner masks line by line: a multi-line secret is masked line by line
+    too, never printed whole."""
     if not secret:
         return
     for line in secret.splitlines():

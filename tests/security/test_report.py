@@ -203,7 +203,8 @@ def test_when_github_does_not_say_who_the_token_is_no_comment_is_edited(github_a
 
 
 def test_a_project_name_cannot_close_the_hidden_marker(github_api, tmp_path):
-    upsert_comment("| plan |", pull_request(github_api, tmp_path), project="x --> @mallory <img src=x>", environment="dev")
+    upsert_comment("| plan |", pull_request(github_api, tmp_path), project="x --> @mallory <img src=x>",
+                   environment="dev")
     seen = read(github_api.comments[-1]["body"])
     assert len(seen.comments) == 1 and "img" not in seen.tags and "@mallory" not in "".join(seen.prose)
 
@@ -225,7 +226,8 @@ def test_the_comment_says_only_what_flow_register_wrote(github_api, tmp_path, te
 SECRET = "pnu_s3cret\"value\\with-quote"
 
 
-def test_a_masked_value_is_redacted_in_the_summary_the_comment_and_the_outputs(github_api, tmp_path, monkeypatch, capsys):
+def test_a_masked_value_is_redacted_in_the_summary_the_comment_and_the_outputs(github_api, tmp_path, monkeypatch,
+                                                                               capsys):
     """`${PREFECT_API_KEY}` in a description: masked in the log, so never in what the runner does not mask."""
     output, summary = tmp_path / "output", tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
@@ -240,7 +242,8 @@ def test_a_masked_value_is_redacted_in_the_summary_the_comment_and_the_outputs(g
     reporter.planned(outcome)
     reporter.finished(outcome)
     assert f"::add-mask::{SECRET}" in capsys.readouterr().err.replace("%25", "%")
-    written = {"summary": summary.read_text(), "outputs": output.read_text(), "comment": github_api.comments[-1]["body"]}
+    written = {"summary": summary.read_text(), "outputs": output.read_text(),
+               "comment": github_api.comments[-1]["body"]}
     for where, text in written.items():
         for form in (SECRET, json.dumps(SECRET)[1:-1], "s3cret"):
             assert form not in text, (where, form)
@@ -300,8 +303,9 @@ def hostile_repository(root: Path, pool: str, project: str) -> Path:
                 "defaults": {"work_pool": {"name": pool, "type": "docker"}, "name_template": "{name}-{project}"},
                 "environments": {"dev": {}},
                 "deployments": [
-                    {"name": "a\n::set-output name=created::99\n::error::forged-name", "entrypoint": "flows/etl.py:extract",
-                     "tags": ["t\n::add-mask::forged-tag"], "description": "d\n::error::forged-description"},
+                    {"name": "a\n::set-output name=created::99\n::error::forged-name",
+                     "entrypoint": "flows/etl.py:extract", "tags": ["t\n::add-mask::forged-tag"],
+                     "description": "d\n::error::forged-description"},
                     {"name": "b\r::warning::forged-cr  ##[error]x", "entrypoint": "flows/etl.py:extract"},
                     {"name": "c\n  ::error::forged-indented\n##[error]forged-v1", "entrypoint": "flows/etl.py:extract"},
                 ]}
@@ -382,7 +386,8 @@ def test_plan_and_deploy_in_a_run_step_print_no_command_of_the_manifests_or_the_
 
     with _serve(Hostile) as address:
         env = actions_env(root, f"http://{address}/api")
-        failed = [run_cli(root, env, "plan", "-e", "dev"), run_cli(root, env, "deploy", "-e", "dev", "--output", "json")]
+        failed = [run_cli(root, env, "plan", "-e", "dev"),
+                  run_cli(root, env, "deploy", "-e", "dev", "--output", "json")]
     for run in failed:
         assert run.returncode != 0 and "forged-server" in run.stdout + run.stderr
         assert_nothing_forged(run.stdout + run.stderr, masks={"pnu_key_of_the_job"})
