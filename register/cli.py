@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None, labels: dict[str, str] | None = None) ->
 
     github.guard_output()  # under GitHub Actions, nothing printed from here on starts a workflow command
     argv = sys.argv[1:] if argv is None else argv
-    _Parser.detailed = "--detailed-exitcode" in argv
+    _Parser.detailed = any(len(arg) > 4 and "--detailed-exitcode".startswith(arg) for arg in argv)  # or abbreviated
     args = build_parser().parse_args(argv)
     args.labels = labels
     code = _run(args)
