@@ -5,6 +5,7 @@
     flow-register plan     --environment ENV
     flow-register deploy   --environment ENV [--dry-run] [--prune] [--work-pool P] [--cpu C] [--memory M]
                            [--only a,b] [--output text|json] [--build auto|always|never] [--no-push]
+                           [--smoke NAME[,NAME]] [--smoke-timeout SECONDS]
     flow-register demo     (a local Prefect server, the example's pools, the example deployed)
     flow-register import   [prefect.yaml] [-o flows.yaml] [--pool-type POOL=TYPE]
 """
@@ -83,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         _server_args(command)
         if name == "deploy":
             command.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
+            command.add_argument("--smoke", action="append", metavar="NAMES",
+                                 help="after applying, run these deployments once (comma-separated manifest names; "
+                                      "over the environment's smoke list) and fail (exit 6) unless each is Completed")
+            command.add_argument("--smoke-timeout", type=_seconds, metavar="SECONDS",
+                                 help="how long a smoke run may take to end (default 600)")
         else:
             command.add_argument("--detailed-exitcode", action="store_true",
                                  help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} "
@@ -155,6 +161,23 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds above 0")
+    return value
+
+
+def _smoke_names(args) -> list[str] | None:
+    given = getattr(args, "smoke", None)
+    if not given:
+        return None
+    return [n.strip() for value in given for n in value.split(",") if n.strip()]
+
+
 def _deploy(args, settings: Settings) -> int:
     from register.deploy import DeployOptions, run
     from register.report.reporters import choose
@@ -174,6 +197,8 @@ def _deploy(args, settings: Settings) -> int:
         concurrency=args.concurrency,
         lock_wait=args.lock_wait,
         preview_active=getattr(args, "preview_active", False),
+        smoke=_smoke_names(args),
+        smoke_timeout=getattr(args, "smoke_timeout", None),
     ), settings, choose(args.output, settings, comment=args.comment))
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from register import desired as desired_state
 from register.apply import apply
 from register.flows import Schemas
-from register.image import Image, ImageError, prepare
+from register.image import Image, ImageError, inspect, prepare
 from register.manifest import Manifest, Overrides, load_manifest
 from register.manifest.checks import ProblemReport, check_parameters
 from register.manifest import pools as pool_checks
@@ -29,6 +29,7 @@ from register.problems import Detailed, Exit, Invalid, Problem
 from register.report.plan import Outcome
 from register.report.reporters import Reporter
 from register.server import Server, ServerError, connection_from_environment
+from register import smoke as smoke_runs
 from register.settings import CONCURRENCY, Settings
 
 
@@ -55,6 +56,8 @@ class DeployOptions:
     detailed_exitcode: bool = False  # a plan exits 2 when it would change something
     concurrency: int = CONCURRENCY
     lock_wait: float = 600
+    smoke: list[str] | None = None  # smoke-run these deployments (manifest names), not the manifest's list
+    smoke_timeout: float | None = None  # seconds, for a smoke run that does not give its own
 
 
 @dataclass
@@ -221,6 +224,25 @@ def build_plan(options: DeployOptions, loaded: Loaded, state: ServerState, image
                      owner=loaded.owner)
 
 
+def check_image(loaded: Loaded, plan: Plan, image: Image | None, environment: str, reporter: Reporter) -> None:
+    """Every deployment about to be written finds its flow file in the image it runs, where its pull step
+    starts the run: read from the image itself, never run (register/image/inspect.py). Before any write."""
+    by_key = {(d.flow, d.name): d for d in loaded.deployments}
+    wanted = [w for a in plan.actions if inspect.needs_check(a) and (a.flow, a.name) in by_key
+              and (w := inspect.expected(by_key[(a.flow, a.name)], a.desired.fields))]
+    if not wanted:
+        return
+    spec = loaded.manifest.image(environment) or {}
+    with reporter.phase("Check the image against the deployments"):
+        problems, notes = inspect.check(loaded.manifest, environment, wanted,
+                                        inspect.reader(image, spec.get("platform")))
+    for note in notes:
+        reporter.note(note)
+    if any(p.severity == "error" for p in problems):
+        raise Invalid(problems)
+    reporter.problems(problems)
+
+
 def _broken(loaded: Loaded, settings: Settings, reporter: Reporter, environment: str) -> Invalid:
     """A manifest with mistakes is not registered; what the server would refuse in the rest of it (pools, job
     variables, names taken) is told with them, so one run shows every mistake. Read only, without the lease,
@@ -297,6 +319,9 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
     loaded = load(options, settings, reporter)
     if loaded.broken:
         raise _broken(loaded, settings, reporter, options.environment)
+    smokes = smoke_runs.wanted(loaded.manifest, options.environment, options.smoke,
+                               [d.manifest_name for d in loaded.everything],
+                               label=options.overrides.labels.get("smoke", "--smoke"), timeout=options.smoke_timeout)
     connection = connection_from_environment(settings.environ)
     reporter.secrets(connection.secrets())
     with Server(connection) as server, contextlib.ExitStack() as held:
@@ -322,14 +347,48 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
                 return Exit.IMAGE_FAILED
 
         plan = build_plan(options, loaded, state, image, settings)
+        if options.image is None:  # an image made elsewhere (the demo's, never built) is not there to read
+            check_image(loaded, plan, image, options.environment, reporter)
         outcome = Outcome(plan, server.url, image=image, dry_run=options.dry_run, image_how=options.image_note)
         reporter.planned(outcome)
         _apply(outcome, server, state.flow_ids, reporter, started, concurrency=options.concurrency, lease=lease)
+        if smokes and options.dry_run:
+            reporter.note(f"dry run: no smoke run ({', '.join(s.deployment for s in smokes)} would run after applying)")
+        elif smokes and (outcome.result is None or outcome.result.ok):
+            held.close()  # the deploy lease guards writes; the runs may take minutes and write nothing
+            try:
+                outcome.smoke = _smoke(smokes, outcome, loaded, server, settings, reporter)
+            except ServerError as error:
+                reporter.finished(outcome)
+                reporter.failed(f"the Prefect server failed during the smoke runs: {connection.redact(str(error))}",
+                                "smoke run")
+                return Exit.SERVER_FAILED
 
     reporter.finished(outcome)
+    if outcome.smoke and not all(run.ok for run in outcome.smoke) and _exit(outcome) == Exit.OK:
+        return Exit.SMOKE_FAILED
     if options.detailed_exitcode and _exit(outcome) == Exit.OK and plan.changes_anything:
         return Detailed.CHANGES
     return _exit(outcome)
+
+
+def _smoke(smokes: list, outcome: Outcome, loaded: Loaded, server: Server, settings: Settings,
+           reporter: Reporter) -> list:
+    """Run each smoke deployment once, after applying, and wait for the runs to end."""
+    registered = {d.manifest_name: d for d in loaded.deployments}
+    actions = {(a.flow, a.name): a for a in outcome.plan.actions}
+    runs = []
+    for smoke in smokes:
+        d = registered.get(smoke.deployment)
+        if d is None:  # left out by --only: not this run's to try
+            reporter.note(f"no smoke run of {smoke.deployment}: it is not among the deployments registered now")
+            continue
+        action = actions.get((d.flow, d.name))
+        deployment_id = outcome.deployment_id(action) if action else None
+        if deployment_id:
+            runs.append((smoke, deployment_id, d.name, d.flow))
+    with reporter.phase("Smoke runs"):
+        return smoke_runs.run(server, runs, ui=smoke_runs.ui_url(server.url, settings.environ), say=reporter.note)
 
 
 def destroy(manifest_path: str, environment: str, preview: str, settings: Settings, reporter: Reporter, *,

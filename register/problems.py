@@ -20,6 +20,7 @@ class Exit(IntEnum):
     APPLY_FAILED = 3
     SERVER_FAILED = 4
     IMAGE_FAILED = 5
+    SMOKE_FAILED = 6
 
     @property
     def meaning(self) -> str:
@@ -33,6 +34,8 @@ _MEANING = {
     Exit.APPLY_FAILED: "applying failed part way; the log lists what was applied; run it again and it converges",
     Exit.SERVER_FAILED: "the Prefect server kept failing (not the manifest's fault); run again",
     Exit.IMAGE_FAILED: "Docker or the registry failed; no deployment was written",
+    Exit.SMOKE_FAILED: "a smoke run did not end Completed, or not in time (the deployments are registered; each "
+                       "run's state and link are in the log and the summary)",
 }
 
 

@@ -37,7 +37,8 @@ TRUE, FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off", "")
 
 # How the engine names an override (resolve.Overrides.labels) when it comes from the action: as the input.
 LABELS = {"environment": "input 'environment'", "work_pool": "input 'work-pool'", "cpu": "input 'cpu'",
-          "memory": "input 'memory'", "only": "input 'deployments'", "preview": "input 'preview'"}
+          "memory": "input 'memory'", "only": "input 'deployments'", "preview": "input 'preview'",
+          "smoke": "input 'smoke'"}
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,9 @@ def read_inputs(environ: Mapping[str, str]) -> dict[str, str]:
         problems.append(NOT_CHOICE.format(name="build", choices=one_of(BUILD_CHOICES), value=values["build"]))
     if values["concurrency"] and not (values["concurrency"].isdigit() and int(values["concurrency"]) >= 1):
         problems.append(NOT_COUNT.format(name="concurrency", value=values["concurrency"]))
-    if values["lock-wait"] and not _seconds(values["lock-wait"]):
-        problems.append(NOT_SECONDS.format(name="lock-wait", value=values["lock-wait"]))
+    for name in ("lock-wait", "smoke-timeout"):
+        if values[name] and not _seconds(values[name]):
+            problems.append(NOT_SECONDS.format(name=name, value=values[name]))
     if is_true(values["destroy"]) and not values["preview"]:
         problems.append(DESTROY_NEEDS_PREVIEW)
     if problems:
@@ -127,7 +129,8 @@ def command_line(inputs: dict[str, str]) -> list[str]:
             (["--dry-run"] if is_true(inputs["dry-run"]) else [])
     argv = ["deploy", *where, "--build", inputs["build"], "--output", "text"]
     for name, flag in (("work-pool", "--work-pool"), ("cpu", "--cpu"), ("memory", "--memory"),
-                       ("deployments", "--only"), ("image-tag", "--image-tag"), ("preview", "--preview")):
+                       ("deployments", "--only"), ("image-tag", "--image-tag"), ("preview", "--preview"),
+                       ("smoke", "--smoke"), ("smoke-timeout", "--smoke-timeout")):
         if inputs[name]:
             argv += [flag, inputs[name]]
     argv += server

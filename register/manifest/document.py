@@ -69,7 +69,9 @@ class Manifest:
         merged = {**(base or {}), **{k: v for k, v in (override or {}).items() if v is not None}}
         merged.setdefault("dockerfile", "Dockerfile")
         merged.setdefault("context", ".")
-        merged.setdefault("workdir", f"/opt/prefect/{self.project}")
+        if "workdir" not in merged:  # where the Dockerfile puts the code: its last WORKDIR, when it says
+            from register.image.inspect import default_workdir
+            merged["workdir"] = default_workdir(self.root, merged["dockerfile"]) or f"/opt/prefect/{self.project}"
         merged.setdefault("build_args", {})
         return merged
 

@@ -4,7 +4,8 @@ for GitHub. Reporters format; they never decide and never call the server."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import urllib.parse
+from dataclasses import dataclass, field
 
 from register.apply import ApplyResult
 from register.plan import Action, Change, Plan
@@ -28,6 +29,7 @@ class Outcome:
     busy_window: int | None = None  # when the server answered busy: the fewest requests then let in flight
     seconds: float = 0.0
     image_how: str | None = None  # says how the image was made, when the image stage was not asked to
+    smoke: list = field(default_factory=list)  # register.smoke.SmokeRun of each smoke run, after applying
 
     def deployment_id(self, action: Action) -> str | None:
         if self.result is not None:
@@ -173,6 +175,20 @@ def summary_line(outcome: Outcome) -> str:
     return f"Failed after: {applied}."
 
 
+def smoke_lines(outcome: Outcome) -> list[str]:
+    """Each smoke run: its deployment, its final state, the link to the run."""
+    lines = []
+    for run in outcome.smoke:
+        state = run.state_name or run.state or "not started"
+        why = f": {run.message}" if run.message and not run.ok else ""
+        lines.append(f"Smoke run of {run.deployment}: {state}{why} ({run.url})")
+    failed = sum(not run.ok for run in outcome.smoke)
+    if failed:
+        lines.append(f"{failed} of {len(outcome.smoke)} smoke run{'s' * (len(outcome.smoke) != 1)} did not complete: "
+                     "the deployments are registered, but do not run as they should")
+    return lines
+
+
 def failure_text(outcome: Outcome) -> str:
     """What a failed apply did and did not do; printed to stderr."""
     result = outcome.result
@@ -222,6 +238,8 @@ def as_json(outcome: Outcome) -> dict:
         "requests": {"reads": outcome.reads, "writes": outcome.writes, "retries": outcome.retries,
                      "busy_window": outcome.busy_window},
     }
+    if outcome.smoke:
+        out["smoke"] = [run.as_dict() for run in outcome.smoke]
     result = outcome.result
     if result is not None:
         out["applied"] = [{"action": s.action, "name": s.name, "flow": s.flow, "id": s.id} for s in result.applied]
@@ -277,6 +295,16 @@ def markdown(outcome: Outcome) -> str:
         lines += ["", "No longer in the manifest, kept (`prune` deletes them): " +
                   ", ".join(github.code(s.name) for s in plan.kept)]
     lines += ["", summary_line(outcome)]
+    if outcome.smoke:
+        lines += ["", "| Smoke run | State | Flow run |", "|---|---|---|"]
+        for run in outcome.smoke:
+            state = run.state_name or run.state or "not started"
+            if run.message and not run.ok:
+                state += ": " + " ".join(str(run.message).split())[:300]
+            name = github.code(run.flow_run_name or run.flow_run_id, cell=True)
+            link = f"[{name}]({urllib.parse.quote(github.redact(run.url), safe=':/?#=&%~.-_')})" if run.url else name
+            lines.append(f"| {github.code(run.deployment, cell=True)} | {'✅' if run.ok else '❌'} "
+                         f"{github.code(state, cell=True)} | {link} |")
     if outcome.result is not None and not outcome.result.ok:
         lines += ["", "**Failed:** " + github.code(outcome.result.error)]
     return "\n".join(lines)

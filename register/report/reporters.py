@@ -61,6 +61,8 @@ class Text(Reporter):
 
     def finished(self, outcome):
         print("\n" + formats.summary_line(outcome), flush=True)
+        for line in formats.smoke_lines(outcome):
+            print(line, flush=True)
         self._failure(outcome)
 
     @staticmethod
@@ -105,6 +107,10 @@ class GitHub(Reporter):
         formats.write_github(outcome)
         if outcome.result is not None and not outcome.result.ok:
             print(github.error(outcome.result.error, "flow-register: apply failed"), file=sys.stderr, flush=True)
+        for run in outcome.smoke:
+            if not run.ok:
+                print(github.error(f"smoke run of {run.deployment}: {run.state_name or run.state or 'not started'} "
+                                   f"({run.url})", "flow-register: smoke run failed"), file=sys.stderr, flush=True)
         if self.comment:
             plan = outcome.plan
             note = upsert_comment(formats.markdown(outcome), self.settings.github, project=plan.project,

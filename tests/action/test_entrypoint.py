@@ -45,6 +45,13 @@ def test_comment_preview_concurrency_and_lock_wait_map_onto_flags():
         "--preview", "pr-12", "--concurrency", "4", "--lock-wait", "90", "--comment", "--preview-active"]
 
 
+def test_smoke_and_its_timeout_map_onto_flags_and_a_bad_timeout_is_an_input_problem():
+    environ = {**REQUIRED, "INPUT_SMOKE": "daily-sales,backfill", "INPUT_SMOKE-TIMEOUT": "300"}
+    assert command_line(read_inputs(environ))[-4:] == ["--smoke", "daily-sales,backfill", "--smoke-timeout", "300"]
+    with pytest.raises(InputError, match="input 'smoke-timeout' must be a number of seconds, 0 or more; got 'ten'"):
+        read_inputs({**REQUIRED, "INPUT_SMOKE_TIMEOUT": "ten"})
+
+
 def test_destroy_with_a_preview_runs_destroy_instead_of_deploy():
     environ = {**REQUIRED, "INPUT_DESTROY": "true", "INPUT_PREVIEW": "pr-12", "INPUT_CPU": "2",
                "INPUT_LOCK_WAIT": "30", "INPUT_DRY_RUN": "true"}

@@ -37,6 +37,7 @@ from register.report import plan as report
 from register.report.comment import marker, upsert_comment
 from register.report.reporters import choose
 from register.settings import GitHub, Settings
+from register.smoke import SmokeRun
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,7 +72,7 @@ def state(name: str, flow: str = "f", **fields) -> State:
 
 def hostile_outcome(text: str) -> report.Outcome:
     """A plan whose every outside text is `text`: a deployment's name, flow and pool, a tag and a value
-    that change, a note, a kept deployment from the server, the failure's error."""
+    that change, a note, a kept deployment from the server, a smoke run's name, state and message."""
     created = state(text, flow=text, work_pool=text)
     before = state("daily", tags=["etl"], description="old")
     after = state("daily", tags=["etl", text], description=text)
@@ -80,7 +81,9 @@ def hostile_outcome(text: str) -> report.Outcome:
         Action("update", "daily", "f", id="d1", desired=after, registered=before,
                changes=[Change("tags", ["etl"], ["etl", text]), Change("description", "old", text)]),
     ], kept=[state(text, flow=text)])
-    return report.Outcome(plan, "http://prefect.example/api", dry_run=True)
+    smoke = SmokeRun(text, text, "0b9c3c52", text, "FAILED", text, message=text,
+                     url=f"http://prefect.example/runs/flow-run/{text}")  # a server's id in the link
+    return report.Outcome(plan, "http://prefect.example/api", dry_run=True, smoke=[smoke])
 
 
 class Reader(html.parser.HTMLParser):
@@ -140,9 +143,11 @@ def test_outside_text_in_the_summary_is_text(text):
     markdown = report.markdown(hostile_outcome(text))
     seen = read(markdown)
     assert not INVISIBLE.search(markdown), markdown
-    assert [len(row) for row in seen.rows] == [5, 5, 5], seen.rows  # header, two rows: none hidden or forged
+    # the plan (header, two rows) and the smoke runs (header, one row): no row hidden or forged
+    assert [len(row) for row in seen.rows] == [5, 5, 5, 3, 3], seen.rows
     assert seen.rows[1][0] == "create" and seen.rows[2][0] == "update"
-    assert seen.comments == [] and not {"a", "img", "b"} & set(seen.tags), seen.tags
+    assert [tag for tag in seen.tags if tag == "a"] == ["a"]  # the smoke run's link, ours
+    assert seen.comments == [] and not {"img", "b"} & set(seen.tags), seen.tags
     prose = "".join(seen.prose)
     assert "@mallory" not in prose and "evil.example" not in prose and "forged" not in prose, prose
     assert re.findall(r"Plan: \d+ to create", prose) == ["Plan: 1 to create"], prose
@@ -215,7 +220,7 @@ def test_the_comment_says_only_what_flow_register_wrote(github_api, tmp_path, te
     upsert_comment(report.markdown(hostile_outcome(text)), pull_request(github_api, tmp_path), project="sales",
                    environment="dev")
     seen = read(github_api.comments[-1]["body"])
-    assert [len(row) for row in seen.rows] == [5, 5, 5], seen.rows
+    assert [len(row) for row in seen.rows] == [5, 5, 5, 3, 3], seen.rows
     assert len(seen.comments) == 1  # the marker
     prose = "".join(seen.prose)
     assert "@mallory" not in prose and "forged" not in prose and "hidden" not in "".join(seen.comments)
