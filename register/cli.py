@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="delete this project's deployments in this environment that the manifest no longer has")
         command.add_argument("--output", choices=["text", "json"], default="text")
         command.add_argument("--build", choices=["auto", "always", "never"], default="auto",
-                             help="auto: build only when the registry lacks the content tag")
+                             help="auto: build unless this environment's deployments already run the registry's "
+                                  "image of the content tag")
         command.add_argument("--no-push", dest="push", action="store_false", help="build but do not push")
         command.add_argument("--image-tag", help="an extra tag for the image")
         command.add_argument("--preview", metavar="NAME",
@@ -104,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     imports = commands.add_parser("import", help="convert a prefect.yaml into a manifest; warn about what has no "
                                                  "equivalent, at its line")
     imports.add_argument("prefect_yaml", nargs="?", default="prefect.yaml", help="default: prefect.yaml")
-    imports.add_argument("-o", "--output", help="write the manifest here (next to prefect.yaml), not to stdout")
+    imports.add_argument("-o", "--output", help="write the manifest here, not to stdout: in the folder prefect "
+                         "deploy runs in (prefect.yaml's, or the current one for --prefect-file)")
     imports.add_argument("-e", "--environment", default="prod", help="the one environment to declare (default prod)")
     imports.add_argument("--pool-type", action="append", metavar="POOL=TYPE",
                          help="a work pool's type, so cpu/memory become resources (repeat per pool)")

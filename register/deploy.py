@@ -243,6 +243,15 @@ def check_image(loaded: Loaded, plan: Plan, image: Image | None, environment: st
     reporter.problems(problems)
 
 
+def recorded_images(state: ServerState, owner: list[str]) -> list[str]:
+    """The images this project's deployments in this environment (or preview) run, as the server holds them:
+    the only registry images the image stage reuses, since writing them took the server's key and not only
+    push access to the registry."""
+    return [have.fields["job_variables"].get("image") for have in state.registered
+            if have.owned and set(owner) <= set(have.fields["tags"])
+            and isinstance(have.fields["job_variables"].get("image"), str)]
+
+
 def _broken(loaded: Loaded, settings: Settings, reporter: Reporter, environment: str) -> Invalid:
     """A manifest with mistakes is not registered; what the server would refuse in the rest of it (pools, job
     variables, names taken) is told with them, so one run shows every mistake. Read only, without the lease,
@@ -341,7 +350,8 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
         if image is None and loaded.manifest.image(options.environment):
             try:
                 image = prepare(loaded.manifest, options.environment, build=options.build, push=options.push,
-                                image_tag=options.image_tag, dry_run=options.dry_run)
+                                image_tag=options.image_tag, dry_run=options.dry_run,
+                                recorded=recorded_images(state, loaded.owner))
             except ImageError as error:
                 reporter.failed(f"{connection.redact(str(error))}; no deployment was written", "image")
                 return Exit.IMAGE_FAILED

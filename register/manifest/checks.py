@@ -143,11 +143,13 @@ def _schedule_slugs(report: ProblemReport, d: Deployment) -> None:
 
 
 def _image(report: ProblemReport, manifest: Manifest, data: dict) -> None:
+    from register.image import value_problems  # the image stage's own rule, told at validate
     specs = [(("image",), data.get("image"))] + [
         (("environments", env, "image"), (spec or {}).get("image")) for env, spec in data["environments"].items()]
     for path, spec in specs:
         if not spec:
             continue
+        _repository(report, path, spec.get("repository"))
         dockerfile = spec.get("dockerfile")
         if dockerfile and dockerfile != "auto" and not manifest.outside(dockerfile) and \
                 not (manifest.root / dockerfile).is_file():
@@ -159,6 +161,34 @@ def _image(report: ProblemReport, manifest: Manifest, data: dict) -> None:
         context = spec.get("context")
         if context and not manifest.outside(context) and not (manifest.root / context).is_dir():
             report.at(path + ("context",), f"build context '{context}' is not a folder", "image-context")
+        # Text that reaches a generated Dockerfile or Docker's arguments: one line, in its own grammar. A layer
+        # is checked with the dockerfile it ends up with (the top-level one's, when an environment's leaves it).
+        merged = {**(data.get("image") or {}), **spec} if path != ("image",) else dict(spec)
+        merged.setdefault("dockerfile", "Dockerfile")
+        for where, why in value_problems({k: v for k, v in merged.items() if k in spec or k == "dockerfile"}):
+            if where[0] in spec:
+                report.at(path + where, why, "image-value", key=why.startswith("build argument name"))
+
+
+_REGISTRY_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]+)?|\[[0-9A-Fa-f:]+\](:[0-9]+)?")
+
+
+def _repository(report: ProblemReport, path: tuple, repository) -> None:
+    """The repository as deploy reads it, so that what validates can be built and pushed."""
+    from register.image.registries import Repository
+
+    if not isinstance(repository, str) or any(ord(c) < 32 or ord(c) == 127 for c in repository):
+        return  # a control character: told once, by the image stage's rule (image-value)
+    try:
+        host = Repository.parse(repository).host
+        if not _REGISTRY_HOST.fullmatch(host):
+            raise ValueError(f"'{repository}' names the registry '{host}', which is not a host name (with an "
+                             "optional :port)")
+    except ValueError as error:
+        template = ("; a Prefect template is filled by Prefect after flow-register has named, built and pushed the "
+                    "image: write the repository, or ${VAR} for a variable of the environment flow-register runs in"
+                    if "{{" in repository else "")
+        report.at(path + ("repository",), f"image repository {error}{template}", "image-repository")
 
 
 def _paths(report: ProblemReport, manifest: Manifest, data: dict) -> None:

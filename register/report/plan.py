@@ -109,7 +109,8 @@ def _image_line(outcome: Outcome) -> str | None:
         how = "pushed"
     else:
         how = "not built: dry run" if outcome.dry_run else "already in the registry"
-    return f"Image: {image.reference} ({how})"
+    why = getattr(image, "why", None)  # why the registry's image was reused, or built anyway
+    return f"Image: {image.reference} ({how})" + (f"\n  {why}" if why and not outcome.image_how else "")
 
 
 def text(outcome: Outcome) -> str:
@@ -219,7 +220,7 @@ def as_json(outcome: Outcome) -> dict:
         "dry_run": outcome.dry_run,
         "image": None if image is None or not getattr(image, "reference", None) else {
             "reference": image.reference, "content_tag": image.content_tag, "built": image.built,
-            "pushed": image.pushed},
+            "pushed": image.pushed, "why": getattr(image, "why", None)},
         "deployments": [{
             "name": a.name,
             "flow": a.flow,
