@@ -62,7 +62,7 @@ def test_github_annotations_under_actions(capsys, monkeypatch):
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     code, out, err = validate(capsys, monkeypatch, "invalid-duplicate-keys.yaml")
     assert "::error file=invalid-duplicate-keys.yaml,line=9,col=5,title=flow-register%3A duplicate-key::" \
-           "duplicate key 'name' (first set on line 6); remove one of them" in out.splitlines()
+           "duplicate key 'name' (first set on line 6); remove one of them" in err.splitlines()  # stdout may be JSON
 
 
 def test_environment_must_be_declared(capsys, monkeypatch):
@@ -97,8 +97,8 @@ def test_step_summary_lists_the_problems_and_says_nothing_was_written(capsys, mo
     text = summary.read_text()
     assert code == 1
     assert text.startswith("### flow-register: 4 problems, nothing was written\n")
-    assert ("| invalid-names.yaml:14 | error | deployment name 'nightly' is already used by deployments[0]; "
-            "names must be unique | `duplicate-name` |") in text.splitlines()
+    assert ("| `invalid-names.yaml:14` | error | `deployment name 'nightly' is already used by deployments[0]; "
+            "names must be unique` | `duplicate-name` |") in text.splitlines()
 
 
 # Hostile and broken files: each ends in a problem at its place, never a traceback. Time and memory are
