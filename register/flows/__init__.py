@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from register.flows.source import Module, Project, read_source
+from register.flows.source import Module, Project, SourceTooLarge, read_source
 from register.problems import Problem
 
 # Part of every fingerprint: change it when the schema made from the same source changes.
@@ -81,6 +81,8 @@ def read_flow(root: Path, entrypoint: str) -> FlowFacts:
     except SyntaxError as error:
         raise FlowNotFound(f"entrypoint file '{file}' is not valid Python: {error.msg} (line {error.lineno})",
                            "entrypoint-syntax") from None
+    except SourceTooLarge as error:
+        raise FlowNotFound(f"entrypoint file '{file}' is not read: {error}", "entrypoint-size") from None
     except (UnicodeDecodeError, ValueError) as error:
         raise FlowNotFound(f"entrypoint file '{file}' is not valid Python: {error}", "entrypoint-syntax") from None
     functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
@@ -217,7 +219,7 @@ def _flow_source(root: Path, file: str, function: str) -> tuple[Project, Module,
 def _flow_schema(root: Path, entrypoint: str, fingerprint: str) -> FlowSchema:
     from register.flows.schema import EMPTY, UNKNOWN, Parameter, is_pydantic_v1, parameter_descriptions
     from register.flows.schema import parameter_schema as make_schema
-    from register.flows.values import Evaluator, Unknown
+    from register.flows.values import Evaluator, Iterator, Unknown
 
     file, _, function = entrypoint.rpartition(":")
     project, module, node = _flow_source(root, file, function)
@@ -232,6 +234,8 @@ def _flow_schema(root: Path, entrypoint: str, fingerprint: str) -> FlowSchema:
             value = evaluate(module, part)
             if is_pydantic_v1(value):
                 raise Unknown("it is a pydantic.v1 model, which flow-register does not describe")
+            if isinstance(value, Iterator):
+                raise Unknown("it is an iterator (map, zip, a generator...), which a run would exhaust; use a list")
         except (Unknown, RecursionError) as error:
             reason = error if isinstance(error, Unknown) else "it is nested too deeply"
             warnings.append(Problem(shown, part.lineno, part.col_offset + 1,

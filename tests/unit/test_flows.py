@@ -14,6 +14,7 @@ import pytest
 from prefect.utilities.callables import parameter_schema_from_entrypoint
 
 from register.flows import FlowNotFound, flow_schema, parameter_schema, read_flow, schema_fingerprint
+from register.flows.source import NOT_IMPORTED
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "manifests"
@@ -153,12 +154,12 @@ def test_what_cannot_be_known_is_a_warning_at_the_parameter_never_a_silent_null(
     unknown = "registered without a default (a run that does not set it gets the flow's own default)"
     assert shown == [
         f"{where}:21:19: warning: the default of parameter 'bucket' (BUCKET) cannot be known without running code: "
-        f"'BUCKET' comes from 'ooi_config', which is not installed here; {unknown} [parameter-default-unknown]",
+        f"'BUCKET' comes from 'ooi_config', {NOT_IMPORTED}; {unknown} [parameter-default-unknown]",
         f"{where}:22:12: warning: the type of parameter 'stage' (Stage) cannot be known without running code: "
-        "'Stage' comes from 'ooi_config', which is not installed here; registered as accepting any value "
+        f"'Stage' comes from 'ooi_config', {NOT_IMPORTED}; registered as accepting any value "
         "[parameter-type-unknown]",
         f"{where}:22:20: warning: the default of parameter 'stage' (Stage.PROD) cannot be known without running "
-        f"code: 'Stage' comes from 'ooi_config', which is not installed here; {unknown} [parameter-default-unknown]",
+        f"code: 'Stage' comes from 'ooi_config', {NOT_IMPORTED}; {unknown} [parameter-default-unknown]",
         f"{where}:24:19: warning: the default of parameter 'today' (date.today()) cannot be known without running "
         f"code: 'date.today()' calls date.today(), and flow-register runs no code; {unknown} "
         "[parameter-default-unknown]",
@@ -167,7 +168,7 @@ def test_what_cannot_be_known_is_a_warning_at_the_parameter_never_a_silent_null(
         "[parameter-default-unknown]",
         f"{where}:26:23: warning: the default of parameter 'stage_name' (STAGE_NAME) may differ where `prefect "
         "deploy` runs: 'STAGE_NAME' is the fallback of the except branch at flows/missing_flow.py:11, because "
-        "'STAGE_NAME' comes from 'ooi_config', which is not installed here [parameter-default-fallback]",
+        f"'STAGE_NAME' comes from 'ooi_config', {NOT_IMPORTED} [parameter-default-fallback]",
     ]
 
 
