@@ -258,7 +258,21 @@ def _flow_schema(root: Path, entrypoint: str, fingerprint: str) -> FlowSchema:
             value = read(default, f"default of parameter '{arg.arg}'", evaluator.value, UNKNOWN,
                          "without a default (a run that does not set it gets the flow's own default)")
         parameters.append(Parameter(arg.arg, annotation, value))
-    schema = make_schema(parameters, parameter_descriptions(ast.get_docstring(node, clean=False)))
+    descriptions = parameter_descriptions(ast.get_docstring(node, clean=False))
+    try:
+        schema = make_schema(parameters, descriptions)
+    except (ValueError, TypeError, RecursionError) as error:  # a default pydantic cannot encode
+        for index, (parameter, (arg, default)) in enumerate(zip(parameters, _arguments(node))):
+            try:
+                make_schema([parameter], {})
+            except (ValueError, TypeError, RecursionError):
+                parameters[index] = Parameter(parameter.name, parameter.annotation, UNKNOWN)
+                part = default if default is not None else arg
+                warnings.append(Problem(shown, part.lineno, part.col_offset + 1,
+                                        f"the default of parameter '{arg.arg}' cannot be described: "
+                                        f"{type(error).__name__}; registered without a default",
+                                        "parameter-default-unknown", "warning"))
+        schema = make_schema(parameters, descriptions)
     return FlowSchema(schema, fingerprint, tuple(warnings))
 
 

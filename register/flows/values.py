@@ -576,6 +576,8 @@ class Evaluator:
             deepest = max(deepest, item_nesting + 1)
             if weight > MAX_WEIGHT:
                 raise Unknown(f"'{_short(node)}' is too large to evaluate (more than {MAX_WEIGHT:,} items)")
+        if deepest > MAX_NESTING:  # built from parts remembered earlier, each within the bound
+            raise Unknown(f"'{_short(node)}' nests containers more than {MAX_NESTING} deep")
         self._sizes[id(value)] = (value, weight, deepest)
         return weight, deepest
 

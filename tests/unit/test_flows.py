@@ -95,7 +95,7 @@ for entrypoint in sys.argv[1:]:
 print(json.dumps(found))
 '''
 SCHEMA_FLOWS = ["flows/constants_flow.py:constants", "flows/types_flow.py:typed", "flows/types_flow.py:positional",
-                "flows/types_flow.py:arbitrary", "flows/missing_flow.py:missing"]
+                "flows/types_flow.py:arbitrary", "flows/expressions_flow.py:expressions", "flows/missing_flow.py:missing"]
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def prefects_schemas(tmp_path_factory) -> dict:
     return json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("entrypoint", SCHEMA_FLOWS[:4])
+@pytest.mark.parametrize("entrypoint", SCHEMA_FLOWS[:-1])
 def test_schema_is_the_one_prefect_deploy_registers(prefects_schemas, entrypoint):
     """Defaults from the project's own modules (absolute, relative, re-exported, next to the flow, through
     a package), pydantic models, enums, Literal, Optional and unions, dates, generics, Annotated, *args and
@@ -124,6 +124,19 @@ def test_schema_is_the_one_prefect_deploy_registers(prefects_schemas, entrypoint
         source_only["properties"]["dotted"]["default"], source_only["properties"]["mode"]["default"] = "prod", "weekly"
     if isinstance(source_only, dict):
         assert found.schema == source_only
+
+
+def test_pure_default_expressions_are_evaluated_as_prefect_does(prefects_schemas):
+    """list(range(20)), comprehensions of f-strings, dict(a=1), sorted, min, max, len, sum, string methods...:
+    the same defaults as Prefect's own source reader and `prefect deploy`, and nothing to warn about."""
+    entrypoint = "flows/expressions_flow.py:expressions"
+    found = flow_schema(PROJECT, entrypoint)
+    assert found.warnings == ()
+    assert found.schema == prefects_schemas[entrypoint]["from_entrypoint"] == prefects_schemas[entrypoint]["deploy"]
+    properties = found.schema["properties"]
+    assert properties["hours"]["default"] == list(range(20))
+    assert properties["names"]["default"] == ["part-00", "part-01", "part-02", "part-03"]
+    assert properties["template"]["default"] == "daily-07"
 
 
 def test_schema_defaults_from_the_project_modules_are_the_values(prefects_schemas):
@@ -235,7 +248,7 @@ def test_a_default_too_large_to_build_is_not_built(tmp_path):
 def test_schemas_are_made_without_importing_prefect():
     """Prefect's callables module costs more than a second to import: every validate would pay it."""
     code = ("import sys; from pathlib import Path; from register.flows import flow_schema; "
-            f"[flow_schema(Path({str(PROJECT)!r}), e) for e in {SCHEMA_FLOWS[:4]!r}]; "
+            f"[flow_schema(Path({str(PROJECT)!r}), e) for e in {SCHEMA_FLOWS[:-1]!r}]; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert done.stdout.strip() == "[]"
