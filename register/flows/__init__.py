@@ -20,7 +20,8 @@ from register.flows.source import Module, Project, SourceTooLarge, read_source
 from register.problems import Problem
 
 # Part of every fingerprint: change it when the schema made from the same source changes.
-SCHEMA_ALGORITHM = "flow-register-schema-1"
+SCHEMA_ALGORITHM = "flow-register-schema-2"  # 2: pure expressions evaluated, TYPE_MODULES only
+MAX_DOCSTRING = 100_000
 
 
 class FlowNotFound(Exception):
@@ -258,7 +259,14 @@ def _flow_schema(root: Path, entrypoint: str, fingerprint: str) -> FlowSchema:
             value = read(default, f"default of parameter '{arg.arg}'", evaluator.value, UNKNOWN,
                          "without a default (a run that does not set it gets the flow's own default)")
         parameters.append(Parameter(arg.arg, annotation, value))
-    descriptions = parameter_descriptions(ast.get_docstring(node, clean=False))
+    docstring = ast.get_docstring(node, clean=False)
+    if docstring and len(docstring) > MAX_DOCSTRING:  # griffe takes seconds for megabytes
+        warnings.append(Problem(shown, node.lineno, node.col_offset + 1,
+                                f"the docstring of '{function}' is longer than {MAX_DOCSTRING:,} characters: "
+                                "parameter descriptions are not read from it", "parameter-description-unread",
+                                "warning"))
+        docstring = None
+    descriptions = parameter_descriptions(docstring)
     try:
         schema = make_schema(parameters, descriptions)
     except (ValueError, TypeError, RecursionError) as error:  # a default pydantic cannot encode
@@ -354,7 +362,7 @@ def _names(tree: ast.AST) -> set[tuple[str, ...]]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 200:
             try:
                 stack.append(ast.parse(node.value.strip(), mode="eval"))
-            except SyntaxError:
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
                 pass
             continue
         stack += ast.iter_child_nodes(node)

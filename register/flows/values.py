@@ -27,6 +27,7 @@ import sysconfig
 import time
 import types
 from dataclasses import dataclass
+from functools import lru_cache
 from decimal import Decimal
 from pathlib import Path, PurePath
 from typing import Any
@@ -102,33 +103,46 @@ _PATHS = {"name", "stem", "suffix", "suffixes", "parent", "parts", "as_posix", "
 _VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
 
 
+@lru_cache(maxsize=1)
 def _trusted_folders() -> tuple[Path, ...]:
     """Where the interpreter's own modules and installed packages live: a module of TYPE_MODULES is
     imported only from there, never from a folder of the checkout on sys.path that shadows it."""
+    import site
+
     paths = sysconfig.get_paths()
-    found = [paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")]
-    return tuple(Path(p).resolve() for p in found if p)
+    found = [paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")] + site.getsitepackages()
+    return tuple(dict.fromkeys(Path(p).resolve() for p in found if p))
+
+
+def _trusted(path: str) -> bool:
+    resolved = Path(path).resolve()
+    return any(resolved.is_relative_to(folder) for folder in _trusted_folders())
+
+
+_CHECKED: dict[str, types.ModuleType] = {}
 
 
 def type_module(name: str) -> types.ModuleType:
     """The module `name` of TYPE_MODULES, imported (if it is not yet) with sys.path reduced to the
     interpreter's own folders."""
+    if name in _CHECKED:
+        return _CHECKED[name]
     if name not in TYPE_MODULES:
         raise Unknown(f"'{name}' is a module flow-register does not import")
     module = sys.modules.get(name)
     if module is None:
-        trusted = _trusted_folders()
         saved = sys.path[:]
-        sys.path[:] = [p for p in saved if p and any(Path(p).resolve().is_relative_to(t) for t in trusted)]
+        sys.path[:] = [p for p in saved if p and _trusted(p)]
         try:
             module = importlib.import_module(name)
-        except Exception as error:  # noqa: BLE001 - an optional one (pydantic.json_schema) missing here
+        except Exception as error:  # noqa: BLE001 - an optional one missing here
             raise Unknown(f"'{name}' fails to import: {error}") from None
         finally:
             sys.path[:] = saved
     origin = getattr(module, "__file__", None)
-    if origin and not any(Path(origin).resolve().is_relative_to(t) for t in _trusted_folders()):
+    if origin and not _trusted(origin):
         raise Unknown(f"'{name}' is shadowed by {origin}, which flow-register does not import")
+    _CHECKED[name] = module
     return module
 
 

@@ -246,3 +246,15 @@ def test_a_project_module_too_large_to_read_is_a_warning(tmp_path):
     done = run([CLI, "render", "--environment", "dev"], root, job_environment(tmp_path, None))
     assert done.returncode == 0, done.stderr
     assert "flows/flow.py:6:" in done.stderr and "whose file big.py cannot be read: it is 4.8 MiB" in done.stderr
+
+
+def test_a_huge_docstring_is_not_parsed_for_descriptions(tmp_path):
+    root, marks = hostile_repository(tmp_path, "", "x: int = 1")
+    flow = root / "flows" / "flow.py"
+    arguments = "".join(f"        p{i}: described\n" for i in range(100_000))
+    flow.write_text(flow.read_text().replace("    pass\n", f'    """Load.\n\n    Args:\n{arguments}    """\n'))
+    done = subprocess.run([CLI, "render", "--environment", "dev"], cwd=root, env=job_environment(tmp_path, None),
+                          capture_output=True, text=True, timeout=60, preexec_fn=limited)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert ("flows/flow.py:6:1: warning: the docstring of 'hostile' is longer than 100,000 characters: parameter "
+            "descriptions are not read from it [parameter-description-unread]") in done.stderr
