@@ -179,6 +179,25 @@ def limited():
     resource.setrlimit(resource.RLIMIT_AS, (LIMITED, LIMITED))
 
 
+# Runs the command as its only child, then writes the child's peak memory (MiB) and CPU seconds.
+MEASURE = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[2:], preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit})))
+used = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(f"{{used.ru_maxrss // 1024}} {{used.ru_utime + used.ru_stime}}")
+sys.exit(done.returncode)
+"""
+
+
+def measured(args: list[str], root: Path, env: dict, tmp_path: Path) -> tuple[subprocess.CompletedProcess, int, float]:
+    """The command's result, peak memory in MiB and CPU seconds (a minute at most)."""
+    report = tmp_path / "measured"
+    done = subprocess.run([sys.executable, "-c", MEASURE.format(limit=LIMITED), str(report), *args], cwd=root,
+                          env=env, capture_output=True, text=True, timeout=60)
+    memory, cpu = report.read_text().split()
+    return done, int(memory), float(cpu)
+
+
 BOUNDED = {
     "huge-power": "(10**10000)**3000",  # 45 s of CPU
     "shared-rows": "[[0]*100000]*100000",  # 5.8 GB as JSON
@@ -207,8 +226,9 @@ BOUNDED = {
 @pytest.mark.parametrize("default", BOUNDED.values(), ids=BOUNDED.keys())
 def test_a_default_too_costly_to_evaluate_is_a_warning(tmp_path, default):
     root, marks = hostile_repository(tmp_path, "import decimal\nimport ipaddress", f"x = {default}")
-    done = subprocess.run([CLI, "render", "--environment", "dev"], cwd=root, env=job_environment(tmp_path, None),
-                          capture_output=True, text=True, timeout=60, preexec_fn=limited)
+    done, memory, cpu = measured([CLI, "render", "--environment", "dev"], root, job_environment(tmp_path, None),
+                                 tmp_path)
+    assert memory < 400 and cpu < 20, (memory, cpu)  # flow-register alone: about 100 MiB and 2 s
     assert done.returncode == 0, done.stderr[-2000:]
     assert "flows/flow.py:7:" in done.stderr and "default of parameter 'x'" in done.stderr, done.stderr[-2000:]
     assert "Traceback" not in done.stderr
