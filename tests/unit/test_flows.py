@@ -252,3 +252,20 @@ def test_schemas_are_made_without_importing_prefect():
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_type_from_a_module_that_is_not_a_type_module_is_any_and_not_imported(tmp_path):
+    """Installed packages run code when imported (prefect reads .env and prefect.toml from the working
+    directory): a Prefect block as a parameter type is registered as accepting any value, with a warning."""
+    (tmp_path / "flow.py").write_text("from prefect import flow\nfrom prefect_aws import S3Bucket\nimport json\n\n"
+                                      "@flow\ndef f(bucket: S3Bucket, indent: int = json.decoder.NaN):\n    pass\n")
+    code = ("import sys; from pathlib import Path; from register.flows import flow_schema; "
+            f"found = flow_schema(Path({str(tmp_path)!r}), 'flow.py:f'); "
+            "print(found.schema['properties']['bucket']); print(*(w.message for w in found.warnings), sep='\\n'); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'prefect_aws', 'json')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    schema, bucket, indent, imported = done.stdout.strip().splitlines()
+    assert schema == "{'position': 0, 'title': 'bucket'}"
+    assert f"'S3Bucket' comes from 'prefect_aws', {NOT_IMPORTED}; registered as accepting any value" in bucket
+    assert f"'decoder' comes from 'json', {NOT_IMPORTED}" in indent
+    assert "prefect" not in imported and "prefect_aws" not in imported
