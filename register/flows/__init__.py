@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -216,15 +217,20 @@ def _flow_source(root: Path, file: str, function: str) -> tuple[Project, Module,
     return project, module, node
 
 
+_DEADLINES: dict[tuple, float] = {}
+
+
 @lru_cache(maxsize=None)
 def _flow_schema(root: Path, entrypoint: str, fingerprint: str) -> FlowSchema:
     from register.flows.schema import EMPTY, UNKNOWN, Parameter, is_pydantic_v1, parameter_descriptions
     from register.flows.schema import parameter_schema as make_schema
-    from register.flows.values import Evaluator, Iterator, Unknown
+    from register.flows.values import MAX_SECONDS, Evaluator, Iterator, Unknown
 
     file, _, function = entrypoint.rpartition(":")
     project, module, node = _flow_source(root, file, function)
-    evaluator = Evaluator(project)
+    stat = module.path.stat()  # the flows of one file share its time: (file, its version) -> deadline
+    evaluator = Evaluator(project, _DEADLINES.setdefault((module.path, stat.st_mtime_ns, stat.st_size),
+                                                         time.monotonic() + MAX_SECONDS))
     shown = str(root / file)
     warnings, parameters = [], []
 

@@ -167,7 +167,7 @@ class Evaluator:
     """Evaluates expressions of one project's modules; remembers what it built, so a class used by two
     flows is one class. One evaluator reads one flow: its budget of steps and time is that flow's."""
 
-    def __init__(self, project: Project):
+    def __init__(self, project: Project, deadline: float | None = None):
         self.project = project
         self._names: dict[tuple, Any] = {}
         self._busy: set[tuple] = set()
@@ -179,7 +179,7 @@ class Evaluator:
         self._scope: dict[str, Any] = {}  # a comprehension's variables
         self._depth = 0
         self._steps = 0
-        self._deadline = time.monotonic() + MAX_SECONDS
+        self._deadline = time.monotonic() + MAX_SECONDS if deadline is None else deadline
         self._sizes: dict[int, tuple[Any, int, int]] = {}  # id -> (value, weight, nesting) of containers seen
 
     # budget
@@ -189,7 +189,7 @@ class Evaluator:
         if self._steps > MAX_STEPS:
             raise Unknown(f"evaluating this flow's signature takes more than {MAX_STEPS:,} steps")
         if self._steps % 1000 == 0 and time.monotonic() > self._deadline:
-            raise Unknown(f"evaluating this flow's signature takes more than {MAX_SECONDS:.0f} s")
+            raise Unknown(f"evaluating the signatures of this flow's file takes more than {MAX_SECONDS:.0f} s")
 
     # names
 

@@ -15,6 +15,7 @@ import os
 import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,19 @@ def test_a_huge_docstring_is_not_parsed_for_descriptions(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert ("flows/flow.py:6:1: warning: the docstring of 'hostile' is longer than 100,000 characters: parameter "
             "descriptions are not read from it [parameter-description-unread]") in done.stderr
+
+
+def test_the_flows_of_one_file_share_its_time(tmp_path):
+    """Each flow's default stays under the steps one flow may take (a few seconds); forty of them would
+    take minutes, and the file's time ends them."""
+    from register.flows import flow_schema
+    from register.flows.values import MAX_SECONDS
+
+    slow = "[x for x in range(400) for y in range(400) if x < 0]"
+    flows = "".join(f"@flow\ndef f{i}(x={slow}):\n    pass\n\n\n" for i in range(40))
+    (tmp_path / "flow.py").write_text(f"from prefect import flow\n\n\n{flows}")
+    started = time.monotonic()
+    found = [flow_schema(tmp_path, f"flow.py:f{i}") for i in range(40)]
+    assert time.monotonic() - started < MAX_SECONDS + 10
+    assert found[0].schema["properties"]["x"]["default"] == [] and not found[0].warnings
+    assert f"takes more than {MAX_SECONDS:.0f} s" in found[-1].warnings[0].message
