@@ -42,10 +42,20 @@ class FlowFacts:
     takes_any_keyword: bool = False  # **kwargs: any parameter name is accepted
 
 
+def _statements(body: list):
+    """Every statement, nested ones too, without walking into expressions (a default of megabytes)."""
+    for node in body:
+        yield node
+        for _, value in ast.iter_fields(node):
+            if isinstance(value, list) and value and isinstance(value[0], (ast.stmt, ast.excepthandler,
+                                                                            ast.match_case)):
+                yield from _statements(value)
+
+
 def _flow_aliases(tree: ast.Module, decorators: tuple[str, ...] = ("flow",)) -> tuple[set[str], set[str]]:
     """Names under which `prefect.flow` (or the other `decorators`) and the `prefect` module are visible."""
     flows, modules = set(), set()
-    for node in ast.walk(tree):
+    for node in _statements(tree.body):
         if isinstance(node, ast.ImportFrom) and node.module in ("prefect", "prefect.flows", "prefect.tasks"):
             flows |= {a.asname or a.name for a in node.names if a.name in decorators}
         elif isinstance(node, ast.Import):
@@ -365,6 +375,10 @@ def _names(tree: ast.AST) -> set[tuple[str, ...]]:
         if isinstance(inner, ast.Name) and (chain or isinstance(node, ast.Name)):
             found.add((inner.id, *reversed(chain)))
             continue
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):  # data: a literal of megabytes names nothing
+            stack += [item for item in node.elts if not isinstance(item, ast.Constant)
+                      or isinstance(item.value, str)]
+            continue
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 200:
             try:
                 stack.append(ast.parse(node.value.strip(), mode="eval"))
@@ -376,8 +390,6 @@ def _names(tree: ast.AST) -> set[tuple[str, ...]]:
 
 
 def _short(node: ast.AST) -> str:
-    try:
-        text = ast.unparse(node)
-    except RecursionError:
-        return "..."
-    return text if len(text) <= 60 else text[:57] + "..."
+    from register.flows.source import short
+
+    return short(node)

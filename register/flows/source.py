@@ -11,6 +11,7 @@ for flow-register to guess.
 from __future__ import annotations
 
 import ast
+import copy
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -40,7 +41,7 @@ FACTS = {"sys": frozenset({"version_info", "platform", "maxsize", "byteorder", "
 # request writes, and runs far more than type definitions; a Prefect block as a parameter type is
 # registered as accepting any value, with a warning.
 NOT_IMPORTED = "which flow-register does not import (it imports only modules that define types: typing, pydantic...)"
-MAX_SOURCE = 4 * 1024 * 1024  # bytes of one Python file read; parsing one of pathological shape costs ~2 s/MB
+MAX_SOURCE = 1024 * 1024  # bytes of one Python file read: parsing costs about 4 s per MiB here
 
 
 class SourceTooLarge(ValueError):
@@ -215,3 +216,30 @@ def _is_main_block(node: ast.stmt) -> bool:
     return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
             and len(test.comparators) == 1 and isinstance(test.comparators[0], ast.Constant)
             and test.comparators[0].value == "__main__")
+
+
+def short(node: ast.AST, length: int = 60) -> str:
+    """An expression as a message shows it: its first characters, unparsed from a preview of it (the first
+    items of each list, a few levels deep), so a literal of megabytes costs as little as a small one."""
+    try:
+        text = ast.unparse(_preview(node, 0))
+    except (RecursionError, ValueError, AttributeError, TypeError):
+        return "..."
+    return text if len(text) <= length else text[:length - 3] + "..."
+
+
+def _preview(node: ast.AST, depth: int) -> ast.AST:
+    if depth > 8:
+        return ast.Constant(value=...)
+    copied = copy.copy(node)
+    for name, value in ast.iter_fields(node):
+        if isinstance(value, list):
+            items = [_preview(v, depth + 1) if isinstance(v, ast.AST) else v for v in value[:10]]
+            if len(value) > 10 and name in ("elts", "args"):
+                items.append(ast.Constant(value=...))
+            setattr(copied, name, items)
+        elif isinstance(value, ast.AST):
+            setattr(copied, name, _preview(value, depth + 1))
+        elif isinstance(value, str) and len(value) > 200:
+            setattr(copied, name, value[:200])
+    return copied

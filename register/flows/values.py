@@ -32,7 +32,7 @@ from decimal import Decimal
 from pathlib import Path, PurePath
 from typing import Any
 
-from register.flows.source import FACTS, TYPE_MODULES, Binding, External, Module, Project
+from register.flows.source import FACTS, TYPE_MODULES, Binding, External, Module, Project, short
 
 MAX_LENGTH = 100_000  # the longest string or container an expression may build (a default, not a data set)
 MAX_WEIGHT = 1_000_000  # items and characters of one value, shared parts counted each time (as JSON repeats them)
@@ -458,7 +458,7 @@ class Evaluator:
             else:
                 items.append(self.value(module, item))
             if len(items) > MAX_LENGTH:
-                raise Unknown(f"'{_short(item)}' is too large to evaluate")
+                raise Unknown(f"it has more than {MAX_LENGTH:,} items")
         return items
 
     def _mapping(self, node: ast.AST, value: Any) -> dict:
@@ -944,11 +944,7 @@ _CONSTRUCTORS = {list: _collection(list), tuple: _collection(tuple), set: _colle
 
 
 def _short(node: ast.AST) -> str:
-    try:
-        text = ast.unparse(node)
-    except (RecursionError, ValueError):
-        return "..."
-    return text if len(text) <= 60 else text[:57] + "..."
+    return short(node)
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -266,13 +266,13 @@ def test_a_project_module_too_large_to_read_is_a_warning(tmp_path):
     (root / "flows" / "big.py").write_text("LIMIT = 1\n" + "# padding\n" * 500_000)
     done = run([CLI, "render", "--environment", "dev"], root, job_environment(tmp_path, None))
     assert done.returncode == 0, done.stderr
-    assert "flows/flow.py:6:" in done.stderr and "whose file big.py cannot be read: it is 4.8 MiB" in done.stderr
+    assert "flows/flow.py:6:" in done.stderr and "whose file big.py cannot be read: it is 4.8 MiB, and flow-register reads Python files up to 1 MiB" in done.stderr
 
 
 def test_a_huge_docstring_is_not_parsed_for_descriptions(tmp_path):
     root, marks = hostile_repository(tmp_path, "", "x: int = 1")
     flow = root / "flows" / "flow.py"
-    arguments = "".join(f"        p{i}: described\n" for i in range(100_000))
+    arguments = "".join(f"        p{i}: described\n" for i in range(10_000))
     flow.write_text(flow.read_text().replace("    pass\n", f'    """Load.\n\n    Args:\n{arguments}    """\n'))
     done = subprocess.run([CLI, "render", "--environment", "dev"], cwd=root, env=job_environment(tmp_path, None),
                           capture_output=True, text=True, timeout=60, preexec_fn=limited)
@@ -295,3 +295,12 @@ def test_the_flows_of_one_file_share_its_time(tmp_path):
     assert time.monotonic() - started < MAX_SECONDS + 10
     assert found[0].schema["properties"]["x"]["default"] == [] and not found[0].warnings
     assert f"takes more than {MAX_SECONDS:.0f} s" in found[-1].warnings[0].message
+
+
+def test_a_literal_default_of_a_megabyte_is_read_in_bounded_time(tmp_path):
+    root, marks = hostile_repository(tmp_path, "", "x=[" + "0, " * 340_000 + "]")
+    done, memory, cpu = measured([CLI, "render", "--environment", "dev"], root, job_environment(tmp_path, None),
+                                 tmp_path)
+    assert done.returncode == 0 and cpu < 20 and memory < 600, (done.stderr[-2000:], memory, cpu)
+    assert ("flows/flow.py:6:15: warning: the default of parameter 'x' ([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ...]) cannot "
+            "be known without running code: it has more than 100,000 items") in done.stderr
