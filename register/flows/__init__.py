@@ -285,18 +285,29 @@ def _flow_schema(root: Path, entrypoint: str, fingerprint: str) -> FlowSchema:
     descriptions = parameter_descriptions(docstring)
     try:
         schema = make_schema(parameters, descriptions)
-    except (ValueError, TypeError, RecursionError) as error:  # a default pydantic cannot encode
-        for index, (parameter, (arg, default)) in enumerate(zip(parameters, _arguments(node))):
-            try:
-                make_schema([parameter], {})
-            except (ValueError, TypeError, RecursionError):
-                parameters[index] = Parameter(parameter.name, parameter.annotation, UNKNOWN)
-                part = default if default is not None else arg
+    except Exception:  # noqa: BLE001 - a default pydantic cannot encode, a name it refuses ('_private')
+        kept = []
+        for parameter, (arg, default) in zip(parameters, _arguments(node)):
+            without_default = Parameter(parameter.name, parameter.annotation, UNKNOWN)
+            for candidate in (parameter, without_default):
+                try:
+                    make_schema([candidate], {})
+                except Exception as error:  # noqa: BLE001 - as above
+                    reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                    continue
+                kept.append(candidate)
+                break
+            part = default if default is not None else arg
+            if kept and kept[-1] is without_default:
                 warnings.append(Problem(shown, part.lineno, part.col_offset + 1,
-                                        f"the default of parameter '{arg.arg}' cannot be described: "
-                                        f"{type(error).__name__}; registered without a default",
-                                        "parameter-default-unknown", "warning"))
-        schema = make_schema(parameters, descriptions)
+                                        f"the default of parameter '{arg.arg}' cannot be described ({reason}); "
+                                        "registered without a default", "parameter-default-unknown", "warning"))
+            elif not kept or kept[-1] is not parameter:
+                warnings.append(Problem(shown, arg.lineno, arg.col_offset + 1,
+                                        f"parameter '{arg.arg}' cannot be described ({reason}); it is left out of "
+                                        "the schema (`prefect deploy` fails on this flow)",
+                                        "parameter-type-unknown", "warning"))
+        schema = make_schema(kept, descriptions)
     return FlowSchema(schema, fingerprint, tuple(warnings))
 
 

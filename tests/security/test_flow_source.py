@@ -304,3 +304,13 @@ def test_a_literal_default_of_a_megabyte_is_read_in_bounded_time(tmp_path):
     assert done.returncode == 0 and cpu < 20 and memory < 600, (done.stderr[-2000:], memory, cpu)
     assert ("flows/flow.py:6:15: warning: the default of parameter 'x' ([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ...]) cannot "
             "be known without running code: it has more than 100,000 items") in done.stderr
+
+
+@pytest.mark.parametrize("parameter", ["_private: int = 1", "__config__=1"])
+def test_a_parameter_pydantic_refuses_is_a_warning_not_a_traceback(tmp_path, parameter):
+    root, marks = hostile_repository(tmp_path, "", f"{parameter}, kept: int = 2")
+    done = run([CLI, "render", "--environment", "dev"], root, job_environment(tmp_path, None))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    name = parameter.split(":")[0].split("=")[0]
+    assert f"flows/flow.py:6:13: warning: parameter '{name}' cannot be described" in done.stderr
+    assert '"kept"' in done.stdout
