@@ -223,14 +223,14 @@ def short(node: ast.AST, length: int = 60) -> str:
     items of each list, a few levels deep), so a literal of megabytes costs as little as a small one."""
     try:
         text = ast.unparse(_preview(node, 0))
-    except (RecursionError, ValueError, AttributeError, TypeError):
+    except Exception:  # noqa: BLE001 - a preview unparse cannot render: the message goes on without it
         return "..."
     return text if len(text) <= length else text[:length - 3] + "..."
 
 
 def _preview(node: ast.AST, depth: int) -> ast.AST:
     if depth > 8:
-        return ast.Constant(value=...)
+        return ast.Constant(value=...) if isinstance(node, ast.expr) else node
     copied = copy.copy(node)
     for name, value in ast.iter_fields(node):
         if isinstance(value, list):

@@ -39,7 +39,7 @@ MAX_WEIGHT = 1_000_000  # items and characters of one value, shared parts counte
 MAX_BITS = 14_000  # an integer's size: about 4200 digits, within what Python converts to text
 MAX_WIDTH = 10_000  # a width or precision in a format specification
 MAX_NESTING = 100  # expressions within expressions, and containers within containers
-MAX_STEPS = 1_000_000  # expressions evaluated and loop iterations, per flow
+MAX_STEPS = 1_000_000  # expressions evaluated, loop iterations and items measured, per flow
 MAX_SECONDS = 10.0  # per flow
 
 
@@ -184,11 +184,11 @@ class Evaluator:
 
     # budget
 
-    def _tick(self) -> None:
-        self._steps += 1
+    def _tick(self, steps: int = 1) -> None:
+        self._steps += steps
         if self._steps > MAX_STEPS:
             raise Unknown(f"evaluating this flow's signature takes more than {MAX_STEPS:,} steps")
-        if self._steps % 1000 == 0 and time.monotonic() > self._deadline:
+        if (self._steps % 100 < steps or steps > 100) and time.monotonic() > self._deadline:
             raise Unknown(f"evaluating the signatures of this flow's file takes more than {MAX_SECONDS:.0f} s")
 
     # names
@@ -583,6 +583,7 @@ class Evaluator:
             raise Unknown(f"'{_short(node)}' nests containers more than {MAX_NESTING} deep")
         if len(value) > MAX_LENGTH:
             raise Unknown(f"'{_short(node)}' is too large to evaluate (more than {MAX_LENGTH:,} items)")
+        self._tick(len(value))  # measuring is work too: a comprehension of large rows measures each
         weight, deepest = 1, 0
         for item in (value.items() if isinstance(value, dict) else value):
             item_weight, item_nesting = self._size(node, item, nesting + 1)
