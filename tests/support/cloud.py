@@ -199,6 +199,7 @@ class CloudStandIn:
     async def _serve(self, ready: threading.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
+        self._creating = asyncio.Lock()
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
         async with httpx.AsyncClient(base_url=self.origin, timeout=300, limits=limits) as client:
             self._client = client
@@ -227,6 +228,12 @@ class CloudStandIn:
                       writer: asyncio.StreamWriter) -> None:
         lower = {k.lower(): v for k, v in headers}
         client = "production" if lower.get("user-agent") == PRODUCTION_AGENT else "deploy"
+        # Cloud counts and creates as one: two creations at once must not both pass a limit of one more
+        counting = self.max_deployments is not None and method == "POST" and target.endswith("/deployments/")
+        async with self._creating if counting else contextlib.nullcontext():
+            await self._pass(method, target, headers, lower, body, client, writer)
+
+    async def _pass(self, method, target, headers, lower, body, client, writer) -> None:
         status, extra, answer, path = await self._decide(method, target, lower, body)
         if status is None:  # passed on to the server
             upstream = await self._client.request(method, path, content=body,
