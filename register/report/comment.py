@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import httpx
 
+from register import http
 from register.settings import GitHub
 
 MAX_BODY = 65_536  # GitHub refuses a longer comment
-TIMEOUT = 30.0
+TIMEOUT = 30.0  # for the whole of one request (register/http.py)
+ANSWER_CAP = 16 * http.MiB  # a page of 100 comments of at most 64 KiB each, and room
 
 # Every message a user can hit here, in one place.
 NOT_A_PULL_REQUEST = "no plan comment: this run is not for a pull request (event '{event}')"
@@ -67,7 +69,8 @@ def upsert_comment(markdown: str, github: GitHub, *, project: str, environment: 
                "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "flow-register"}
     comments = f"{github.api_url}/repos/{github.repository}/issues/{number}/comments"
     try:
-        with httpx.Client(headers=headers, timeout=TIMEOUT, transport=transport) as client:
+        with http.client(seconds=TIMEOUT, cap=ANSWER_CAP, headers=headers, timeout=TIMEOUT,
+                         transport=transport) as client:
             existing = _find(client, comments, mark)
             payload = {"body": body(markdown, github, mark)}
             if existing is None:
@@ -76,9 +79,9 @@ def upsert_comment(markdown: str, github: GitHub, *, project: str, environment: 
                 edit = f"{github.api_url}/repos/{github.repository}/issues/comments/{existing['id']}"
                 response = _checked(client.patch(edit, json=payload))
     except _Refused as refused:
-        return Note(REFUSED.format(status=refused.status, message=refused.message), warning=True)
+        return Note(REFUSED.format(status=refused.status, message=http.shorten(refused.message)), warning=True)
     except httpx.HTTPError as error:
-        return Note(FAILED.format(error=f"{type(error).__name__}: {error}"), warning=True)
+        return Note(FAILED.format(error=http.shorten(f"{type(error).__name__}: {error}")), warning=True)
     how = "written" if existing is None else "updated"
     return Note(WRITTEN.format(how=how, number=number, url=response.json().get("html_url", comments)))
 
