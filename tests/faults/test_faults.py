@@ -67,7 +67,8 @@ def deploy_through(project: Project, proxy: Proxy, *args: str):
 CASES = [(kind, "POST", r"/deployments/filter$") for kind in ("500", "503", "429", "reset", "timeout")] + \
         [(kind, "POST", r"/deployments/$") for kind in ("502", "reset", "lost", "timeout-after")] + \
         [(kind, "POST", r"/automations/$") for kind in ("lost", "reset-after", "timeout-after", "503")] + \
-        [(kind, "DELETE", r"/automations/owned-by/") for kind in ("lost", "timeout")]
+        [(kind, "DELETE", r"/automations/") for kind in ("lost", "timeout", "late")] + \
+        [("late", "POST", r"/deployments/$")]
 
 
 @pytest.mark.parametrize("kind, method, path", CASES, ids=[f"{m} {p.strip('/$')} {k}" for k, m, p in CASES])
@@ -79,6 +80,11 @@ def test_a_fault_on_a_read_or_a_write_still_ends_in_one_run_with_the_plan(projec
     with faulty(project, rules=[Rule(kind, method, path)]) as proxy:
         result = deploy_through(project, proxy)
         assert proxy.injected == {kind: 1}, proxy.summary()  # the fault was met
+        # "late": the request the run gave up on reaches the server after the run ended
+        deadline = time.monotonic() + 30
+        while not proxy.landed("late") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proxy.landed("late"), proxy.timeline()
     assert result.code == 0, result
     holds_the_plan(api, project)
 
