@@ -598,6 +598,7 @@ class Lease:
                 continue
             if answer is not None:
                 self.id = answer["lease_id"]
+                self._check_limit()
                 break
             left = deadline - time.monotonic()
             if left <= 0:
@@ -615,6 +616,31 @@ class Lease:
             self.server._sleep(min(left, 2.0))
         self._renewer = threading.Thread(target=self._renew, name="deploy-lease", daemon=True)
         self._renewer.start()
+
+    def _check_limit(self) -> None:
+        """The limit is what makes the lease exclusive; a server user can change it. The server grants a
+        lease on an inactive limit without counting it, lets a limit above one be held by as many runs, and
+        frees a decaying one by itself: with any of them two deploys would run at once. Checked after the
+        lease is granted, so one switched off while another run holds it is found too. Refused, not
+        repaired: whoever changed it may have meant to, and a deploy should not undo it unasked."""
+        limit = self.server.request("GET", f"/v2/concurrency_limits/{quote(self.name, safe=':')}",
+                                    doing=f"reading the deploy lock of {self.what}", counted=False) or {}
+        wrong = []
+        if not limit.get("active", True):
+            wrong.append("it is inactive (every run would get the lease)")
+        if limit.get("limit") != 1:
+            wrong.append(f"its limit is {http.shorten(limit.get('limit'), 40)}, not 1")
+        if limit.get("slot_decay_per_second"):
+            wrong.append("its slots decay (a rate limit frees the lease by itself)")
+        if not wrong:
+            return
+        self._release_id(self.id)
+        self.id = None
+        raise ServerError(
+            f"the deploy lock '{self.name}' on {self.server.url} no longer keeps deploys of {self.what} one at a time: "
+            f"{'; '.join(wrong)}. Nothing was written. Someone changed it on the server; put it back with "
+            f"`prefect gcl update {self.name} --enable --limit 1 --slot-decay-per-second 0`, or delete it "
+            f"(`prefect gcl delete {self.name}`) and flow-register makes it again", 423)
 
     def _renew(self) -> None:
         while not self._stop.wait(LEASE_SECONDS / 4):

@@ -9,6 +9,7 @@ the deploy itself, marked `integration`.
 from __future__ import annotations
 
 import gzip
+import subprocess
 import json
 import socket
 import threading
@@ -300,3 +301,38 @@ def test_the_github_api_cannot_hold_or_flood_the_comment(short_deadlines, tmp_pa
     assert len(note) < 1000, len(note)
     if attack in (endless_body, gzip_bomb):
         assert "is larger than flow-register reads (16 MiB)" in note, note
+
+
+# -- the deploy lease: a lock a server user switched off or widened is refused ------------------------
+
+def _deploying(project: Project, api_url: str) -> subprocess.Popen:
+    from support.registration import CLI, client_env
+
+    env = client_env(api_url, project.home, PREFECT_API_REQUEST_TIMEOUT="300")  # it is held a while
+    return subprocess.Popen([CLI, "deploy", "-e", "dev", "--output", "json"], cwd=project.root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("change", [{"active": False}, {"limit": 5}, {"slot_decay_per_second": 1.0}],
+                         ids=["switched off", "limit raised", "slots decaying"])
+def test_a_deploy_lock_changed_on_the_server_does_not_let_two_deploys_run_at_once(project, api, change):
+    from support.proxy import Proxy, Rule
+
+    lock = f"flow-register:{project.name}:dev"
+    with Proxy(project.api_url, rules=[Rule("hold", "POST", r"/deployments/$")]) as proxy:
+        first = _deploying(project, proxy.api_url)
+        deadline = time.monotonic() + 120
+        while not proxy.injected["hold"]:  # the first run holds the lease, mid-apply
+            assert time.monotonic() < deadline and first.poll() is None, proxy.summary()
+            time.sleep(0.05)
+        response = api.http.patch(f"/v2/concurrency_limits/{lock}", json=change)  # a server user, by hand
+        assert response.status_code == 204, response.text
+        second = project.deploy(timeout=120)
+        proxy.open_gate()
+        out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert second.code == 4, second
+    assert f"the deploy lock '{lock}' on " in second.err, second.err
+    assert "no longer keeps deploys of project" in second.err and "Nothing was written" in second.err, second.err
+    assert "registering deployment" not in second.err, second.err
