@@ -336,3 +336,44 @@ def test_a_deploy_lock_changed_on_the_server_does_not_let_two_deploys_run_at_onc
     assert f"the deploy lock '{lock}' on " in second.err, second.err
     assert "no longer keeps deploys of project" in second.err and "Nothing was written" in second.err, second.err
     assert "registering deployment" not in second.err, second.err
+
+
+# -- drift: what the server holds is compared with what the manifest and the flow source make ----------
+
+@pytest.mark.integration
+def test_a_parameter_schema_rewritten_with_its_label_still_shows_as_drift_and_deploy_repairs_it(project, api):
+    import hashlib
+
+    assert project.deploy().code == 0
+    found = api.deployments("managed-by:flow-register", f"project:{project.name}", "environment:dev")
+    registered = found[f"extract-{project.name}"]
+    original = registered["parameter_openapi_schema"]
+    # A server user widens what runs may be started with (any region, days as a string) and rewrites the
+    # label that says which flow source and schema flow-register wrote, so that the two agree again.
+    forged = {**original, "properties": {**original["properties"], "days": {"type": "string", "title": "days"}}}
+    labels = dict(registered["labels"])
+    label = json.loads(labels["flow-register.schema"])
+    label["schema"] = hashlib.sha256(json.dumps(forged, sort_keys=True).encode()).hexdigest()[:16]
+    labels["flow-register.schema"] = json.dumps(label, separators=(",", ":"))
+    # (labels are not patchable: the whole deployment is written again, as a client upserts it)
+    kept = ["name", "flow_id", "paused", "concurrency_limit", "concurrency_options", "enforce_parameter_schema",
+            "parameters", "tags", "pull_steps", "work_queue_name", "work_pool_name", "description", "version",
+            "entrypoint", "job_variables"]
+    body = {k: registered[k] for k in kept if k in registered}
+    body["concurrency_limit"] = (registered.get("global_concurrency_limit") or {}).get("limit")
+    body["schedules"] = [{k: s[k] for k in ("schedule", "active", "parameters", "slug") if k in s}
+                         for s in registered.get("schedules") or []]
+    response = api.http.post("/deployments/", json={**body, "parameter_openapi_schema": forged, "labels": labels})
+    assert response.status_code in (200, 201), response.text
+    assert api.deployment(registered["id"])["parameter_openapi_schema"] == forged
+
+    planned = project.plan()
+    assert planned.code == 0, planned
+    extract = next(d for d in planned.json["deployments"] if d["name"] == f"extract-{project.name}")
+    assert extract["action"] == "update" and extract["changes"] == ["parameter_schema"], extract
+    assert planned.json["changes"] is True if "changes" in planned.json else True
+
+    repaired = project.deploy()
+    assert repaired.code == 0, repaired
+    again = api.deployments("managed-by:flow-register", f"project:{project.name}", "environment:dev")
+    assert again[f"extract-{project.name}"]["parameter_openapi_schema"] == original
