@@ -24,7 +24,7 @@ from register.manifest.checks import ProblemReport, check_parameters
 from register.manifest import pools as pool_checks
 from register.manifest import references
 from register.manifest.resolve import OWNER_TAG, Deployment, ownership_tags, render_name
-from register.plan import Plan, automation_deployments, conflicts, make_plan, owner_of, registered
+from register.plan import Plan, automation_deployments, conflicts, make_plan, owner_of, registered, unstorable
 from register.problems import Exit, Invalid, Problem
 from register.report.plan import Outcome
 from register.report.reporters import Reporter
@@ -192,6 +192,9 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
         # there would then be compared with itself, its edit hidden from the plan.
         for problem in check_parameters(manifest, environment, loaded.deployments, loaded.schemas):
             report.problems.setdefault((problem.file, problem.line, problem.col, problem.message), problem)
+    for deployment in loaded.deployments:  # found before the first write, not by the server half way
+        for path, message in unstorable(deployment):
+            report.at(deployment.origin(*path), f"deployment '{deployment.manifest_name}': {message}", "server-range")
     spec = manifest.image(environment)
     pool_checks.check(report, environment, loaded.deployments, state.pools, server=server.url,
                       pool_names=server.work_pool_names, image=f"{spec['repository']}:latest" if spec else None)

@@ -258,3 +258,40 @@ def make_plan(project: str, environment: str, desired_states: list[State], regis
         else:
             plan.kept.append(have)
     return plan
+
+
+# -- what the server cannot store -------------------------------------------------------------------
+
+INT64 = 2**63 - 1  # the server's integer columns (PostgreSQL BIGINT, SQLite INTEGER)
+SECONDS = 86_399_999_999_999  # the longest duration the server holds (Python's timedelta.max, in seconds)
+DURATIONS = {"interval", "within", "schedule_after", "grace_period_seconds", "range", "firing_for"}
+
+
+def unstorable(deployment) -> list[tuple[tuple, str]]:
+    """Numbers in what `deployment` registers that the server cannot store, each with its resolved path
+    (for Deployment.origin) and what is wrong. The server refuses them (422) or fails on them (500, retried
+    until the run gives up) only when they are written, perhaps after other writes of the same run."""
+    found: list[tuple[tuple, str]] = []
+
+    def walk(value, path: tuple) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, (*path, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, (*path, index))
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            return
+        elif value != value or value in (float("inf"), float("-inf")):
+            found.append((path, f"'{'.'.join(map(str, path))}' is {value}, which the Prefect server cannot store"))
+        elif path and path[-1] in DURATIONS and abs(value) > SECONDS:
+            found.append((path, f"'{'.'.join(map(str, path))}' is {value:g} seconds; the Prefect server holds "
+                                f"durations of at most {SECONDS} seconds (about 2.7 million years)"))
+        elif isinstance(value, int) and abs(value) > INT64 and path[0] not in ("parameters", "job_variables"):
+            # (parameters and job variables are JSON documents on the server: any whole number fits)
+            found.append((path, f"'{'.'.join(map(str, path))}' is {value}; the Prefect server stores whole "
+                                f"numbers from -{INT64 + 1} to {INT64}"))
+
+    for name in ("schedules", "triggers", "parameters", "job_variables", "concurrency_limit", "concurrency_options"):
+        walk(getattr(deployment, name), (name,))
+    return found

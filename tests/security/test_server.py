@@ -377,3 +377,24 @@ def test_a_parameter_schema_rewritten_with_its_label_still_shows_as_drift_and_de
     assert repaired.code == 0, repaired
     again = api.deployments("managed-by:flow-register", f"project:{project.name}", "environment:dev")
     assert again[f"extract-{project.name}"]["parameter_openapi_schema"] == original
+
+
+# -- numbers the server cannot store: refused before the first write ---------------------------------
+
+@pytest.mark.integration
+@pytest.mark.parametrize("field, value, said", [
+    ("schedules", [{"interval": 1e20}], "'schedules.0.interval' is 1e+20 seconds; the Prefect server holds durations"),
+    ("concurrency_limit", 2**64, "'concurrency_limit' is 18446744073709551616; the Prefect server stores whole"),
+], ids=["interval of 1e20 s", "limit above 64 bits"])
+def test_a_number_the_server_cannot_store_is_refused_before_any_write(project, api, field, value, said):
+    manifest = project.manifest
+    manifest["deployments"].insert(0, {"name": "first", "entrypoint": "flows/etl.py:extract"})  # written first
+    manifest["deployments"][-1][field] = value  # the last deployment
+    project.write(manifest)
+    started = time.monotonic()
+    result = project.deploy(timeout=300)
+    assert result.code == 1, result
+    assert said in result.err and "[server-range]" in result.err, result.err
+    assert "flows.yaml:" in result.err.split(said)[0].splitlines()[-1], result.err
+    assert api.deployments(f"project:{project.name}") == {}, "nothing is written"
+    assert time.monotonic() - started < 60
