@@ -224,3 +224,18 @@ def test_a_prune_racing_an_addition_applies_them_one_after_the_other(project, ap
     deleted = {d["name"].removesuffix(f"-{project.name}") for d in pruning["deployments"] if d["action"] == "delete"}
     assert deleted == {"added", "more-3"}, pruning
     holds_the_plan(api, project)
+
+
+def test_a_write_the_server_refuses_half_way_is_never_reported_as_done(project, api):
+    """The server refuses (422) a trigger after its deployment was written: the run says what was applied and
+    fails (exit 3); the next run finishes the job."""
+    with faulty(project, rules=[Rule("422", "POST", r"/automations/$", times=None)]) as proxy:
+        result = deploy_through(project, proxy)
+        assert proxy.injected["422"] >= 1, proxy.summary()
+    assert result.code == 3, result
+    assert "answered 422" in result.err, result.err
+    applied = [d for d in result.json["deployments"] if d["action"] in ("create", "update")]
+    assert applied, result.out
+    again = project.deploy()
+    assert again.code == 0, again
+    holds_the_plan(api, project)
