@@ -136,13 +136,43 @@ def _trigger_change(want: State, have: State) -> Change | None:
     """None when the server's automations are the manifest's triggers. Equal fingerprints say so without
     Prefect's models; otherwise both sides are shaped by them and compared (tags aside: automations that
     `prefect deploy` made are the same triggers without flow-register's tags)."""
-    if sorted(want.fields["triggers"]) == sorted(f or "" for f in have.fields["triggers"]):
+    if sorted(want.fields["triggers"]) == sorted(f or "" for f in have.fields["triggers"]) and \
+            _as_tagged(want, have):
         return None
     after = [t.automation for t in want.triggers or []]
     before = [models.registered_automation(a) for a in have.automations or []]
     if sorted(_canonical(_without_tags(a)) for a in after) == sorted(_canonical(_without_tags(b)) for b in before):
         return None
     return Change("triggers", before, after)
+
+
+def _as_tagged(want: State, have: State) -> bool:
+    """Whether each registered automation still does what its fingerprint tag says: a tag is server-held
+    text, and a server user can edit an automation (switch it off, run another deployment, listen for other
+    events, other parameters) and keep its tag. Any doubt here only sends the triggers to the full comparison
+    through Prefect's models, never to a false change."""
+    by_fingerprint = {t.fingerprint: t for t in want.triggers or []}
+    for raw in have.automations or []:
+        tag = next((t for t in raw.get("tags") or [] if t.startswith(models.FINGERPRINT_TAG)), None)
+        trigger = by_fingerprint.get(tag)
+        if trigger is None:
+            return False
+        spec = models.plain(trigger.spec)
+        body = raw.get("trigger") or {}
+        actions = raw.get("actions") or []
+        if raw.get("enabled", True) != spec.get("enabled", True) or \
+                raw.get("name") != spec.get("name", f"{trigger.deployment}__automation_{trigger.index}") or \
+                body.get("type") != spec.get("type") or \
+                (raw.get("description") or "") != (spec.get("description") or "") or \
+                sorted(body.get("expect") or []) != sorted(spec.get("expect") or []) or \
+                raw.get("actions_on_trigger") or raw.get("actions_on_resolve") or len(actions) != 1:
+            return False
+        action = actions[0]
+        if action.get("type") != "run-deployment" or str(action.get("deployment_id")) != str(have.id) or \
+                (action.get("parameters") or {}) != (spec.get("parameters") or {}) or \
+                (action.get("job_variables") or {}) != (spec.get("job_variables") or {}):
+            return False
+    return True
 
 
 def same(name: str, want, have) -> bool:

@@ -398,3 +398,35 @@ def test_a_number_the_server_cannot_store_is_refused_before_any_write(project, a
     assert "flows.yaml:" in result.err.split(said)[0].splitlines()[-1], result.err
     assert api.deployments(f"project:{project.name}") == {}, "nothing is written"
     assert time.monotonic() - started < 60
+
+
+def _edit_first_automation(api, project, how: str):
+    found = api.deployments("managed-by:flow-register", f"project:{project.name}", "environment:dev")
+    deployment = found[f"extract-{project.name}"]
+    [automation] = api.automations_of(deployment["id"])
+    if how == "switched off":
+        response = api.http.patch(f"/automations/{automation['id']}", json={"enabled": False})
+    else:  # other events, the same tags (its fingerprint among them)
+        body = {k: automation[k] for k in ("name", "description", "enabled", "trigger", "actions",
+                                            "actions_on_trigger", "actions_on_resolve", "tags")}
+        body["trigger"] = {**body["trigger"], "expect": ["something.else"]}
+        body["trigger"].pop("id", None)
+        response = api.http.put(f"/automations/{automation['id']}", json=body)
+    assert response.status_code in (200, 204), response.text
+    return deployment["id"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("how", ["switched off", "other events"])
+def test_a_trigger_edited_on_the_server_under_its_fingerprint_tag_shows_as_drift(project, api, how):
+    assert project.deploy().code == 0
+    deployment_id = _edit_first_automation(api, project, how)
+
+    planned = project.plan()
+    assert planned.code == 0, planned
+    extract = next(d for d in planned.json["deployments"] if d["name"] == f"extract-{project.name}")
+    assert extract["action"] == "update" and extract["changes"] == ["triggers"], extract
+
+    assert project.deploy().code == 0
+    [automation] = api.automations_of(deployment_id)
+    assert automation["enabled"] is True and automation["trigger"]["expect"] == ["data.arrived"], automation
