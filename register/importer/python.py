@@ -136,6 +136,12 @@ class Registration:
     project: str | None = None  # Prefect 1: the project it is registered in
 
 
+@dataclass(frozen=True)
+class Ref:
+    """A name the script imports (`os`, `prefect.deploy`, an enum member): known by what it names."""
+    dotted: str
+
+
 class _Return(Exception):
     def __init__(self, value):
         self.value = value
@@ -260,8 +266,8 @@ class _Interpreter:
     def imports(self, node: ast.Import | ast.ImportFrom, scope: dict) -> None:
         if isinstance(node, ast.Import):
             for alias in node.names:
-                scope[alias.asname or alias.name.split(".")[0]] = ("module", alias.name if alias.asname else
-                                                                    alias.name.split(".")[0])
+                scope[alias.asname or alias.name.split(".")[0]] = Ref(alias.name if alias.asname else
+                                                                       alias.name.split(".")[0])
             return
         module = node.module or ""
         base = self.path.parent if node.level else self.root
@@ -274,7 +280,7 @@ class _Interpreter:
             if file is not None:
                 scope[local] = Lazy(file, alias.name, node)
             else:
-                scope[local] = ("name", f"{module}.{alias.name}")
+                scope[local] = Ref(f"{module}.{alias.name}")
 
     def function(self, node, scope: dict):
         for decorator in node.decorator_list:
@@ -391,8 +397,8 @@ class _Interpreter:
             return None
         head, _, rest = dotted.partition(".")
         bound = scope.get(head, self.scope.get(head))
-        if isinstance(bound, tuple):
-            head = bound[1]
+        if isinstance(bound, Ref):
+            head = bound.dotted
         elif isinstance(bound, Lazy):
             head = f"{bound.file.stem}.{bound.name}"
         return f"{head}.{rest}" if rest else head
@@ -461,7 +467,7 @@ class _Interpreter:
                     k = self.value(key, scope)
                     if isinstance(k, Deferred):
                         raise Unknown(key, "a key read from the environment is known only when the script runs")
-                    out[k] = self.value(val, scope)
+                    out[k] = self.maybe(val, scope)  # what is known of a dict is kept; each unknown value warned
             return out
         if isinstance(node, ast.BinOp):
             return self.binop(node, scope)
@@ -551,7 +557,10 @@ class _Interpreter:
             raise Unknown(node.slice, "the key is read from the environment, known only when the script runs")
         try:
             if isinstance(container, (dict, list, tuple, str)):
-                return container[key]
+                found = container[key]
+                if isinstance(found, Unknown):
+                    raise Unknown(found.node, found.reason)
+                return found
         except (KeyError, IndexError, TypeError):
             raise Unknown(node, f"the script has no {key!r} in it") from None
         raise Unknown(node, "it indexes what is not a value written in the script")
@@ -562,8 +571,8 @@ class _Interpreter:
             return owner.settings.get(node.attr)
         if isinstance(owner, Obj) and node.attr in owner.args:
             return owner.args[node.attr]
-        if isinstance(owner, tuple) and owner and owner[0] in ("module", "name"):
-            return ("name", f"{owner[1]}.{node.attr}")
+        if isinstance(owner, Ref):
+            return Ref(f"{owner.dotted}.{node.attr}")
         raise Unknown(node, f"'.{node.attr}' is known only when the script runs")
 
     def comprehension(self, node, scope: dict):
@@ -669,7 +678,8 @@ class _Interpreter:
             return self.prefect_call(name, last, args, kwargs, node)
         if last in ("str", "int", "float", "bool", "dict", "list", "tuple", "len", "sorted"):
             return self.builtin(last, args, kwargs, node)
-        raise Unknown(node, f"it is what {name or 'this call'}(...) returns, known only when the script runs")
+        called = name or (f".{func.attr}" if isinstance(func, ast.Attribute) else "this call")
+        raise Unknown(node, f"it is what {called}(...) returns, known only when the script runs")
 
     def builtin(self, name: str, args: list, kwargs: dict, node: ast.AST):
         for value in args + list(kwargs.values()):
@@ -747,7 +757,9 @@ class _Interpreter:
                 named = dict(kwargs)
                 if args:
                     named.setdefault("project_name", args[0])
-                self.registrations.append(Registration(1, owner, named, node))
+                # what is set on the flow when it registers (a loop sets it again for the next stage)
+                self.registrations.append(Registration(1, Flow1(owner.name, owner.node, dict(owner.settings)), named,
+                                                       node))
             return None
         if isinstance(owner, Flow1) and method in ("run_config", "schedule", "storage"):
             return NotImplemented
@@ -756,9 +768,9 @@ class _Interpreter:
                 self.registrations.append(Registration(owner.generation, owner.flow, owner.args, owner.node))
             owner.args["__applied__"] = True
             return None
-        if isinstance(owner, tuple) and owner and owner[0] == "name":
-            qualified = f"{owner[1]}.{method}"
-            last = owner[1].split(".")[-1]
+        if isinstance(owner, Ref):
+            qualified = f"{owner.dotted}.{method}"
+            last = owner.dotted.split(".")[-1]
             if method == "load" and (last in POOL_TYPE or last in STORAGE or qualified.startswith("prefect")):
                 block = args[0] if args else kwargs.get("name")
                 return Obj(last, {}, node, loaded=block if isinstance(block, str) else "?")
@@ -778,7 +790,10 @@ class _Interpreter:
                 if isinstance(value, Unknown):
                     raise value
             if method == "get":
-                return owner.get(args[0], args[1] if len(args) > 1 else None)
+                found = owner.get(args[0], args[1] if len(args) > 1 else None)
+                if isinstance(found, Unknown):
+                    raise Unknown(found.node, found.reason)
+                return found
             if method == "copy":
                 return dict(owner)
             return {"items": lambda: list(owner.items()), "keys": lambda: list(owner),
@@ -939,9 +954,15 @@ class _Converter:
             kept = [self.known(v, node, what) for v in value]
             return [v for v in kept if v is not None]
         if isinstance(value, dict):
-            kept = {str(k): self.known(v, node, f"{what}.{k}") for k, v in value.items()}
-            return {k: v for k, v in kept.items() if v is not None or not isinstance(value[k], Unknown)}
-        if isinstance(value, (Obj, Flow1, Flow3, Spec, Function, tuple)) and not isinstance(value, (list,)):
+            out = {}
+            for k, v in value.items():
+                kept = self.known(v, node, f"{what}.{k}")
+                if kept is not None or v is None:
+                    out[str(k)] = kept
+            return out
+        if isinstance(value, Ref) and value.dotted.startswith("prefect") and value.dotted.count(".") >= 2:
+            return value.dotted.rsplit(".", 1)[1]  # an enum member: ConcurrencyLimitStrategy.CANCEL_NEW, Posture.Reactive
+        if isinstance(value, (Obj, Flow1, Flow3, Spec, Function, Ref)):
             self.warn(node, f"{what} is left out: it is not a value the manifest can hold", "unknown")
             return None
         return str(value) if isinstance(value, Deferred) else value
@@ -987,9 +1008,6 @@ class _Converter:
         if isinstance(limit, Obj):
             out["concurrency_limit"] = {k: self.known(v, node, "concurrency_limit") for k, v in limit.args.items()
                                         if k in ("limit", "collision_strategy", "grace_period_seconds")}
-            if isinstance(out["concurrency_limit"].get("collision_strategy"), tuple):
-                out["concurrency_limit"]["collision_strategy"] = out["concurrency_limit"]["collision_strategy"][1] \
-                    .split(".")[-1]
         elif limit is not None:
             value = self.known(limit, node, "concurrency_limit")
             if value is not None:
@@ -1191,8 +1209,8 @@ class _Converter:
             return None
         if storage.loaded is not None:
             self.warn(storage.node, f"{storage.kind} block '{storage.loaded}' holds where the code is, on the Prefect "
-                                    "server: build the code into the image (`image:`) or clone it with code.git",
-                      "storage")
+                                    "server: build the code into the image (`image:` with dockerfile: auto and the "
+                                    "image the runs use as its base), or clone it with code.git", "storage")
             return None
         kind, args = storage.kind, storage.args
         if kind in ("GitHub", "GitHubRepository", "GitRepository", "Git", "GitLab", "GitLabRepository"):
@@ -1215,9 +1233,10 @@ class _Converter:
             return None
         if kind == "Docker":
             return None  # Prefect 1's Docker storage is the image: see prefect1
-        self.warn(storage.node, f"{kind} storage (code uploaded to object storage) is not a source `code:` reads: the "
-                                "code goes into the image flow-register builds (`image:`); runs need no storage "
-                                "block", "storage")
+        self.warn(storage.node, f"{kind} storage (code uploaded to object storage) is not a source `code:` reads: "
+                                "build the code into the image (`image:` with dockerfile: auto and the image the "
+                                "runs use as its base), or clone it with code.git; runs then need no storage block",
+                  "storage")
         return None
 
     # schedules and triggers --------------------------------------------------------------------------
@@ -1283,7 +1302,9 @@ class _Converter:
         anchor = args.get("anchor_date", args.get("start_date"))
         if anchor is not None:
             out["anchor_date"] = anchor
-        timezone = args.get("timezone", positional[1] if kind in ("Cron", "Interval") and len(positional) > 1 else None)
+        if kind == "Interval" and len(positional) > 1:
+            out["anchor_date"] = positional[1]
+        timezone = args.get("timezone", positional[1] if kind == "Cron" and len(positional) > 1 else None)
         if timezone is not None:
             out["timezone"] = timezone
         if args.get("day_or") is not None:
@@ -1293,6 +1314,8 @@ class _Converter:
         parameters = args.get("parameters", args.get("parameter_defaults"))
         if parameters:
             out["parameters"] = parameters
+        if args.get("slug") is not None:
+            out["slug"] = args["slug"]
         for key in args:
             if key not in ("cron", "interval", "rrule", "anchor_date", "start_date", "timezone", "day_or", "active",
                            "parameters", "parameter_defaults", "slug"):
@@ -1319,8 +1342,6 @@ class _Converter:
             if isinstance(value, (set, frozenset)):
                 value = sorted(value)
             value = self.known(value, trigger.node, f"trigger {key}")
-            if key == "posture" and isinstance(value, tuple):
-                value = value[1].split(".")[-1]
             if value is not None:
                 out[key] = value
         return out
@@ -1523,6 +1544,10 @@ def assemble(project: str, by_environment: dict[str, list[dict]], image: dict | 
     return manifest
 
 
+HEADER = ("# yaml-language-server: $schema=https://raw.githubusercontent.com/org/flow-register/v1/schemas/"
+          "manifest.schema.json\n# Converted from {source} by `flow-register import` (read, never run).\n")
+
+
 def run(script: str, output: str | None, environment: str) -> int:
     """`flow-register import deploy.py`: convert, report what was left out, write, and validate what was written."""
     import sys
@@ -1548,9 +1573,7 @@ def run(script: str, output: str | None, environment: str) -> int:
         folder = os.path.relpath(result.root)
         raise UsageError(f"write the manifest in {folder} (-o {os.path.join(folder, 'flows.yaml')}): its entrypoints "
                          "are relative to it")
-    header = (f"# yaml-language-server: $schema=https://raw.githubusercontent.com/org/flow-register/v1/schemas/"
-              f"manifest.schema.json\n# Converted from {source.name} by `flow-register import` (read, never run).\n")
-    text = header + dump(result.manifest, {})
+    text = HEADER.format(source=source.name) + dump(result.manifest, {})
     print_problems(result.warnings, excerpts=False)
     if target is not None:
         target.write_text(text, encoding="utf-8")
