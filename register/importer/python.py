@@ -28,6 +28,9 @@ MAX_NODES = 200_000  # syntax nodes; a deploy script of a hundred deployments ha
 MAX_DEPTH = 64  # nested expressions and calls of the script's own functions
 MAX_STEPS = 20_000  # statements interpreted, loops unrolled included
 MAX_DEPLOYMENTS = 1_000
+MAX_TEXT = 100_000  # characters of one text value; `B = A + A` repeated would double it each line
+MAX_ITEMS = 10_000  # items of one list or dict
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 _SERVE_POOL = "serve"  # the process pool a served deployment is written for (a process worker runs it as serve did)
 
@@ -204,6 +207,8 @@ class _Interpreter:
 
     # -- warnings -------------------------------------------------------------------------------------
     def warn(self, node: ast.AST, message: str, rule: str) -> None:
+        # names and values in the message come from the script: one line each, no terminal or workflow commands
+        message = _CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
         problem = Problem(self.shown, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1, message,
                           f"import-{rule}", severity="warning")
         if problem not in self.warnings:
@@ -215,12 +220,16 @@ class _Interpreter:
     # -- statements -----------------------------------------------------------------------------------
     def run(self, body: list[ast.stmt], scope: dict) -> None:
         for statement in body:
-            self.steps += 1
-            if self.steps > MAX_STEPS:
-                raise ValueError(str(Problem(self.shown, statement.lineno, statement.col_offset + 1,
-                                             f"more than {MAX_STEPS} statements to read (loops unrolled); a deploy "
-                                             "script this large is not imported", "import-file-size")))
+            self.tick(statement)
             self.statement(statement, scope)
+
+    def tick(self, node: ast.AST) -> None:
+        """One more statement or comprehension item read; refuse a script that asks for more than a real one."""
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise ValueError(str(Problem(self.shown, node.lineno, node.col_offset + 1,
+                                         f"more than {MAX_STEPS} statements to read (loops unrolled); a deploy "
+                                         "script this large is not imported", "import-file-size")))
 
     def statement(self, node: ast.stmt, scope: dict) -> None:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -274,10 +283,14 @@ class _Interpreter:
         for _ in range(max(node.level - 1, 0)):
             base = base.parent
         candidates = [base / (module.replace(".", "/") + ".py"), base / module.replace(".", "/") / "__init__.py"]
-        file = next((c for c in candidates if module and c.is_file() and _inside(c, self.root)), None)
+        found = [c for c in candidates if module and c.is_file()]
+        file = next((c for c in found if _inside(c, self.root)), None)
         for alias in node.names:
             local = alias.asname or alias.name
-            if file is not None:
+            if found and file is None:
+                scope[local] = Unknown(node, f"module '{module}' is outside the repository, which the import does "
+                                             "not read")
+            elif file is not None:
                 scope[local] = Lazy(file, alias.name, node)
             else:
                 scope[local] = Ref(f"{module}.{alias.name}")
@@ -408,9 +421,14 @@ class _Interpreter:
         try:
             if self.depth > MAX_DEPTH:
                 raise Unknown(node, f"it is nested more than {MAX_DEPTH} levels deep")
-            return self._value(node, scope)
+            found = self._value(node, scope)
         finally:
             self.depth -= 1
+        if isinstance(found, str) and len(found) > MAX_TEXT:
+            raise Unknown(node, f"it is longer than {MAX_TEXT:,} characters")
+        if isinstance(found, (list, tuple, dict)) and len(found) > MAX_ITEMS:
+            raise Unknown(node, f"it holds more than {MAX_ITEMS:,} items")
+        return found
 
     def _value(self, node: ast.AST, scope: dict):
         if isinstance(node, ast.Constant):
@@ -587,6 +605,7 @@ class _Interpreter:
         inner = dict(scope)
         out: list | dict = {} if isinstance(node, ast.DictComp) else []
         for item in items:
+            self.tick(node)
             self.bind(generator.target, item, inner, node)
             if isinstance(node, ast.DictComp):
                 out[self.value(node.key, inner)] = self.value(node.value, inner)
@@ -697,7 +716,7 @@ class _Interpreter:
             raise Unknown(node, f"{name}(...) of these values fails or is computed when the script runs") from None
 
     def call_function(self, callee: Function, node: ast.Call, scope: dict):
-        if self.depth > MAX_DEPTH // 4:
+        if self.depth > MAX_DEPTH // 2:
             raise Unknown(node, "the script's functions call each other too deeply to follow")
         args, kwargs = self.arguments(node, scope)
         definition = callee.node.args
@@ -841,7 +860,7 @@ class _Interpreter:
                             "code into the image (`image:`), or clone it with code.git", "storage")
         module_file, _, function = entrypoint.rpartition(":")
         name = function.replace("_", "-")
-        if not code and (self.root / module_file).is_file():
+        if not code and (self.root / module_file).is_file() and _inside(self.root / module_file, self.root):
             from register.flows import FlowNotFound, read_flow
             try:
                 name = read_flow(self.root, entrypoint).name
@@ -945,24 +964,31 @@ class _Converter:
     def warn(self, node, message, rule):
         self.i.warn(node, message, rule)
 
-    def known(self, value, node, what: str):
+    def known(self, value, node, what: str, depth: int = 0):
         """`value`, or None with a warning when it is known only when the script runs."""
+        if depth > 32:  # a dict the script put into itself
+            self.warn(node, f"{what} is left out: it is nested more than 32 levels deep", "unknown")
+            return None
         if isinstance(value, Unknown):
             self.i.unknown(value, what)
             return None
         if isinstance(value, (list, tuple)):
-            kept = [self.known(v, node, what) for v in value]
+            kept = [self.known(v, node, what, depth + 1) for v in value]
             return [v for v in kept if v is not None]
         if isinstance(value, dict):
             out = {}
             for k, v in value.items():
-                kept = self.known(v, node, f"{what}.{k}")
+                kept = self.known(v, node, f"{what}.{k}", depth + 1)
                 if kept is not None or v is None:
                     out[str(k)] = kept
             return out
         if isinstance(value, Ref) and value.dotted.startswith("prefect") and value.dotted.count(".") >= 2:
             return value.dotted.rsplit(".", 1)[1]  # an enum member: ConcurrencyLimitStrategy.CANCEL_NEW, Posture.Reactive
-        if isinstance(value, (Obj, Flow1, Flow3, Spec, Function, Ref)):
+        if isinstance(value, Ref):
+            self.warn(node, f"{what} is left out: it is '{value.dotted}', from a module the import does not read",
+                      "unknown")
+            return None
+        if isinstance(value, (Obj, Flow1, Flow3, Spec, Function)):
             self.warn(node, f"{what} is left out: it is not a value the manifest can hold", "unknown")
             return None
         return str(value) if isinstance(value, Deferred) else value
