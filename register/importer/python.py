@@ -279,10 +279,14 @@ class _Interpreter:
                                                                        alias.name.split(".")[0])
             return
         module = node.module or ""
-        base = self.path.parent if node.level else self.root
-        for _ in range(max(node.level - 1, 0)):
-            base = base.parent
-        candidates = [base / (module.replace(".", "/") + ".py"), base / module.replace(".", "/") / "__init__.py"]
+        if node.level:
+            bases = [self.path.parent]
+            for _ in range(node.level - 1):
+                bases = [bases[0].parent]
+        else:  # as Python finds them: the script's folder first, then the folder it is run from
+            bases = list(dict.fromkeys([self.path.parent, self.root]))
+        candidates = [c for base in bases for c in (base / (module.replace(".", "/") + ".py"),
+                                                    base / module.replace(".", "/") / "__init__.py")]
         found = [c for c in candidates if module and c.is_file()]
         file = next((c for c in found if _inside(c, self.root)), None)
         for alias in node.names:
@@ -803,6 +807,11 @@ class _Interpreter:
                 return spec
             if method == "from_source" and last == "flow":
                 return self.from_source(args, kwargs, node)
+            if method in ("deploy", "serve", "register", "to_deployment") and self.main:
+                self.warn(node, f"'{owner.dotted}' is not a flow the import finds: its module is not a file of the "
+                                f"repository ({self.root}); the deployment '.{method}(...)' registers is left out "
+                                "(run the import from the folder the script is run from)", "unknown")
+                return None if method != "to_deployment" else Unknown(node, f"'{owner.dotted}' is not found")
             return NotImplemented
         if isinstance(owner, dict) and method in ("get", "items", "keys", "values", "copy"):
             for value in args:
@@ -1451,10 +1460,14 @@ class Result:
 
 
 def convert(path: Path, *, environment: str = "prod", root: Path | None = None) -> Result:
-    """The manifest a deploy script's registrations make. Raises ValueError for a file that is not Python,
-    or one larger than any real deploy script."""
-    root = (root or path.parent).resolve()
+    """The manifest a deploy script's registrations make, its entrypoints relative to `root` (default: the
+    current folder when the script is inside it, as `python path/deploy.py` run here makes them, else the
+    script's folder). Raises ValueError for a file that is not Python, or one larger than any real script."""
     path = path.resolve()
+    if root is None:  # Prefect makes entrypoints relative to the folder the script runs in: here, if it is inside
+        here = Path.cwd().resolve()
+        root = here if _inside(path, here) else path.parent
+    root = root.resolve()
     tree = read_tree(path)
     warnings: list[Problem] = []
     registrations: list[Registration] = []

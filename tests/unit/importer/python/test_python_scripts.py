@@ -165,3 +165,51 @@ def test_prefect_2_blocks_loaded_by_name_are_warned_and_agent_queues_become_pool
     assert f"{path}:7:43: warning: KubernetesJob block 'prod-k8s' is read from the Prefect server" in messages
     assert "the git credentials are not converted" in messages
     assert "ghp_" not in messages + dump(result.manifest, {})
+
+
+def test_entrypoints_are_relative_to_the_folder_the_script_is_run_from(tmp_path, monkeypatch):
+    script(tmp_path, "")
+    (tmp_path / "deploy").mkdir()
+    path = tmp_path / "deploy" / "deploy.py"
+    path.write_text("from flows.etl import etl\netl.deploy(name='x', work_pool_name='p', image='i:1', build=False)\n")
+    monkeypatch.chdir(tmp_path)  # `python deploy/deploy.py` run here: Prefect's entrypoint is flows/etl.py:etl
+    result = convert(Path("deploy/deploy.py"))
+    assert (result.root, result.manifest["deployments"][0]["entrypoint"]) == (tmp_path.resolve(), "flows/etl.py:etl")
+    monkeypatch.chdir(tmp_path / "deploy")  # run from its own folder, Python would not find flows.etl either
+    result = convert(Path("deploy.py"))
+    assert result.manifest["deployments"] == []
+    assert any(w.line == 2 and "'flows.etl.etl' is not a flow the import finds" in w.message for w in result.warnings)
+
+
+def test_prefect_1_kubernetes_docker_and_local_run_configs_with_docker_and_github_storage(tmp_path):
+    path = script(tmp_path, """\
+        from datetime import datetime, timedelta
+        from prefect import Flow
+        from prefect.run_configs import DockerRun, KubernetesRun, LocalRun
+        from prefect.schedules import CronSchedule, IntervalSchedule
+        from prefect.storage import Docker, GitHub
+
+        with Flow("k8s", schedule=IntervalSchedule(interval=timedelta(minutes=30), start_date=datetime(2024, 1, 1))) as k8s:
+            pass
+        k8s.run_config = KubernetesRun(image="acme/flows:1", cpu_request="500m", memory_request="1Gi", labels=["k8s"])
+        k8s.storage = GitHub(repo="acme/flows", path="deploy.py", ref="main")
+        k8s.register(project_name="flows")
+
+        docker = Flow("docker", schedule=CronSchedule("0 * * * *"), run_config=DockerRun(labels=["docker"]),
+                      storage=Docker(registry_url="ghcr.io/acme", image_name="flows", base_image="python:3.11"))
+        docker.register("flows")
+
+        local = Flow("local", run_config=LocalRun(working_dir="/opt/flows", labels=["laptop"]))
+        local.register(project_name="flows")
+        """)
+    manifest = convert(path).manifest
+    assert manifest["project"] == "flows"
+    assert manifest["image"] == {"repository": "ghcr.io/acme/flows", "dockerfile": "auto", "base": "python:3.11"}
+    k8s, docker, local = manifest["deployments"]
+    assert (k8s["work_pool"], k8s["resources"]) == ({"name": "k8s", "type": "kubernetes"}, {"cpu": "500m", "memory": "1Gi"})
+    assert k8s["code"] == {"git": {"repository": "https://github.com/acme/flows.git", "ref": "main"}}
+    assert k8s["schedules"] == [{"interval": 1800, "anchor_date": "2024-01-01T00:00:00"}]
+    assert (docker["work_pool"], docker["schedules"]) == ({"name": "docker", "type": "docker"}, [{"cron": "0 * * * *"}])
+    assert (local["work_pool"], local["job_variables"]) == ({"name": "laptop", "type": "process"},
+                                                           {"working_dir": "/opt/flows"})
+    assert [d["entrypoint"] for d in manifest["deployments"]] == ["deploy.py:k8s", "deploy.py:docker", "deploy.py:local"]
