@@ -938,26 +938,27 @@ def _relative(path: Path, root: Path) -> str:
         return path.name
 
 
-def read_tree(path: Path) -> ast.Module:
+def read_tree(path: Path, shown: str | None = None) -> ast.Module:
     """The syntax tree of a Python file, refused (ValueError) beyond what a real deploy script needs."""
+    shown = shown or str(path)
     with path.open("rb") as file:
         raw = file.read(MAX_BYTES + 1)
     if len(raw) > MAX_BYTES:
         size = path.stat().st_size / 1024 / 1024
-        raise ValueError(str(Problem(str(path), 1, 1, f"the file is {size:.1f} MiB; a Python file to import may be "
+        raise ValueError(str(Problem(shown, 1, 1, f"the file is {size:.1f} MiB; a Python file to import may be "
                                                       f"at most {MAX_BYTES // 1024 // 1024} MiB", "import-file-size")))
     try:
         tree = ast.parse(raw, filename=str(path))
     except SyntaxError as error:
-        raise ValueError(str(Problem(str(path), error.lineno or 1, error.offset or 1,
+        raise ValueError(str(Problem(shown, error.lineno or 1, error.offset or 1,
                                      f"not valid Python: {error.msg}", "import-syntax"))) from None
     except (RecursionError, MemoryError):
-        raise ValueError(str(Problem(str(path), 1, 1, "nested too deeply to read", "import-file-size"))) from None
+        raise ValueError(str(Problem(shown, 1, 1, "nested too deeply to read", "import-file-size"))) from None
     seen = 0
     for node in ast.walk(tree):
         seen += 1
         if seen > MAX_NODES:
-            raise ValueError(str(Problem(str(path), getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1,
+            raise ValueError(str(Problem(shown, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1,
                                          f"more than {MAX_NODES} syntax nodes in one file (a real deploy script has "
                                          "a few thousand); import a smaller file", "import-file-size")))
     return tree
@@ -1468,11 +1469,12 @@ def convert(path: Path, *, environment: str = "prod", root: Path | None = None) 
         here = Path.cwd().resolve()
         root = here if _inside(path, here) else path.parent
     root = root.resolve()
-    tree = read_tree(path)
+    shown = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
+    tree = read_tree(path, shown)
     warnings: list[Problem] = []
     registrations: list[Registration] = []
     interpreter = _Interpreter(path, root, warnings, registrations)
-    interpreter.shown = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
+    interpreter.shown = shown
     try:
         interpreter.run(tree.body, interpreter.scope)
     except _Return:

@@ -76,6 +76,7 @@ def test_a_script_of_half_a_million_nodes_deep_nesting_or_endless_work_stops_at_
     cases = {  # script -> what the import says (each in seconds, without a traceback)
         "nodes": ("X = [" + "1," * 400_000 + "]\n", "error: more than 200000 syntax nodes in one file"),
         "nesting": ("X = " + "(" * 5_000 + "1" + ")" * 5_000 + "\n", "error: not valid Python: too many nested"),
+        "attribute chain": ("X = a" + ".b" * 100_000 + "\n", "deploy.py:1:1: error: nested too deeply to read"),
         "doubling": (deploy + "A = 'x'\n" + "A = A + A\n" * 64 + "etl.deploy(name=A, work_pool_name='p')\n",
                      "warning: the name is left out: it is longer than 100,000 characters"),
         "loops": ("L = [" + "0," * 5_000 + "]\nfor a in L:\n    for b in L:\n        X = a\n",
