@@ -1446,7 +1446,11 @@ class _Converter:
             if schedules:
                 out["schedules"] = schedules
         project = args.get("project_name")
-        project = project if isinstance(project, str) else None
+        if isinstance(project, Deferred):
+            self.warn(node, f"the project '{project}' is read from the environment when the script runs: each value "
+                            "it takes is an environment of the manifest; this one is written as environment "
+                            f"'{self.environment}' (import with -e NAME for another)", "project")
+        project = project if isinstance(project, str) and not isinstance(project, Deferred) else None
         if isinstance(args.get("project_name"), Unknown):
             self.i.unknown(args["project_name"], "the project")
         return (project or self.environment), out
