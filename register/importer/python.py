@@ -204,6 +204,7 @@ class _Interpreter:
         self.steps = 0
         self.depth = 0
         self.scope: dict = {}
+        self.built: list[Spec] = []  # Prefect 2 deployments built, applied or not (`prefect deployment apply`)
 
     # -- warnings -------------------------------------------------------------------------------------
     def warn(self, node: ast.AST, message: str, rule: str) -> None:
@@ -804,6 +805,8 @@ class _Interpreter:
                 if kwargs.get("apply") is True and self.main and isinstance(spec.flow, Flow3):
                     self.registrations.append(Registration(2, spec.flow, kwargs, node))
                     kwargs["__applied__"] = True
+                if self.main:
+                    self.built.append(spec)
                 return spec
             if method == "from_source" and last == "flow":
                 return self.from_source(args, kwargs, node)
@@ -1149,8 +1152,9 @@ class _Converter:
             self.warn(node, "path is not converted: runs start in the image's workdir or the clone's folder "
                             "(code.directory)", "storage")
         if not args.get("__applied__"):
-            self.warn(node, "this deployment is built but not applied in the script (no apply=True or .apply()); "
-                            "it is imported as the deployment it describes", "apply")
+            self.warn(node, "this deployment is built but not applied in the script (no apply=True or .apply(); "
+                            "`prefect deployment apply` did it); it is imported as the deployment it describes",
+                      "apply")
         if args.get("is_schedule_active") is False:
             args["__inactive__"] = True
         for key in args:
@@ -1485,6 +1489,9 @@ def convert(path: Path, *, environment: str = "prod", root: Path | None = None) 
         pass
     except RecursionError:
         raise ValueError(str(Problem(interpreter.shown, 1, 1, "nested too deeply to read", "import-file-size"))) from None
+    for spec in interpreter.built:  # applied later with `prefect deployment apply`: the deployment it describes
+        if not spec.args.get("__applied__") and isinstance(spec.flow, Flow3):
+            registrations.append(Registration(2, spec.flow, spec.args, spec.node))
     if len(registrations) > MAX_DEPLOYMENTS:
         raise ValueError(str(Problem(interpreter.shown, 1, 1, f"more than {MAX_DEPLOYMENTS} deployments; import a "
                                                               "smaller script", "import-file-size")))

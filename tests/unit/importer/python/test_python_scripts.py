@@ -213,3 +213,16 @@ def test_prefect_1_kubernetes_docker_and_local_run_configs_with_docker_and_githu
     assert (local["work_pool"], local["job_variables"]) == ({"name": "laptop", "type": "process"},
                                                            {"working_dir": "/opt/flows"})
     assert [d["entrypoint"] for d in manifest["deployments"]] == ["deploy.py:k8s", "deploy.py:docker", "deploy.py:local"]
+
+
+def test_a_prefect_2_deployment_built_but_applied_by_the_cli_is_imported_with_a_warning(tmp_path):
+    path = script(tmp_path, """\
+        from prefect.deployments import Deployment
+        from flows.etl import etl
+
+        Deployment.build_from_flow(flow=etl, name="later", work_pool_name="p", output="etl-deployment.yaml")
+        """)
+    result = convert(path)
+    assert [d["name"] for d in result.manifest["deployments"]] == ["later"]
+    assert any(w.line == 4 and w.rule == "import-apply" for w in result.warnings), result.warnings
+    assert not any(w.rule == "import-unknown" for w in result.warnings), result.warnings
