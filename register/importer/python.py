@@ -1183,7 +1183,9 @@ class _Converter:
                             ("memory_limit", memory_limit)):
             if isinstance(value, Unknown):
                 self.i.unknown(value, what)
-        known = lambda v: None if isinstance(v, Unknown) or v is None else v  # noqa: E731
+        def known(value):
+            return None if isinstance(value, Unknown) else value
+
         cpu, memory = known(cpu), known(memory)
         if pool_type == "ecs":
             if cpu is not None:
