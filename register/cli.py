@@ -17,15 +17,17 @@ import argparse
 import json
 import sys
 
-from register.problems import Exit, Invalid, UsageError
+from register.problems import Detailed, Exit, Invalid, UsageError
 from register.settings import CONCURRENCY, Settings
 
 
 class _Parser(argparse.ArgumentParser):
+    detailed = False  # --detailed-exitcode is on the command line: every error exits 1
+
     def error(self, message):  # argparse exits 2 on usage errors too; keep its message, our format
         self.print_usage(sys.stderr)
         print(f"flow-register: error: {message}", file=sys.stderr)
-        raise SystemExit(Exit.USAGE)
+        raise SystemExit(Detailed.ERROR if _Parser.detailed else Exit.USAGE)
 
 
 def _manifest_args(parser: argparse.ArgumentParser, *, environment: str | None) -> None:
@@ -71,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="delete this project's deployments in this environment that the manifest no longer has")
         command.add_argument("--output", choices=["text", "json"], default="text")
         command.add_argument("--build", choices=["auto", "always", "never"], default="auto",
-                             help="auto: build only when the registry lacks the content tag")
+                             help="auto: build unless this environment's deployments already run the registry's "
+                                  "image of the content tag")
         command.add_argument("--no-push", dest="push", action="store_false", help="build but do not push")
         command.add_argument("--image-tag", help="an extra tag for the image")
         command.add_argument("--preview", metavar="NAME",
@@ -90,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  help="how long a smoke run may take to end (default 600)")
         else:
             command.add_argument("--detailed-exitcode", action="store_true",
-                                 help="exit 0 when nothing would change, 2 when something would, 1 on an error")
+                                 help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} "
+                                      f"when something would, {Detailed.ERROR:d} on any error")
 
     destroy = commands.add_parser("destroy", help="delete a preview's deployments and their triggers")
     _manifest_args(destroy, environment="required")
@@ -102,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     imports = commands.add_parser("import", help="convert a prefect.yaml into a manifest; warn about what has no "
                                                  "equivalent, at its line")
     imports.add_argument("prefect_yaml", nargs="?", default="prefect.yaml", help="default: prefect.yaml")
-    imports.add_argument("-o", "--output", help="write the manifest here (next to prefect.yaml), not to stdout")
+    imports.add_argument("-o", "--output", help="write the manifest here, not to stdout: in the folder prefect "
+                         "deploy runs in (prefect.yaml's, or the current one for --prefect-file)")
     imports.add_argument("-e", "--environment", default="prod", help="the one environment to declare (default prod)")
     imports.add_argument("--pool-type", action="append", metavar="POOL=TYPE",
                          help="a work pool's type, so cpu/memory become resources (repeat per pool)")
@@ -226,12 +231,24 @@ def _demo(args, settings: Settings) -> int:
 
 def main(argv: list[str] | None = None, labels: dict[str, str] | None = None) -> int:
     """`labels`: how the caller names the overrides in problems (the action: its inputs); flags by default."""
+    from register.report import github
+
+    github.guard_output()  # under GitHub Actions, nothing printed from here on starts a workflow command
+    argv = sys.argv[1:] if argv is None else argv
+    _Parser.detailed = any(len(arg) > 4 and "--detailed-exitcode".startswith(arg) for arg in argv)  # or abbreviated
     args = build_parser().parse_args(argv)
     args.labels = labels
+    code = _run(args)
+    if getattr(args, "detailed_exitcode", False):
+        return int(Detailed.of(code))
+    return int(code)
+
+
+def _run(args) -> int:
     handler = {"validate": _validate, "render": _render, "plan": _deploy, "deploy": _deploy, "destroy": _destroy,
                "demo": _demo, "import": _import}
     try:
-        return int(handler[args.command](args, Settings.from_environ()))
+        return handler[args.command](args, Settings.from_environ())
     except Invalid as invalid:
         from register.report.problems import print_problems
 

@@ -59,7 +59,7 @@ def _create_pools(server, wanted: dict[str, str]) -> list[str]:
 
 
 def run(port: int = 4300, stop: bool = False) -> int:
-    from register import local_server
+    from register import files, local_server
 
     if stop:
         server = local_server.running(HOME)
@@ -76,7 +76,10 @@ def run(port: int = 4300, stop: bool = False) -> int:
         _say(f"Starting a local Prefect server on port {port} (SQLite in {_relative(HOME)}; the first start "
              "takes a while) ...")
         try:
-            server = local_server.start(HOME, port, ui=True)
+            server = local_server.start(HOME, port, ui=True, top=ROOT)
+        except files.LinkRefused as error:
+            _say(f"flow-register: error: {error}")
+            return Exit.INVALID
         except RuntimeError as error:
             _say(f"flow-register: error: the demo server did not start: {error}\n"
                  f"Is port {port} taken? Try `flow-register demo --port N`.")

@@ -25,7 +25,7 @@ from register.manifest import pools as pool_checks
 from register.manifest import references
 from register.manifest.resolve import OWNER_TAG, Deployment, ownership_tags, render_name
 from register.plan import Plan, automation_deployments, conflicts, make_plan, owner_of, registered
-from register.problems import Exit, Invalid, Problem
+from register.problems import Detailed, Exit, Invalid, Problem
 from register.report.plan import Outcome
 from register.report.reporters import Reporter
 from register.server import Server, ServerError, connection_from_environment
@@ -243,6 +243,15 @@ def check_image(loaded: Loaded, plan: Plan, image: Image | None, environment: st
     reporter.problems(problems)
 
 
+def recorded_images(state: ServerState, owner: list[str]) -> list[str]:
+    """The images this project's deployments in this environment (or preview) run, as the server holds them:
+    the only registry images the image stage reuses, since writing them took the server's key and not only
+    push access to the registry."""
+    return [have.fields["job_variables"].get("image") for have in state.registered
+            if have.owned and set(owner) <= set(have.fields["tags"])
+            and isinstance(have.fields["job_variables"].get("image"), str)]
+
+
 def _broken(loaded: Loaded, settings: Settings, reporter: Reporter, environment: str) -> Invalid:
     """A manifest with mistakes is not registered; what the server would refuse in the rest of it (pools, job
     variables, names taken) is told with them, so one run shows every mistake. Read only, without the lease,
@@ -341,7 +350,8 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
         if image is None and loaded.manifest.image(options.environment):
             try:
                 image = prepare(loaded.manifest, options.environment, build=options.build, push=options.push,
-                                image_tag=options.image_tag, dry_run=options.dry_run)
+                                image_tag=options.image_tag, dry_run=options.dry_run,
+                                recorded=recorded_images(state, loaded.owner))
             except ImageError as error:
                 reporter.failed(f"{connection.redact(str(error))}; no deployment was written", "image")
                 return Exit.IMAGE_FAILED
@@ -368,7 +378,7 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
     if outcome.smoke and not all(run.ok for run in outcome.smoke) and _exit(outcome) == Exit.OK:
         return Exit.SMOKE_FAILED
     if options.detailed_exitcode and _exit(outcome) == Exit.OK and plan.changes_anything:
-        return Exit.CHANGES
+        return Detailed.CHANGES
     return _exit(outcome)
 
 

@@ -17,6 +17,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from register import files
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -94,16 +96,16 @@ def prefect_command(release: str | None) -> list[str]:
 
 
 def start(home: Path, port: int | None = None, *, timeout: float = 120.0, ui: bool = False,
-          release: str | None = None, database: str | None = None) -> LocalServer:
+          release: str | None = None, database: str | None = None, top: Path | None = None) -> LocalServer:
     """Start `prefect server start` (of `release`, default the installed one) in its own process group
-    and wait until /api/health answers."""
-    home = Path(home).resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    and wait until /api/health answers. `home` and the folders between `top` and it must be real folders."""
+    home = files.real_folder(Path(home), top=top)  # a committed link must not move the server's files
+    home = home.resolve()
     port = port or free_port()
     env = server_env(home, database)
     if ui:
         env["PREFECT_SERVER_UI_ENABLED"] = "true"
-    log = open(home / "server.log", "ab")
+    log = os.fdopen(files.open_for_writing(home / "server.log", append=True), "ab")
     if release:
         timeout += 300  # the first start installs the release into uv's cache
     process = subprocess.Popen(
@@ -111,7 +113,7 @@ def start(home: Path, port: int | None = None, *, timeout: float = 120.0, ui: bo
         env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
     )
     server = LocalServer(home, port, process.pid)
-    (home / "server.pid").write_text(f"{process.pid} {port}\n")
+    files.write_text(home / "server.pid", f"{process.pid} {port}\n")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -150,7 +150,7 @@ def engine_environment(inputs: dict[str, str], environ: Mapping[str, str]) -> di
     env = {name: value for name, value in environ.items() if input_name(name) is None}
     for name, variable in (("prefect-api-url", "PREFECT_API_URL"), ("prefect-api-key", "PREFECT_API_KEY"),
                            ("prefect-api-auth-string", "PREFECT_API_AUTH_STRING"),
-                           ("registry-username", "REGISTRY_USERNAME"), ("registry-password", "REGISTRY_PASSWORD"),
+                           ("registry-host", "REGISTRY_HOST"), ("registry-username", "REGISTRY_USERNAME"), ("registry-password", "REGISTRY_PASSWORD"),
                            ("aws-region", "AWS_REGION")):
         if inputs[name]:
             env[variable] = inputs[name]

@@ -5,8 +5,15 @@
     image.content_tag   # ct-...: the deployments' default version
 
 One image for all of an environment's deployments. Its content tag hashes what Docker would build
-(see `context.py`); when the registry already has that tag, nothing is built or pushed and the
-deployments keep the digest they had, so an unchanged repository registers nothing new.
+(see `context.py`).
+
+Who decides what an environment runs: whoever can register this project's deployments in it, that is
+whoever holds the key of its Prefect server, never whoever can push to the image repository (a pull
+request's preview job often can; the content tag is computed by anyone from the files). So with
+`build: auto` an image found in the registry under the content tag is reused only when its digest is
+one this environment's deployments already run (`recorded`, read from the server by deploy) or one
+this process pushed itself; any other is built and pushed again, and the log says why.
+`build: never` trusts the registry's tag as it is, and says so.
 
 Errors: `Invalid` (exit 1) for what the user must fix in the manifest or inputs, always raised
 before anything is written; `ImageError` when Docker or the registry fails on the way (no
@@ -19,15 +26,19 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from register.image import dockerfile as generated
 from register.image import docker, registries
+from register.image import context as build_context
 from register.image.context import content_tag
 from register.problems import Invalid, Problem, one_of
 from register.report import github
+from register.report.problems import print_problems
 
 BUILD_MODES = ("auto", "always", "never")
 
@@ -45,6 +56,11 @@ class Image:
     dockerfile: str | None = None  # the generated Dockerfile (dockerfile: auto), for the user to read
     builder: str | None = None  # buildx | classic, when built
     notes: list[str] = field(default_factory=list)  # what happened, one line each, as logged
+    why: str | None = None  # why the registry's image was reused, or why it was built anyway
+
+
+# (repository, digest) of each image this process pushed: "the same run built it".
+_PUSHED_HERE: set[tuple[str, str]] = set()
 
 
 class ImageError(Exception):
@@ -68,12 +84,37 @@ def _say(image: Image, text: str) -> None:
     print(f"image: {text}", file=sys.stderr, flush=True)
 
 
-def _problem(manifest, environment: str, key: str, message: str, rule: str) -> Problem:
-    return manifest.source.problem(manifest.image_origin(environment, key), message, rule)
+def _problem(manifest, environment: str, key: str, message: str, rule: str, severity: str = "error") -> Problem:
+    return manifest.source.problem(manifest.image_origin(environment, key), message, rule, severity=severity)
+
+
+def value_problems(settings: dict) -> list[tuple[tuple, str]]:
+    """(where under `image`, why) for each image setting whose text could add a line to a generated Dockerfile or an argument
+    of its own to Docker: a control character anywhere, and `base`/`workdir` outside their grammar."""
+    found = []
+    for key in ("repository", "dockerfile", "context", "base", "workdir", "platform"):
+        value = settings.get(key)
+        if isinstance(value, str) and (char := generated.control_character(value)):
+            found.append(((key,), f"image.{key} holds a control character ({char}); write it on one line, "
+                               "without line breaks, tabs or NUL"))
+        elif key in ("base", "workdir") and settings.get("dockerfile") == "auto" \
+                and (why := generated.unsafe(key, value)):
+            found.append(((key,), why))
+    for name, value in (settings.get("build_args") or {}).items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(name)):
+            found.append((("build_args", name), f"build argument name {str(name)!r} must be letters, digits and '_', "
+                                        "not starting with a digit"))
+        elif isinstance(value, str) and (char := generated.control_character(value)):
+            found.append((("build_args", name), f"build argument {name} holds a control character ({char}); give it "
+                                        "on one line"))
+    return found
 
 
 def _spec(manifest, environment: str, settings: dict) -> _Spec:
-    problems = []
+    problems = [manifest.source.problem(manifest.image_origin(environment, where[0]) + where[1:], why, "image-value")
+                for where, why in value_problems(settings)]
+    if problems:
+        raise Invalid(problems)  # before any of it is used as a path
     try:
         repository = registries.Repository.parse(settings["repository"])
     except ValueError as error:
@@ -126,18 +167,46 @@ def _git_sha(context: Path, image: Image) -> str | None:
     return head.stdout.strip()
 
 
-def _content(manifest, spec: _Spec) -> tuple[str | bytes, str]:
-    """The Dockerfile's text (generated for `auto`) and the content tag."""
+@dataclass
+class _Content:
+    dockerfile: str | bytes  # its text (generated for `auto`)
+    tag: str
+    paths: list[str]  # what the context sends (for `auto`: exactly these, from a folder of their own)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (rule, text): what a custom context should leave out
+
+
+def _lines(found: dict[str, list[str]]) -> tuple[str, str]:
+    """The paths found, and the `.dockerignore` lines to add, one a line (the rule's name then on its own)."""
+    shown = ", ".join(p for paths in found.values() for p in paths)
+    return shown, "".join(f"\n    {line}" for line in found) + "\n   "
+
+
+def _content(manifest, spec: _Spec) -> _Content:
+    manifest_file = _inside(manifest.path.resolve(), spec.context) if getattr(manifest, "path", None) else None
     if spec.dockerfile is None:
         text = generated.generate(spec.context, base=spec.base, workdir=spec.workdir, project=manifest.project)
-        generated_dir = _inside(manifest.root.resolve() / generated.GENERATED_DIR, spec.context)
-        inside, exclude = None, ((generated_dir,) if generated_dir else ())
-    else:
-        text = spec.dockerfile.read_bytes()
-        inside, exclude = _inside(spec.dockerfile, spec.context), ()
-    tag = content_tag(spec.context, text, build_args=spec.build_args, platform=spec.platform,
-                      dockerfile=inside, exclude=exclude)
-    return text, tag
+        paths = build_context.image_paths(spec.context, leave_out=(manifest_file,) if manifest_file else ())
+        return _Content(text, content_tag(spec.context, text, build_args=spec.build_args, platform=spec.platform,
+                                          paths=paths), paths)
+    text = spec.dockerfile.read_bytes()
+    paths = build_context.context_paths(spec.context, dockerfile=_inside(spec.dockerfile, spec.context))
+    content = _Content(text, content_tag(spec.context, text, build_args=spec.build_args, platform=spec.platform,
+                                         paths=paths), paths)
+    leaked = build_context.leaks(([".git"] if build_context.sends_git(spec.context) else []) + paths)
+    if leaked:
+        shown, lines = _lines(leaked)
+        content.warnings.append(("image-context-credentials",
+            f"the build context {spec.context} sends credential files to Docker: {shown}; whatever the Dockerfile "
+            f"copies ends up in the image for anyone who can pull it. Add to {spec.context / '.dockerignore'}:"
+            f"{lines}"))
+    extra = build_context.not_needed(paths, (manifest_file,) if manifest_file else ())
+    if extra:
+        shown, lines = _lines(extra)
+        content.warnings.append(("image-context-not-needed",
+            f"the build context sends {shown}, which the image does not need: editing them changes the content "
+            f"tag, so every deployment's version moves and the image is built again. Add to "
+            f"{spec.context / '.dockerignore'}:{lines}"))
+    return content
 
 
 def offline(manifest, environment: str) -> Image | None:
@@ -146,13 +215,17 @@ def offline(manifest, environment: str) -> Image | None:
     if settings is None:
         return None
     spec = _spec(manifest, environment, settings)
-    _, tag = _content(manifest, spec)
-    return Image(reference=spec.repository.tagged(tag), content_tag=tag, repository=spec.repository.text)
+    content = _content(manifest, spec)
+    return Image(reference=spec.repository.tagged(content.tag), content_tag=content.tag,
+                 repository=spec.repository.text)
 
 
 def prepare(manifest, environment: str, *, build: str = "auto", push: bool = True, image_tag: str | None = None,
-            dry_run: bool = False) -> Image:
-    """The image for `environment`'s deployments; Image() when the manifest has no image."""
+            dry_run: bool = False, recorded: Iterable[str] = ()) -> Image:
+    """The image for `environment`'s deployments; Image() when the manifest has no image.
+
+    `recorded`: the images (repository@digest) this environment's deployments of this project already run,
+    as the Prefect server has them: the only registry images `build: auto` reuses (see the module's doc)."""
     settings = manifest.image(environment)
     if settings is None:
         return Image()
@@ -163,20 +236,53 @@ def prepare(manifest, environment: str, *, build: str = "auto", push: bool = Tru
                                                   "'_', '.' and '-', not starting with '.' or '-'", "input-image-tag")])
     spec = _spec(manifest, environment, settings)
     repository = spec.repository
-    dockerfile_text, tag = _content(manifest, spec)
-    image = Image(content_tag=tag, repository=repository.text)
+    content = _content(manifest, spec)
+    image = Image(content_tag=content.tag, repository=repository.text)
     registry = registries.for_repository(repository)
+    trusted = {r.split("@", 1)[1]: "which environment '{environment}''s deployments of this project already run "
+                                    "on the Prefect server"
+               for r in recorded if isinstance(r, str) and r.startswith(f"{repository.text}@")}
+    trusted.update({digest: "which this run built and pushed" for text, digest in _PUSHED_HERE
+                    if text == repository.text})
 
     try:
-        with github.group(f"Image {repository.tagged(tag)}"):
-            return _prepare(image, spec, registry, manifest, environment, dockerfile_text, build=build, push=push,
-                            image_tag=image_tag, dry_run=dry_run)
+        with github.group(f"Image {repository.tagged(content.tag)}"), docker.private_config():
+            if content.warnings:  # at the manifest's dockerfile line, an annotation under GitHub Actions
+                print_problems([_problem(manifest, environment, "dockerfile", text, rule, severity="warning")
+                                for rule, text in content.warnings])
+            return _prepare(image, spec, registry, manifest, environment, content, build=build, push=push,
+                            image_tag=image_tag, dry_run=dry_run, trusted=trusted)
     except (registries.RegistryError, docker.DockerError) as error:
         raise ImageError(str(error)) from None
 
 
+def _reuse(image: Image, repository, digest: str | None, build: str, trusted: dict[str, str], environment: str,
+           project: str) -> bool:
+    """Whether the registry's image under the content tag is what this environment runs; `image.why` says
+    why it is, or why it is built again."""
+    tagged = repository.tagged(image.content_tag)
+    if digest is None:
+        image.why = f"{tagged} is not in the registry"
+        return False
+    if build == "always":
+        image.why = f"build: always (the registry has {tagged} as {digest})"
+        return False
+    if build == "never":
+        image.why = (f"build: never: {tagged} is used as the registry has it ({digest}), whoever pushed it; "
+                     f"with build: auto, environment '{environment}' would run only images its own deploys recorded")
+        return True
+    if digest in trusted:
+        image.why = f"{tagged} is in the registry as {digest}, " + trusted[digest].format(environment=environment)
+        return True
+    image.why = (f"{tagged} is in the registry as {digest}, but no deploy of project '{project}' in environment "
+                 f"'{environment}' registered that image: it is built here instead, since whoever can push to "
+                 "the repository must not decide what this environment runs")
+    return False
+
+
 def _prepare(image: Image, spec: _Spec, registry: registries.Registry, manifest, environment: str,
-             dockerfile_text, *, build: str, push: bool, image_tag: str | None, dry_run: bool) -> Image:
+             content: _Content, *, build: str, push: bool, image_tag: str | None, dry_run: bool,
+             trusted: dict[str, str]) -> Image:
     repository, tag = spec.repository, image.content_tag
     started = time.monotonic()
     try:
@@ -192,12 +298,12 @@ def _prepare(image: Image, spec: _Spec, registry: registries.Registry, manifest,
     image.exists = digest is not None
     image.digest = digest
     looked = f"{time.monotonic() - started:.2f} s"
+    reuse = _reuse(image, repository, digest, build, trusted, environment, manifest.project)
 
     if dry_run:
-        image.reference = repository.pinned(digest) if digest else repository.tagged(tag)
-        if digest and build != "always":
-            _say(image, f"{repository.tagged(tag)} is in the registry ({digest}, looked up in {looked}): "
-                        "no build, no push")
+        image.reference = repository.pinned(digest) if reuse else repository.tagged(tag)
+        if reuse:
+            _say(image, f"{image.why} (looked up in {looked}): no build, no push")
         elif build == "never":
             raise Invalid([_problem(manifest, environment, "repository",
                                     f"{repository.tagged(tag)} is not in the registry and build is 'never'",
@@ -207,14 +313,13 @@ def _prepare(image: Image, spec: _Spec, registry: registries.Registry, manifest,
                 _say(image, f"dry run: the repository {repository.path} does not exist"
                             + ("; it would be created" if spec.create_repository else
                                " and image.create_repository is not set: deploy would fail"))
-            _say(image, f"dry run: would build{' and push' if push else ''} {repository.tagged(tag)}"
-                        + (" (build: always)" if digest else f" (not in the registry, looked up in {looked})"))
+            _say(image, f"dry run: would build{' and push' if push else ''} {repository.tagged(tag)}: {image.why} "
+                        f"(looked up in {looked})")
         return image
 
-    if digest and build != "always":
+    if reuse:
         image.reference = repository.pinned(digest)
-        _say(image, f"{repository.tagged(tag)} is in the registry ({digest}, looked up in {looked}): "
-                    "no build, no push")
+        _say(image, f"{image.why} (looked up in {looked}): no build, no push")
         if image_tag and push and registry.digest(image_tag) != digest:
             registry.add_tag(digest, image_tag)
             image.tags.append(image_tag)
@@ -224,6 +329,7 @@ def _prepare(image: Image, spec: _Spec, registry: registries.Registry, manifest,
         raise Invalid([_problem(manifest, environment, "repository",
                                 f"{repository.tagged(tag)} is not in the registry and build is 'never': build it "
                                 "here (build: auto), or push that tag first", "image-missing")])
+    _say(image, f"building: {image.why}")
 
     problem = docker.daemon_answers()
     if problem:
@@ -240,16 +346,31 @@ def _prepare(image: Image, spec: _Spec, registry: registries.Registry, manifest,
     if credentials:
         docker.login(registry.login_server, credentials.username, credentials.password)
         _say(image, f"logged Docker in to {registry.login_server} as {credentials.username} "
-                    f"(credentials from {credentials.source})")
+                    f"(credentials from {credentials.source}; kept in a Docker config of this run's own, "
+                    "removed when it ends)")
 
-    if spec.dockerfile is None:
-        path = generated.write(manifest.root.resolve(), dockerfile_text)
-        image.dockerfile = str(path)
-        _say(image, f"dockerfile: auto: generated {path}")
-        dockerfile = path
-    else:
-        dockerfile = spec.dockerfile
+    with tempfile.TemporaryDirectory(prefix="flow-register-build-") as private:
+        if spec.dockerfile is None:
+            # Built from a folder of its own: exactly the files `content.paths` names, with the generated
+            # Dockerfile beside them, not in the repository (where a planted symlink could redirect it).
+            context = Path(private) / "context"
+            context.mkdir()
+            build_context.copy_context(spec.context, content.paths, context)
+            dockerfile = Path(private) / "Dockerfile"
+            with open(dockerfile, "x", encoding="utf-8") as out:
+                out.write(content.dockerfile)
+            image.dockerfile = content.dockerfile
+            _say(image, "dockerfile: auto: built from this Dockerfile, with the context's files less credentials "
+                        "and what the image does not need:\n  " + content.dockerfile.rstrip().replace("\n", "\n  "))
+        else:
+            context, dockerfile = spec.context, spec.dockerfile
+        _build_and_push(image, spec, registry, manifest, context, dockerfile, push=push, image_tag=image_tag)
+    return image
 
+
+def _build_and_push(image: Image, spec: _Spec, registry: registries.Registry, manifest, context: Path,
+                    dockerfile: Path, *, push: bool, image_tag: str | None) -> None:
+    repository, tag = spec.repository, image.content_tag
     tags = [tag]
     sha = _git_sha(spec.context, image)
     if sha:
@@ -257,49 +378,54 @@ def _prepare(image: Image, spec: _Spec, registry: registries.Registry, manifest,
     if image_tag and image_tag not in tags:
         tags.append(image_tag)
     references = [repository.tagged(t) for t in tags]
-    request = docker.Build(context=str(spec.context), dockerfile=str(dockerfile), tags=references,
+    request = docker.Build(context=str(context), dockerfile=str(dockerfile), tags=references,
                            build_args=spec.build_args, platform=spec.platform,
                            labels={"flow-register.content-tag": tag, "flow-register.project": manifest.project},
                            cache_scope=f"flow-register-{repository.path.replace('/', '-')}")
 
+    built = None  # the digest Docker reports for what it pushed
     if docker.has_buildx():
         image.builder = "buildx"
         cache, why_not = docker.gha_cache_available()
         if not cache and os.environ.get("GITHUB_ACTIONS") == "true":
             _say(image, f"building without the GitHub Actions cache: {why_not}")
         started = time.monotonic()
-        docker.build_buildx(request, push=push, gha_cache=cache)
+        built = docker.build_buildx(request, push=push, gha_cache=cache)
         image.built = True
         image.pushed = push
         _say(image, f"built{' and pushed' if push else ''} {', '.join(references)} with buildx "
                     f"in {time.monotonic() - started:.1f} s")
     else:
+        # Always built: an image under this tag in the local engine may be one pulled from the registry, which
+        # is whatever its last pusher put there (the layer cache makes an unchanged build quick).
         image.builder = "classic"
-        if build != "always" and docker.image_exists(repository.tagged(tag)):
-            _say(image, f"{repository.tagged(tag)} is already built in the local engine: not building it again")
-            for reference in references[1:]:
-                docker.tag(repository.tagged(tag), reference)
-        else:
-            started = time.monotonic()
-            docker.build_classic(request)
-            image.built = True
-            _say(image, f"built {', '.join(references)} with the classic builder in {time.monotonic() - started:.1f} s")
+        started = time.monotonic()
+        docker.build_classic(request)
+        image.built = True
+        _say(image, f"built {', '.join(references)} with the classic builder in {time.monotonic() - started:.1f} s")
         if push:
             started = time.monotonic()
             for reference in references:
                 docker.push(reference)
             image.pushed = True
+            built = docker.pushed_digests(repository.tagged(tag), repository.text)
             _say(image, f"pushed {', '.join(references)} in {time.monotonic() - started:.1f} s")
 
     if not push:
         image.reference = repository.tagged(tag)
         _say(image, f"not pushed (push: false): deployments run {image.reference}, which only this engine has")
-        return image
+        return
     digest = registry.digest(tag)
     if not digest:
         raise ImageError(f"pushed {repository.tagged(tag)}, but the registry does not list it")
+    if built and digest not in built:
+        # Someone pushed over the tag between our push and this look-up: run what was built here.
+        _say(image, f"warning: the registry's {repository.tagged(tag)} is {digest} now, not the image just pushed "
+                    f"({', '.join(sorted(built))}): someone else pushed to that tag; the deployments run the one "
+                    "built here")
+        digest = sorted(built)[0]
     image.digest = digest
     image.tags = tags
     image.reference = repository.pinned(digest)
+    _PUSHED_HERE.add((repository.text, digest))
     _say(image, f"deployments run {image.reference}")
-    return image

@@ -1,17 +1,23 @@
 """The Docker CLI: log in, build (buildx when present, the classic builder otherwise), push.
 
 Build and push output streams to the log as it comes, folded under GitHub Actions. A password
-reaches Docker on stdin only, so it never shows in a process list or an error message.
+reaches Docker on stdin only, so it never shows in a process list or an error message, and `docker
+login` writes it into a Docker config of the run's own (`private_config`), removed when the image stage
+ends: nothing of it stays in the user's `~/.docker/config.json` or a credential store.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from register.image.context import build_arg_value
 
@@ -41,9 +47,45 @@ def docker_binary() -> str:
     return found
 
 
+_CONFIG: str | None = None  # DOCKER_CONFIG of the run's own, while private_config() is open
+
+
+@contextlib.contextmanager
+def private_config():
+    """Every Docker command inside uses a Docker config folder of its own, removed at the end: a copy of the
+    user's (so its logins and credential helpers still serve other registries, a private base image's
+    included), in which `login` writes into the file, never into a credential store."""
+    global _CONFIG
+    if _CONFIG is not None:
+        yield
+        return
+    user = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
+    try:
+        config = json.loads(user.read_text())
+        if not isinstance(config, dict):
+            config = {}
+    except (OSError, ValueError):
+        config = {}
+    with tempfile.TemporaryDirectory(prefix="flow-register-docker-") as folder:
+        fd = os.open(Path(folder) / "config.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(config, out)
+        _CONFIG = folder
+        try:
+            yield
+        finally:
+            _CONFIG = None
+
+
+def _env(extra: dict | None = None) -> dict | None:
+    if _CONFIG is None and not extra:
+        return None
+    return {**os.environ, **({"DOCKER_CONFIG": _CONFIG} if _CONFIG else {}), **(extra or {})}
+
+
 def _run(args: list[str], *, input: str | None = None, env: dict | None = None, timeout: float | None = None):
     return subprocess.run([docker_binary(), *args], input=input, capture_output=True, text=True,
-                          env=env, timeout=timeout)
+                          env=env or _env(), timeout=timeout)
 
 
 def _stream(args: list[str], *, what: str, env: dict | None = None, out=None) -> None:
@@ -51,7 +93,8 @@ def _stream(args: list[str], *, what: str, env: dict | None = None, out=None) ->
     out = out or sys.stderr
     tail: deque[str] = deque(maxlen=15)
     process = subprocess.Popen([docker_binary(), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1, env=env)
+                               stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1,
+                               env=env or _env())
     assert process.stdout is not None
     for line in process.stdout:
         out.write(line)
@@ -108,7 +151,14 @@ def gha_cache_available() -> tuple[bool, str]:
 
 
 def login(server: str, username: str, password: str) -> None:
-    """`docker login SERVER --username U --password-stdin`: the password goes on stdin, not in argv."""
+    """`docker login SERVER --username U --password-stdin`: the password goes on stdin, not in argv; inside
+    `private_config`, into that config's file (a credential store would keep it for good)."""
+    if _CONFIG is not None:
+        path = Path(_CONFIG) / "config.json"
+        config = json.loads(path.read_text())
+        if config.pop("credsStore", None) or server in (config.get("credHelpers") or {}):
+            (config.get("credHelpers") or {}).pop(server, None)
+            path.write_text(json.dumps(config))
     out = _run(["login", server, "--username", username, "--password-stdin"], input=password + "\n", timeout=120)
     if out.returncode != 0:
         message = (out.stderr or out.stdout).strip().replace(password, "***")
@@ -133,17 +183,38 @@ def _common_args(build: Build) -> list[str]:
 
 
 def build_classic(build: Build, out=None) -> None:
-    env = {**os.environ, "DOCKER_BUILDKIT": "0"}
-    _stream(["build", *_common_args(build), build.context], what="docker build", env=env, out=out)
+    _stream(["build", *_common_args(build), build.context], what="docker build", env=_env({"DOCKER_BUILDKIT": "0"}),
+            out=out)
 
 
-def build_buildx(build: Build, *, push: bool, gha_cache: bool, out=None) -> None:
-    """One buildx build; with `push`, it pushes every tag itself (one upload, no local copy needed)."""
-    args = ["buildx", "build", "--progress", "plain", *_common_args(build), "--push" if push else "--load"]
-    if gha_cache:
-        scope = build.cache_scope or "flow-register"
-        args += ["--cache-from", f"type=gha,scope={scope}", "--cache-to", f"type=gha,mode=max,scope={scope}"]
-    _stream([*args, build.context], what="docker buildx build", out=out)
+def build_buildx(build: Build, *, push: bool, gha_cache: bool, out=None) -> set[str]:
+    """One buildx build; with `push`, it pushes every tag itself (one upload, no local copy needed). Returns the
+    digest buildx pushed (from its metadata file), when it says."""
+    with tempfile.TemporaryDirectory(prefix="flow-register-buildx-") as folder:
+        metadata = Path(folder) / "metadata.json"
+        args = ["buildx", "build", "--progress", "plain", *_common_args(build), "--push" if push else "--load",
+                "--metadata-file", str(metadata)]
+        if gha_cache:
+            scope = build.cache_scope or "flow-register"
+            args += ["--cache-from", f"type=gha,scope={scope}", "--cache-to", f"type=gha,mode=max,scope={scope}"]
+        _stream([*args, build.context], what="docker buildx build", out=out)
+        try:
+            digest = json.loads(metadata.read_text()).get("containerimage.digest")
+        except (OSError, ValueError, AttributeError):
+            return set()
+    return {digest} if isinstance(digest, str) and digest.startswith("sha256:") else set()
+
+
+def pushed_digests(reference: str, repository: str) -> set[str]:
+    """The digests under which the engine pushed the image `reference` names to `repository` (its RepoDigests)."""
+    out = _run(["image", "inspect", "--format", "{{json .RepoDigests}}", reference], timeout=60)
+    if out.returncode != 0:
+        return set()
+    try:
+        found = json.loads(out.stdout)
+    except ValueError:
+        return set()
+    return {d.split("@", 1)[1] for d in found or [] if isinstance(d, str) and d.startswith(f"{repository}@")}
 
 
 def tag(source: str, target: str) -> None:

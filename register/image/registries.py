@@ -7,10 +7,17 @@ The kind follows the repository's host:
                                                     credentials, user `oauth2accesstoken`
     anything else                                  REGISTRY_USERNAME / REGISTRY_PASSWORD, or none
 
-REGISTRY_USERNAME and REGISTRY_PASSWORD, when set, are used for any kind. Every password is masked
-(GitHub Actions) before it is used, and goes to Docker on stdin only. Tags are looked up with the
-registry's HTTP API (`HEAD /v2/<name>/manifests/<tag>`): one request, no Docker needed, and the
-answer carries the digest the registry will serve.
+REGISTRY_USERNAME and REGISTRY_PASSWORD, when set, are for the one registry REGISTRY_HOST names (the
+action's `registry-host`): the workflow author says where they go, since the repository a run pushes
+to is the manifest's, which a pull request can change. They are used for any kind, but only when the
+environment's repository is on that host. Every password is masked (GitHub Actions) before it is
+used, and goes to Docker on stdin only.
+
+Tags are looked up with the registry's HTTP API (`HEAD /v2/<name>/manifests/<tag>`): one request, no
+Docker needed, and the answer carries the digest the registry will serve. Credentials answer a
+challenge only over https (plain http on loopback, where Docker speaks it too), and a token realm gets
+them only on the registry's own host or a host of its domain (auth.docker.io for docker.io,
+gitlab.com for registry.gitlab.com); redirects are not followed with them.
 """
 
 from __future__ import annotations
@@ -103,7 +110,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def explicit_credentials() -> Credentials | None:
+_DOCKER_HUB_HOSTS = {DOCKER_HUB, "index.docker.io", "registry-1.docker.io"}
+
+
+def same_registry(a: str, b: str) -> bool:
+    """Whether two registry hosts (with any port) are one registry: equal, Docker Hub's names aside."""
+    a, b = a.strip().lower().removeprefix("https://").rstrip("/"), b.strip().lower().removeprefix("https://").rstrip("/")
+    return a == b or (a in _DOCKER_HUB_HOSTS and b in _DOCKER_HUB_HOSTS)
+
+
+def explicit_credentials(host: str | None = None) -> Credentials | None:
+    """REGISTRY_USERNAME/REGISTRY_PASSWORD, for the registry `host` when REGISTRY_HOST names it; else None."""
     username = os.environ.get("REGISTRY_USERNAME") or ""
     password = os.environ.get("REGISTRY_PASSWORD") or ""
     if bool(username) != bool(password):
@@ -112,6 +129,13 @@ def explicit_credentials() -> Credentials | None:
     if not username:
         return None
     github.mask(password)
+    bound = (os.environ.get("REGISTRY_HOST") or "").strip()
+    if not bound:
+        raise RegistryError("REGISTRY_USERNAME and REGISTRY_PASSWORD are set, but not the registry they are for: set "
+                            "REGISTRY_HOST (the action's registry-host input) to its host, e.g. ghcr.io; they are "
+                            "sent to that host only, whatever repository a manifest names")
+    if host is not None and not same_registry(host, bound):
+        return None
     return Credentials(username, password, "REGISTRY_USERNAME/REGISTRY_PASSWORD")
 
 
@@ -164,7 +188,7 @@ class Registry:
     def credentials(self) -> Credentials | None:
         """The credentials to log Docker in with, masked; None: use what Docker already has."""
         if not self._credentials_read:
-            self._credentials = explicit_credentials() or self._own_credentials()
+            self._credentials = explicit_credentials(self.repository.host) or self._own_credentials()
             self._credentials_read = True
         return self._credentials
 
@@ -219,7 +243,9 @@ class Registry:
         if self._client is None:
             import httpx
 
-            self._client = httpx.Client(timeout=60, follow_redirects=True)
+            # No redirect is followed: a registry's answer must not send this client, with its Authorization
+            # header, to another host.
+            self._client = httpx.Client(timeout=60, follow_redirects=False)
         return self._client
 
     def _request(self, method: str, path: str, *, headers: dict, push: bool = False, content: bytes | None = None):
@@ -250,7 +276,7 @@ class Registry:
         scheme, _, params = challenge.partition(" ")
         credentials = self._basic()
         if scheme.lower() == "basic":
-            if not credentials:
+            if not credentials or not self.base_url.startswith("https://") and not is_loopback(self.repository.host):
                 return None
             raw = f"{credentials.username}:{credentials.password}".encode()
             return "Basic " + base64.b64encode(raw).decode()
@@ -263,24 +289,54 @@ class Registry:
         query = {"scope": scope}
         if fields.get("service"):
             query["service"] = fields["service"]
-        auth = (credentials.username, credentials.password) if credentials else None
+        auth = (credentials.username, credentials.password) if credentials and self.realm_may_have(realm) else None
         answer = self._http().get(realm, params=query, auth=auth)
         if answer.status_code != 200:
             return None
-        body = answer.json()
-        token = body.get("token") or body.get("access_token")
-        if not token:
+        try:
+            body = answer.json()
+        except ValueError:  # not JSON: no token, as for a refusal
+            return None
+        token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
             return None
         github.mask(token)
         return f"Bearer {token}"
+
+    def realm_may_have(self, realm: str) -> bool:
+        """Whether a token realm may get this registry's credentials: the registry itself (same host and port),
+        or over https a host of its domain (auth.docker.io for Docker Hub); plain http only back to a registry on
+        loopback, at its own address."""
+        import httpx
+
+        try:
+            url = httpx.URL(realm)
+        except (httpx.InvalidURL, TypeError):
+            return False
+        host = (url.host or "").lower()
+        default = {"https": 443, "http": 80}.get(url.scheme)
+        where = f"{host}:{url.port}" if url.port not in (None, default) else host
+        registry = self.repository.api_host.lower()
+        if url.scheme == "http":
+            return is_loopback(registry) and where == registry
+        if url.scheme != "https":
+            return False
+        if where == registry:
+            return True
+        labels = registry.split(".")
+        domain = ".".join(labels[-2:]) if len(labels) >= 2 and ":" not in registry else None
+        return bool(domain) and where == host and (host == domain or host.endswith(f".{domain}"))
 
     def _raise_for(self, response, doing: str) -> None:
         if response.status_code < 400:
             return
         if response.status_code in (401, 403):
+            bound = os.environ.get("REGISTRY_HOST")
             how = ("the credentials were refused" if self._basic()
-                   else "set REGISTRY_USERNAME and REGISTRY_PASSWORD (action inputs registry-username and "
-                        "registry-password), or `docker login` first")
+                   else f"REGISTRY_USERNAME and REGISTRY_PASSWORD are for {bound} only, not {self.repository.host}"
+                   if bound and os.environ.get("REGISTRY_USERNAME")
+                   else "set REGISTRY_HOST, REGISTRY_USERNAME and REGISTRY_PASSWORD (action inputs registry-host, "
+                        "registry-username and registry-password), or `docker login` first")
             raise RegistryError(f"{self.repository.host} refused to {doing} in {self.repository.path} "
                                 f"(HTTP {response.status_code}): {how}")
         raise RegistryError(f"{self.repository.host} could not {doing} in {self.repository.path}: "

@@ -39,6 +39,8 @@ class Manifest:
 
     def outside(self, relative: str) -> str | None:
         """Why `relative` (a path in the manifest) leaves the repository, or None when it stays inside."""
+        if "\0" in relative:  # no file system takes it (and os.path would raise)
+            return "is no path: it holds a NUL character"
         written = self.root / relative
         if not written.resolve().is_relative_to(self.repository):
             if Path(relative).is_absolute():

@@ -4,6 +4,7 @@ for GitHub. Reporters format; they never decide and never call the server."""
 from __future__ import annotations
 
 import json
+import urllib.parse
 from dataclasses import dataclass, field
 
 from register.apply import ApplyResult
@@ -65,7 +66,7 @@ def _describe_schedule(s: dict) -> str:
 
 def change_lines(change: Change) -> list[str]:
     """What changed in one field, as short lines: keys of mappings, items of lists, scalars."""
-    before, after = change.before, change.after
+    before, after = github.redacted(change.before), github.redacted(change.after)  # before a cut can split one
     name = change.field
     if name == "parameter_schema":
         return ["parameter_schema: the flow's parameters changed in source"]
@@ -108,7 +109,8 @@ def _image_line(outcome: Outcome) -> str | None:
         how = "pushed"
     else:
         how = "not built: dry run" if outcome.dry_run else "already in the registry"
-    return f"Image: {image.reference} ({how})"
+    why = getattr(image, "why", None)  # why the registry's image was reused, or built anyway
+    return f"Image: {image.reference} ({how})" + (f"\n  {why}" if why and not outcome.image_how else "")
 
 
 def text(outcome: Outcome) -> str:
@@ -117,13 +119,14 @@ def text(outcome: Outcome) -> str:
 
 def step_line(step) -> str:
     """One write as it happens."""
-    return f"  {step.action} {step.name} ({step.id})"
+    return f"  {step.action} {github.visible(step.name)} ({step.id})"
 
 
 def table(outcome: Outcome) -> str:
     """The header and one row per deployment, with what changed under each update."""
     plan = outcome.plan
-    lines = [f"Plan for project '{plan.project}', environment '{plan.environment}', on {outcome.server}"]
+    lines = [f"Plan for project '{github.visible(plan.project)}', environment '{github.visible(plan.environment)}', "
+             f"on {outcome.server}"]
     image = _image_line(outcome)
     if image:
         lines.append(image)
@@ -132,10 +135,10 @@ def table(outcome: Outcome) -> str:
     details: dict[int, list[str]] = {}
     for action in plan.actions:
         state = action.desired or action.registered
-        rows.append((action.kind, action.name, action.flow, state.fields.get("work_pool") or "",
-                     ", ".join(action.changed)))
-        extra = [line for change in action.changes for line in change_lines(change)]
-        extra += action.notes
+        rows.append((action.kind, github.visible(action.name), github.visible(action.flow),
+                     github.visible(state.fields.get("work_pool") or ""), ", ".join(action.changed)))
+        extra = [github.visible(line) for change in action.changes for line in change_lines(change)]
+        extra += [github.visible(note) for note in action.notes]
         if extra:
             details[len(rows) - 1] = extra
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
@@ -147,7 +150,7 @@ def table(outcome: Outcome) -> str:
     if not plan.actions:
         lines.append("  (no deployments)")
     if plan.kept:
-        names = ", ".join(f"{s.name} (flow {s.flow})" for s in plan.kept)
+        names = ", ".join(f"{github.visible(s.name)} (flow {github.visible(s.flow)})" for s in plan.kept)
         lines += ["", f"No longer in the manifest, kept: {names}; --prune deletes them"]
     return "\n".join(lines)
 
@@ -187,12 +190,6 @@ def smoke_lines(outcome: Outcome) -> list[str]:
     return lines
 
 
-def _cell(text: str) -> str:
-    """A server's text in a Markdown table cell: one line, no cell break, no markup."""
-    escaped = "".join("\\" + c if c in "\\`*_[]<>|#!~" else c for c in " ".join(str(text).split()))
-    return escaped[:300]
-
-
 def failure_text(outcome: Outcome) -> str:
     """What a failed apply did and did not do; printed to stderr."""
     result = outcome.result
@@ -223,7 +220,7 @@ def as_json(outcome: Outcome) -> dict:
         "dry_run": outcome.dry_run,
         "image": None if image is None or not getattr(image, "reference", None) else {
             "reference": image.reference, "content_tag": image.content_tag, "built": image.built,
-            "pushed": image.pushed},
+            "pushed": image.pushed, "why": getattr(image, "why", None)},
         "deployments": [{
             "name": a.name,
             "flow": a.flow,
@@ -265,9 +262,10 @@ def github_outputs(outcome: Outcome) -> dict[str, str]:
         done = lambda kind: sum(s.action == PAST[kind] for s in applied) if kind != "unchanged" \
             else plan.count("unchanged")  # noqa: E731
     return {
-        "image": getattr(image, "reference", None) or "",
-        "plan": json.dumps(as_json(outcome), separators=(",", ":")),
-        "deployments": json.dumps(deployments_list(outcome), separators=(",", ":")),
+        "image": github.redact(getattr(image, "reference", None) or ""),
+        # redacted before it is JSON: a secret with a quote or a backslash is escaped in the JSON text
+        "plan": json.dumps(github.redacted(as_json(outcome)), separators=(",", ":")),
+        "deployments": json.dumps(github.redacted(deployments_list(outcome)), separators=(",", ":")),
         "created": str(done("create")),
         "updated": str(done("update")),
         "unchanged": str(done("unchanged")),
@@ -277,32 +275,39 @@ def github_outputs(outcome: Outcome) -> dict[str, str]:
 
 
 def markdown(outcome: Outcome) -> str:
+    """The plan for the step summary and the pull request comment. Every text that came from the manifest
+    or a server (names, flows, pools, tags, values, errors) is a code span (github.code): no Markdown, HTML,
+    mention or link of its own, one line, masked values redacted; only what this function writes is
+    Markdown."""
     plan = outcome.plan
     title = "Plan" if outcome.dry_run else "Deploy"
-    lines = [f"### flow-register {title.lower()}: `{plan.project}` → `{plan.environment}`", ""]
+    lines = [f"### flow-register {title.lower()}: {github.code(plan.project)} → {github.code(plan.environment)}", ""]
     image = getattr(outcome.image, "reference", None)
     if image:
-        lines += [f"Image: `{image}`", ""]
+        lines += [f"Image: {github.code(image)}", ""]
     lines += ["| Action | Deployment | Flow | Work pool | Changes |", "|---|---|---|---|---|"]
     for a in plan.actions:
-        changes = "<br>".join([f"`{line}`" for c in a.changes for line in change_lines(c)] +
-                              [note.replace("|", "\\|") for note in a.notes])
-        lines.append(f"| {a.kind} | `{a.name}` | `{a.flow}` | `{(a.desired or a.registered).fields.get('work_pool')}` "
-                     f"| {changes} |")
+        changes = "<br>".join(github.code(line, cell=True) for line in
+                              [line for c in a.changes for line in change_lines(c)] + a.notes)
+        pool = (a.desired or a.registered).fields.get("work_pool")
+        lines.append(f"| {a.kind} | {github.code(a.name, cell=True)} | {github.code(a.flow, cell=True)} "
+                     f"| {github.code(pool or '', cell=True)} | {changes} |")
     if plan.kept:
         lines += ["", "No longer in the manifest, kept (`prune` deletes them): " +
-                  ", ".join(f"`{s.name}`" for s in plan.kept)]
+                  ", ".join(github.code(s.name) for s in plan.kept)]
     lines += ["", summary_line(outcome)]
     if outcome.smoke:
         lines += ["", "| Smoke run | State | Flow run |", "|---|---|---|"]
         for run in outcome.smoke:
-            state = _cell(run.state_name or run.state or "not started")
+            state = run.state_name or run.state or "not started"
             if run.message and not run.ok:
-                state += ": " + _cell(run.message)
-            link = f"[{_cell(run.flow_run_name or run.flow_run_id)}]({run.url})" if run.url else ""
-            lines.append(f"| `{run.deployment}` | {'✅' if run.ok else '❌'} {state} | {link} |")
+                state += ": " + " ".join(str(run.message).split())[:300]
+            name = github.code(run.flow_run_name or run.flow_run_id, cell=True)
+            link = f"[{name}]({urllib.parse.quote(github.redact(run.url), safe=':/?#=&%~.-_')})" if run.url else name
+            lines.append(f"| {github.code(run.deployment, cell=True)} | {'✅' if run.ok else '❌'} "
+                         f"{github.code(state, cell=True)} | {link} |")
     if outcome.result is not None and not outcome.result.ok:
-        lines += ["", "**Failed:** " + outcome.result.error.replace("\n", " ")]
+        lines += ["", "**Failed:** " + github.code(outcome.result.error)]
     return "\n".join(lines)
 
 

@@ -20,7 +20,7 @@ DESIGN_INPUTS = ["environment", "manifest", "working-directory", "work-pool", "c
                  "dry-run", "prune", "build", "push", "image-tag", "prefect-api-url", "prefect-api-key",
                  "prefect-api-auth-string", "registry-username", "registry-password", "aws-region"]
 ADDED_INPUTS = ["comment", "github-token", "preview", "preview-active", "destroy", "concurrency", "lock-wait",
-                "smoke", "smoke-timeout", "runtime"]
+                "smoke", "smoke-timeout", "runtime", "registry-host"]
 DESIGN_OUTPUTS = ["image", "plan", "deployments", "created", "updated", "unchanged", "deleted"]
 
 

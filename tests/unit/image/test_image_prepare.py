@@ -69,14 +69,28 @@ def content_tag_of(path: Path) -> str:
     return image_stage.prepare(load_manifest(path), "dev", dry_run=True).content_tag
 
 
-def test_a_tag_already_in_the_registry_means_no_docker_at_all(manifest_path, registry, fake_docker, capsys):
+RECORDED = [f"{REPOSITORY}@{EXISTING}"]  # what the environment's deployments run, as deploy reads the server
+
+
+def test_a_tag_already_in_the_registry_and_run_by_the_environment_means_no_docker_at_all(manifest_path, registry,
+                                                                                         fake_docker, capsys):
     registry.has(**{content_tag_of(manifest_path).replace("-", "_"): EXISTING})
-    image = image_stage.prepare(load_manifest(manifest_path), "dev")
+    image = image_stage.prepare(load_manifest(manifest_path), "dev", recorded=RECORDED)
     assert image.reference == f"{REPOSITORY}@{EXISTING}"
     assert (image.built, image.pushed, image.exists) == (False, False, True)
     assert image.content_tag.startswith("ct-")
     assert fake_docker.calls == []
-    assert "no build, no push" in capsys.readouterr().err
+    assert "which environment 'dev''s deployments of this project already run" in capsys.readouterr().err
+
+
+def test_a_tag_in_the_registry_that_no_deploy_recorded_is_built_again(manifest_path, registry, fake_docker, capsys):
+    registry.has(**{content_tag_of(manifest_path).replace("-", "_"): EXISTING})
+    recorded = [f"{REPOSITORY}@sha256:{'1' * 64}", f"other/repo@{EXISTING}"]
+    planned = image_stage.prepare(load_manifest(manifest_path), "dev", dry_run=True, recorded=recorded)
+    assert planned.reference == f"{REPOSITORY}:{planned.content_tag}"  # the plan: would build
+    image = image_stage.prepare(load_manifest(manifest_path), "dev", recorded=recorded)
+    assert image.built and image.reference == f"{REPOSITORY}@{PUSHED}"
+    assert "no deploy of project 'sales-etl' in environment 'dev' registered that image" in capsys.readouterr().err
 
 
 def test_a_dry_run_looks_up_the_tag_and_runs_no_docker(manifest_path, registry, fake_docker):
@@ -138,6 +152,7 @@ def test_buildx_uses_the_github_actions_cache_when_the_runtime_exposes_it(manife
 def test_credentials_log_docker_in_first_with_the_password_on_stdin(manifest_path, registry, fake_docker,
                                                                      monkeypatch, capsys):
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("REGISTRY_HOST", "registry.example:5000")
     monkeypatch.setenv("REGISTRY_USERNAME", "ci")
     monkeypatch.setenv("REGISTRY_PASSWORD", "ci-secret-pw")
     monkeypatch.setattr(github, "_masked", set())  # a mask is written once a process: not left from another test
@@ -149,8 +164,8 @@ def test_credentials_log_docker_in_first_with_the_password_on_stdin(manifest_pat
     assert fake_docker.calls[login]["stdin"].strip() == "ci-secret-pw"
     assert "ci-secret-pw" not in json.dumps(commands)
     out, err = capsys.readouterr()
-    assert out.startswith("::add-mask::ci-secret-pw")  # masked before anything else is printed
-    assert "ci-secret-pw" not in err
+    assert "::add-mask::ci-secret-pw" in err.splitlines()  # on stderr: stdout may be JSON
+    assert "ci-secret-pw" not in out + err.replace("::add-mask::ci-secret-pw", "")
 
 
 def test_push_false_builds_and_runs_the_local_tag(manifest_path, registry, fake_docker):
@@ -168,7 +183,7 @@ def test_build_always_rebuilds_a_tag_the_registry_has(manifest_path, registry, f
 
 def test_an_extra_tag_on_an_unchanged_image_is_added_in_the_registry(manifest_path, registry, fake_docker):
     registry.has(**{content_tag_of(manifest_path).replace("-", "_"): EXISTING})
-    image = image_stage.prepare(load_manifest(manifest_path), "dev", image_tag="v2")
+    image = image_stage.prepare(load_manifest(manifest_path), "dev", image_tag="v2", recorded=RECORDED)
     assert registry.last.added == [(EXISTING, "v2")]
     assert (image.built, image.pushed, image.tags) == (False, False, ["v2"])
     assert fake_docker.calls == []
@@ -182,16 +197,16 @@ def test_the_git_commit_tags_the_image_in_ci(manifest_path, registry, fake_docke
     assert image.tags == [image.content_tag, "0123456789abcdef0123456789abcdef01234567"]
 
 
-def test_dockerfile_auto_is_generated_beside_the_manifest(manifest_path, registry, fake_docker):
+def test_dockerfile_auto_is_built_from_a_folder_of_its_own_and_shown_in_the_log(manifest_path, registry,
+                                                                               fake_docker, capsys):
     text = manifest_path.read_text().replace("dockerfile: Dockerfile", "dockerfile: auto\n  base: acme/base:1")
     manifest_path.write_text(text)
     first = image_stage.prepare(load_manifest(manifest_path), "dev")
-    generated = manifest_path.parent / ".flow-register" / "Dockerfile"
-    assert first.dockerfile == str(generated)
-    assert "FROM acme/base:1" in generated.read_text()
+    assert "FROM acme/base:1" in first.dockerfile and "\n  FROM acme/base:1" in capsys.readouterr().err
     [build] = [c for c in fake_docker.commands() if c[:1] == ["build"]]
-    assert build[build.index("--file") + 1] == str(generated)
-    # Writing it does not change the content tag it was part of.
+    assert not build[build.index("--file") + 1].startswith(str(manifest_path.parent))
+    assert not build[-1].startswith(str(manifest_path.parent))
+    assert not (manifest_path.parent / ".flow-register").exists()  # nothing written into the repository
     assert content_tag_of(manifest_path) == first.content_tag
 
 

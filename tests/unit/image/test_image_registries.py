@@ -16,6 +16,7 @@ from register.image.registries import Repository, RegistryError, for_repository
 def _clean_env(monkeypatch, tmp_path):
     for name in ("REGISTRY_USERNAME", "REGISTRY_PASSWORD", "GITHUB_ACTIONS"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REGISTRY_HOST", "ghcr.io")  # where the workflow author's credentials are for
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
 
 
@@ -69,8 +70,36 @@ def test_explicit_credentials_are_masked_under_github_actions(monkeypatch, capsy
     monkeypatch.setenv("REGISTRY_PASSWORD", "hunter2-pw")
     credentials = for_repository(Repository.parse("ghcr.io/acme/flows")).credentials()
     assert (credentials.username, credentials.password) == ("ci", "hunter2-pw")
-    assert "::add-mask::hunter2-pw" in capsys.readouterr().out
+    assert "::add-mask::hunter2-pw" in capsys.readouterr().err
     assert "hunter2-pw" not in repr(credentials)
+
+
+def test_explicit_credentials_are_only_for_the_host_the_workflow_names(monkeypatch):
+    monkeypatch.setenv("REGISTRY_USERNAME", "ci")
+    monkeypatch.setenv("REGISTRY_PASSWORD", "pw")
+    assert for_repository(Repository.parse("ghcr.io/acme/flows")).credentials().password == "pw"
+    assert for_repository(Repository.parse("evil.example/acme/flows")).credentials() is None
+    assert for_repository(Repository.parse("ghcr.io.evil.example/acme/flows")).credentials() is None
+    monkeypatch.setenv("REGISTRY_HOST", "docker.io")
+    assert for_repository(Repository.parse("acme/flows")).credentials().password == "pw"
+    monkeypatch.delenv("REGISTRY_HOST")
+    with pytest.raises(RegistryError, match="set REGISTRY_HOST"):
+        for_repository(Repository.parse("ghcr.io/acme/flows")).credentials()
+
+
+@pytest.mark.parametrize("repository, realm, allowed", [
+    ("ghcr.io/a/b", "https://ghcr.io/token", True),
+    ("acme/flows", "https://auth.docker.io/token", True),
+    ("registry.gitlab.com/a/b", "https://gitlab.com/jwt/auth", True),
+    ("ghcr.io/a/b", "http://ghcr.io/token", False),
+    ("ghcr.io/a/b", "https://evil.example/token", False),
+    ("ghcr.io/a/b", "https://ghcr.io.evil.example/token", False),
+    ("127.0.0.1:5000/a", "http://127.0.0.1:5000/token", True),
+    ("127.0.0.1:5000/a", "http://127.0.0.1:6000/token", False),
+    ("127.0.0.1:5000/a", "http://10.0.0.1/token", False),
+])
+def test_a_token_realm_gets_credentials_only_over_https_on_the_registrys_domain(repository, realm, allowed):
+    assert for_repository(Repository.parse(repository)).realm_may_have(realm) is allowed
 
 
 def test_gcp_uses_an_access_token_of_the_default_credentials(monkeypatch, capsys):
@@ -93,7 +122,7 @@ def test_gcp_uses_an_access_token_of_the_default_credentials(monkeypatch, capsys
     credentials = for_repository(Repository.parse("europe-west1-docker.pkg.dev/acme/flows/x")).credentials()
     assert (credentials.username, credentials.password) == ("oauth2accesstoken", "ya29.secret-token")
     assert seen["scopes"] == ["https://www.googleapis.com/auth/cloud-platform"]
-    assert "::add-mask::ya29.secret-token" in capsys.readouterr().out
+    assert "::add-mask::ya29.secret-token" in capsys.readouterr().err
 
 
 def test_gcp_without_credentials_says_how_to_get_them(monkeypatch):
@@ -139,13 +168,13 @@ def test_a_tag_is_looked_up_with_one_head_after_the_token_dance(monkeypatch):
 
     def handler(request: httpx.Request) -> httpx.Response:
         requests.append(request)
-        if request.url.host == "auth.example":
+        if request.url.path == "/token":
             assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"ci:pw").decode()
             assert request.url.params["scope"] == "repository:acme/flows:pull"
             return httpx.Response(200, json={"token": "t0k"})
         if request.headers.get("Authorization") != "Bearer t0k":
             return httpx.Response(401, headers={
-                "WWW-Authenticate": 'Bearer realm="https://auth.example/token",service="ghcr.io"'})
+                "WWW-Authenticate": 'Bearer realm="https://ghcr.io/token",service="ghcr.io"'})
         assert "application/vnd.oci.image.index.v1+json" in request.headers["Accept"]
         if request.url.path.endswith("/manifests/ct-1"):
             return httpx.Response(200, headers={"Docker-Content-Digest": "sha256:" + "a" * 64})
