@@ -1607,6 +1607,7 @@ def run(script: str, output: str | None, environment: str) -> int:
     import sys
     import tempfile
 
+    from register import files
     from register.importer import dump
     from register.manifest import load_manifest
     from register.problems import Exit, UsageError
@@ -1623,14 +1624,18 @@ def run(script: str, output: str | None, environment: str) -> int:
     except ValueError as error:
         print(error, file=sys.stderr)
         return Exit.INVALID
-    if target is not None and target.resolve().parent != result.root:
+    if target is not None and target.absolute().parent.resolve() != result.root:  # the folder, not a link's aim
         folder = os.path.relpath(result.root)
         raise UsageError(f"write the manifest in {folder} (-o {os.path.join(folder, 'flows.yaml')}): its entrypoints "
                          "are relative to it")
     text = HEADER.format(source=source.name) + dump(result.manifest, {})
     print_problems(result.warnings, excerpts=False)
     if target is not None:
-        target.write_text(text, encoding="utf-8")
+        try:
+            files.write_text(target, text, new=True)  # never over a file, nor through a (dangling) link
+        except (files.LinkRefused, FileExistsError) as error:
+            raise UsageError(f"{target}: {error.strerror if isinstance(error, FileExistsError) else error}; "
+                             "give another -o") from None
         written = target
     else:
         print(text, end="")

@@ -151,3 +151,13 @@ def test_text_in_the_script_cannot_write_lines_of_its_own_into_the_output(tmp_pa
     assert not any(line.startswith("::error file=x") for line in lines), lines
     assert "\x1b" not in result.stderr
     assert "ECSTask block 'b\\n::error file=x::pwned\\r\\x1b[2J' is read from the Prefect server" in result.stderr
+
+
+def test_the_manifest_is_never_written_through_a_link_the_repository_holds(tmp_path):
+    root = repository(tmp_path, "from flows.etl import etl\netl.deploy(name='x', work_pool_name='p')\n")
+    aim = tmp_path / "elsewhere.pth"
+    (root / "flows.yaml").symlink_to(aim)  # dangling: a plain write would create it where the link points
+    result = run_import(root, "-o", "flows.yaml")
+    assert result.returncode == 2, result.stderr
+    assert "flows.yaml" in result.stderr and "give another -o" in result.stderr
+    assert not aim.exists()
