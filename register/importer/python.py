@@ -1605,13 +1605,9 @@ HEADER = ("# yaml-language-server: $schema=https://raw.githubusercontent.com/org
 def run(script: str, output: str | None, environment: str) -> int:
     """`flow-register import deploy.py`: convert, report what was left out, write, and validate what was written."""
     import sys
-    import tempfile
 
-    from register import files
-    from register.importer import dump
-    from register.manifest import load_manifest
+    from register.importer import dump, write_and_validate
     from register.problems import Exit, UsageError
-    from register.report.problems import print_problems
 
     source = Path(script)
     target = Path(output) if output else None
@@ -1624,38 +1620,5 @@ def run(script: str, output: str | None, environment: str) -> int:
     except ValueError as error:
         print(error, file=sys.stderr)
         return Exit.INVALID
-    if target is not None and target.absolute().parent.resolve() != result.root:  # the folder, not a link's aim
-        folder = os.path.relpath(result.root)
-        raise UsageError(f"write the manifest in {folder} (-o {os.path.join(folder, 'flows.yaml')}): its entrypoints "
-                         "are relative to it")
     text = HEADER.format(source=source.name) + dump(result.manifest, {})
-    print_problems(result.warnings, excerpts=False)
-    if target is not None:
-        try:
-            files.write_text(target, text, new=True)  # never over a file, nor through a (dangling) link
-        except (files.LinkRefused, FileExistsError) as error:
-            raise UsageError(f"{target}: {error.strerror if isinstance(error, FileExistsError) else error}; "
-                             "give another -o") from None
-        written = target
-    else:
-        print(text, end="")
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=result.root, delete=False) as file:
-            file.write(text)
-        written = Path(file.name)
-    unset = [v for v in result.variables if not os.environ.get(v)]
-    try:
-        manifest = load_manifest(written, environ=os.environ)
-    finally:
-        if target is None:
-            written.unlink()
-    lines = text.splitlines()
-    waiting = {n for n, line in enumerate(lines, start=1) if any("${" + v + "}" in line for v in unset)}
-    manifest.problems = [p for p in manifest.problems if p.line not in waiting]
-    if unset:
-        print(f"note: the manifest reads {', '.join(unset)} from the environment flow-register runs in, as the "
-              "script did; not set here, so what uses them was not checked", file=sys.stderr)
-    problems = [p for p in manifest.problems if p.severity == "error"]
-    if problems:
-        print_problems(problems, excerpts=target is not None)
-        return Exit.INVALID
-    return Exit.OK
+    return write_and_validate(text, target, result.root, result.variables, result.warnings, read_by="the script")
