@@ -26,6 +26,7 @@ reads when the run starts); a secret written into the manifest is refused.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 import subprocess
@@ -202,6 +203,35 @@ def pull_steps(manifest, d, image: dict | None, at: Checkout, uploads: dict | No
     if len(steps) > 1:
         steps[0] = {STEPS + "git_clone": {"id": CLONE_ID, **clone}}
     return steps
+
+
+def ref_commit(root: Path, repository: str, ref: str) -> str | None:
+    """The commit a branch or tag of `repository` points at now, or None when it cannot be told: asked of the
+    repository (`git ls-remote`, outside the checkout, so with none of its credentials, and never prompting),
+    else this checkout's own record of it when `repository` is this checkout's."""
+    if repository_problem(repository):
+        return None
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
+    try:
+        listed = subprocess.run(["git", "-c", "credential.helper=", "ls-remote", "--", repository,
+                                 f"refs/heads/{ref}", f"refs/tags/{ref}", f"refs/tags/{ref}^{{}}"],
+                                capture_output=True, text=True, timeout=20, cwd="/", env=env,
+                                stdin=subprocess.DEVNULL)
+        found = dict(reversed(line.split("\t", 1)) for line in listed.stdout.splitlines() if "\t" in line)
+        # an annotated tag's commit is its peeled line
+        for name in (f"refs/tags/{ref}^{{}}", f"refs/heads/{ref}", f"refs/tags/{ref}"):
+            if _FULL_SHA.match(found.get(name, "")):
+                return found[name]
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    if _identity(repository) is None or _identity(repository) != _identity(checkout(root).remote):
+        return None
+    for name in (f"refs/remotes/origin/{ref}", f"refs/tags/{ref}"):
+        local = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "-q", f"{name}^{{commit}}"],
+                               capture_output=True, text=True)
+        if local.returncode == 0 and _FULL_SHA.match(local.stdout.strip()):
+            return local.stdout.strip()
+    return None
 
 
 def _layers(data: dict):

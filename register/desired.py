@@ -195,14 +195,23 @@ def version_info(github, checkout: code.Checkout) -> dict | None:
     return info
 
 
-def _cloned_commit(d: Deployment, at: code.Checkout) -> str | None:
-    """Code cloned at run time has no image to name its version: the commit it clones does, when that is
-    one commit (a branch moves; its runs get whatever it holds then)."""
+def _cloned_commit(d: Deployment, at: code.Checkout, root, asked: dict) -> str | None:
+    """Code cloned at run time has no image to name its version: the commit it clones does. A branch or tag
+    is named with the commit it points at now, so a deploy after it moved changes the version (its runs get
+    whatever it holds when they start)."""
     git = (d.code or {}).get("git")
     if not git:
         return None
     ref = git.get("ref") or at.commit
-    return ref[:12] if ref and re.fullmatch(r"[0-9a-f]{40}", ref) else None
+    if not ref:
+        return None
+    if re.fullmatch(r"[0-9a-f]{40}", ref):
+        return ref[:12]
+    key = (git.get("repository") or "", ref)  # asked once per run, however many deployments clone it
+    if key not in asked:
+        asked[key] = code.ref_commit(root, *key)
+    now = asked[key]
+    return f"{ref}@{now[:12]}" if now else None
 
 
 def _uploaded(d: Deployment, prefixes: dict) -> str | None:
@@ -221,6 +230,7 @@ def for_environment(manifest, environment: str, deployments: list[Deployment], *
     if uploads is None:  # render: the same content prefixes, computed offline
         uploads = code_upload.uploads_for(manifest, deployments)
     prefixes = {u.where.key: u.prefix for u in uploads}
+    asked: dict = {}
     github = github or GitHub()
     schemas = schemas or flows.Schemas()
     spec = manifest.image(environment)
@@ -230,7 +240,7 @@ def for_environment(manifest, environment: str, deployments: list[Deployment], *
                     flow_schema=schemas.of(manifest.root, d.entrypoint),
                     pull_steps=code.pull_steps(manifest, d, spec, at, prefixes),
                     version=d.version or (image.content_tag if image else None) or _uploaded(d, prefixes)
-                    or _cloned_commit(d, at),
+                    or _cloned_commit(d, at, manifest.root, asked),
                     owner_tags=owner,
                     version_info=info)
             for d in deployments]
