@@ -75,6 +75,7 @@ def uploads_for(manifest, deployments) -> list[Upload]:
         return []
     root = manifest.root
     manifest_file = _relative(manifest, root)
+    # Regular files only: a symbolic link is not followed (it could point at the deployer's credentials)
     files = [p for p in build_context.image_paths(root, leave_out=(manifest_file,) if manifest_file else ())
              if (root / p).is_file() and not (root / p).is_symlink()]
     prefix = build_context.content_tag(root, b"", paths=files)
@@ -151,6 +152,15 @@ class _GCS:
 STORES = {"s3": _S3, "gcs": _GCS}
 
 
+def _read(root: Path, relative: str) -> bytes:
+    """A regular file of the project, never through a symbolic link (one planted since it was listed)."""
+    if (root / relative).resolve() != root.resolve() / relative:
+        raise OSError(f"{relative}: a folder above it is a symbolic link")
+    fd = os.open(root / relative, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as reader:
+        return reader.read()
+
+
 def _failure(upload: Upload, error: Exception) -> str:
     return f"{type(error).__name__}: {str(error)[:300]}"
 
@@ -172,7 +182,7 @@ def prepare(uploads: list[Upload], *, dry_run: bool) -> list[Upload]:
             continue
         try:
             for relative in upload.files:
-                store.put(where.bucket, _key(where, upload.prefix, relative), (upload.root / relative).read_bytes())
+                store.put(where.bucket, _key(where, upload.prefix, relative), _read(upload.root, relative))
                 upload.uploaded += 1
             store.put(where.bucket, _key(where, MARKERS, upload.prefix), "\n".join(upload.files).encode() + b"\n")
         except Exception as error:  # noqa: BLE001
