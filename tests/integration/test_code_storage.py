@@ -58,7 +58,7 @@ defaults:
 environments:
   dev: {{}}
 deployments:
-  - name: hello-from-s3
+  - name: hello-{project}
     entrypoint: flows/hello.py:hello
     parameters: {{expected: v1}}
 """
@@ -177,7 +177,7 @@ def test_changed_code_goes_to_a_new_prefix_and_moves_the_version(stored_project,
     assert "pull_steps" in report["deployments"][0]["changes"]
 
 
-def test_an_upload_that_fails_writes_no_deployment(stored_project, moto):
+def test_an_upload_that_fails_writes_no_deployment(stored_project, moto, prefect_server):
     root, env, bucket, _, _ = stored_project
     s3(moto).delete_bucket(Bucket=bucket)
     failed = flow_register(root, env, "deploy", "-e", "dev", "--output", "json")
@@ -185,6 +185,8 @@ def test_an_upload_that_fails_writes_no_deployment(stored_project, moto):
     assert "no deployment was written" in failed.stdout + failed.stderr
     assert "NoSuchBucket" in failed.stdout + failed.stderr
     assert DEPLOYER_SECRET not in failed.stdout + failed.stderr  # the deployer's key is never shown
+    project = (root / "flows.yaml").read_text().split("project: ", 1)[1].split("\n", 1)[0]
+    assert not [name for name in Api(prefect_server.api_url).deployments() if project in name]
 
 
 # -- GCS: gcp-storage-emulator (PyPI) stands in for Cloud Storage, a loopback token endpoint for Google's OAuth
@@ -199,7 +201,7 @@ defaults:
 environments:
   dev: {{}}
 deployments:
-  - name: hello-from-gcs
+  - name: hello-{project}
     entrypoint: flows/hello.py:hello
     parameters: {{expected: v1}}
 """
