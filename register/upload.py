@@ -15,7 +15,9 @@ what would be uploaded, or that it is there already.
 
 from __future__ import annotations
 
+import json
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -138,9 +140,17 @@ class _GCS:
         return True
 
     def put(self, bucket: str, key: str, body: bytes) -> None:
+        # A multipart upload (the object's name in its JSON part): gcp-storage-emulator fails a media upload
+        # of an empty file, such as an __init__.py, which Cloud Storage takes either way.
+        boundary = uuid.uuid4().hex
+        while boundary.encode() in body:
+            boundary = uuid.uuid4().hex
+        data = (f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{json.dumps({'name': key})}"
+                f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n").encode() + body + \
+            f"\r\n--{boundary}--\r\n".encode()
         response = self.session.post(f"{self.endpoint}/upload/storage/v1/b/{quote(bucket, safe='')}/o",
-                                     params={"uploadType": "media", "name": key}, data=body,
-                                     headers={"Content-Type": "application/octet-stream"}, timeout=300)
+                                     params={"uploadType": "multipart"}, data=data,
+                                     headers={"Content-Type": f"multipart/related; boundary={boundary}"}, timeout=300)
         self._ok(response)
 
     @staticmethod
