@@ -241,7 +241,7 @@ def _changed(args, settings: Settings) -> int:
     else:
         for c in found:
             print(c.manifest)
-    github.set_outputs({"changed": matrix, "count": str(len(found))})
+    github.set_outputs({"changed": matrix})
     return Exit.OK
 
 
