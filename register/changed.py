@@ -20,6 +20,8 @@ from pathlib import Path
 
 from register.problems import Invalid, Problem, UsageError
 
+# A push that creates a branch has no commit before it: GitHub's `before` is all zeros. Then everything is new.
+NO_COMMIT = "0" * 40
 # What a branch, tag, remote ref or commit looks like: no option, no whitespace, no control character.
 REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./@{}~^+-]{0,255}")
 GIT_TIMEOUT = 120
@@ -96,12 +98,14 @@ def changed(paths: list[str], since: str, environ) -> list[Changed]:
 
     if not paths:
         return []
+    if since == NO_COMMIT:
+        return [Changed(path, _project(load_manifest(path, environ=environ, parameters=False), path),
+                        ["no commit to compare with (a new branch): every project counts"]) for path in paths]
     top, differ = changed_files(Path(paths[0]).resolve().parent, since)
     found = []
     for path in paths:
         manifest = load_manifest(path, environ=environ, parameters=False)
-        project = manifest.project if isinstance(manifest.data, dict) and isinstance(
-            manifest.data.get("project"), str) else Path(path).resolve().parent.name
+        project = _project(manifest, path)
         if manifest.errors():
             found.append(Changed(path, project, ["the manifest has mistakes: its deploy tells them"]))
             continue
@@ -114,6 +118,12 @@ def changed(paths: list[str], since: str, environ) -> list[Changed]:
         if hit:
             found.append(Changed(path, project, sorted(_shown(f, top) for f in hit)))
     return found
+
+
+def _project(manifest, path: str) -> str:
+    data = manifest.data
+    return data["project"] if isinstance(data, dict) and isinstance(data.get("project"), str) \
+        else Path(path).resolve().parent.name
 
 
 def _shown(path: Path, top: Path) -> str:
