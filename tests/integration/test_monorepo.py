@@ -36,9 +36,9 @@ def repo(tmp_path) -> Path:
     return root
 
 
-def cli(root: Path, api_url: str | None, *args: str) -> Result:
+def cli(root: Path, api_url: str | None, *args: str, **extra: str) -> Result:
     done = subprocess.run([CLI, *args], cwd=root, capture_output=True, text=True, timeout=300,
-                          env=client_env(api_url, root.parent / "home"))
+                          env=client_env(api_url, root.parent / "home", **extra))
     return Result(done.returncode, done.stdout, done.stderr)
 
 
@@ -64,7 +64,9 @@ def registered(api, project: str) -> set[str]:
 
 def test_three_manifests_deploy_in_one_run_each_as_its_own_project(deployable, api):
     root, names, url = deployable
-    result = cli(root, url, "deploy", "-e", "dev", "--output", "json", "-f", "pipelines/*/flows.yaml")
+    output, summary = root.parent / "github-output", root.parent / "summary.md"
+    result = cli(root, url, "deploy", "-e", "dev", "--output", "json", "-f", "pipelines/*/flows.yaml",
+                 GITHUB_OUTPUT=str(output), GITHUB_STEP_SUMMARY=str(summary))
     assert result.code == 0, result
     report = result.json
     assert [p["manifest"] for p in report["projects"]] == [f"pipelines/{p}/flows.yaml" for p in PROJECTS]
@@ -74,6 +76,18 @@ def test_three_manifests_deploy_in_one_run_each_as_its_own_project(deployable, a
         assert registered(api, names[project]) == {f"{project}-{names[project]}"}
     sales = api.deployments(OWNER, f"project:{names['sales']}")[f"sales-{names['sales']}"]
     assert sales["entrypoint"] == "flows/sales.py:daily_sales"  # relative to its own manifest's folder
+
+    # the action's outputs: one set for the run, the counts summed; the step summary, a section a project
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert (outputs["created"], outputs["updated"], outputs["unchanged"], outputs["changes"]) == ("3", "0", "0", "true")
+    assert [p["project"] for p in json.loads(outputs["plan"])["projects"]] == [names[p] for p in PROJECTS]
+    assert {d["project"] for d in json.loads(outputs["deployments"])} == set(names.values())
+    text = summary.read_text()
+    assert text.startswith("## flow-register: 3 projects")
+    for project in PROJECTS:
+        assert f"Manifest `pipelines/{project}/flows.yaml`" in text
+        assert f"### flow-register deploy: `{names[project]}` → `dev`" in text
+    assert text.count("### flow-register deploy:") == 3
 
     again = cli(root, url, "plan", "-e", "dev", "-f", "pipelines/sales/flows.yaml,pipelines/stock/flows.yaml",
                 "-f", "pipelines/reports/flows.yaml", "--detailed-exitcode")
