@@ -38,6 +38,9 @@ def _git(folder: Path, *args: str) -> str:
     try:
         done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
                               timeout=GIT_TIMEOUT, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    except FileNotFoundError:
+        raise UsageError("changed needs git, which is not installed where flow-register runs (in the action: "
+                         "runtime 'source' runs it on the runner, which has git)") from None
     except (OSError, subprocess.TimeoutExpired) as error:
         raise UsageError(f"git {args[0]} failed: {error}") from None
     if done.returncode != 0:
