@@ -30,6 +30,7 @@ class Outcome:
     seconds: float = 0.0
     image_how: str | None = None  # says how the image was made, when the image stage was not asked to
     smoke: list = field(default_factory=list)  # register.smoke.SmokeRun of each smoke run, after applying
+    uploads: list = field(default_factory=list)  # register.upload.Upload: code in object storage
 
     def deployment_id(self, action: Action) -> str | None:
         if self.result is not None:
@@ -130,6 +131,7 @@ def table(outcome: Outcome) -> str:
     image = _image_line(outcome)
     if image:
         lines.append(image)
+    lines += [github.visible(u.line(outcome.dry_run)) for u in outcome.uploads]
     lines.append("")
     rows = [("ACTION", "DEPLOYMENT", "FLOW", "WORK POOL", "CHANGES")]
     details: dict[int, list[str]] = {}
@@ -239,6 +241,8 @@ def as_json(outcome: Outcome) -> dict:
         "requests": {"reads": outcome.reads, "writes": outcome.writes, "retries": outcome.retries,
                      "busy_window": outcome.busy_window},
     }
+    if outcome.uploads:
+        out["code"] = [u.as_dict() for u in outcome.uploads]
     if outcome.smoke:
         out["smoke"] = [run.as_dict() for run in outcome.smoke]
     result = outcome.result
@@ -285,6 +289,8 @@ def markdown(outcome: Outcome) -> str:
     image = getattr(outcome.image, "reference", None)
     if image:
         lines += [f"Image: {github.code(image)}", ""]
+    for u in outcome.uploads:
+        lines += [github.code(u.line(outcome.dry_run)), ""]
     lines += ["| Action | Deployment | Flow | Work pool | Changes |", "|---|---|---|---|---|"]
     for a in plan.actions:
         changes = "<br>".join(github.code(line, cell=True) for line in
