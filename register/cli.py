@@ -53,6 +53,11 @@ def _server_args(parser: argparse.ArgumentParser) -> None:
                         help=f"writes in flight at once against the Prefect server (default {CONCURRENCY})")
     parser.add_argument("--lock-wait", type=float, default=600, metavar="SECONDS",
                         help="how long to wait for another deploy of this project and environment (default 600)")
+    parser.add_argument("--account-id", metavar="ID",
+                        help="a Prefect Cloud account's id, with --workspace-id instead of PREFECT_API_URL "
+                             "(default: PREFECT_ACCOUNT_ID)")
+    parser.add_argument("--workspace-id", metavar="ID",
+                        help="a Prefect Cloud workspace's id, with --account-id (default: PREFECT_WORKSPACE_ID)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -270,6 +275,15 @@ def _demo(args, settings: Settings) -> int:
     return run(port=args.port, stop=args.stop)
 
 
+def _with_workspace(args) -> dict[str, str] | None:
+    """The environment, with --account-id and --workspace-id as PREFECT_ACCOUNT_ID and PREFECT_WORKSPACE_ID."""
+    import os
+
+    given = {name: value for name, value in (("PREFECT_ACCOUNT_ID", getattr(args, "account_id", None)),
+                                             ("PREFECT_WORKSPACE_ID", getattr(args, "workspace_id", None))) if value}
+    return {**os.environ, **given} if given else None
+
+
 def main(argv: list[str] | None = None, labels: dict[str, str] | None = None) -> int:
     """`labels`: how the caller names the overrides in problems (the action: its inputs); flags by default."""
     from register.report import github
@@ -309,8 +323,8 @@ def _run(args) -> int:
                "demo": _demo, "import": _import, "changed": _changed}
     try:
         if args.command in _SEVERAL:
-            return _several(args, Settings.from_environ())
-        return handler[args.command](args, Settings.from_environ())
+            return _several(args, Settings.from_environ(_with_workspace(args)))
+        return handler[args.command](args, Settings.from_environ(_with_workspace(args)))
     except Invalid as invalid:
         from register.report.problems import print_problems
 

@@ -29,6 +29,8 @@ NOT_BOOLEAN = "input '{name}' must be 'true' or 'false'; got '{value}'"
 NOT_CHOICE = "input '{name}' must be {choices}; got '{value}'"
 NOT_COUNT = "input '{name}' must be a whole number, at least 1; got '{value}'"
 NOT_SECONDS = "input '{name}' must be a number of seconds, 0 or more; got '{value}'"
+NO_SERVER = ("input 'prefect-api-url' is required, or 'prefect-account-id' with 'prefect-workspace-id' for a "
+             "Prefect Cloud workspace: {hint}")
 DESTROY_NEEDS_PREVIEW = ("input 'destroy' deletes a preview's deployments and needs input 'preview' (e.g. pr-123); "
                          "without it there is nothing it may delete")
 
@@ -110,6 +112,9 @@ def read_inputs(environ: Mapping[str, str]) -> dict[str, str]:
     for name in ("lock-wait", "smoke-timeout"):
         if values[name] and not _seconds(values[name]):
             problems.append(NOT_SECONDS.format(name=name, value=values[name]))
+    if not (values["prefect-api-url"] or values["prefect-account-id"] or values["prefect-workspace-id"]
+            or values["changed-since"]):
+        problems.append(NO_SERVER.format(hint=inputs["prefect-api-url"].description))
     if is_true(values["destroy"]) and not values["preview"]:
         problems.append(DESTROY_NEEDS_PREVIEW)
     if problems:
@@ -163,7 +168,8 @@ def engine_environment(inputs: dict[str, str], environ: Mapping[str, str]) -> di
     for name, variable in (("prefect-api-url", "PREFECT_API_URL"), ("prefect-api-key", "PREFECT_API_KEY"),
                            ("prefect-api-auth-string", "PREFECT_API_AUTH_STRING"),
                            ("registry-host", "REGISTRY_HOST"), ("registry-username", "REGISTRY_USERNAME"), ("registry-password", "REGISTRY_PASSWORD"),
-                           ("aws-region", "AWS_REGION")):
+                           ("aws-region", "AWS_REGION"), ("prefect-account-id", "PREFECT_ACCOUNT_ID"),
+                           ("prefect-workspace-id", "PREFECT_WORKSPACE_ID")):
         if inputs[name]:
             env[variable] = inputs[name]
     if inputs["github-token"] and is_true(inputs["comment"]):  # the engine gets the token only to comment

@@ -28,6 +28,7 @@ import httpx
 
 from register import http
 from register.problems import Invalid, Problem
+from register.server import cloud
 from register.server.pace import Window, places
 from register.server.profile import active_profile
 
@@ -141,11 +142,15 @@ def connection_from_environment(environ: Mapping[str, str]) -> Connection:
         return str(value).strip() or None if value is not None else None
 
     url = setting("PREFECT_API_URL")
+    account, workspace = setting("PREFECT_ACCOUNT_ID"), setting("PREFECT_WORKSPACE_ID")
+    if account or workspace:  # a Prefect Cloud workspace by its ids, instead of its URL
+        url = _workspace_url(environ.get("PREFECT_API_URL"), account, workspace, setting("PREFECT_CLOUD_API_URL") or cloud.CLOUD_API)
     if not url:
         raise _url_problem(
             "PREFECT_API_URL is not set: set it to the API of the Prefect server to register into, e.g. "
             "http://127.0.0.1:4200/api or https://api.prefect.cloud/api/accounts/<id>/workspaces/<id> "
-            "(flow-register never starts a temporary server)")
+            "(or, for Prefect Cloud, PREFECT_ACCOUNT_ID and PREFECT_WORKSPACE_ID; flow-register never starts a "
+            "temporary server)")
     # The URL is not printed when it cannot be read: it may carry a password.
     try:
         parts = urlsplit(url)
@@ -157,6 +162,8 @@ def connection_from_environment(environ: Mapping[str, str]) -> Connection:
     if parts.scheme not in ("http", "https") or not parsed.host:
         raise _url_problem(f"PREFECT_API_URL '{Connection(url).display_url}' is not an http:// or https:// URL "
                            "with a host")
+    if mistake := cloud.url_mistake(url):
+        raise _url_problem(mistake)
 
     def seconds(name: str, default: float) -> float:
         value = setting(name)
@@ -171,6 +178,25 @@ def connection_from_environment(environ: Mapping[str, str]) -> Connection:
                       retry_seconds=seconds("FLOW_REGISTER_RETRY_SECONDS", 120.0))
 
 
+def _workspace_url(url: str | None, account: str | None, workspace: str | None, cloud_api: str) -> str:
+    """The API URL of the Prefect Cloud workspace of PREFECT_ACCOUNT_ID and PREFECT_WORKSPACE_ID."""
+    problems = [f"{name} must be the id Prefect Cloud shows (8-4-4-4-12 hexadecimal digits), not '{value[:60]}'"
+                for name, value in (("PREFECT_ACCOUNT_ID", account), ("PREFECT_WORKSPACE_ID", workspace))
+                if value and not cloud.is_id(value)]
+    if not (account and workspace):
+        missing = "PREFECT_WORKSPACE_ID" if account else "PREFECT_ACCOUNT_ID"
+        problems.append(f"{missing} is not set: a Prefect Cloud workspace is named by both PREFECT_ACCOUNT_ID and "
+                        "PREFECT_WORKSPACE_ID (inputs prefect-account-id and prefect-workspace-id)")
+    if problems:
+        raise Invalid([Problem(name, 0, 0, message, "server-url") for message in problems
+                       for name in [message.split(" ", 1)[0]]])
+    built = cloud.workspace_url(account.lower(), workspace.lower(), cloud_api)
+    if url and url.rstrip("/").lower() != built.lower():
+        raise _url_problem(f"PREFECT_API_URL '{Connection(url).display_url}' is not the workspace of "
+                           f"PREFECT_ACCOUNT_ID and PREFECT_WORKSPACE_ID ({built}): give one or the other")
+    return built
+
+
 def _may_have_arrived(error: Exception | None, status: int | None) -> bool:
     """Whether a failed attempt may have reached the server (and so a write may have happened). A 429 or
     503 says the server did not take the request (Prefect answers 503 for a locked database, after its
@@ -178,6 +204,11 @@ def _may_have_arrived(error: Exception | None, status: int | None) -> bool:
     if status is not None:
         return status not in BUSY_STATUSES
     return not isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+
+
+def _maintenance(response: httpx.Response) -> bool:
+    """Prefect Cloud's answer while it is under maintenance (Prefect's client waits these out)."""
+    return response.headers.get("Prefect-Maintenance", "").lower() == "true"
 
 
 class Server:
@@ -294,6 +325,12 @@ class Server:
                     wait = max(wait, float(response.headers["Retry-After"]))
                 except ValueError:
                     pass
+            if response is not None and _maintenance(response):
+                # Prefect Cloud's maintenance: asked again every few seconds until the deadline, whatever
+                # Retry-After says, so a window shorter than it announced is not waited out in full.
+                wait = min(wait, 5.0, max(0.0, deadline - time.monotonic()))
+                if wait <= 0 and time.monotonic() < deadline:
+                    wait = 0.5
             if response is None and not self._answered:
                 deadline = min(deadline, started + self.connection.first_contact_seconds)
             if time.monotonic() + wait > deadline:
@@ -366,6 +403,10 @@ class Server:
             hint = "" if self._answered else "; check that the server is running and that PREFECT_API_URL is its address"
             message = f"cannot reach the Prefect server at {self.url} while {doing}: {reason}{tried}{hint}"
             return ServerError(self.connection.redact(message), None, transient=True)
+        if _maintenance(response):
+            return ServerError(f"{doing}: Prefect Cloud was under maintenance (Prefect-Maintenance) for all of the "
+                               f"{seconds:.0f}s this run waits (FLOW_REGISTER_RETRY_SECONDS); run again when it has "
+                               "ended", response.status_code, transient=True)
         failed = self._status_error(response, doing)
         return ServerError(f"{failed}{tried}", failed.status, transient=True)
 
@@ -381,6 +422,9 @@ class Server:
         status = response.status_code
         hint = ""
         if status in (401, 403):
+            hint = cloud.refusal_hint(status, str(detail), self.connection.url, has_key=bool(self.connection.api_key),
+                                      workspaces=self._cloud_workspaces) or ""
+        if status in (401, 403) and not hint:
             if self.connection.auth_string:
                 hint = "; check PREFECT_API_AUTH_STRING"
             elif self.connection.api_key:
@@ -392,6 +436,18 @@ class Server:
         detail = f": {http.shorten(detail)}" if detail not in (None, "", {}, []) else ""
         message = f"{doing}: the server answered {status} {response.reason_phrase}{detail}{hint}"
         return ServerError(self.connection.redact(message), status)
+
+    def _cloud_workspaces(self) -> list | None:
+        """The workspaces Prefect Cloud lets this key reach (one try, no retries), or None when not known."""
+        where = cloud.scope(self.connection.url)
+        if where is None or self._client is None:
+            return None
+        try:
+            response = self._client.get(f"{where[0]}/me/workspaces", timeout=min(10.0, self.connection.timeout))
+            listed = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        return listed if isinstance(listed, list) else None
 
     def _paged(self, path: str, body: dict, doing: str) -> list[dict]:
         out: list[dict] = []

@@ -68,7 +68,8 @@ def test_every_input_problem_at_once_with_the_valid_choices():
         read_inputs(environ)
     problems = str(raised.value).splitlines()
     assert any(p.startswith("unknown input 'dryrun' (did you mean 'dry-run'?)") for p in problems), problems
-    assert any(p.startswith("input 'prefect-api-url' is required: The Prefect API URL") for p in problems), problems
+    assert any(p.startswith("input 'prefect-api-url' is required, or 'prefect-account-id' with 'prefect-workspace-id' for a "
+                                 "Prefect Cloud workspace: The Prefect API URL") for p in problems), problems
     assert "input 'build' must be 'auto', 'always' or 'never'; got 'sometimes'" in problems
     assert "input 'push' must be 'true' or 'false'; got 'maybe'" in problems
     assert any("input 'cpu' is given twice" in p for p in problems), problems

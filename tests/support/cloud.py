@@ -1,0 +1,360 @@
+"""A STAND-IN for Prefect Cloud: a loopback reverse proxy in front of a real open-source Prefect server that
+answers the way Prefect Cloud documents it answers. Cloud cannot be reached from these machines; what it
+does here was read from Prefect's documentation ("Rate limits and data retention", "Connect to Cloud"),
+Prefect's client (prefect/client/base.py, prefect/client/cloud.py) and the Terraform provider whose
+acceptance tests run against Cloud (PrefectHQ/terraform-provider-prefect). Where Cloud's exact wording or
+algorithm is not published (the rate limiter's shape, the text of a 403), the stand-in says so below.
+
+What it plays:
+- the workspace-scoped API, `/api/accounts/<account>/workspaces/<workspace>/...`, passed on to the server's
+  `/api/...`; any other path is 404, another workspace of the account is 403 (the key has no access);
+  `GET /api/me/workspaces` lists the key's workspaces (what `prefect cloud login` reads);
+- a Bearer API key on every request: none or another is 401;
+- one account-wide rate limit for every request of every client (Hobby 625 requests a minute, Starter
+  1,250, Team 2,500, Pro 5,000): over it, 429 with `Retry-After` in whole seconds. Cloud's algorithm is
+  not documented; here it is a token bucket refilled at the plan's rate, holding `burst_seconds` of it;
+- an account kept over its limit by its other clients for a while (`over_limit(seconds)`: every request 429);
+- production traffic beside the deploy (`production(share)`): a thread that sends the calls a flow run
+  makes (read its run, set its state, read task runs) at a share of the limit and counts its own 429s;
+- a lapsed lease's renewal answered 404 (the open-source server says 410);
+- object limits: with `max_deployments`, creating one more deployment is 403 with a plan-limit message
+  (the text is the stand-in's; Cloud's own wording was not found); `read_only` plays a service account
+  whose role may only read: every write is 403;
+- a body above 5 MiB is 413; a POST, PUT or PATCH without `Content-Length` is 411;
+- maintenance on demand (`maintenance(seconds)`): every request is 503 with `Prefect-Maintenance: true`
+  and `Retry-After`, as Prefect's client expects (it waits such answers out without counting them).
+
+In a test:  with CloudStandIn(prefect_server.api_url, plan="hobby") as cloud: ... cloud.api_url, cloud.api_key
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+
+from support.proxy import HOP_BY_HOP, _read_request, _respond, route
+
+PLANS = {"hobby": 625, "starter": 1250, "team": 2500, "pro": 5000}  # requests a minute, per account
+MAX_BODY = 5 * 1024 * 1024
+_SCOPED = re.compile(r"^/api/accounts/([^/]+)/workspaces/([^/?]+)(/[^?]*)?(\?.*)?$")
+_RENEW = re.compile(r"/v2/concurrency_limits/leases/[^/]+/renew$")
+PRODUCTION_AGENT = "production-flow-runs"
+
+
+class Bucket:
+    """The account's budget: `per_minute` requests a minute, at most `burst` at once."""
+
+    def __init__(self, per_minute: int, burst: float):
+        self.rate = per_minute / 60.0
+        self.capacity = max(1.0, burst)
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> float:
+        """0 when the request may pass (it spends a token), else the seconds until one is there."""
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return 0.0
+            return (1 - self.tokens) / self.rate
+
+    def drain(self) -> None:
+        """Spend the whole budget at once (another client of the account just used it)."""
+        with self.lock:
+            self.tokens = 0.0
+            self.stamp = time.monotonic()
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str  # the server's path (/api/...)
+    status: int
+    client: str  # "production" or "deploy"
+
+
+@dataclass
+class Production:
+    """What the production traffic sent and how it was answered."""
+
+    sent: int = 0
+    refused: int = 0  # 429s
+    failed: int = 0  # other errors
+    statuses: Counter = field(default_factory=Counter)
+
+
+class CloudStandIn:
+    def __init__(self, upstream: str, *, plan: str = "hobby", per_minute: int | None = None,
+                 burst_seconds: float = 10.0, api_key: str | None = None, max_deployments: int | None = None,
+                 read_only: bool = False, delay_ms: float = 0):
+        parts = urlsplit(upstream)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.account = str(uuid.uuid4())
+        self.workspace = str(uuid.uuid4())
+        self.other_workspace = str(uuid.uuid4())  # the account has a second one the key can see
+        self.api_key = api_key or f"pnu_{uuid.uuid4().hex}"
+        self.plan = plan
+        self.per_minute = per_minute or PLANS[plan]
+        self.bucket = Bucket(self.per_minute, self.per_minute / 60.0 * burst_seconds)
+        self.max_deployments = max_deployments
+        self.read_only = read_only
+        self.delay = delay_ms / 1000
+        self.port = 0
+        self.log: list[Seen] = []
+        self.production_stats = Production()
+        self._maintenance_until = 0.0
+        self._over_until = 0.0
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping: asyncio.Event | None = None
+
+    # -- what tests read and change -----------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """The workspace's API URL, as Cloud's settings page shows it."""
+        return f"{self.url}/api/accounts/{self.account}/workspaces/{self.workspace}"
+
+    def statuses(self, client: str = "deploy") -> Counter:
+        with self._lock:
+            return Counter(s.status for s in self.log if s.client == client)
+
+    def counts(self, client: str = "deploy") -> Counter:
+        with self._lock:
+            return Counter(route(s.method, s.path) for s in self.log if s.client == client)
+
+    def over_limit(self, seconds: float) -> None:
+        """For `seconds`, the account's other clients spend its whole budget: every request is 429."""
+        self._over_until = time.monotonic() + seconds
+
+    def maintenance(self, seconds: float) -> None:
+        """From now, `seconds` of maintenance: every request is 503 with Prefect-Maintenance."""
+        self._maintenance_until = time.monotonic() + seconds
+
+    @contextlib.contextmanager
+    def production(self, share: float) -> Iterator[Production]:
+        """Flow runs of the account's production, using `share` of the rate limit, while the block runs."""
+        stop = threading.Event()
+        thread = threading.Thread(target=self._produce, args=(share, stop), name="production", daemon=True)
+        thread.start()
+        try:
+            yield self.production_stats
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+
+    # -- lifetime -----------------------------------------------------------------------------
+
+    def start(self) -> CloudStandIn:
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run():
+            try:
+                asyncio.run(self._serve(ready))
+            except BaseException as error:  # noqa: BLE001 - handed to the starting thread
+                failure.append(error)
+                ready.set()
+
+        self._thread = threading.Thread(target=run, name="cloud-stand-in", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        if self._loop and self._stopping:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> CloudStandIn:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    async def _serve(self, ready: threading.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        self._creating = asyncio.Lock()
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
+        async with httpx.AsyncClient(base_url=self.origin, timeout=300, limits=limits) as client:
+            self._client = client
+            server = await asyncio.start_server(self._connection, "127.0.0.1", self.port)
+            self.port = server.sockets[0].getsockname()[1]
+            ready.set()
+            async with server:
+                await self._stopping.wait()
+                server.close()
+                for task in [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
+                    task.cancel()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while (request := await _read_request(reader)) is not None:
+                await self._answer(*request, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError, ValueError):
+            pass
+        finally:
+            if not writer.is_closing():
+                writer.close()
+
+    # -- Cloud's answers ----------------------------------------------------------------------
+
+    async def _answer(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes,
+                      writer: asyncio.StreamWriter) -> None:
+        lower = {k.lower(): v for k, v in headers}
+        client = "production" if lower.get("user-agent") == PRODUCTION_AGENT else "deploy"
+        # Cloud counts and creates as one: two creations at once must not both pass a limit of one more
+        counting = self.max_deployments is not None and method == "POST" and target.endswith("/deployments/")
+        async with self._creating if counting else contextlib.nullcontext():
+            await self._pass(method, target, headers, lower, body, client, writer)
+
+    async def _pass(self, method, target, headers, lower, body, client, writer) -> None:
+        status, extra, answer, path = await self._decide(method, target, lower, body)
+        if status is None:  # passed on to the server
+            upstream = await self._client.request(method, path, content=body,
+                                                  headers=[(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP
+                                                           and k.lower() != "authorization"])
+            status = upstream.status_code
+            answer = upstream.content
+            extra = [(k, v) for k, v in upstream.headers.multi_items()
+                     if k.lower() not in HOP_BY_HOP and k.lower() != "content-encoding"]
+            if status == 410 and _RENEW.search(path):  # Cloud: a lease it no longer has is not found
+                status, answer = 404, json.dumps({"detail": "Lease not found."}).encode()
+                extra = [("Content-Type", "application/json")]
+        with self._lock:
+            self.log.append(Seen(method, path, status, client))
+        await _respond(writer, status, extra, answer)
+
+    async def _decide(self, method: str, target: str, headers: dict[str, str], body: bytes):
+        """(status, headers, body, upstream path): a status when the stand-in answers itself, else None."""
+
+        def refuse(status: int, detail: str, extra=()):
+            return status, [("Content-Type", "application/json"), *extra], json.dumps({"detail": detail}).encode(), \
+                target.split("?", 1)[0]
+
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if time.monotonic() < self._maintenance_until:
+            left = math.ceil(self._maintenance_until - time.monotonic())
+            return refuse(503, "Prefect Cloud is undergoing maintenance.",
+                          [("Prefect-Maintenance", "true"), ("Retry-After", str(left))])
+        if method in ("POST", "PUT", "PATCH") and "content-length" not in headers:
+            return refuse(411, "Length Required")
+        if len(body) > MAX_BODY:
+            return refuse(413, "Request Entity Too Large")
+        if headers.get("authorization") != f"Bearer {self.api_key}":
+            return refuse(401, "Unauthorized")
+        if target.split("?", 1)[0] == "/api/me/workspaces" and method == "GET":
+            return 200, [("Content-Type", "application/json")], json.dumps(self._workspaces()).encode(), "/api/me/workspaces"
+        match = _SCOPED.match(target)
+        if not match:
+            return refuse(404, "Not Found")
+        account, workspace, rest, query = match.groups()
+        if account != self.account or workspace not in (self.workspace, self.other_workspace):
+            return refuse(403, "Forbidden")
+        wait = self.bucket.take() if time.monotonic() >= self._over_until else \
+            min(10.0, self._over_until - time.monotonic())
+        if wait:
+            return refuse(429, "Rate limit exceeded. Try again later.", [("Retry-After", str(max(1, math.ceil(wait))))])
+        path = f"/api{rest or '/'}"
+        write = not (method == "GET" or path.endswith(("/filter", "/count")))
+        if self.read_only and write:
+            return refuse(403, "Forbidden: the actor does not have the permission to perform this action.")
+        if self.max_deployments is not None and method == "POST" and path == "/api/deployments/":
+            if await self._would_add_deployment(body) and await self._deployments() >= self.max_deployments:
+                return refuse(403, f"You have reached the maximum number of deployments ({self.max_deployments}) "
+                                   f"allowed by your {self.plan.title()} plan. Upgrade your plan to create more.")
+        return None, [], b"", path + (query or "")
+
+    def _workspaces(self) -> list[dict]:
+        return [{"account_id": self.account, "account_handle": "acme", "workspace_id": ws,
+                 "workspace_handle": handle, "workspace_name": handle}
+                for ws, handle in ((self.workspace, "data"), (self.other_workspace, "sandbox"))]
+
+    async def _would_add_deployment(self, body: bytes) -> bool:
+        try:
+            wanted = json.loads(body)
+            criteria = {"flows": {"id": {"any_": [wanted["flow_id"]]}},
+                        "deployments": {"name": {"any_": [wanted["name"]]}}}
+        except (ValueError, KeyError, TypeError):
+            return False
+        found = await self._client.post("/api/deployments/filter", json=criteria)
+        return found.status_code == 200 and not found.json()
+
+    async def _deployments(self) -> int:
+        counted = await self._client.post("/api/deployments/count", json={})
+        return int(counted.json()) if counted.status_code == 200 else 0
+
+    # -- production ---------------------------------------------------------------------------
+
+    def _produce(self, share: float, stop: threading.Event) -> None:
+        """A flow run's calls, over and over: read the run, move its state, read its task runs, poll."""
+        every = 60.0 / (self.per_minute * share)
+        headers = {"Authorization": f"Bearer {self.api_key}", "User-Agent": PRODUCTION_AGENT}
+        stats = self.production_stats
+        with httpx.Client(base_url=self.api_url + "/", headers=headers, timeout=30) as http:
+            run_id = None
+            step = 0
+            next_at = time.monotonic()
+            while not stop.is_set():
+                if run_id is None:
+                    flow = self._send(http, stats, "POST", "flows/", {"name": "production-etl"})
+                    run = flow and self._send(http, stats, "POST", "flow_runs/",
+                                              {"flow_id": flow["id"], "state": {"type": "PENDING"}})
+                    run_id = run and run["id"]
+                else:
+                    kind = step % 4
+                    if kind == 0:
+                        self._send(http, stats, "GET", f"flow_runs/{run_id}")
+                    elif kind == 1:
+                        self._send(http, stats, "POST", f"flow_runs/{run_id}/set_state",
+                                   {"state": {"type": "RUNNING"}, "force": True})
+                    elif kind == 2:
+                        self._send(http, stats, "POST", "task_runs/filter",
+                                   {"flow_runs": {"id": {"any_": [run_id]}}, "limit": 10})
+                    else:
+                        self._send(http, stats, "POST", "flow_runs/filter",
+                                   {"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}, "limit": 10})
+                    step += 1
+                next_at += every
+                stop.wait(max(0.0, next_at - time.monotonic()))
+
+    @staticmethod
+    def _send(http: httpx.Client, stats: Production, method: str, path: str, body: dict | None = None):
+        stats.sent += 1
+        try:
+            response = http.request(method, path, json=body)
+        except httpx.HTTPError:
+            stats.failed += 1
+            return None
+        stats.statuses[response.status_code] += 1
+        if response.status_code == 429:
+            stats.refused += 1
+        elif response.status_code >= 400:
+            stats.failed += 1
+        return response.json() if response.status_code < 300 and response.content else None
