@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from support.proxy import HOP_BY_HOP, _read_request, _respond, route
+from support.proxy import HOP_BY_HOP, Served, _read_request, _respond, route
 
 PLANS = {"hobby": 625, "starter": 1250, "team": 2500, "pro": 5000}  # requests a minute, per account
 MAX_BODY = 5 * 1024 * 1024
@@ -99,7 +99,7 @@ class Production:
     statuses: Counter = field(default_factory=Counter)
 
 
-class CloudStandIn:
+class CloudStandIn(Served):
     def __init__(self, upstream: str, *, plan: str = "hobby", per_minute: int | None = None,
                  burst_seconds: float = 10.0, api_key: str | None = None, max_deployments: int | None = None,
                  read_only: bool = False, delay_ms: float = 0):
@@ -121,9 +121,6 @@ class CloudStandIn:
         self._maintenance_until = 0.0
         self._over_until = 0.0
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping: asyncio.Event | None = None
 
     # -- what tests read and change -----------------------------------------------------------
 
@@ -166,51 +163,10 @@ class CloudStandIn:
 
     # -- lifetime -----------------------------------------------------------------------------
 
-    def start(self) -> CloudStandIn:
-        ready = threading.Event()
-        failure: list[BaseException] = []
+    thread_name = "cloud-stand-in"
 
-        def run():
-            try:
-                asyncio.run(self._serve(ready))
-            except BaseException as error:  # noqa: BLE001 - handed to the starting thread
-                failure.append(error)
-                ready.set()
-
-        self._thread = threading.Thread(target=run, name="cloud-stand-in", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            raise failure[0]
-        return self
-
-    def stop(self) -> None:
-        if self._loop and self._stopping:
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        if self._thread:
-            self._thread.join(timeout=10)
-
-    def __enter__(self) -> CloudStandIn:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    async def _serve(self, ready: threading.Event) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
+    def _prepare(self) -> None:
         self._creating = asyncio.Lock()
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
-        async with httpx.AsyncClient(base_url=self.origin, timeout=300, limits=limits) as client:
-            self._client = client
-            server = await asyncio.start_server(self._connection, "127.0.0.1", self.port)
-            self.port = server.sockets[0].getsockname()[1]
-            ready.set()
-            async with server:
-                await self._stopping.wait()
-                server.close()
-                for task in [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
-                    task.cancel()
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

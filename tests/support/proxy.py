@@ -100,7 +100,74 @@ class Entry:
     upstream_seconds: float | None = None  # how long the server took to answer it, when it was passed on
 
 
-class Proxy:
+class Served:
+    """An HTTP server on loopback in a thread of its own, passing what it lets through to `origin` with one
+    async client: the lifetime shared by the fault proxy and the Cloud stand-in. Use as a context manager, or
+    start() and stop(); a subclass answers each connection (`_connection`) and may prepare its loop (`_prepare`)."""
+
+    thread_name = "served"
+    origin: str
+    port: int = 0
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
+    _stopping: asyncio.Event | None = None
+
+    def start(self):
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run():
+            try:
+                asyncio.run(self._serve(ready))
+            except BaseException as error:  # noqa: BLE001 - handed to the starting thread
+                failure.append(error)
+                ready.set()
+
+        self._thread = threading.Thread(target=run, name=self.thread_name, daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        if self._loop and self._stopping:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def _prepare(self) -> None:
+        """Loop-bound state a subclass needs (events, locks), made on the server's loop."""
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def _serve(self, ready: threading.Event | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        self._prepare()
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
+        async with httpx.AsyncClient(base_url=self.origin, timeout=300, limits=limits) as client:
+            self._client = client
+            server = await asyncio.start_server(self._connection, "127.0.0.1", self.port)
+            self.port = server.sockets[0].getsockname()[1]
+            if ready:
+                ready.set()
+            async with server:
+                await self._stopping.wait()
+                server.close()
+                # held requests end with the server
+                for task in [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
+                    task.cancel()
+
+
+class Proxy(Served):
     """The proxy, served from a thread of its own. Use as a context manager, or start() and stop()."""
 
     def __init__(self, upstream: str, *, delay_ms: float = 0, fault_rate: float = 0.0,
@@ -125,9 +192,6 @@ class Proxy:
         self.port = port
         self.log: list[Entry] = []
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping: asyncio.Event | None = None
         self._gate: asyncio.Event | None = None
 
     # -- what tests read and change -----------------------------------------------------------
@@ -186,53 +250,10 @@ class Proxy:
 
     # -- lifetime -----------------------------------------------------------------------------
 
-    def start(self) -> Proxy:
-        ready = threading.Event()
-        failure: list[BaseException] = []
+    thread_name = "fault-proxy"
 
-        def run():
-            try:
-                asyncio.run(self._serve(ready))
-            except BaseException as error:  # noqa: BLE001 - handed to the starting thread
-                failure.append(error)
-                ready.set()
-
-        self._thread = threading.Thread(target=run, name="fault-proxy", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            raise failure[0]
-        return self
-
-    def stop(self) -> None:
-        if self._loop and self._stopping:
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        if self._thread:
-            self._thread.join(timeout=10)
-
-    def __enter__(self) -> Proxy:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    async def _serve(self, ready: threading.Event | None = None) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
+    def _prepare(self) -> None:
         self._gate = asyncio.Event()
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
-        async with httpx.AsyncClient(base_url=self.origin, timeout=300, limits=limits) as client:
-            self._client = client
-            server = await asyncio.start_server(self._connection, "127.0.0.1", self.port)
-            self.port = server.sockets[0].getsockname()[1]
-            if ready:
-                ready.set()
-            async with server:
-                await self._stopping.wait()
-                server.close()
-                # held requests ("timeout") end with the proxy
-                for task in [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
-                    task.cancel()
 
     # -- one connection, many requests --------------------------------------------------------
 
