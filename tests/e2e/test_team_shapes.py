@@ -120,7 +120,11 @@ def test_ecs_inputs_cpu_and_memory_from_the_command_line_in_three_environments(
 
     refused = deploy(path, env, "dev", "--cpu", "512", "--memory", "2Gi", api_url=url)
     assert refused.returncode == Exit.INVALID, shown(refused)
-    assert "did you mean 0.5" in refused.stderr, shown(refused)
+    # ECS's CPU units given where vCPU are meant: refused, naming the valid sizes and the likely intent
+    assert re.search(rf"--cpu: error: environment 'dev', ecs pool 'ecs-dev-{SUFFIX}': cpu 512 is not a Fargate size; "
+                     r"valid vCPU are [^\n]*0\.5[^\n]*; did you mean 0\.5\? "
+                     r"cpu is in vCPU \(512 CPU units are 0\.5 vCPU\)", refused.stderr), shown(refused)
+    assert "image: built" not in refused.stdout + refused.stderr, "a refused deploy built an image"
     assert registered(prefect_server, project) == {}, "a refused deploy wrote a deployment"
 
     for environment in ("dev", "test", "prod"):
