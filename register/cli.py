@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     imports = commands.add_parser("import", help="convert a prefect.yaml into a manifest; warn about what has no "
                                                  "equivalent, at its line")
     imports.add_argument("prefect_yaml", nargs="?", default="prefect.yaml", help="default: prefect.yaml")
-    imports.add_argument("-o", "--output", help="write the manifest here (next to prefect.yaml), not to stdout")
+    imports.add_argument("-o", "--output", help="write the manifest here, not to stdout: in the folder prefect "
+                         "deploy runs in (prefect.yaml's, or the current one for --prefect-file)")
     imports.add_argument("-e", "--environment", default="prod", help="the one environment to declare (default prod)")
     imports.add_argument("--pool-type", action="append", metavar="POOL=TYPE",
                          help="a work pool's type, so cpu/memory become resources (repeat per pool)")

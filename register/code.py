@@ -8,11 +8,13 @@ Without `code:`, a run starts in the image's workdir, where the image stage copi
         ref: main                                      # default: the commit being deployed
         credentials: {block: github-credentials/acme}  # or {block: secret/token-name}, or {token_env: VAR}
       requirements: requirements.txt                   # relative to the manifest; pip-installed before the run
+      install: .                                       # the project itself (pyproject.toml), pip-installed next
       directory: flows                                 # default: the manifest's folder in the repository
 
 a run clones the repository first, with or without an image. `code: {directory: /opt/flows}` alone says
 where the code is in a prebuilt image. The pull steps are the ones `prefect deploy`
-registers for the same prefect.yaml: `git_clone`, `pip_install_requirements`, `set_working_directory`.
+registers for the same prefect.yaml: `git_clone`, `pip_install_requirements`, `run_shell_script: pip install .`,
+`set_working_directory`.
 Credentials are only ever named (a Prefect block, or a variable of the run's environment that Prefect
 reads when the run starts); a secret written into the manifest is refused.
 """
@@ -101,6 +103,10 @@ def pull_steps(manifest, d, image: dict | None, at: Checkout) -> list[dict] | No
     if code.get("requirements"):
         requirements = posixpath.normpath(posixpath.join(at.folder, code["requirements"]))
         steps.append({STEPS + "pip_install_requirements": {"directory": cloned, "requirements_file": requirements}})
+    if code.get("install"):  # the project itself, e.g. a package the flows import (`pip install .`)
+        project = posixpath.normpath(posixpath.join(at.folder, code["install"]))
+        steps.append({STEPS + "run_shell_script": {"directory": cloned if project == "." else f"{cloned}/{project}",
+                                                   "script": "pip install ."}})
     folder = code.get("directory", at.folder)
     folder = posixpath.normpath(folder) if folder else "."
     if folder != ".":  # after pip: its `directory` is relative to where the clone was made
@@ -154,6 +160,15 @@ def check(report, root: Path, d) -> None:
     if git is not None and not git.get("repository"):
         report.at(d.origin("code", "git"), f"deployment '{d.manifest_name}' clones no repository: code.git needs "
                                            "'repository' (in this layer or one below it)", "code-repository")
+    install = d.code.get("install")
+    if isinstance(install, str):
+        if git is None:
+            report.at(d.origin("code", "install"), "code.install installs the project into a git clone; without "
+                                                   "code.git, install it in the image", "code-install")
+        elif not any((root / install / f).is_file() for f in ("pyproject.toml", "setup.py")):
+            report.at(d.origin("code", "install"), f"code.install '{install}' has no pyproject.toml or setup.py for "
+                                                   "pip to install; give the project's folder relative to the manifest",
+                      "code-install")
     requirements = d.code.get("requirements")
     if isinstance(requirements, str) and not (root / requirements).is_file():
         report.at(d.origin("code", "requirements"), f"requirements file '{requirements}' does not exist; give its "

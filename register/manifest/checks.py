@@ -181,6 +181,7 @@ def _image(report: ProblemReport, manifest: Manifest, data: dict) -> None:
     for path, spec in specs:
         if not spec:
             continue
+        _repository(report, path, spec.get("repository"))
         dockerfile = spec.get("dockerfile")
         if dockerfile and dockerfile != "auto" and not manifest.outside(dockerfile) and \
                 not (manifest.root / dockerfile).is_file():
@@ -199,6 +200,27 @@ def _image(report: ProblemReport, manifest: Manifest, data: dict) -> None:
         for where, why in value_problems({k: v for k, v in merged.items() if k in spec or k == "dockerfile"}):
             if where[0] in spec:
                 report.at(path + where, why, "image-value", key=why.startswith("build argument name"))
+
+
+_REGISTRY_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]+)?|\[[0-9A-Fa-f:]+\](:[0-9]+)?")
+
+
+def _repository(report: ProblemReport, path: tuple, repository) -> None:
+    """The repository as deploy reads it, so that what validates can be built and pushed."""
+    from register.image.registries import Repository
+
+    if not isinstance(repository, str) or any(ord(c) < 32 or ord(c) == 127 for c in repository):
+        return  # a control character: told once, by the image stage's rule (image-value)
+    try:
+        host = Repository.parse(repository).host
+        if not _REGISTRY_HOST.fullmatch(host):
+            raise ValueError(f"'{repository}' names the registry '{host}', which is not a host name (with an "
+                             "optional :port)")
+    except ValueError as error:
+        template = ("; a Prefect template is filled by Prefect after flow-register has named, built and pushed the "
+                    "image: write the repository, or ${VAR} for a variable of the environment flow-register runs in"
+                    if "{{" in repository else "")
+        report.at(path + ("repository",), f"image repository {error}{template}", "image-repository")
 
 
 def _paths(report: ProblemReport, manifest: Manifest, data: dict) -> None:
