@@ -42,6 +42,8 @@ SECTIONS = {
     "code": "code",
     "git": "code.git",
     "git_credentials": "code.git.credentials",
+    "variable": "variables[]",
+    "variable_override": "variables[].environments.<env>",
 }
 
 
