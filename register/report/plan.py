@@ -299,11 +299,13 @@ def github_outputs(outcome: Outcome) -> dict[str, str]:
     """The action's outputs. created/updated/unchanged/deleted are counts; `deployments` names them."""
     plan = outcome.plan
     image = outcome.image
-    done = plan.count
+    # The counts are of deployments, as action.yml says; `changes` is of every kind.
+    planned = lambda kind: sum(a.kind == kind for a in plan.of("deployment"))  # noqa: E731
+    done = planned
     if outcome.result is not None and not outcome.result.ok:
-        applied = outcome.result.applied
+        applied = [s for s in outcome.result.applied if s.resource == "deployment"]
         done = lambda kind: sum(s.action == PAST[kind] for s in applied) if kind != "unchanged" \
-            else plan.count("unchanged")  # noqa: E731
+            else planned("unchanged")  # noqa: E731
     return {
         "image": getattr(image, "reference", None) or "",
         "plan": json.dumps(as_json(outcome), separators=(",", ":")),

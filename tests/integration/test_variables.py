@@ -112,3 +112,28 @@ def test_variables_are_written_before_the_deployments_naming_them_and_deleted_af
     order = [(s.get("kind", "deployment"), s["action"], s["name"]) for s in pruned.json["applied"]]
     assert order == [("deployment", "deleted", f"weekly-{project.name}"), ("variable", "deleted", name)]
     assert on_server(api, name) is None
+
+
+@pytest.mark.parametrize("fault, method, path", [("lost", "POST", r"/variables/$"),
+                                                 ("timeout-after", "POST", r"/variables/$"),
+                                                 ("reset-after", "PATCH", r"/variables/name/"),
+                                                 ("503", "POST", r"/variables/filter$")])
+def test_a_fault_on_a_variable_s_read_or_write_still_ends_in_one_run_with_the_plan(project, api, fault, method, path):
+    from support.proxy import Proxy, Rule
+
+    name = f"region_{project.name}"
+    project.manifest["variables"] = [{"name": name, "value": "eu"}]
+    project.write()
+    if method == "PATCH":  # an update: the variable is there already
+        assert project.deploy().code == 0
+        project.manifest["variables"][0]["value"] = "us"
+        project.write()
+    with Proxy(project.api_url, retry_after=1, hold_seconds=8, rules=[Rule(fault, method, path)]) as proxy:
+        result = project.deploy(api_url=proxy.api_url, PREFECT_API_REQUEST_TIMEOUT="5",
+                                FLOW_REGISTER_RETRY_SECONDS="90")
+        assert proxy.injected == {fault: 1}, proxy.summary()
+    assert result.code == 0, result
+    found = api.post("/variables/filter", {"variables": {"name": {"any_": [name]}}})
+    assert [v["value"] for v in found] == [project.manifest["variables"][0]["value"]]
+    again = project.deploy()
+    assert again.code == 0 and again.json["requests"]["writes"] == 0, again
