@@ -16,15 +16,17 @@ import argparse
 import json
 import sys
 
-from register.problems import Exit, Invalid, UsageError
+from register.problems import Detailed, Exit, Invalid, UsageError
 from register.settings import CONCURRENCY, Settings
 
 
 class _Parser(argparse.ArgumentParser):
+    detailed = False  # --detailed-exitcode is on the command line: every error exits 1
+
     def error(self, message):  # argparse exits 2 on usage errors too; keep its message, our format
         self.print_usage(sys.stderr)
         print(f"flow-register: error: {message}", file=sys.stderr)
-        raise SystemExit(Exit.USAGE)
+        raise SystemExit(Detailed.ERROR if _Parser.detailed else Exit.USAGE)
 
 
 def _manifest_args(parser: argparse.ArgumentParser, *, environment: str | None) -> None:
@@ -90,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  help="how long a smoke run may take to end (default 600)")
         else:
             command.add_argument("--detailed-exitcode", action="store_true",
-                                 help="exit 0 when nothing would change, 2 when something would, 1 on an error")
+                                 help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} "
+                                      f"when something would, {Detailed.ERROR:d} on any error")
 
     destroy = commands.add_parser("destroy", help="delete a preview's deployments and their triggers")
     _manifest_args(destroy, environment="required")
@@ -223,12 +226,24 @@ def _demo(args, settings: Settings) -> int:
 
 def main(argv: list[str] | None = None, labels: dict[str, str] | None = None) -> int:
     """`labels`: how the caller names the overrides in problems (the action: its inputs); flags by default."""
+    from register.report import github
+
+    github.guard_output()  # under GitHub Actions, nothing printed from here on starts a workflow command
+    argv = sys.argv[1:] if argv is None else argv
+    _Parser.detailed = any(len(arg) > 4 and "--detailed-exitcode".startswith(arg) for arg in argv)  # or abbreviated
     args = build_parser().parse_args(argv)
     args.labels = labels
+    code = _run(args)
+    if getattr(args, "detailed_exitcode", False):
+        return int(Detailed.of(code))
+    return int(code)
+
+
+def _run(args) -> int:
     handler = {"validate": _validate, "render": _render, "plan": _deploy, "deploy": _deploy, "destroy": _destroy,
                "demo": _demo, "import": _import}
     try:
-        return int(handler[args.command](args, Settings.from_environ()))
+        return handler[args.command](args, Settings.from_environ())
     except Invalid as invalid:
         from register.report.problems import print_problems
 

@@ -129,20 +129,63 @@ def _layers(data: dict):
                     if isinstance(spec, dict) else None
 
 
+_HOST = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
+# git@github.com:acme/flows.git: git's scp-like ssh form, with a user (without one, `host:path` reads like a
+# transport helper `helper::address`, and git runs helpers).
+_SCP_LIKE = re.compile(rf"^(?P<user>[A-Za-z0-9._-]+)@(?P<host>{_HOST}):(?P<path>[^:/-][^:]*)$")
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+REPOSITORY_FORMS = "https://HOST/OWNER/REPO.git, ssh://git@HOST/OWNER/REPO.git or git@HOST:OWNER/REPO.git"
+
+
+def repository_problem(url: str) -> tuple[str, str] | None:
+    """Why `url` is not a repository a run may clone, as (message, rule), or None. Only https and ssh:
+    every other form git takes can run a command (`ext::`, `--upload-pack=`, other transport helpers),
+    read the worker's own files (`file://`, a path), or send a token in clear (`http://`, `git://`, except to
+    a server on the worker's own loopback address).
+    The message never repeats the URL: it may hold a secret."""
+    refused = f"write {REPOSITORY_FORMS}"
+    if url.startswith("-"):
+        return f"the repository URL starts with '-', which git reads as an option; {refused}", "code-repository"
+    if "::" in url.split("/", 1)[0]:
+        return (f"the repository URL names a transport helper ('::'), a program git runs on the worker; {refused}",
+                "code-repository")
+    if any(not " " < c < "\x7f" for c in url):
+        what = "a line break" if "\n" in url or "\r" in url else "a space, control or non-ASCII character"
+        return f"the repository URL holds {what}; {refused} on one line (a host in its ASCII form)", "code-repository"
+    scp = _SCP_LIKE.match(url)
+    if scp is not None:
+        return None
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower() if "://" in url else ""
+    host = parts.hostname or ""
+    if scheme in ("http", "git") and host in _LOOPBACK and not parts.username:
+        return None  # a server on the worker's own machine: nothing crosses a network in clear
+    if scheme not in ("https", "ssh"):
+        why = {"http": "plain http would send the token in clear",
+               "git": "git:// is unauthenticated and unencrypted",
+               "file": "file:// reads the worker's own files"}.get(scheme)
+        if why is None:
+            why = "a path reads the worker's own files" if not scheme else f"'{scheme}://' is neither"
+        return f"the repository URL must be https or ssh ({why}); {refused}", "code-repository"
+    if parts.password or (parts.username and (scheme == "https" or TOKEN_LIKE.match(parts.username))):
+        return ("the repository URL holds a secret; never write one into the manifest: name a Prefect "
+                "block (credentials: {block: github-credentials/NAME}) or a variable (credentials: "
+                "{token_env: NAME})", "code-secret")
+    if not re.fullmatch(_HOST, host) or parts.query or parts.fragment or parts.path.strip("/") == "":
+        return f"the repository URL must name a host and a repository, without '?' or '#'; {refused}", "code-repository"
+    return None
+
+
 def check_secrets(report, data: dict) -> None:
-    """A secret in any `code` setting as written, overridden or not (the schema refuses other shapes)."""
+    """A secret, or a repository that is not https or ssh, in any `code` setting as written, overridden or
+    not (the schema refuses other shapes)."""
     for path, code in _layers(data):
         git = code.get("git") if isinstance(code, dict) else None
         if not isinstance(git, dict):
             continue
         repository = git.get("repository")
-        if isinstance(repository, str):
-            parts = urlsplit(repository)
-            if parts.password or (parts.username and TOKEN_LIKE.match(parts.username)):
-                report.at(path + ("git", "repository"),
-                          "the repository URL holds a secret; never write one into the manifest: name a Prefect "
-                          "block (credentials: {block: github-credentials/NAME}) or a variable (credentials: "
-                          "{token_env: NAME})", "code-secret")
+        if isinstance(repository, str) and (problem := repository_problem(repository)):
+            report.at(path + ("git", "repository"), *problem)
         token_env = (git.get("credentials") or {}).get("token_env") if isinstance(git.get("credentials"), dict) \
             else None
         if isinstance(token_env, str) and TOKEN_LIKE.match(token_env):
@@ -151,9 +194,31 @@ def check_secrets(report, data: dict) -> None:
                       "(e.g. GITHUB_TOKEN), never the secret", "code-secret")
 
 
+def _identity(url: str | None) -> tuple[str, str] | None:
+    """(host, owner/repo) of an https or ssh repository URL, to tell whether two name one repository."""
+    if not url:
+        return None
+    scp = _SCP_LIKE.match(url)
+    host, path = (scp["host"], scp["path"]) if scp else (urlsplit(url).hostname, urlsplit(url).path)
+    if not host or (not scp and urlsplit(url).scheme not in ("https", "ssh", "http", "git")):
+        return None  # a local path or another form: no repository to compare with
+    return host.lower(), path.strip("/").removesuffix(".git").lower()
+
+
 def check(report, root: Path, d) -> None:
     """Offline checks of deployment `d`'s resolved `code`, reported where each value was written."""
     git = d.code.get("git")
+    repository = (git or {}).get("repository")
+    if git is not None and repository and git.get("ref") is None and not repository_problem(repository):
+        if "this repository" not in report.found:  # asked of git once per check
+            report.found["this repository"] = _identity(checkout(root).remote)
+        here, there = report.found["this repository"], _identity(repository)
+        if here and there and here != there:
+            # Without a ref the clone is pinned to the commit being deployed, which is this checkout's.
+            report.at(d.origin("code", "git", "repository"),
+                      f"code.git clones {'/'.join(there)}, not this checkout's repository ({'/'.join(here)}), and "
+                      "has no ref: the commit being deployed is not there; set ref (a branch, a tag or a full "
+                      "commit SHA of that repository)", "code-ref")
     if git is None and d.code.get("requirements"):
         report.at(d.origin("code", "requirements"), "code.requirements are installed into a git clone; without "
                                                     "code.git, install them in the image", "code-requirements")

@@ -29,7 +29,7 @@ from register.manifest import pools as pool_checks
 from register.manifest import references
 from register.manifest.resolve import OWNER_TAG, Deployment, ownership_tags, render_name
 from register.plan import Plan, automation_deployments, conflicts, make_plan, owner_of, registered
-from register.problems import Exit, Invalid, Problem
+from register.problems import Detailed, Exit, Invalid, Problem
 from register.report.plan import Outcome
 from register.report.reporters import Reporter
 from register.server import Server, ServerError, connection_from_environment
@@ -408,7 +408,7 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
     if outcome.smoke and not all(run.ok for run in outcome.smoke) and _exit(outcome) == Exit.OK:
         return Exit.SMOKE_FAILED
     if options.detailed_exitcode and _exit(outcome) == Exit.OK and plan.changes_anything:
-        return Exit.CHANGES
+        return Detailed.CHANGES
     return _exit(outcome)
 
 

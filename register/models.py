@@ -16,11 +16,30 @@ import json
 from functools import cache
 from uuid import UUID
 
+# The numbers the server stores, within what it can hold and use. A value outside passes its API here and
+# there and fails half way through a deploy, or later in one of its services; `validate` refuses it first.
+# Durations: the server computes dates (runs, event windows) up to the year 9999, and Python's timedelta
+# holds 999,999,999 days at most; 1000 years is far from both. Its resolution is a microsecond: a shorter
+# interval becomes 0, which it refuses.
+MIN_INTERVAL_SECONDS = 0.000001
+MAX_DURATION_SECONDS = 1000 * 365 * 24 * 3600
+DURATION_RANGE = "31536000000 seconds (1000 years: the server computes dates up to the year 9999)"
+# A deployment's concurrency limit is a row's INTEGER column: 32 bits on PostgreSQL (what a hosted server
+# runs), 64 on SQLite; the smaller one is the limit.
+MAX_CONCURRENCY_LIMIT = 2**31 - 1
+# Durations in a trigger, in seconds (timedelta in Prefect's trigger models), at any depth.
+_TRIGGER_DURATIONS = ("within", "schedule_after", "range", "firing_for")
 _PLACEHOLDER_ID = UUID(int=0)  # stands in for the deployment id in desired triggers; apply sets the real one
 MAX_RRULE_LENGTH = 6500  # Prefect's limit (about a year of RDATEs)
 # Bump when the desired shape of a trigger changes, so that every trigger is compared again once.
 _TRIGGER_SHAPE = "1"
 FINGERPRINT_TAG = "flow-register-spec:"
+
+
+def shown(value) -> str:
+    """A number as a message quotes it: a huge one by its length (it came from a manifest, possibly hostile)."""
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text)} characters)"
 
 
 def plain(value):
@@ -44,14 +63,17 @@ def _timezones() -> frozenset[str]:
 
 def _utc_iso(value) -> str:
     """An anchor date as Prefect stores it: an instant in UTC, 'Z'-suffixed (a naive one is taken as UTC,
-    as Prefect's model takes it)."""
+    as Prefect's model takes it). ValueError for a date that is not one, or leaves years 1 to 9999 in UTC."""
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         value = dt.datetime(value.year, value.month, value.day)
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    try:
+        return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise ValueError("in UTC it is outside the years 1 to 9999, which the server stores") from None
 
 
 def schedule(spec: dict) -> dict:
@@ -90,8 +112,10 @@ def schedule_problems(spec: dict) -> list[tuple[str, str]]:
         if any(part.casefold() in ("r", "h") for part in cron.split()):
             return [("cron", f'invalid cron: Random and Hashed expressions are unsupported, received: "{cron}"')]
     elif "interval" in spec:
-        if spec["interval"] <= 0:
-            return [("interval", f"interval must be a positive number of seconds; got {spec['interval']}")]
+        if not MIN_INTERVAL_SECONDS <= spec["interval"] <= MAX_DURATION_SECONDS:
+            return [("interval", f"interval must be a positive number of seconds, from {MIN_INTERVAL_SECONDS:f} "
+                                 f"(a microsecond, the server's resolution) to {DURATION_RANGE}; "
+                                 f"got {shown(spec['interval'])}")]
         if spec.get("anchor_date"):
             try:
                 _utc_iso(spec["anchor_date"])
@@ -209,7 +233,11 @@ def trigger_problems(spec: dict) -> list[tuple[tuple, str]]:
     """What Prefect's deployment-trigger model refuses in `spec`, as (place in the trigger, message).
 
     A trigger the model's JSON Schema (register/triggers.schema.json, generated from the pinned Prefect)
-    accepts needs no Prefect; one it refuses is judged, and worded, by Prefect's model itself."""
+    accepts needs no Prefect; one it refuses is judged, and worded, by Prefect's model itself. Durations
+    beyond what the server computes with are refused first (its model fails on them, or the server later)."""
+    too_long = list(_duration_problems(spec))
+    if too_long:
+        return too_long
     if _trigger_validator().is_valid(plain(spec)):
         return []
     from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
@@ -227,6 +255,20 @@ def trigger_problems(spec: dict) -> list[tuple[tuple, str]]:
                 by_place[loc].append(message)
         return [(loc, "; or ".join(messages)) for loc, messages in by_place.items()]
     return []
+
+
+def _duration_problems(value, loc: tuple = ()):
+    """Trigger durations beyond MAX_DURATION_SECONDS: the trigger's, its metric query's, and those of the
+    triggers a compound or sequence trigger combines (parameters and labels are not durations)."""
+    for key, item in value.items() if isinstance(value, dict) else ():
+        if key in _TRIGGER_DURATIONS and isinstance(item, (int, float)) and not isinstance(item, bool) \
+                and item > MAX_DURATION_SECONDS:
+            yield loc + (key,), f"{item} seconds is longer than the server takes: at most {DURATION_RANGE}"
+        elif key == "metric":
+            yield from _duration_problems(item, loc + (key,))
+        elif key == "triggers" and isinstance(item, list):
+            for i, inner in enumerate(item):
+                yield from _duration_problems(inner, loc + (key, i))
 
 
 # -- job variables -----------------------------------------------------------------------------------

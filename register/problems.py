@@ -11,14 +11,53 @@ from enum import IntEnum
 
 
 class Exit(IntEnum):
+    """How flow-register exits: each code means one thing, declared here only (the README's table is
+    generated from MEANING by scripts/reference.py)."""
+
     OK = 0
-    INVALID = 1  # invalid manifest or inputs; nothing was written
+    INVALID = 1
     USAGE = 2
-    CHANGES = 2  # plan --detailed-exitcode: the plan would change something (Terraform's convention)
-    APPLY_FAILED = 3  # failed while applying; the report lists what was applied
-    SERVER_FAILED = 4  # the Prefect server kept failing (not the manifest's fault); run again
-    IMAGE_FAILED = 5  # Docker or the registry failed; no deployment was written
-    SMOKE_FAILED = 6  # applied, but a smoke run did not end Completed (or not in time)
+    APPLY_FAILED = 3
+    SERVER_FAILED = 4
+    IMAGE_FAILED = 5
+    SMOKE_FAILED = 6
+
+    @property
+    def meaning(self) -> str:
+        return _MEANING[self]
+
+
+_MEANING = {
+    Exit.OK: "done (or the plan printed)",
+    Exit.INVALID: "the manifest or the inputs are wrong; nothing was written",
+    Exit.USAGE: "a usage error: an unknown flag, a missing argument, no manifest at the path given",
+    Exit.APPLY_FAILED: "applying failed part way; the log lists what was applied; run it again and it converges",
+    Exit.SERVER_FAILED: "the Prefect server kept failing (not the manifest's fault); run again",
+    Exit.IMAGE_FAILED: "Docker or the registry failed; no deployment was written",
+    Exit.SMOKE_FAILED: "a smoke run did not end Completed, or not in time (the deployments are registered; each "
+                       "run's state and link are in the log and the summary)",
+}
+
+
+class Detailed(IntEnum):
+    """`plan --detailed-exitcode` (Terraform's convention): whether the plan changes anything, and one code
+    for every error, whichever it was."""
+
+    NO_CHANGES = 0
+    ERROR = 1
+    CHANGES = 2
+
+    @classmethod
+    def of(cls, code: int) -> Detailed:
+        """The detailed code of what a run returned: `Detailed.CHANGES` as it is, Exit.OK, or an error."""
+        if isinstance(code, Detailed):
+            return code
+        return cls.NO_CHANGES if code == Exit.OK else cls.ERROR
+
+    @property
+    def meaning(self) -> str:
+        return {Detailed.NO_CHANGES: "nothing would change", Detailed.ERROR: "any error (each code above)",
+                Detailed.CHANGES: "something would change"}[self]
 
 
 @dataclass(frozen=True, order=True)
@@ -55,7 +94,7 @@ class Invalid(Exception):
 
 
 class UsageError(Exception):
-    """The command line itself is wrong (exit 2)."""
+    """The command line itself is wrong (Exit.USAGE)."""
 
 
 def one_of(choices) -> str:

@@ -44,7 +44,56 @@ VARIABLES = {
     "kubernetes": ("cpu_request", "cpu_limit", "memory_request", "memory_limit"),
     "docker": ("mem_limit",),
 }
+# Far above what any platform runs (the largest machines have hundreds of vCPU and some TiB); beyond them a
+# value only overflows on its way to the server (Azure's float GB) or a worker.
+MAX_CPU = Decimal(10_000)
+MAX_MEMORY_MIB = Decimal(1024**3)  # 1 PiB
 SUPPORTED = ("ecs", "ecs:push", "cloud-run-v2", "cloud-run", "azure-container-instance", "kubernetes", "docker")
+
+# Fargate's pairs hold on Fargate only. On EC2 (and external) instances a task takes 128 to 196608 CPU
+# units (0.125 to 192 vCPU), any memory its instance has; the worker gives the container the memory, and a
+# container needs at least 6 MiB.
+FARGATE_LAUNCH_TYPES = ("FARGATE", "FARGATE_SPOT")
+EC2_CPU_UNITS = (128, 196608)
+EC2_MIN_MEMORY = 6
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Where an ECS deployment's tasks run: 'fargate', 'ec2' (EC2 or external instances), or None when a
+    template fills it in as the run starts; `assumed` when nothing said so and the worker's default
+    (FARGATE) is taken: offline, the pool's base job template is not known."""
+
+    platform: str | None = "fargate"
+    assumed: bool = False
+    how: str = ""  # what decided, for messages
+    note: str = ""  # added to Fargate's refusals: why Fargate, where the manifest may mean EC2
+
+
+def ecs_launch(job_variables: dict, template_variables: dict | None = None) -> Launch:
+    """Where the ECS worker (prefect-aws) runs `job_variables`' tasks. Its launch_type decides: the worker
+    registers the task definition for it (FARGATE and FARGATE_SPOT: a Fargate one, which AWS holds to
+    Fargate's pairs), even when a capacity provider strategy then replaces the launch type in the run
+    request. Each from the job variables, else the pool's base job template's default (None offline)."""
+    defaults = {k: v.get("default") for k, v in ((template_variables or {}).get("properties") or {}).items()
+                if isinstance(v, dict)}
+
+    def written(key):
+        where = "job_variables" if key in job_variables else "the pool's base job template"
+        return job_variables.get(key, defaults.get(key)), where
+
+    launch, where = written("launch_type")
+    if launch in ("EC2", "EXTERNAL"):
+        return Launch("ec2", how=f"launch_type {launch} in {where}")
+    if launch and launch not in FARGATE_LAUNCH_TYPES:
+        return Launch(None)  # a template, filled in when the run starts
+    strategy, _ = written("capacity_provider_strategy")
+    providers = [entry.get("capacityProvider") for entry in strategy if isinstance(entry, dict)] \
+        if isinstance(strategy, list) else []
+    on_ec2 = [p for p in providers if isinstance(p, str) and p not in FARGATE_LAUNCH_TYPES]
+    note = f"; the ECS worker registers a Fargate task definition for launch_type {launch or 'FARGATE'}, also " \
+           f"with capacity provider '{on_ec2[0]}': set launch_type: EC2 to run on it" if on_ec2 else ""
+    return Launch("fargate", assumed=not launch and template_variables is None, note=note)
 
 
 class UnitError(ValueError):
@@ -72,6 +121,8 @@ def parse_cpu(value) -> Decimal:
         raise UnitError(f"cpu must be a finite number of vCPU (0.25, 1, 2) or millicores ('250m'); got {value}")
     if cpu <= 0:
         raise UnitError(f"cpu must be greater than 0; got {value}")
+    if cpu > MAX_CPU:
+        raise UnitError(f"cpu {_shown(value)} is more than any work pool runs: give at most {_num(MAX_CPU)} vCPU")
     if cpu * 1000 != int(cpu * 1000):  # pools take whole millicores: 0.0001 would become "0m"
         raise UnitError(f"cpu {value} is {_num(cpu * 1000)} millicores; use whole millicores (at least 0.001 "
                         "vCPU, '1m')")
@@ -97,9 +148,17 @@ def parse_memory(value) -> Decimal:
         raise UnitError(f"memory must be a finite quantity ('512Mi', '2Gi', '1G') or number of MiB; got {value}")
     if mib <= 0:
         raise UnitError(f"memory must be greater than 0; got {value}")
+    if mib > MAX_MEMORY_MIB:
+        raise UnitError(f"memory {_shown(value)} is more than any work pool runs: give at most 1Pi "
+                        f"({_num(MAX_MEMORY_MIB)} Mi)")
     if mib < 1:  # pools take whole MiB at the finest: less would become 0
         raise UnitError(f"memory {value} is less than 1 MiB; give at least '1Mi'")
     return mib
+
+
+def _shown(value) -> str:
+    text = str(value)  # a huge value from a manifest is quoted by its length
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text)} characters)"
 
 
 def _num(d: Decimal) -> str:
@@ -127,8 +186,9 @@ class Translation:
         self.errors.append((where, message, rule))
 
 
-def translate(resources: dict, pool_type: str | None) -> Translation:
-    """Job variables for `resources` on a pool of `pool_type`, with every problem found."""
+def translate(resources: dict, pool_type: str | None, launch: Launch = Launch()) -> Translation:
+    """Job variables for `resources` on a pool of `pool_type`, with every problem found. `launch`: where an
+    ECS pool's tasks run (ecs_launch)."""
     out = Translation()
     if not resources:
         return out
@@ -154,18 +214,93 @@ def translate(resources: dict, pool_type: str | None) -> Translation:
         out.error(first, f"work pool type '{pool_type}' takes no resources; remove 'resources' or use a pool of "
                          f"type {', '.join(SUPPORTED)}", "resources-pool")
         return out
-    {"ecs": _ecs, "cloud-run-v2": _cloud_run, "cloud-run": _cloud_run,
-     "azure-container-instance": _aci, "kubernetes": _kubernetes, "docker": _docker}[kind](cpu, mem, kind, out)
+    if kind == "ecs":
+        _ecs(cpu, mem, launch, out)
+    else:
+        {"cloud-run-v2": _cloud_run, "cloud-run": _cloud_run, "azure-container-instance": _aci,
+         "kubernetes": _kubernetes, "docker": _docker}[kind](cpu, mem, kind, out)
     return out
 
 
-def _ecs(cpu, mem, kind, out):
+def _ecs(cpu, mem, launch: Launch, out, in_units: bool = False):
+    """`in_units`: cpu was written in CPU units (a raw job variable), and is quoted so."""
+    if launch.platform == "ec2":
+        return _ec2(cpu, mem, launch, out, in_units)
+    if launch.platform is None:  # a template decides when the run starts: only the units are known
+        if cpu is not None and cpu * 1024 == int(cpu * 1024):
+            out.job_variables["cpu"] = int(cpu * 1024)
+        if mem is not None and mem == int(mem):
+            out.job_variables["memory"] = int(mem)
+        return
+    _fargate(cpu, mem, out)
+    _noted(launch, out)
+    _if_assumed(launch, out, cpu, mem, in_units)
+
+
+def _noted(launch: Launch, out) -> None:
+    if launch.note:
+        out.errors = [(where, message + launch.note if rule == "resources-fargate" else message, rule)
+                      for where, message, rule in out.errors]
+
+
+def _if_assumed(launch: Launch, out, cpu, mem, in_units: bool = False) -> None:
+    """Offline, with no launch type written, the pool's template may say EC2: what Fargate refuses and EC2
+    takes is told as a warning, and decided at plan time against the template."""
+    if launch.assumed:
+        ec2 = Translation()
+        _ec2(cpu, mem, launch, ec2, in_units)
+        refused_on_ec2 = {where for where, _, _ in ec2.errors}
+        out.errors = [(where, f"{message}; nor does ECS on EC2 take it ({_EC2_TAKES[where]})", rule)
+                      if rule == "resources-fargate" and where in refused_on_ec2 else (where, message, rule)
+                      for where, message, rule in out.errors]
+        fargate = [e for e in out.errors if e[2] == "resources-fargate" and e[0] not in refused_on_ec2]
+        out.errors = [e for e in out.errors if e not in fargate]
+        out.warnings += [(where, f"{message} (if the pool launches on Fargate, the ECS worker's default; checked "
+                                 "against the pool's base job template at plan time, or set "
+                                 "job_variables.launch_type: FARGATE or EC2)", rule)
+                         for where, message, rule in fargate]
+
+
+_EC2_TAKES = {"cpu": f"whole CPU units from {EC2_CPU_UNITS[0]} to {EC2_CPU_UNITS[1]}",
+              "memory": f"a whole number of MiB, at least {EC2_MIN_MEMORY}"}
+
+
+def _ec2(cpu, mem, launch: Launch, out, in_units: bool = False):
+    low, high = EC2_CPU_UNITS
+    if cpu is not None:
+        units = cpu * 1024
+        if units != int(units) or not low <= units <= high:
+            written = f"{_num(units)} CPU units" if in_units else f"cpu {_num(cpu)} ({_num(units)} CPU units)"
+            hint = _units_hint(cpu) if not in_units and cpu >= low else ""
+            out.error("cpu", f"{written} is not a size ECS runs on EC2 "
+                             f"({launch.how}): give whole CPU units from {low} to {high} "
+                             f"({_num(Decimal(low) / 1024)} to {_num(Decimal(high) / 1024)} vCPU){hint}",
+                      "resources-ec2")
+        else:
+            out.job_variables["cpu"] = int(units)
+    if mem is not None:
+        if mem != int(mem) or mem < EC2_MIN_MEMORY:
+            out.error("memory", f"memory {_num(mem)} MiB is not a size ECS runs on EC2 ({launch.how}): give a "
+                                f"whole number of MiB, at least {EC2_MIN_MEMORY}", "resources-ec2")
+        else:
+            out.job_variables["memory"] = int(mem)
+
+
+def _units_hint(cpu: Decimal) -> str:
+    """'512' written as cpu is ECS's CPU units more likely than 512 vCPU."""
+    if cpu == int(cpu) and int(cpu) in FARGATE:
+        return f"; did you mean {_num(cpu / 1024)}? cpu is in vCPU ({int(cpu)} CPU units are {_num(cpu / 1024)} vCPU)"
+    return ""
+
+
+def _fargate(cpu, mem, out):
     units = None
     if cpu is not None:
         units = cpu * 1024
         if units not in [Decimal(u) for u in FARGATE]:
             valid = ", ".join(_num(Decimal(u) / 1024) for u in FARGATE)
-            out.error("cpu", f"cpu {_num(cpu)} is not a Fargate size; valid vCPU are {valid}", "resources-fargate")
+            out.error("cpu", f"cpu {_num(cpu)} is not a Fargate size; valid vCPU are {valid}{_units_hint(cpu)}",
+                      "resources-fargate")
             return
         units = int(units)
         out.job_variables["cpu"] = units
@@ -205,7 +340,8 @@ def _cloud_run(cpu, mem, kind, out):
                       "resources-cloud-run")
             return
         if cpu > 8:
-            out.error("cpu", f"cpu {_num(cpu)} is above Cloud Run's limit of 8 vCPU", "resources-cloud-run")
+            hint = f"; cpu is in vCPU: write millicores as '{_num(cpu)}m'" if cpu == int(cpu) and cpu >= 100 else ""
+            out.error("cpu", f"cpu {_num(cpu)} is above Cloud Run's limit of 8 vCPU{hint}", "resources-cloud-run")
             return
         if cpu > 1 and cpu != int(cpu):
             out.error("cpu", f"cpu {_num(cpu)} is not allowed on Cloud Run: above 1 vCPU, whole CPUs only (2, 4, 6, 8)",
@@ -305,7 +441,8 @@ _READERS = {
 }
 
 
-def check_job_variables(job_variables: dict, pool_type: str, resources: dict | None = None) -> Translation:
+def check_job_variables(job_variables: dict, pool_type: str, resources: dict | None = None,
+                        launch: Launch = Launch()) -> Translation:
     """What the platform refuses in raw `cpu` and `memory` job variables (ECS CPU units and MiB, Cloud Run
     quantities, ACI vCPU and GB): the limits `resources` gets, e.g. Fargate's pairs. A value `resources`
     sets takes part in a pair, but only the raw variables' problems are returned (resources' are its own)."""
@@ -320,12 +457,17 @@ def check_job_variables(job_variables: dict, pool_type: str, resources: dict | N
         _given(parse_memory, (resources or {}).get("memory"))
     if (cpu is not None and cpu <= 0) or (mem is not None and mem <= 0):
         return out  # the template's schema says what a positive value is
-    if kind == "ecs" and "cpu" in raw and cpu is not None and cpu * 1024 not in FARGATE:  # in the units written
+    if kind == "ecs" and launch.platform == "fargate" and "cpu" in raw and cpu is not None and \
+            cpu * 1024 not in FARGATE:  # in the units written
         out.error("cpu", f"{job_variables['cpu']} CPU units is not a Fargate size; valid CPU units are "
                          f"{', '.join(map(str, FARGATE))}", "resources-fargate")
-        return out
-    {"ecs": _ecs, "cloud-run-v2": _cloud_run, "cloud-run": _cloud_run, "azure-container-instance": _aci}[kind](
-        cpu, mem, kind, out)
+        _noted(launch, out)
+        _if_assumed(launch, out, cpu, mem, in_units=True)
+    elif kind == "ecs":
+        _ecs(cpu, mem, launch, out, in_units="cpu" in raw)
+    else:
+        {"cloud-run-v2": _cloud_run, "cloud-run": _cloud_run, "azure-container-instance": _aci}[kind](
+            cpu, mem, kind, out)
     out.errors = [e for e in out.errors if e[0] in raw]
     out.warnings = [w for w in out.warnings if w[0] in raw]
     return out

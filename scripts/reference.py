@@ -2,7 +2,8 @@
 """Write the README's reference sections from their sources, so they cannot drift from them:
 
 - the action's inputs and outputs, from action.yml;
-- the manifest reference, from schemas/manifest.schema.json.
+- the manifest reference, from schemas/manifest.schema.json;
+- the exit codes, from register/problems.py.
 
     python scripts/reference.py          # rewrite the generated sections of README.md
     python scripts/reference.py --check  # exit 1 if README.md is not what this would write
@@ -160,11 +161,21 @@ def outputs_table(action: dict) -> str:
     return "\n".join(rows)
 
 
+def exit_codes_table() -> str:
+    sys.path.insert(0, str(ROOT))
+    from register.problems import Detailed, Exit
+
+    rows = ["| exit | |", "|---|---|"] + [f"| {code:d} | {cell(code.meaning)} |" for code in Exit]
+    rows += ["", "`plan --detailed-exitcode` (for a drift check, as Terraform's): " +
+             "; ".join(f"{code:d} {code.meaning}" for code in Detailed) + "."]
+    return "\n".join(rows)
+
+
 def sections() -> dict[str, str]:
     action = yaml.safe_load(ACTION.read_text())
     schema = json.loads(SCHEMA.read_text())
     return {"inputs": inputs_table(action), "outputs": outputs_table(action),
-            "manifest-reference": manifest_reference(schema)}
+            "manifest-reference": manifest_reference(schema), "exit-codes": exit_codes_table()}
 
 
 def render(readme: str, generated: dict[str, str]) -> str:

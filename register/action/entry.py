@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -62,12 +63,18 @@ def fail(message: str, title: str) -> int:
     if github.active():
         for line in message.splitlines():
             print(github.error(line, title=f"flow-register: {title}"), flush=True)
-    items = "\n".join(f"- {line}" for line in message.splitlines())
+    items = "\n".join(f"- {github.code(line)}" for line in message.splitlines())  # inputs quoted: text, not Markdown
     try:
         github.add_summary(f"### flow-register: {title}\n\n{items}\n\nNothing was registered.\n")
     except OSError as error:  # the message is out already; a missing summary file must not hide it
         print(f"(no step summary: {error})", file=sys.stderr)
     return 1
+
+
+def echo(argv: list[str]) -> str:
+    """The command line as a shell would take it, on one line: an input's newline, carriage return or
+    invisible character is shown as an escape, so nothing echoed can start a workflow command."""
+    return " ".join(shlex.quote(github.visible(arg)) for arg in argv)
 
 
 def _checked_out(root: Path) -> bool:
@@ -77,8 +84,10 @@ def _checked_out(root: Path) -> bool:
 def main(environ: Mapping[str, str] | None = None) -> int:
     environ = dict(os.environ if environ is None else environ)
     # Mask first, from the raw variables, so that even an error about the inputs cannot print a secret;
-    # then no text printed (inputs, manifest, server replies) can start a workflow command.
-    mask_secrets(environ)
+    # then no text printed (inputs, manifest, server replies) can start a workflow command: each line is
+    # made text (guard_output), and the runner reads no command but the framed ones (commands_off).
+    github.guard_output()
+    mask_secrets(environ, sys.stdout)  # first in the one stream the runner reads
     github.commands_off()
     try:
         inputs = read_inputs(environ)
@@ -103,7 +112,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         if config:
             env["DOCKER_CONFIG"] = config
     argv = command_line(inputs)
-    print(f"flow-register {' '.join(argv)}  (in {workdir})", flush=True)
+    print(f"flow-register {echo(argv)}  (in {github.visible(str(workdir))})", flush=True)
 
     os.chdir(workdir)
     os.environ.clear()

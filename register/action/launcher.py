@@ -207,12 +207,13 @@ def prepare(environ: Mapping[str, str]) -> list[str]:
 
 def main(environ: Mapping[str, str] | None = None) -> int:
     environ = dict(os.environ if environ is None else environ)
-    mask_secrets(environ)  # before anything else prints
+    github.guard_output()  # every line printed is text, but the commands written through register.report.github
+    mask_secrets(environ, sys.stdout)  # before anything else prints
     try:
         argv = prepare(environ)
     except Stop as stop:
         print(github.error(str(stop), title="flow-register: runtime"), flush=True)
-        github.add_summary(f"### flow-register: runtime\n\n{stop}\n\nNothing was registered.\n")
+        github.add_summary(f"### flow-register: runtime\n\n{github.code(stop)}\n\nNothing was registered.\n")
         return 1
     sys.stdout.flush()
     sys.stderr.flush()

@@ -36,6 +36,6 @@ def secrets_in(environ: Mapping[str, str]) -> list[str]:
     return found
 
 
-def mask_secrets(environ: Mapping[str, str]) -> None:
+def mask_secrets(environ: Mapping[str, str], stream=None) -> None:
     for value in secrets_in(environ):
-        github.mask(value)
+        github.mask(value, stream=stream)

@@ -12,15 +12,17 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from register.flows.source import Module, Project, read_source
+from register.flows.source import Module, Project, SourceTooLarge, read_source
 from register.problems import Problem
 
 # Part of every fingerprint: change it when the schema made from the same source changes.
-SCHEMA_ALGORITHM = "flow-register-schema-1"
+SCHEMA_ALGORITHM = "flow-register-schema-2"  # 2: pure expressions evaluated, TYPE_MODULES only
+MAX_DOCSTRING = 100_000
 
 
 class FlowNotFound(Exception):
@@ -40,10 +42,20 @@ class FlowFacts:
     takes_any_keyword: bool = False  # **kwargs: any parameter name is accepted
 
 
+def _statements(body: list):
+    """Every statement, nested ones too, without walking into expressions (a default of megabytes)."""
+    for node in body:
+        yield node
+        for _, value in ast.iter_fields(node):
+            if isinstance(value, list) and value and isinstance(value[0], (ast.stmt, ast.excepthandler,
+                                                                            ast.match_case)):
+                yield from _statements(value)
+
+
 def _flow_aliases(tree: ast.Module, decorators: tuple[str, ...] = ("flow",)) -> tuple[set[str], set[str]]:
     """Names under which `prefect.flow` (or the other `decorators`) and the `prefect` module are visible."""
     flows, modules = set(), set()
-    for node in ast.walk(tree):
+    for node in _statements(tree.body):
         if isinstance(node, ast.ImportFrom) and node.module in ("prefect", "prefect.flows", "prefect.tasks"):
             flows |= {a.asname or a.name for a in node.names if a.name in decorators}
         elif isinstance(node, ast.Import):
@@ -81,6 +93,8 @@ def read_flow(root: Path, entrypoint: str) -> FlowFacts:
     except SyntaxError as error:
         raise FlowNotFound(f"entrypoint file '{file}' is not valid Python: {error.msg} (line {error.lineno})",
                            "entrypoint-syntax") from None
+    except SourceTooLarge as error:
+        raise FlowNotFound(f"entrypoint file '{file}' is not read: {error}", "entrypoint-size") from None
     except (UnicodeDecodeError, ValueError) as error:
         raise FlowNotFound(f"entrypoint file '{file}' is not valid Python: {error}", "entrypoint-syntax") from None
     functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
@@ -213,15 +227,20 @@ def _flow_source(root: Path, file: str, function: str) -> tuple[Project, Module,
     return project, module, node
 
 
+_DEADLINES: dict[tuple, float] = {}
+
+
 @lru_cache(maxsize=None)
 def _flow_schema(root: Path, entrypoint: str, fingerprint: str) -> FlowSchema:
     from register.flows.schema import EMPTY, UNKNOWN, Parameter, is_pydantic_v1, parameter_descriptions
     from register.flows.schema import parameter_schema as make_schema
-    from register.flows.values import Evaluator, Unknown
+    from register.flows.values import MAX_SECONDS, Evaluator, Iterator, Unknown
 
     file, _, function = entrypoint.rpartition(":")
     project, module, node = _flow_source(root, file, function)
-    evaluator = Evaluator(project)
+    stat = module.path.stat()  # the flows of one file share its time: (file, its version) -> deadline
+    evaluator = Evaluator(project, _DEADLINES.setdefault((module.path, stat.st_mtime_ns, stat.st_size),
+                                                         time.monotonic() + MAX_SECONDS))
     shown = str(root / file)
     warnings, parameters = [], []
 
@@ -232,6 +251,8 @@ def _flow_schema(root: Path, entrypoint: str, fingerprint: str) -> FlowSchema:
             value = evaluate(module, part)
             if is_pydantic_v1(value):
                 raise Unknown("it is a pydantic.v1 model, which flow-register does not describe")
+            if isinstance(value, Iterator):
+                raise Unknown("it is an iterator (map, zip, a generator...), which a run would exhaust; use a list")
         except (Unknown, RecursionError) as error:
             reason = error if isinstance(error, Unknown) else "it is nested too deeply"
             warnings.append(Problem(shown, part.lineno, part.col_offset + 1,
@@ -254,7 +275,39 @@ def _flow_schema(root: Path, entrypoint: str, fingerprint: str) -> FlowSchema:
             value = read(default, f"default of parameter '{arg.arg}'", evaluator.value, UNKNOWN,
                          "without a default (a run that does not set it gets the flow's own default)")
         parameters.append(Parameter(arg.arg, annotation, value))
-    schema = make_schema(parameters, parameter_descriptions(ast.get_docstring(node, clean=False)))
+    docstring = ast.get_docstring(node, clean=False)
+    if docstring and len(docstring) > MAX_DOCSTRING:  # griffe takes seconds for megabytes
+        warnings.append(Problem(shown, node.lineno, node.col_offset + 1,
+                                f"the docstring of '{function}' is longer than {MAX_DOCSTRING:,} characters: "
+                                "parameter descriptions are not read from it", "parameter-description-unread",
+                                "warning"))
+        docstring = None
+    descriptions = parameter_descriptions(docstring)
+    try:
+        schema = make_schema(parameters, descriptions)
+    except Exception:  # noqa: BLE001 - a default pydantic cannot encode, a name it refuses ('_private')
+        kept = []
+        for parameter, (arg, default) in zip(parameters, _arguments(node)):
+            without_default = Parameter(parameter.name, parameter.annotation, UNKNOWN)
+            for candidate in (parameter, without_default):
+                try:
+                    make_schema([candidate], {})
+                except Exception as error:  # noqa: BLE001 - as above
+                    reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                    continue
+                kept.append(candidate)
+                break
+            part = default if default is not None else arg
+            if kept and kept[-1] is without_default:
+                warnings.append(Problem(shown, part.lineno, part.col_offset + 1,
+                                        f"the default of parameter '{arg.arg}' cannot be described ({reason}); "
+                                        "registered without a default", "parameter-default-unknown", "warning"))
+            elif not kept or kept[-1] is not parameter:
+                warnings.append(Problem(shown, arg.lineno, arg.col_offset + 1,
+                                        f"parameter '{arg.arg}' cannot be described ({reason}); it is left out of "
+                                        "the schema (`prefect deploy` fails on this flow)",
+                                        "parameter-type-unknown", "warning"))
+        schema = make_schema(kept, descriptions)
     return FlowSchema(schema, fingerprint, tuple(warnings))
 
 
@@ -333,10 +386,14 @@ def _names(tree: ast.AST) -> set[tuple[str, ...]]:
         if isinstance(inner, ast.Name) and (chain or isinstance(node, ast.Name)):
             found.add((inner.id, *reversed(chain)))
             continue
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):  # data: a literal of megabytes names nothing
+            stack += [item for item in node.elts if not isinstance(item, ast.Constant)
+                      or isinstance(item.value, str)]
+            continue
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 200:
             try:
                 stack.append(ast.parse(node.value.strip(), mode="eval"))
-            except SyntaxError:
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
                 pass
             continue
         stack += ast.iter_child_nodes(node)
@@ -344,8 +401,6 @@ def _names(tree: ast.AST) -> set[tuple[str, ...]]:
 
 
 def _short(node: ast.AST) -> str:
-    try:
-        text = ast.unparse(node)
-    except RecursionError:
-        return "..."
-    return text if len(text) <= 60 else text[:57] + "..."
+    from register.flows.source import short
+
+    return short(node)

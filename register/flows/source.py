@@ -2,18 +2,50 @@
 import leads, found by reading files, never by importing them.
 
 An import names either a module of the project (a file under the flow's folder or the project's root,
-where `prefect deploy` finds it on sys.path), a module of the standard library or of an installed
-package (which may be imported: that is not the user's code), or nothing this machine has.
+where `prefect deploy` finds it on sys.path), one of TYPE_MODULES (which may be imported), or anything
+else, which is never imported: some modules run code when imported (`unittest.__main__` starts test
+discovery in the working directory and imports the pull request's own `test_*.py`), and which do is not
+for flow-register to guess.
 """
 
 from __future__ import annotations
 
 import ast
-import importlib.util
-import sys
+import copy
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+
+
+# The only modules flow-register imports because flow source names them: modules that define types and
+# value constructors, whose import runs no code beyond defining them, and that are imported by
+# flow-register itself (through pydantic) or are standard-library leaves. Each is exact: a submodule is
+# allowed only when listed (`import a.b` runs a/__init__.py and a/b.py).
+TYPE_MODULES = frozenset({
+    "typing", "typing_extensions",  # generics, Optional, Literal, Annotated: what annotations are made of
+    "collections", "collections.abc",  # OrderedDict, deque, Counter; Sequence, Mapping (pydantic describes them)
+    "datetime", "decimal", "uuid", "ipaddress", "zoneinfo",  # value types pydantic describes; no import-time work
+    "pathlib",  # Path types; only constructors are called, never a method that touches the file system
+    "enum",  # Enum, IntEnum, StrEnum, auto, unique: the project's enums are rebuilt from them
+    "dataclasses",  # @dataclass and field() for the project's dataclasses
+    "annotated_types",  # Gt, Len...: constraints in Annotated[...] metadata (a dependency of pydantic)
+    # BaseModel, Field, constrained and network types; the top-level module's lazy names import only
+    # pydantic's own modules. Not pydantic.v1 (not described) and not the modules that take functions.
+    "pydantic", "pydantic.fields", "pydantic.types", "pydantic.networks", "pydantic.config", "pydantic.main",
+    "pydantic.dataclasses", "pydantic.json_schema",
+})
+# Facts about the interpreter that flow source tests at the top level (`if sys.version_info >= (3, 8)`);
+# nothing else of these modules is read (sys.modules, sys.argv).
+FACTS = {"sys": frozenset({"version_info", "platform", "maxsize", "byteorder", "hexversion"})}
+# Not prefect: importing it reads settings from the working directory (.env, prefect.toml), which a pull
+# request writes, and runs far more than type definitions; a Prefect block as a parameter type is
+# registered as accepting any value, with a warning.
+NOT_IMPORTED = "which flow-register does not import (it imports only modules that define types: typing, pydantic...)"
+MAX_SOURCE = 1024 * 1024  # bytes of one Python file read: parsing costs about 4 s per MiB here
+
+
+class SourceTooLarge(ValueError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -54,8 +86,19 @@ class External:
 
 @lru_cache(maxsize=None)
 def read_source(path: Path, mtime_ns: int, size: int) -> tuple[bytes, ast.Module]:
-    source = path.read_bytes()
-    return source, ast.parse(source, filename=str(path))
+    """The file's bytes and tree. Raises SyntaxError, or ValueError for a file too large, too deeply
+    nested or not text: the parser's own limits end in RecursionError or MemoryError."""
+    if size > MAX_SOURCE:
+        raise SourceTooLarge(f"it is {size / 1024 / 1024:.1f} MiB, and flow-register reads Python files up to "
+                             f"{MAX_SOURCE // 1024 // 1024} MiB")
+    with path.open("rb") as file:
+        source = file.read(MAX_SOURCE + 1)
+    if len(source) > MAX_SOURCE:
+        raise SourceTooLarge(f"it is larger than {MAX_SOURCE // 1024 // 1024} MiB, the most flow-register reads")
+    try:
+        return source, ast.parse(source, filename=str(path))
+    except (RecursionError, MemoryError):
+        raise ValueError("it is nested too deeply for Python's parser") from None
 
 
 class Project:
@@ -97,19 +140,8 @@ class Project:
                         return self.file(path, name, package)
                     except (SyntaxError, ValueError, OSError) as error:
                         return External(name, f"whose file {path.relative_to(folder)} cannot be read: {error}")
-        top = parts[0]
-        if top in sys.stdlib_module_names:
-            return External(name)
-        try:  # a top-level name: find_spec imports nothing (a dotted one would import its parents)
-            spec = importlib.util.find_spec(top)
-        except (ImportError, ValueError):
-            spec = None
-        if spec is None:
-            return External(name, "which is not installed here")
-        if spec.origin and Path(spec.origin).resolve().is_relative_to(self.root):
-            # the project itself, installed: importing it would run its code
-            return External(name, "a module of the project that is not under the flow's folder or the root")
-        return External(name)
+        # Nothing is looked up on sys.path (a find_spec of a dotted name imports its parent packages).
+        return External(name) if name in TYPE_MODULES or name in FACTS else External(name, NOT_IMPORTED)
 
 
 def _bind(module: Module, body: list[ast.stmt]) -> None:
@@ -184,3 +216,30 @@ def _is_main_block(node: ast.stmt) -> bool:
     return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
             and len(test.comparators) == 1 and isinstance(test.comparators[0], ast.Constant)
             and test.comparators[0].value == "__main__")
+
+
+def short(node: ast.AST, length: int = 60) -> str:
+    """An expression as a message shows it: its first characters, unparsed from a preview of it (the first
+    items of each list, a few levels deep), so a literal of megabytes costs as little as a small one."""
+    try:
+        text = ast.unparse(_preview(node, 0))
+    except Exception:  # noqa: BLE001 - a preview unparse cannot render: the message goes on without it
+        return "..."
+    return text if len(text) <= length else text[:length - 3] + "..."
+
+
+def _preview(node: ast.AST, depth: int) -> ast.AST:
+    if depth > 8:
+        return ast.Constant(value=...) if isinstance(node, ast.expr) else node
+    copied = copy.copy(node)
+    for name, value in ast.iter_fields(node):
+        if isinstance(value, list):
+            items = [_preview(v, depth + 1) if isinstance(v, ast.AST) else v for v in value[:10]]
+            if len(value) > 10 and name in ("elts", "args"):
+                items.append(ast.Constant(value=...))
+            setattr(copied, name, items)
+        elif isinstance(value, ast.AST):
+            setattr(copied, name, _preview(value, depth + 1))
+        elif isinstance(value, str) and len(value) > 200:
+            setattr(copied, name, value[:200])
+    return copied

@@ -30,8 +30,10 @@ def load_manifest(path: str | Path, environment: str | None = None,
     if source.data is None:
         return manifest  # a document that did not parse cannot be checked further
     found = schema.errors(source.data)
+    manifest.problems += checks.unset_variables(source, environment)
     # a value already reported while reading (a NaN, an unset variable) is not reported again by the schema
     read = {(p.line, p.col) for p in source.problems if p.severity == "error"}
+    read |= {at for uses in source.unset.values() for _, at in uses}
     manifest.problems += [p for error in found for p in schema.problems_of(error, source) if (p.line, p.col) not in read]
     data = manifest.usable = schema.usable_part(source.data, found, manifest.dropped) if found else source.data
     if isinstance(data, dict):

@@ -28,6 +28,7 @@ class ProblemReport:
     def __init__(self, manifest: Manifest):
         self.manifest = manifest
         self.problems: dict[tuple, Problem] = {}
+        self.found: dict[str, object] = {}  # what a check learnt once for the whole manifest
 
     def at(self, path: tuple, message: str, rule: str, *, key: bool = False, severity: str = "error") -> None:
         if path and path[0] == COMMAND_LINE:  # (COMMAND_LINE, how the user wrote the override, ...)
@@ -99,6 +100,52 @@ def _variables(report: ProblemReport, data: dict, declared: list[str]) -> None:
             if size > MAX_VARIABLE_VALUE:
                 report.at(path, f"variable '{name}': the value is {size} characters as JSON; the Prefect server takes "
                                 f"at most {MAX_VARIABLE_VALUE}", "variable-value")
+
+
+def _environments_using(path: tuple, declared: list[str]) -> list[str]:
+    """The environments a value written at `path` is part of: its own environment's, or all of them (an
+    `x-` block is used only where an alias repeats it, and each alias is a path of its own)."""
+    if path[:1] == ("environments",) and len(path) > 1:
+        return [path[1]]
+    if path[:1] == ("deployments",) and len(path) > 3 and path[2] == "environments":
+        return [path[3]]
+    if path and isinstance(path[0], str) and path[0].startswith("x-"):
+        return []
+    return list(declared)
+
+
+def unset_variables(source, environment: str | None) -> list[Problem]:
+    """One problem per unset `${NAME}`, listing every line that uses it: an error where an environment being
+    checked (`environment`, or every one) uses it, else a warning (each environment's job sets its own)."""
+    declared = environment_names(source.data) if isinstance(source.data, dict) else []
+    checked = [environment] if environment else declared
+    problems = []
+    for name, uses in source.unset.items():
+        users = [e for e in declared if any(e in _environments_using(path, declared) for path, _ in uses)]
+        lines = sorted({line for _, (line, _) in uses})
+        on = f"line{'s' if len(lines) > 1 else ''} {_and(lines, quote=False)}"
+        mine = [at for path, at in uses if set(checked) & set(_environments_using(path, declared))]
+        fix = f"set it, or give a default: ${{{name}:-value}}"
+        if mine:
+            by = f"environment{'s' if len(users) > 1 else ''} {_and(users)}"
+            message, severity = f"is not set and has no default (used on {on}, by {by}); {fix}", "error"
+        elif users:
+            message = (f"is not set and has no default, but only {_and(users)} use{'s' if len(users) == 1 else ''} "
+                       f"it (on {on}), not '{environment}': set it when checking {_and(users)}, or give a default: "
+                       f"${{{name}:-value}}")
+            severity = "warning"
+        else:
+            message, severity = f"is not set, but no environment uses it (on {on})", "warning"
+        line, col = min(mine or [at for _, at in uses])
+        problems.append(Problem(source.file, line, col, f"environment variable '{name}' {message}",
+                                "environment-variable", severity))
+    return problems
+
+
+def _and(items, quote: bool = True) -> str:
+    """'a', 'b' and 'c'."""
+    shown = [f"'{i}'" if quote else str(i) for i in items]
+    return ", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else "".join(shown)
 
 
 def _names_and_environments(report: ProblemReport, data: dict, declared: list[str]) -> None:
@@ -299,20 +346,36 @@ def _deployment(report: ProblemReport, manifest: Manifest, env: str, d: Deployme
     flow = flows.get(d.entrypoint)
     if flow is not None and flow[1] is not None:
         _parameters(report, d, *flow, env=env)
+    if isinstance(d.concurrency_limit, int) and d.concurrency_limit > models.MAX_CONCURRENCY_LIMIT:
+        report.at(d.origin("concurrency_limit", "limit"),
+                  f"concurrency_limit {models.shown(d.concurrency_limit)} is more than the server stores: give a whole number from 1 "
+                  f"to {models.MAX_CONCURRENCY_LIMIT} (its database column holds 32 bits)", "range")
     for i, schedule in enumerate(d.schedules):
         if schedule:  # None: rejected by the schema, reported there
             _schedule(report, d.origin("schedules", i), schedule)
     for i, trigger in enumerate(d.triggers):
         if trigger:
             _trigger(report, d.origin("triggers", i), trigger)
+    if "image" in d.job_variables and manifest.image(env) is not None and \
+            not (d.code and (d.code.get("directory") or d.code.get("git"))):
+        # An error, not a warning: the run would start in the built image's workdir inside another image,
+        # where the code checked here is not. Saying where the code is in that image (or cloning it) is
+        # how a manifest says it means another image.
+        report.at(d.origin("job_variables", "image"),
+                  "job_variables.image replaces the image flow-register builds, so runs would not run the code "
+                  "checked and built here; remove it, or, to run another image on purpose, say where the code is in "
+                  "it (code.directory) or clone it (code.git)", "job-variables-image")
     if d.code:
         code.check(report, manifest.root, d)
 
 
-def report_resources(report: ProblemReport, d: Deployment, environment: str, pool_type: str | None):
+def report_resources(report: ProblemReport, d: Deployment, environment: str, pool_type: str | None,
+                     template_variables: dict | None = None):
     """Translate `d`'s resources for `pool_type` (the manifest's offline, the server's at plan time) and
-    report what the platform refuses, worded the same either way so a repeat is one problem."""
-    translation = res.translate(d.resources, pool_type)
+    report what the platform refuses, worded the same either way so a repeat is one problem.
+    `template_variables`: the pool's base job template's (at plan time), which can say where ECS runs."""
+    launch = res.ecs_launch(d.job_variables, template_variables)
+    translation = res.translate(d.resources, pool_type, launch)
     # Units are wrong everywhere alike; a platform limit is wrong for this environment's pool.
     context = f"environment '{environment}', {pool_type} pool '{d.work_pool}': " if pool_type else ""
     for field, message, rule in translation.errors:
@@ -324,14 +387,14 @@ def report_resources(report: ProblemReport, d: Deployment, environment: str, poo
             source = "resources.cpu" if "cpu" in variable else "resources.memory"
             report.at(d.origin("job_variables", variable), f"job_variables.{variable} is also set by {source}; "
                                                            "set it in one place", "job-variables-clash", key=True)
-        _raw_resources(report, d, context, pool_type)
+        _raw_resources(report, d, context, pool_type, launch)
     return translation
 
 
-def _raw_resources(report: ProblemReport, d: Deployment, context: str, pool_type: str) -> None:
+def _raw_resources(report: ProblemReport, d: Deployment, context: str, pool_type: str, launch: res.Launch) -> None:
     """Raw `cpu` and `memory` job variables get the platform's limits too, unless `resources` sets them."""
     raw = {k: v for k, v in d.job_variables.items() if k not in res.variables_for(pool_type, d.resources)}
-    checked = res.check_job_variables(raw, pool_type, d.resources)
+    checked = res.check_job_variables(raw, pool_type, d.resources, launch)
     for variable, message, rule in checked.errors:
         report.at(d.origin("job_variables", variable), f"{context}job_variables.{variable}: {message}", rule)
     for variable, message, rule in checked.warnings:

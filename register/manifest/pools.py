@@ -38,7 +38,7 @@ def check(report: ProblemReport, environment: str, deployments: list[Deployment]
                       f"'{d.work_pool_type}'; declare '{kind}' or register into a pool of type '{d.work_pool_type}'",
                       "work-pool-type")
             continue
-        translation = report_resources(report, d, environment, kind)
+        translation = report_resources(report, d, environment, kind, pool.variables or {})
         if translation.errors:
             continue
         declared = pool.declared

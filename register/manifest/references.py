@@ -59,14 +59,32 @@ def check(report: ProblemReport, deployments: list[Deployment], *, server: str,
                 similar = sorted(n for k, n in have if k == kind)
                 hint = f"it has {kind} blocks {one_of(similar)}" if similar else \
                     f"create it first (a {kind} block named '{name}')"
-                for d, path in places:
-                    report.at(d.origin(*path), f"block '{kind}/{name}' does not exist on {server}, so a run of "
-                                               f"'{d.name}' would fail when it starts; {hint}", "block-missing")
+                for origin, names in _by_origin(places).items():
+                    report.at(origin, f"block '{kind}/{name}' does not exist on {server}, so {_runs_of(names)}; "
+                                      f"{hint}", "block-missing")
     if variables:
         have = existing_variables(set(variables))
         for name, places in variables.items():
             if name not in have:
-                for d, path in places:
-                    report.at(d.origin(*path), f"variable '{name}' does not exist on {server}, so a run of "
-                                               f"'{d.name}' would fail when it starts; create it first "
-                                               f"(prefect variable set {name} VALUE)", "variable-missing")
+                for origin, names in _by_origin(places).items():
+                    report.at(origin, f"variable '{name}' does not exist on {server}, so {_runs_of(names)}; "
+                                      f"create it first (prefect variable set {name} VALUE)", "variable-missing")
+
+
+def _by_origin(places: list) -> dict[tuple, list[str]]:
+    """The deployments naming a reference, by where the reference was written: one problem per manifest
+    place, however many deployments inherit it."""
+    found: dict[tuple, list[str]] = {}
+    for d, path in places:
+        names = found.setdefault(d.origin(*path), [])
+        if d.name not in names:
+            names.append(d.name)
+    return found
+
+
+def _runs_of(names: list[str]) -> str:
+    """'a run of 'x' would fail when it starts', or the runs of several deployments (five named at most)."""
+    if len(names) == 1:
+        return f"a run of '{names[0]}' would fail when it starts"
+    shown = [f"'{n}'" for n in names[:5]] + ([f"{len(names) - 5} more"] if len(names) > 5 else [])
+    return f"runs of {', '.join(shown[:-1])} and {shown[-1]} would fail when they start"

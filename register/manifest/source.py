@@ -48,6 +48,9 @@ class Source:
     keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)  # path -> position of the key
     problems: list[Problem] = field(default_factory=list)
     nulls: set[Path_] = field(default_factory=set)  # where `!null` was written: null meant as a value
+    # `${NAME}` with NAME not set and no default: name -> [(path, (line, col))] of each use. Not problems
+    # yet: whether one is an error depends on the environment being checked (checks.unset_variables).
+    unset: dict[str, list[tuple[Path_, tuple[int, int]]]] = field(default_factory=dict)
 
     def where(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
         """The position of `path`, or of its nearest written ancestor when it was not written."""
@@ -144,12 +147,17 @@ class _Walker:
                                              f"got '{node.value}'", "yaml-null")
             self.source.nulls.add(path)
             return None
-        value = self.loader.construct_object(node, deep=True)
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except ValueError:  # Python reads at most 4300 digits of an integer
+            self.report(_position(node), f"a number of {len(node.value)} characters is far beyond any value a "
+                                         "setting takes", "number")
+            return None
         if isinstance(value, float) and not math.isfinite(value):
             self.report(_position(node), f"'{node.value}' is not a finite number; the Prefect API (JSON) has no "
                                          "NaN or infinity", "number")
             return node.value  # kept as written: what the schema then says at this place is not repeated
-        return self.substitute(node, value) if isinstance(value, str) and "${" in value else value
+        return self.substitute(node, value, path) if isinstance(value, str) and "${" in value else value
 
     def mapping(self, node: yaml.MappingNode) -> dict:
         """key -> (key node, value node). Merged keys (`<<: *anchor`) come first, the earlier of two merged
@@ -178,7 +186,10 @@ class _Walker:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == NULL_TAG:
                 self.report(_position(key_node), "a mapping key must be a plain string", "yaml-key")
                 continue
-            key = self.loader.construct_object(key_node)
+            try:
+                key = self.loader.construct_object(key_node)
+            except ValueError:  # an integer of more than 4300 digits
+                key = None
             if key is None:
                 self.report(_position(key_node), "a mapping key must be a plain string", "yaml-key")
                 continue
@@ -192,7 +203,7 @@ class _Walker:
         self.pairs[id(node)] = result = {**merged, **written}
         return result
 
-    def substitute(self, node: yaml.ScalarNode, text: str):
+    def substitute(self, node: yaml.ScalarNode, text: str, path: Path_ = ()):
         """`${NAME}` and `${NAME:-default}` from the environment; `$${` is a literal `${`. A plain
         (unquoted) scalar is typed after substitution, so `limit: ${LIMIT}` can be a number."""
         unset: list[str] = []
@@ -223,8 +234,7 @@ class _Walker:
             self.report(_position(node), f"'{bad}' is not an environment variable reference; write ${{NAME}} or "
                                          f"${{NAME:-default}} (or $${{ for a literal '${{')", "environment-variable")
         for name in unset:
-            self.report(_position(node), f"environment variable '{name}' is not set and has no default; set it, "
-                                         f"or give a default: ${{{name}:-value}}", "environment-variable")
+            self.source.unset.setdefault(name, []).append((path, _position(node)))
         for name in secrets:
             self.source.problems.append(Problem(
                 self.source.file, *_position(node), f"environment variable '{name}' looks like a secret: its value "
@@ -232,7 +242,12 @@ class _Walker:
                 "with a Prefect Secret block ('{{ prefect.blocks.secret.NAME }}')", "environment-secret", "warning"))
         if node.style is None and result != text:
             tag = self.loader.resolve(yaml.ScalarNode, result, (True, False))
-            return self.loader.construct_object(yaml.ScalarNode(tag, result, node.start_mark, node.end_mark))
+            try:
+                return self.loader.construct_object(yaml.ScalarNode(tag, result, node.start_mark, node.end_mark))
+            except ValueError:
+                self.report(_position(node), f"a number of {len(result)} characters is far beyond any value a "
+                                             "setting takes", "number")
+                return None
         return result
 
 

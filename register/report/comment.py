@@ -2,6 +2,11 @@
 and updated in place on every push, through GitHub's REST API (GITHUB_API_URL, so GitHub Enterprise
 too) with the job's token.
 
+Anyone may write a comment that carries the marker. Only a comment that the token's own identity wrote
+is ever edited: GraphQL's `viewer` says who the token is (REST's `GET /user` refuses the job's token, an
+app installation), and a comment's `user.id` who wrote it. When GitHub does not say who the token is,
+a new comment is written and nothing is edited.
+
 A comment is a courtesy, never a reason to fail: not a pull request, no token, or a token that may
 not write (a fork's pull request gets a read-only one) gives a warning and the run goes on; the
 plan is in the run's summary either way.
@@ -9,8 +14,11 @@ plan is in the run's summary either way.
 
 from __future__ import annotations
 
+import urllib.parse
+
 import httpx
 
+from register.report import github as workflow
 from register.settings import GitHub
 
 MAX_BODY = 65_536  # GitHub refuses a longer comment
@@ -25,6 +33,7 @@ REFUSED = ("no plan comment: GitHub refused it ({status}: {message}); the token 
 FAILED = "no plan comment: {error}. The plan is in the run's summary"
 WRITTEN = "plan comment {how} on pull request #{number}: {url}"
 TRUNCATED = "\n\n… the plan is longer than a comment may be; all of it is in the [run's summary]({url})."
+NO_IDENTITY = " (GitHub did not say who the token is ({error}), so no earlier comment was edited)"
 
 
 class Note(str):
@@ -39,17 +48,19 @@ class Note(str):
 
 
 def marker(project: str, environment: str) -> str:
-    """What the comment starts with, hidden in the rendered Markdown: it finds the comment on the next push."""
-    return f"<!-- flow-register plan: project={project} environment={environment} -->"
+    """What the comment starts with, hidden in the rendered Markdown: it finds the comment on the next push.
+    The names are percent-encoded: a `-->` in a project name must not end the hidden part."""
+    quote = lambda text: urllib.parse.quote(text, safe="")  # noqa: E731
+    return f"<!-- flow-register plan: project={quote(project)} environment={quote(environment)} -->"
 
 
 def body(markdown: str, github: GitHub, mark: str) -> str:
     footer = f"\n\n<sub>flow-register · {github.sha[:7] if github.sha else 'this commit'}" + \
         (f" · [run]({github.run_url})" if github.run_url else "") + "</sub>"
-    text = f"{mark}\n{markdown.rstrip()}"
+    text = f"{mark}\n{workflow.redact(markdown).rstrip()}"
     if len(text) + len(footer) > MAX_BODY:
         cut = TRUNCATED.format(url=github.run_url or "")
-        text = text[: MAX_BODY - len(footer) - len(cut)] + cut
+        text = text[: MAX_BODY - len(footer) - len(cut)].rpartition("\n")[0] + cut  # whole lines: no half a span
     return text + footer
 
 
@@ -66,9 +77,14 @@ def upsert_comment(markdown: str, github: GitHub, *, project: str, environment: 
     headers = {"Authorization": f"Bearer {github.token}", "Accept": "application/vnd.github+json",
                "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "flow-register"}
     comments = f"{github.api_url}/repos/{github.repository}/issues/{number}/comments"
+    unknown = ""
     try:
         with httpx.Client(headers=headers, timeout=TIMEOUT, transport=transport) as client:
-            existing = _find(client, comments, mark)
+            try:
+                me = _viewer(client, github.api_url)
+            except (httpx.HTTPError, _Refused, ValueError, KeyError, TypeError) as error:
+                me, unknown = None, NO_IDENTITY.format(error=_said(error))
+            existing = _find(client, comments, mark, me) if me is not None else None
             payload = {"body": body(markdown, github, mark)}
             if existing is None:
                 response = _checked(client.post(comments, json=payload))
@@ -78,9 +94,36 @@ def upsert_comment(markdown: str, github: GitHub, *, project: str, environment: 
     except _Refused as refused:
         return Note(REFUSED.format(status=refused.status, message=refused.message), warning=True)
     except httpx.HTTPError as error:
-        return Note(FAILED.format(error=f"{type(error).__name__}: {error}"), warning=True)
+        return Note(FAILED.format(error=_said(error)), warning=True)
     how = "written" if existing is None else "updated"
-    return Note(WRITTEN.format(how=how, number=number, url=response.json().get("html_url", comments)))
+    url = response.json().get("html_url", comments)
+    return Note(WRITTEN.format(how=how, number=number, url=url) + unknown, warning=bool(unknown))
+
+
+def _said(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:300]
+
+
+def graphql_url(api_url: str) -> str:
+    """GraphQL's endpoint beside the REST API: api.github.com/graphql; GitHub Enterprise's HOST/api/graphql
+    beside HOST/api/v3 (as GitHub's own clients derive it)."""
+    return (api_url[: -len("/v3")] if api_url.endswith("/api/v3") else api_url) + "/graphql"
+
+
+def _viewer(client: httpx.Client, api_url: str) -> dict:
+    """Who the token is: `{login, databaseId}` of the user, or of the app's bot (github-actions[bot] for
+    the job's token)."""
+    response = _checked(client.post(graphql_url(api_url), json={"query": "query { viewer { login databaseId } }"}))
+    viewer = response.json()["data"]["viewer"]
+    if not isinstance(viewer.get("databaseId"), int):
+        raise ValueError("no databaseId in GraphQL's viewer")
+    return viewer
+
+
+def _by(comment: dict, me: dict) -> bool:
+    """Whether the token's identity wrote `comment`: by account id, which no one else can have (a login
+    could be a user's and, with `[bot]`, an app's)."""
+    return (comment.get("user") or {}).get("id") == me["databaseId"]
 
 
 class _Refused(Exception):
@@ -100,14 +143,14 @@ def _checked(response: httpx.Response) -> httpx.Response:
     return response
 
 
-def _find(client: httpx.Client, url: str, mark: str) -> dict | None:
-    """The comment that starts with `mark`, through every page of the pull request's comments."""
+def _find(client: httpx.Client, url: str, mark: str, me: dict) -> dict | None:
+    """The comment by `me` that starts with `mark`, through every page of the pull request's comments."""
     next_url: str | None = url
     params: dict | None = {"per_page": 100}
     while next_url:
         response = _checked(client.get(next_url, params=params))
         for comment in response.json():
-            if (comment.get("body") or "").startswith(mark):
+            if (comment.get("body") or "").startswith(mark) and _by(comment, me):
                 return comment
         next_url, params = response.links.get("next", {}).get("url"), None  # the next link keeps its query
     return None

@@ -4,6 +4,7 @@ for GitHub. Reporters format; they never decide and never call the server."""
 from __future__ import annotations
 
 import json
+import urllib.parse
 from dataclasses import dataclass, field
 
 from register.apply import ApplyResult
@@ -66,7 +67,7 @@ def _describe_schedule(s: dict) -> str:
 
 def change_lines(change: Change) -> list[str]:
     """What changed in one field, as short lines: keys of mappings, items of lists, scalars."""
-    before, after = change.before, change.after
+    before, after = github.redacted(change.before), github.redacted(change.after)  # before a cut can split one
     name = change.field
     if name == "parameter_schema":
         return ["parameter_schema: the flow's parameters changed in source"]
@@ -120,8 +121,8 @@ def text(outcome: Outcome) -> str:
 def step_line(step) -> str:
     """One write as it happens."""
     if step.resource != "deployment":
-        return f"  {step.action} {step.resource} {step.name}"
-    return f"  {step.action} {step.name} ({step.id})"
+        return f"  {step.action} {step.resource} {github.visible(step.name)}"
+    return f"  {step.action} {github.visible(step.name)} ({step.id})"
 
 
 def other_kinds(plan: Plan) -> list:
@@ -142,13 +143,15 @@ def _rows(rows: list[tuple], details: dict[int, list[str]]) -> list[str]:
 
 
 def _details(action: Action) -> list[str]:
-    return [line for change in action.changes for line in change_lines(change)] + action.notes
+    return [github.visible(line) for line in [line for change in action.changes for line in change_lines(change)]
+            + action.notes]
 
 
 def table(outcome: Outcome) -> str:
     """The header and one row per deployment, with what changed under each update."""
     plan = outcome.plan
-    lines = [f"Plan for project '{plan.project}', environment '{plan.environment}', on {outcome.server}"]
+    lines = [f"Plan for project '{github.visible(plan.project)}', environment '{github.visible(plan.environment)}', "
+             f"on {outcome.server}"]
     image = _image_line(outcome)
     if image:
         lines.append(image)
@@ -158,28 +161,28 @@ def table(outcome: Outcome) -> str:
         rows = [("ACTION", kind.name.upper(), "CHANGES")]
         details = {}
         for action in plan.of(kind.name):
-            rows.append((action.kind, action.name, ", ".join(action.changed)))
+            rows.append((action.kind, github.visible(action.name), ", ".join(action.changed)))
             if extra := _details(action):
                 details[len(rows) - 1] = extra
         lines += _rows(rows, details) if len(rows) > 1 else [f"  (no {kind.plural})"]
         if kept := plan.kept_other.get(kind.plural):
             lines += [f"  {kind.plural.capitalize()} no longer in the manifest, kept: "
-                      f"{', '.join(i.name for i in kept)}; --prune deletes them"]
+                      f"{', '.join(github.visible(i.name) for i in kept)}; --prune deletes them"]
         lines.append("")
     deployments = plan.of("deployment")
     rows = [("ACTION", "DEPLOYMENT", "FLOW", "WORK POOL", "CHANGES")]
     details: dict[int, list[str]] = {}
     for action in deployments:
         state = action.desired or action.registered
-        rows.append((action.kind, action.name, action.flow, state.fields.get("work_pool") or "",
-                     ", ".join(action.changed)))
+        rows.append((action.kind, github.visible(action.name), github.visible(action.flow),
+                     github.visible(state.fields.get("work_pool") or ""), ", ".join(action.changed)))
         if extra := _details(action):
             details[len(rows) - 1] = extra
     lines += _rows(rows, details)
     if not deployments:
         lines.append("  (no deployments)")
     if plan.kept:
-        names = ", ".join(f"{s.name} (flow {s.flow})" for s in plan.kept)
+        names = ", ".join(f"{github.visible(s.name)} (flow {github.visible(s.flow)})" for s in plan.kept)
         lines += ["", f"No longer in the manifest, kept: {names}; --prune deletes them"]
     return "\n".join(lines)
 
@@ -217,12 +220,6 @@ def smoke_lines(outcome: Outcome) -> list[str]:
         lines.append(f"{failed} of {len(outcome.smoke)} smoke run{'s' * (len(outcome.smoke) != 1)} did not complete: "
                      "the deployments are registered, but do not run as they should")
     return lines
-
-
-def _cell(text: str) -> str:
-    """A server's text in a Markdown table cell: one line, no cell break, no markup."""
-    escaped = "".join("\\" + c if c in "\\`*_[]<>|#!~" else c for c in " ".join(str(text).split()))
-    return escaped[:300]
 
 
 def failure_text(outcome: Outcome) -> str:
@@ -307,9 +304,10 @@ def github_outputs(outcome: Outcome) -> dict[str, str]:
         done = lambda kind: sum(s.action == PAST[kind] for s in applied) if kind != "unchanged" \
             else planned("unchanged")  # noqa: E731
     return {
-        "image": getattr(image, "reference", None) or "",
-        "plan": json.dumps(as_json(outcome), separators=(",", ":")),
-        "deployments": json.dumps(deployments_list(outcome), separators=(",", ":")),
+        "image": github.redact(getattr(image, "reference", None) or ""),
+        # redacted before it is JSON: a secret with a quote or a backslash is escaped in the JSON text
+        "plan": json.dumps(github.redacted(as_json(outcome)), separators=(",", ":")),
+        "deployments": json.dumps(github.redacted(deployments_list(outcome)), separators=(",", ":")),
         "created": str(done("create")),
         "updated": str(done("update")),
         "unchanged": str(done("unchanged")),
@@ -319,42 +317,49 @@ def github_outputs(outcome: Outcome) -> dict[str, str]:
 
 
 def markdown(outcome: Outcome) -> str:
+    """The plan for the step summary and the pull request comment. Every text that came from the manifest
+    or a server (names, flows, pools, tags, values, errors) is a code span (github.code): no Markdown, HTML,
+    mention or link of its own, one line, masked values redacted; only what this function writes is
+    Markdown."""
     plan = outcome.plan
     title = "Plan" if outcome.dry_run else "Deploy"
-    lines = [f"### flow-register {title.lower()}: `{plan.project}` → `{plan.environment}`", ""]
+    lines = [f"### flow-register {title.lower()}: {github.code(plan.project)} → {github.code(plan.environment)}", ""]
     image = getattr(outcome.image, "reference", None)
     if image:
-        lines += [f"Image: `{image}`", ""]
+        lines += [f"Image: {github.code(image)}", ""]
     for kind in other_kinds(plan):
         lines += [f"| Action | {kind.name.capitalize()} | Changes |", "|---|---|---|"]
         for a in plan.of(kind.name):
-            changes = "<br>".join([f"`{line}`" for c in a.changes for line in change_lines(c)] +
-                                  [note.replace("|", "\\|") for note in a.notes])
-            lines.append(f"| {a.kind} | `{a.name}` | {changes} |")
+            changes = "<br>".join(github.code(line, cell=True) for line in
+                                  [line for c in a.changes for line in change_lines(c)] + a.notes)
+            lines.append(f"| {a.kind} | {github.code(a.name, cell=True)} | {changes} |")
         if kept := plan.kept_other.get(kind.plural):
             lines += ["", f"{kind.plural.capitalize()} no longer in the manifest, kept (`prune` deletes them): " +
-                      ", ".join(f"`{i.name}`" for i in kept)]
+                      ", ".join(github.code(i.name) for i in kept)]
         lines.append("")
     lines += ["| Action | Deployment | Flow | Work pool | Changes |", "|---|---|---|---|---|"]
     for a in plan.of("deployment"):
-        changes = "<br>".join([f"`{line}`" for c in a.changes for line in change_lines(c)] +
-                              [note.replace("|", "\\|") for note in a.notes])
-        lines.append(f"| {a.kind} | `{a.name}` | `{a.flow}` | `{(a.desired or a.registered).fields.get('work_pool')}` "
-                     f"| {changes} |")
+        changes = "<br>".join(github.code(line, cell=True) for line in
+                              [line for c in a.changes for line in change_lines(c)] + a.notes)
+        pool = (a.desired or a.registered).fields.get("work_pool")
+        lines.append(f"| {a.kind} | {github.code(a.name, cell=True)} | {github.code(a.flow, cell=True)} "
+                     f"| {github.code(pool or '', cell=True)} | {changes} |")
     if plan.kept:
         lines += ["", "No longer in the manifest, kept (`prune` deletes them): " +
-                  ", ".join(f"`{s.name}`" for s in plan.kept)]
+                  ", ".join(github.code(s.name) for s in plan.kept)]
     lines += ["", summary_line(outcome)]
     if outcome.smoke:
         lines += ["", "| Smoke run | State | Flow run |", "|---|---|---|"]
         for run in outcome.smoke:
-            state = _cell(run.state_name or run.state or "not started")
+            state = run.state_name or run.state or "not started"
             if run.message and not run.ok:
-                state += ": " + _cell(run.message)
-            link = f"[{_cell(run.flow_run_name or run.flow_run_id)}]({run.url})" if run.url else ""
-            lines.append(f"| `{run.deployment}` | {'✅' if run.ok else '❌'} {state} | {link} |")
+                state += ": " + " ".join(str(run.message).split())[:300]
+            name = github.code(run.flow_run_name or run.flow_run_id, cell=True)
+            link = f"[{name}]({urllib.parse.quote(github.redact(run.url), safe=':/?#=&%~.-_')})" if run.url else name
+            lines.append(f"| {github.code(run.deployment, cell=True)} | {'✅' if run.ok else '❌'} "
+                         f"{github.code(state, cell=True)} | {link} |")
     if outcome.result is not None and not outcome.result.ok:
-        lines += ["", "**Failed:** " + outcome.result.error.replace("\n", " ")]
+        lines += ["", "**Failed:** " + github.code(outcome.result.error)]
     return "\n".join(lines)
 
 

@@ -28,7 +28,7 @@ def _excerpt(problem: Problem) -> str:
 def print_problems(problems: list[Problem], stream=None, *, excerpts: bool = True) -> None:
     stream = stream or sys.stderr
     for problem in problems:
-        stream.write(f"{problem}\n")
+        stream.write(github.visible(str(problem), keep="\n\t") + "\n")  # a bidi control shown, not obeyed
         if excerpts:
             stream.write(_excerpt(problem))
     errors = sum(p.severity == "error" for p in problems)
@@ -37,18 +37,16 @@ def print_problems(problems: list[Problem], stream=None, *, excerpts: bool = Tru
         stream.write(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}\n")
     if github.active():
         for problem in problems:
-            print(github.annotation(problem), flush=True)
+            print(github.annotation(problem), file=sys.stderr, flush=True)  # stdout may be JSON
         if errors:
             github.add_summary(summary(problems))
 
 
 def summary(problems: list[Problem]) -> str:
-    """The step summary of a run that stopped on invalid input: what is wrong, where, and that nothing was written."""
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    rows = "\n".join(f"| {cell(f'{p.file}:{p.line}' if p.line else p.file)} | {p.severity} | {cell(p.message)} "
-                     f"| `{p.rule}` |" for p in problems)
+    """The step summary of a run that stopped on invalid input: what is wrong, where, and that nothing was
+    written. Messages quote the manifest and the server: each cell is a code span (github.code)."""
+    rows = "\n".join(f"| {github.code(f'{p.file}:{p.line}' if p.line else p.file, cell=True)} | {p.severity} "
+                     f"| {github.code(p.message, cell=True)} | {github.code(p.rule, cell=True)} |" for p in problems)
     errors = sum(p.severity == "error" for p in problems)
     return (f"### flow-register: {errors} problem{'s' * (errors != 1)}, nothing was written\n\n"
             f"| where | | problem | rule |\n|---|---|---|---|\n{rows}\n")

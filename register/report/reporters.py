@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 
 from register.problems import Problem
@@ -88,7 +89,8 @@ class Json(Text):
 
 
 class GitHub(Reporter):
-    """Under GitHub Actions: annotations, folded phases, outputs, the step summary."""
+    """Under GitHub Actions: annotations, folded phases, outputs, the step summary. Its commands go to
+    stderr, which the runner reads as it reads stdout: stdout may be data (`--output json | jq`)."""
 
     def __init__(self, settings: Settings, *, comment: bool = False):
         self.settings = settings
@@ -104,19 +106,19 @@ class GitHub(Reporter):
     def finished(self, outcome):
         formats.write_github(outcome)
         if outcome.result is not None and not outcome.result.ok:
-            print(github.error(outcome.result.error, "flow-register: apply failed"), flush=True)
+            print(github.error(outcome.result.error, "flow-register: apply failed"), file=sys.stderr, flush=True)
         for run in outcome.smoke:
             if not run.ok:
                 print(github.error(f"smoke run of {run.deployment}: {run.state_name or run.state or 'not started'} "
-                                   f"({run.url})", "flow-register: smoke run failed"), flush=True)
+                                   f"({run.url})", "flow-register: smoke run failed"), file=sys.stderr, flush=True)
         if self.comment:
             plan = outcome.plan
             note = upsert_comment(formats.markdown(outcome), self.settings.github, project=plan.project,
                                   environment=plan.environment)
-            print(github.warning(note, "flow-register: comment") if note.warning else note, flush=True)
+            print(github.warning(note, "flow-register: comment") if note.warning else note, file=sys.stderr, flush=True)
 
     def failed(self, message, title):
-        print(github.error(message, f"flow-register: {title}"), flush=True)
+        print(github.error(message, f"flow-register: {title}"), file=sys.stderr, flush=True)
 
 
 class Reporters(Reporter):
@@ -163,6 +165,16 @@ class Reporters(Reporter):
 
 REPORTERS = {"text": Text, "json": Json}
 
+# A variable named like this holds a secret (the manifest warns when it names one in `${...}`): the runner
+# masks the job's secrets in the log, but not in the summary, the comment or the outputs.
+SECRET_VARIABLE = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|AUTH|CREDENTIAL|PRIVATE", re.I)
+
+
+def secret_values(environ) -> list[str]:
+    """The values of the variables named like secrets; short ones and booleans are no secret worth a mask."""
+    return [value for name, value in environ.items() if SECRET_VARIABLE.search(name) and len(value) >= 6
+            and value.lower() not in ("true", "false")]
+
 
 def choose(name: str, settings: Settings, *, comment: bool = False) -> Reporter:
     """The reporter called `name`, with GitHub's beside it when the run is a GitHub Actions step (or is
@@ -170,5 +182,7 @@ def choose(name: str, settings: Settings, *, comment: bool = False) -> Reporter:
     main = REPORTERS[name]()
     gh = settings.github
     if gh.active or gh.output or gh.step_summary or comment:
-        return Reporters(main, GitHub(settings, comment=comment))
+        reporter = GitHub(settings, comment=comment)
+        reporter.secrets(secret_values(settings.environ))
+        return Reporters(main, reporter)
     return main

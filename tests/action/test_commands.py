@@ -58,7 +58,7 @@ def test_a_command_keeps_its_text_inside_it(forged):
 
 
 def test_with_commands_off_only_the_registrars_own_commands_are_read(capsys):
-    github.mask("s3cret")
+    github.mask("s3cret", stream=sys.stdout)
     github.commands_off()
     print(f"text from a manifest\n{FORGED[0]}\n{FORGED[1]}")
     print(github.error("bad\n::add-mask::x", title="flow-register: t"))
@@ -99,7 +99,7 @@ def test_nothing_is_forged_through_an_input_or_the_manifest(tmp_path, environmen
     run = subprocess.run([sys.executable, str(ROOT / "entrypoint.py")], env=env, cwd=tmp_path,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
     assert run.returncode == 1, run.stdout
-    assert f"\n{printed}" in run.stdout  # printed at the start of a line, as text
+    assert f"\n\\{printed}" in run.stdout  # printed at the start of a line, as text after a backslash
     read = runner_reads(run.stdout)
     assert [name for name, _ in read if name != "error"] == ["add-mask"], read
     assert ("add-mask", "pnu_key") in read

@@ -15,7 +15,7 @@ import subprocess
 import pytest
 from act import local_repositories, run_act
 from conftest import deployments_on
-from fake_github import TOKEN, fake_github
+from fake_github import BOT, TOKEN, fake_github, user
 
 pytestmark = pytest.mark.e2e
 
@@ -65,7 +65,10 @@ def test_pull_request_plans_in_the_summary_and_a_comment_and_changes_nothing(
     event.write_text(json.dumps({"pull_request": {"number": 7, "head": {"ref": "feature"}, "base": {"ref": "main"}}}))
     subprocess.run(["git", "-C", str(flows_repo), "remote", "add", "origin", "https://github.com/org/flows"],
                    check=True)  # act takes github.repository from it
+    mark = f"<!-- flow-register plan: project={project} environment=dev -->"
     with fake_github() as github:
+        # someone else's comment that carries the marker: never edited
+        github.comments.append({"id": 1, "body": f"{mark}\nall good, merge it", "user": user("mallory", 666)})
         run = run_act(
             flows_repo, ".github/workflows/plan.yml", event="pull_request", event_file=event,
             secrets={"PREFECT_API_URL": prefect_server.api_url, "GITHUB_TOKEN": TOKEN},
@@ -76,8 +79,9 @@ def test_pull_request_plans_in_the_summary_and_a_comment_and_changes_nothing(
     summary = run.summary("flows")
     for name in DEV_DEPLOYMENTS:
         assert re.search(rf"^\|.*\b{name}\b.*\|$", summary, re.M), summary
-    (comment,) = github.comments
-    assert comment["body"].startswith(f"<!-- flow-register plan: project={project} environment=dev -->")
+    theirs, comment = github.comments
+    assert theirs["body"] == f"{mark}\nall good, merge it" and github.edited_others == []
+    assert comment["body"].startswith(mark) and comment["user"] == BOT
     for name in DEV_DEPLOYMENTS:
         assert name in comment["body"], comment["body"]
     assert deployments_on(prefect_server.api_url, project, "dev") == before

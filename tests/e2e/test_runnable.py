@@ -163,7 +163,7 @@ def test_smoke_runs_pass_on_a_good_image_and_a_flow_that_raises_fails_the_deploy
         assert passed, shown
         run = api(prefect_server, "GET", f"/flow_runs/{passed[1]}")
         assert run["parameters"]["horizon_hours"] == 6 and run["state"]["type"] == "COMPLETED"
-        assert f"`ingest-forecast-{SUFFIX}` | ✅ Completed" in summary.read_text()
+        assert f"`ingest-forecast-{SUFFIX}` | ✅ `Completed`" in summary.read_text()
 
         summary.write_text("")
         failed = deploy(path, env, "--smoke", "boom", "--smoke-timeout", "300")
@@ -172,7 +172,7 @@ def test_smoke_runs_pass_on_a_good_image_and_a_flow_that_raises_fails_the_deploy
     assert re.search(rf"Smoke run of boom-{SUFFIX}: Failed.*\({link}\)", failed.stdout), shown
     assert "1 of 1 smoke run did not complete" in failed.stdout, shown
     assert "Smoke run of ingest-forecast" not in failed.stdout, shown  # --smoke replaces the manifest's list
-    assert f"`boom-{SUFFIX}` | ❌ Failed" in summary.read_text()
+    assert f"`boom-{SUFFIX}` | ❌ `Failed" in summary.read_text()  # the state and its message, one code span
     # the deployments are registered: a smoke run proves them, it does not undo them
     assert api(prefect_server, "GET", f"/deployments/name/boom/boom-{SUFFIX}")["id"]
 

@@ -592,8 +592,6 @@ def test_a_plan_of_each_broken_manifest_tells_its_mistakes_and_nothing_else(path
     their lines, as validate tells them, and never a crash from the checks that still ask the server."""
     home = tmp_path / "home"
     home.mkdir()
-    validated = subprocess.run([CLI, "validate", "-f", path.name], cwd=path.parent, capture_output=True, text=True,
-                               env=client_env(prefect_server.api_url, home))
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError:
@@ -601,6 +599,9 @@ def test_a_plan_of_each_broken_manifest_tells_its_mistakes_and_nothing_else(path
     declared = data.get("environments") if isinstance(data, dict) else None
     environments = list(declared) if isinstance(declared, dict) else ["dev"]
     for environment in environments:
+        # as validate tells them for this environment (an unset variable only another one uses is a warning)
+        validated = subprocess.run([CLI, "validate", "-f", path.name, "-e", environment], cwd=path.parent,
+                                   capture_output=True, text=True, env=client_env(prefect_server.api_url, home))
         planned = subprocess.run([CLI, "plan", "-f", path.name, "-e", environment], cwd=path.parent,
                                  capture_output=True, text=True, env=client_env(prefect_server.api_url, home))
         assert planned.returncode == 1 and "Traceback" not in planned.stderr, planned.stderr

@@ -35,3 +35,17 @@ def test_a_missing_block_or_variable_is_found_before_any_write(project, api):
     done = project.deploy()
     assert done.code == 0, done
     assert "s3cr3t-value" not in done.out + done.err
+
+
+def test_a_missing_block_every_deployment_inherits_is_one_problem_at_its_line(project, api):
+    name = project.name
+    project.manifest["defaults"]["job_variables"] = {"env": {"TOKEN": f"{{{{ prefect.blocks.secret.shared-{name} }}}}"}}
+    project.write()
+    refused = project.plan()
+    assert refused.code == 1, refused
+    found = [line for line in refused.err.splitlines() if f"block 'secret/shared-{name}' does not exist" in line]
+    assert len(found) == 1, refused.err
+    assert f"so runs of 'extract-{name}' and 'weekly-{name}' would fail when they start" in found[0]
+    line = int(found[0].split(":")[1])
+    assert "TOKEN" in project.root.joinpath("flows.yaml").read_text().splitlines()[line - 1]  # in defaults
+    assert api.deployments(f"project:{name}") == {}

@@ -126,3 +126,20 @@ def test_code_in_a_prebuilt_image_is_a_directory_without_git(tmp_path, capsys):
                                                                          "directory: /srv/flows}\n"))
     assert render(capsys, manifest, "prod")["nightly"] == [
         {STEP + "set_working_directory": {"directory": "/srv/flows"}}]
+
+
+@pytest.mark.parametrize("origin", ["https://github.com/acme/other.git", "git@github.com:acme/other.git"])
+def test_another_repository_without_a_ref_is_refused_its_commit_is_not_there(tmp_path, capsys, origin):
+    """Without a ref a clone is pinned to the commit being deployed: this checkout's, which another repository
+    does not have. The same repository written another way (ssh, no .git, other case) is the same."""
+    manifest, _ = repository(tmp_path, MANIFEST)
+    subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "origin", origin], check=True)
+    assert main(["validate", "-f", str(manifest)]) == 1
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if "[code-ref]" in line] == [
+        f"{manifest}:8:19: error: code.git clones github.com/acme/flows, not this checkout's repository "
+        "(github.com/acme/other), and has no ref: the commit being deployed is not there; set ref (a branch, a tag "
+        "or a full commit SHA of that repository) [code-ref]"]
+
+    subprocess.run(["git", "-C", str(tmp_path), "remote", "set-url", "origin", "git@GitHub.com:acme/flows"], check=True)
+    assert main(["validate", "-f", str(manifest)]) == 0, capsys.readouterr().err

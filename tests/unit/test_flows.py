@@ -14,6 +14,7 @@ import pytest
 from prefect.utilities.callables import parameter_schema_from_entrypoint
 
 from register.flows import FlowNotFound, flow_schema, parameter_schema, read_flow, schema_fingerprint
+from register.flows.source import NOT_IMPORTED
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "manifests"
@@ -94,7 +95,7 @@ for entrypoint in sys.argv[1:]:
 print(json.dumps(found))
 '''
 SCHEMA_FLOWS = ["flows/constants_flow.py:constants", "flows/types_flow.py:typed", "flows/types_flow.py:positional",
-                "flows/types_flow.py:arbitrary", "flows/missing_flow.py:missing"]
+                "flows/types_flow.py:arbitrary", "flows/expressions_flow.py:expressions", "flows/missing_flow.py:missing"]
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,7 @@ def prefects_schemas(tmp_path_factory) -> dict:
     return json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("entrypoint", SCHEMA_FLOWS[:4])
+@pytest.mark.parametrize("entrypoint", SCHEMA_FLOWS[:-1])
 def test_schema_is_the_one_prefect_deploy_registers(prefects_schemas, entrypoint):
     """Defaults from the project's own modules (absolute, relative, re-exported, next to the flow, through
     a package), pydantic models, enums, Literal, Optional and unions, dates, generics, Annotated, *args and
@@ -123,6 +124,19 @@ def test_schema_is_the_one_prefect_deploy_registers(prefects_schemas, entrypoint
         source_only["properties"]["dotted"]["default"], source_only["properties"]["mode"]["default"] = "prod", "weekly"
     if isinstance(source_only, dict):
         assert found.schema == source_only
+
+
+def test_pure_default_expressions_are_evaluated_as_prefect_does(prefects_schemas):
+    """list(range(20)), comprehensions of f-strings, dict(a=1), sorted, min, max, len, sum, string methods...:
+    the same defaults as Prefect's own source reader and `prefect deploy`, and nothing to warn about."""
+    entrypoint = "flows/expressions_flow.py:expressions"
+    found = flow_schema(PROJECT, entrypoint)
+    assert found.warnings == ()
+    assert found.schema == prefects_schemas[entrypoint]["from_entrypoint"] == prefects_schemas[entrypoint]["deploy"]
+    properties = found.schema["properties"]
+    assert properties["hours"]["default"] == list(range(20))
+    assert properties["names"]["default"] == ["part-00", "part-01", "part-02", "part-03"]
+    assert properties["template"]["default"] == "daily-07"
 
 
 def test_schema_defaults_from_the_project_modules_are_the_values(prefects_schemas):
@@ -153,12 +167,12 @@ def test_what_cannot_be_known_is_a_warning_at_the_parameter_never_a_silent_null(
     unknown = "registered without a default (a run that does not set it gets the flow's own default)"
     assert shown == [
         f"{where}:21:19: warning: the default of parameter 'bucket' (BUCKET) cannot be known without running code: "
-        f"'BUCKET' comes from 'ooi_config', which is not installed here; {unknown} [parameter-default-unknown]",
+        f"'BUCKET' comes from 'ooi_config', {NOT_IMPORTED}; {unknown} [parameter-default-unknown]",
         f"{where}:22:12: warning: the type of parameter 'stage' (Stage) cannot be known without running code: "
-        "'Stage' comes from 'ooi_config', which is not installed here; registered as accepting any value "
+        f"'Stage' comes from 'ooi_config', {NOT_IMPORTED}; registered as accepting any value "
         "[parameter-type-unknown]",
         f"{where}:22:20: warning: the default of parameter 'stage' (Stage.PROD) cannot be known without running "
-        f"code: 'Stage' comes from 'ooi_config', which is not installed here; {unknown} [parameter-default-unknown]",
+        f"code: 'Stage' comes from 'ooi_config', {NOT_IMPORTED}; {unknown} [parameter-default-unknown]",
         f"{where}:24:19: warning: the default of parameter 'today' (date.today()) cannot be known without running "
         f"code: 'date.today()' calls date.today(), and flow-register runs no code; {unknown} "
         "[parameter-default-unknown]",
@@ -167,7 +181,7 @@ def test_what_cannot_be_known_is_a_warning_at_the_parameter_never_a_silent_null(
         "[parameter-default-unknown]",
         f"{where}:26:23: warning: the default of parameter 'stage_name' (STAGE_NAME) may differ where `prefect "
         "deploy` runs: 'STAGE_NAME' is the fallback of the except branch at flows/missing_flow.py:11, because "
-        "'STAGE_NAME' comes from 'ooi_config', which is not installed here [parameter-default-fallback]",
+        f"'STAGE_NAME' comes from 'ooi_config', {NOT_IMPORTED} [parameter-default-fallback]",
     ]
 
 
@@ -234,7 +248,24 @@ def test_a_default_too_large_to_build_is_not_built(tmp_path):
 def test_schemas_are_made_without_importing_prefect():
     """Prefect's callables module costs more than a second to import: every validate would pay it."""
     code = ("import sys; from pathlib import Path; from register.flows import flow_schema; "
-            f"[flow_schema(Path({str(PROJECT)!r}), e) for e in {SCHEMA_FLOWS[:4]!r}]; "
+            f"[flow_schema(Path({str(PROJECT)!r}), e) for e in {SCHEMA_FLOWS[:-1]!r}]; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_type_from_a_module_that_is_not_a_type_module_is_any_and_not_imported(tmp_path):
+    """Installed packages run code when imported (prefect reads .env and prefect.toml from the working
+    directory): a Prefect block as a parameter type is registered as accepting any value, with a warning."""
+    (tmp_path / "flow.py").write_text("from prefect import flow\nfrom prefect_aws import S3Bucket\nimport json\n\n"
+                                      "@flow\ndef f(bucket: S3Bucket, indent: int = json.decoder.NaN):\n    pass\n")
+    code = ("import sys; from pathlib import Path; from register.flows import flow_schema; "
+            f"found = flow_schema(Path({str(tmp_path)!r}), 'flow.py:f'); "
+            "print(found.schema['properties']['bucket']); print(*(w.message for w in found.warnings), sep='\\n'); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'prefect_aws', 'json')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    schema, bucket, indent, imported = done.stdout.strip().splitlines()
+    assert schema == "{'position': 0, 'title': 'bucket'}"
+    assert f"'S3Bucket' comes from 'prefect_aws', {NOT_IMPORTED}; registered as accepting any value" in bucket
+    assert f"'decoder' comes from 'json', {NOT_IMPORTED}" in indent
+    assert "prefect" not in imported and "prefect_aws" not in imported

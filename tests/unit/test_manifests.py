@@ -62,7 +62,7 @@ def test_github_annotations_under_actions(capsys, monkeypatch):
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     code, out, err = validate(capsys, monkeypatch, "invalid-duplicate-keys.yaml")
     assert "::error file=invalid-duplicate-keys.yaml,line=9,col=5,title=flow-register%3A duplicate-key::" \
-           "duplicate key 'name' (first set on line 6); remove one of them" in out.splitlines()
+           "duplicate key 'name' (first set on line 6); remove one of them" in err.splitlines()  # stdout may be JSON
 
 
 def test_environment_must_be_declared(capsys, monkeypatch):
@@ -97,8 +97,8 @@ def test_step_summary_lists_the_problems_and_says_nothing_was_written(capsys, mo
     text = summary.read_text()
     assert code == 1
     assert text.startswith("### flow-register: 4 problems, nothing was written\n")
-    assert ("| invalid-names.yaml:14 | error | deployment name 'nightly' is already used by deployments[0]; "
-            "names must be unique | `duplicate-name` |") in text.splitlines()
+    assert ("| `invalid-names.yaml:14` | error | `deployment name 'nightly' is already used by deployments[0]; "
+            "names must be unique` | `duplicate-name` |") in text.splitlines()
 
 
 # Hostile and broken files: each ends in a problem at its place, never a traceback. Time and memory are
@@ -219,3 +219,20 @@ def test_a_tag_before_a_closing_brace_says_to_add_a_space(tmp_path):
     assert load_measured(path) == [f"{path}:2:20: error: YAML syntax: while scanning a tag: expected ' ', but found "
                                    "'}' (in { } and [ ], a tag such as !null needs a space after it: {key: !null }) "
                                    "[yaml-syntax]"]
+
+
+def test_a_variable_only_another_environment_uses_is_a_warning(capsys, monkeypatch):
+    """dev's job sets dev's variables: prod's pool, unset, does not stop `validate --environment dev`."""
+    monkeypatch.setenv("FLOW_REGISTER_TEST_POOL", "dev-pool")
+    monkeypatch.setenv("FLOW_REGISTER_TEST_TEAM", "sales")
+    code, out, err = validate(capsys, monkeypatch, "invalid-unset-variables.yaml", "--environment", "dev")
+    assert code == 0, err
+    assert [line for line in err.splitlines() if line.startswith("invalid-unset-variables.yaml:")] == [
+        "invalid-unset-variables.yaml:5:11: warning: environment variable 'FLOW_REGISTER_TEST_NOWHERE' is not set, but "
+        "no environment uses it (on line 5) [environment-variable]",
+        "invalid-unset-variables.yaml:12:16: warning: environment variable 'FLOW_REGISTER_TEST_PROD_POOL' is not set "
+        "and has no default, but only 'prod' uses it (on lines 12 and 19), not 'dev': set it when checking 'prod', "
+        "or give a default: ${FLOW_REGISTER_TEST_PROD_POOL:-value} [environment-variable]"]
+    code, out, err = validate(capsys, monkeypatch, "invalid-unset-variables.yaml", "--environment", "prod")
+    assert code == 1
+    assert "12:16: error: environment variable 'FLOW_REGISTER_TEST_PROD_POOL' is not set" in err

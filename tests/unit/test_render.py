@@ -54,10 +54,15 @@ def test_command_line_overrides(capsys, monkeypatch):
 
 def test_bad_command_line_resources_are_reported_against_the_flag(capsys, monkeypatch):
     monkeypatch.chdir(ROOT / "examples")
-    assert main(["render", "--environment", "prod", "--cpu", "3"]) == 1
+    assert main(["render", "--environment", "prod", "--cpu", "0.1"]) == 1
     err = capsys.readouterr().err
-    assert ("--cpu: error: environment 'prod', ecs pool 'prod-ecs': cpu 3 is not a Fargate size; "
-            "valid vCPU are 0.25, 0.5, 1, 2, 4, 8, 16 [resources-fargate]") in err
+    assert ("--cpu: error: environment 'prod', ecs pool 'prod-ecs': cpu 0.1 is not a Fargate size; "
+            "valid vCPU are 0.25, 0.5, 1, 2, 4, 8, 16; nor does ECS on EC2 take it (whole CPU units from 128 to "
+            "196608) [resources-fargate]") in err
+    # 3 vCPU runs on EC2: offline, where the pool's template is not known, Fargate's refusal is a warning
+    assert main(["render", "--environment", "prod", "--cpu", "3"]) == 0
+    assert ("--cpu: warning: environment 'prod', ecs pool 'prod-ecs': cpu 3 is not a Fargate size; valid vCPU are "
+            "0.25, 0.5, 1, 2, 4, 8, 16 (if the pool launches on Fargate") in capsys.readouterr().err
 
 
 def test_schema_is_valid_2020_12_and_describes_every_property():

@@ -70,7 +70,7 @@ def test_explicit_credentials_are_masked_under_github_actions(monkeypatch, capsy
     monkeypatch.setenv("REGISTRY_PASSWORD", "hunter2-pw")
     credentials = for_repository(Repository.parse("ghcr.io/acme/flows")).credentials()
     assert (credentials.username, credentials.password) == ("ci", "hunter2-pw")
-    assert "::add-mask::hunter2-pw" in capsys.readouterr().out
+    assert "::add-mask::hunter2-pw" in capsys.readouterr().err
     assert "hunter2-pw" not in repr(credentials)
 
 
@@ -122,7 +122,7 @@ def test_gcp_uses_an_access_token_of_the_default_credentials(monkeypatch, capsys
     credentials = for_repository(Repository.parse("europe-west1-docker.pkg.dev/acme/flows/x")).credentials()
     assert (credentials.username, credentials.password) == ("oauth2accesstoken", "ya29.secret-token")
     assert seen["scopes"] == ["https://www.googleapis.com/auth/cloud-platform"]
-    assert "::add-mask::ya29.secret-token" in capsys.readouterr().out
+    assert "::add-mask::ya29.secret-token" in capsys.readouterr().err
 
 
 def test_gcp_without_credentials_says_how_to_get_them(monkeypatch):
