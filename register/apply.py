@@ -12,13 +12,15 @@ server holds is read back and compared with the plan before the run says it is d
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable
 
 from register.desired import automation_body, body
 from register.kinds import KINDS
+from register.manifest.resolve import OWNER_TAG
 from register.plan import Action, Plan, automation_deployments, compare, registered
 from register.server import Server, ServerError
 from register.settings import CONCURRENCY
@@ -252,7 +254,14 @@ def _apply_one(action: Action, server: Server, flows: _Flows, result: ApplyResul
         wrote(step)
     result.ids[key] = deployment_id
     if action.writes_triggers:
-        server.delete_owned_automations(deployment_id, action.name)
+        have = action.registered
+        if have is not None and OWNER_TAG not in have.fields["tags"]:
+            # taken over from another tool: whatever automations it made for the deployment go
+            server.delete_owned_automations(deployment_id, action.name)
+        # The old triggers are deleted by their ids, never "all the deployment's": a delete whose answer was
+        # lost may still reach the server after the new ones exist, and must not take them with it.
+        for automation in (have.automations or []) if have is not None else []:
+            server.delete_automation(str(automation["id"]), action.name)
         for trigger in action.desired.triggers:
             server.create_automation(automation_body(trigger.automation, deployment_id), action.name)
         step = step or Step("updated", action.flow, action.name, deployment_id)
@@ -274,9 +283,9 @@ def _differences(plan: Plan, pending: list[Action], server: Server) -> list[tupl
                 if have is not None:
                     wrong.append((action, "still registered"))
             elif have is None:  # written again as what the server needs now
-                wrong.append((replace(action, kind="create"), "not registered"))
+                wrong.append((dataclasses.replace(action, kind="create"), "not registered"))
             elif changed := [c.field for c in kind.compare(action.desired, have)]:
-                wrong.append((replace(action, kind="update"), "differs in " + ", ".join(changed)))
+                wrong.append((dataclasses.replace(action, kind="update"), "differs in " + ", ".join(changed)))
     pending = [a for a in pending if a.resource == "deployment"]
     if not pending:
         return wrong
@@ -292,14 +301,18 @@ def _differences(plan: Plan, pending: list[Action], server: Server) -> list[tupl
         if action.kind == "delete":
             if found is not None:
                 wrong.append((action, "still registered"))
+            elif by_deployment.get(str(action.id)):
+                wrong.append((action, "deleted, but its triggers are still registered"))
             continue
         if found is None:
-            wrong.append((action, "not registered"))
+            wrong.append((dataclasses.replace(action, kind="create", registered=None), "not registered"))
             continue
         state = registered(found, action.flow, by_deployment.get(str(found["id"]), []), owner)
-        changed = [c.field for c in compare(action.desired, state)]
-        if changed:
-            wrong.append((action, "differs in " + ", ".join(changed)))
+        changes = compare(action.desired, state)
+        if changes:
+            # written again against what the server holds now (its triggers' ids among it)
+            again = dataclasses.replace(action, kind="update", id=str(found["id"]), changes=changes, registered=state)
+            wrong.append((again, "differs in " + ", ".join(c.field for c in changes)))
     return wrong
 
 

@@ -8,6 +8,7 @@
                            [--smoke NAME[,NAME]] [--smoke-timeout SECONDS]
     flow-register demo     (a local Prefect server, the example's pools, the example deployed)
     flow-register import   [prefect.yaml] [-o flows.yaml] [--pool-type POOL=TYPE]
+    flow-register import   deploy.py [-o flows.yaml]   (Python deployment code, read, never run)
 """
 
 from __future__ import annotations
@@ -207,6 +208,10 @@ def _deploy(args, settings: Settings) -> int:
 def _import(args, settings: Settings) -> int:
     from register.importer import run
 
+    if args.prefect_yaml.endswith(".py"):  # deployments written in Python (Prefect 1, 2 or 3)
+        from register.importer import python
+
+        return python.run(args.prefect_yaml, args.output, args.environment)
     return run(args.prefect_yaml, args.output, args.environment, args.pool_type)
 
 

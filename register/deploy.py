@@ -28,7 +28,7 @@ from register.manifest.checks import ProblemReport, check_parameters
 from register.manifest import pools as pool_checks
 from register.manifest import references
 from register.manifest.resolve import OWNER_TAG, Deployment, ownership_tags, render_name
-from register.plan import Plan, automation_deployments, conflicts, make_plan, owner_of, registered
+from register.plan import Plan, automation_deployments, conflicts, make_plan, owner_of, registered, unstorable
 from register.problems import Detailed, Exit, Invalid, Problem
 from register.report.plan import Outcome
 from register.report.reporters import Reporter
@@ -72,8 +72,8 @@ class Loaded:
     deployments: list[Deployment]
     everything: list[Deployment]
     owner: list[str]
-    # The flows' parameter schemas: taken from the server for flow source it registered them from, built
-    # for the rest. The checks that need them wait for the server's read (see check).
+    # The flows' parameter schemas, built from the flow source. The checks that need them wait for the
+    # server's read (see check).
     schemas: Schemas = field(default_factory=Schemas)
     # The manifest has mistakes (all in manifest.problems): nothing is registered, but `deployments` (those
     # that can be) are still checked against the server, so one run tells every mistake.
@@ -204,11 +204,14 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
     manifest = loaded.manifest
     report = ProblemReport(manifest)
     if not loaded.broken:  # a broken manifest's parameters were checked with its other mistakes (see load)
-        for have in state.registered:
-            if have.owned:
-                loaded.schemas.learn(have.schema_label, have.fields["parameter_schema"])
+        # Every schema is built from the flow source, never taken from the server: a server user can rewrite a
+        # registered schema together with the label that says what it was made from, and a schema taken from
+        # there would then be compared with itself, its edit hidden from the plan.
         for problem in check_parameters(manifest, environment, loaded.deployments, loaded.schemas):
             report.problems.setdefault((problem.file, problem.line, problem.col, problem.message), problem)
+    for deployment in loaded.deployments:  # found before the first write, not by the server half way
+        for path, message in unstorable(deployment):
+            report.at(deployment.origin(*path), f"deployment '{deployment.manifest_name}': {message}", "server-range")
     spec = manifest.image(environment)
     pool_checks.check(report, environment, loaded.deployments, state.pools, server=server.url,
                       pool_names=server.work_pool_names, image=f"{spec['repository']}:latest" if spec else None)

@@ -149,13 +149,43 @@ def _trigger_change(want: State, have: State) -> Change | None:
     """None when the server's automations are the manifest's triggers. Equal fingerprints say so without
     Prefect's models; otherwise both sides are shaped by them and compared (tags aside: automations that
     `prefect deploy` made are the same triggers without flow-register's tags)."""
-    if sorted(want.fields["triggers"]) == sorted(f or "" for f in have.fields["triggers"]):
+    if sorted(want.fields["triggers"]) == sorted(f or "" for f in have.fields["triggers"]) and \
+            _as_tagged(want, have):
         return None
     after = [t.automation for t in want.triggers or []]
     before = [models.registered_automation(a) for a in have.automations or []]
     if sorted(_canonical(_without_tags(a)) for a in after) == sorted(_canonical(_without_tags(b)) for b in before):
         return None
     return Change("triggers", before, after)
+
+
+def _as_tagged(want: State, have: State) -> bool:
+    """Whether each registered automation still does what its fingerprint tag says: a tag is server-held
+    text, and a server user can edit an automation (switch it off, run another deployment, listen for other
+    events, other parameters) and keep its tag. Any doubt here only sends the triggers to the full comparison
+    through Prefect's models, never to a false change."""
+    by_fingerprint = {t.fingerprint: t for t in want.triggers or []}
+    for raw in have.automations or []:
+        tag = next((t for t in raw.get("tags") or [] if t.startswith(models.FINGERPRINT_TAG)), None)
+        trigger = by_fingerprint.get(tag)
+        if trigger is None:
+            return False
+        spec = models.plain(trigger.spec)
+        body = raw.get("trigger") or {}
+        actions = raw.get("actions") or []
+        if raw.get("enabled", True) != spec.get("enabled", True) or \
+                raw.get("name") != spec.get("name", f"{trigger.deployment}__automation_{trigger.index}") or \
+                body.get("type") != spec.get("type") or \
+                (raw.get("description") or "") != (spec.get("description") or "") or \
+                sorted(body.get("expect") or []) != sorted(spec.get("expect") or []) or \
+                raw.get("actions_on_trigger") or raw.get("actions_on_resolve") or len(actions) != 1:
+            return False
+        action = actions[0]
+        if action.get("type") != "run-deployment" or str(action.get("deployment_id")) != str(have.id) or \
+                (action.get("parameters") or {}) != (spec.get("parameters") or {}) or \
+                (action.get("job_variables") or {}) != (spec.get("job_variables") or {}):
+            return False
+    return True
 
 
 def same(name: str, want, have) -> bool:
@@ -271,3 +301,40 @@ def make_plan(project: str, environment: str, desired_states: list[State], regis
         else:
             plan.kept.append(have)
     return plan
+
+
+# -- what the server cannot store -------------------------------------------------------------------
+
+INT64 = 2**63 - 1  # the server's integer columns (PostgreSQL BIGINT, SQLite INTEGER)
+SECONDS = 86_399_999_999_999  # the longest duration the server holds (Python's timedelta.max, in seconds)
+DURATIONS = {"interval", "within", "schedule_after", "grace_period_seconds", "range", "firing_for"}
+
+
+def unstorable(deployment) -> list[tuple[tuple, str]]:
+    """Numbers in what `deployment` registers that the server cannot store, each with its resolved path
+    (for Deployment.origin) and what is wrong. The server refuses them (422) or fails on them (500, retried
+    until the run gives up) only when they are written, perhaps after other writes of the same run."""
+    found: list[tuple[tuple, str]] = []
+
+    def walk(value, path: tuple) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, (*path, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, (*path, index))
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            return
+        elif value != value or value in (float("inf"), float("-inf")):
+            found.append((path, f"'{'.'.join(map(str, path))}' is {value}, which the Prefect server cannot store"))
+        elif path and path[-1] in DURATIONS and abs(value) > SECONDS:
+            found.append((path, f"'{'.'.join(map(str, path))}' is {value:g} seconds; the Prefect server holds "
+                                f"durations of at most {SECONDS} seconds (about 2.7 million years)"))
+        elif isinstance(value, int) and abs(value) > INT64 and path[0] not in ("parameters", "job_variables"):
+            # (parameters and job variables are JSON documents on the server: any whole number fits)
+            found.append((path, f"'{'.'.join(map(str, path))}' is {value}; the Prefect server stores whole "
+                                f"numbers from -{INT64 + 1} to {INT64}"))
+
+    for name in ("schedules", "triggers", "parameters", "job_variables", "concurrency_limit", "concurrency_options"):
+        walk(getattr(deployment, name), (name,))
+    return found

@@ -104,6 +104,9 @@ def read_flow(root: Path, entrypoint: str) -> FlowFacts:
         defined = [name for name, n in functions.items()
                    if any(_is_flow_decorator(d, flows, modules) for d in n.decorator_list)]
         choices = f"; flows in that file: {', '.join(defined)}" if defined else "; that file defines no @flow"
+        if not defined:
+            from register.flows.legacy import hint
+            choices += hint(tree, file) or ""
         raise FlowNotFound(f"'{file}' has no function '{function}'{choices}", "entrypoint-function")
     decorator = next((d for d in node.decorator_list if _is_flow_decorator(d, flows, modules)), None)
     if decorator is None:

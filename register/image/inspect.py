@@ -29,12 +29,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from register import http
 from register.image import docker, registries
 
 MAX_BYTES = 8 << 30  # layer bytes read per image (decompressed): a Prefect base image is about 1.2 GiB
 MAX_ENTRIES = 500_000  # tar entries read per image (a Prefect base image has about 21,000)
 MAX_LAYERS = 256  # Docker's own limit is 127 layers
 MAX_JSON = 4 << 20  # a manifest or config
+LAYER_SECONDS = 900  # one layer's download, whole (a slow registry, a 1 GiB layer)
 MAX_HOPS = 40  # symbolic links followed while resolving one path (Linux: 40)
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -334,7 +336,11 @@ def _blob_chunks(registry: registries.Registry, digest: str) -> Iterator[bytes]:
     auth = registry._tokens.get(scope)
     url = f"{registry.base_url}/blobs/{digest}"
     try:
-        with registry._http().stream("GET", url, headers={"Authorization": auth} if auth else {}) as response:
+        # A layer is far larger than the registry client's answer cap: its own client, bounded by the bytes this
+        # reader takes at most and a deadline for a large pull. Registries serve layers by a redirect to storage
+        # (ECR to S3, Artifact Registry to GCS); httpx drops the Authorization header when one leaves the host.
+        with http.client(seconds=LAYER_SECONDS, cap=MAX_BYTES, timeout=60, follow_redirects=True) as client, \
+                client.stream("GET", url, headers={"Authorization": auth} if auth else {}) as response:
             if response.status_code >= 400:
                 raise UnreadableImage(f"the registry refused its layer {digest} (HTTP {response.status_code})")
             yield from response.iter_bytes(1 << 16)

@@ -44,6 +44,8 @@ _ECR_HOST = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a
 _GCP_HOST = re.compile(r"^([a-z0-9-]+-docker\.pkg\.dev|([a-z]+\.)?gcr\.io)$")
 _PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 DOCKER_HUB = "docker.io"
+TIMEOUT = 60.0  # seconds for the whole of one request to a registry or its token endpoint
+ANSWER_CAP = 8 * 1024 * 1024  # a manifest or a token is small (registries refuse manifests over 4 MiB)
 
 
 class RegistryError(Exception):
@@ -241,11 +243,11 @@ class Registry:
 
     def _http(self):
         if self._client is None:
-            import httpx
+            from register import http
 
             # No redirect is followed: a registry's answer must not send this client, with its Authorization
             # header, to another host.
-            self._client = httpx.Client(timeout=60, follow_redirects=False)
+            self._client = http.client(seconds=TIMEOUT, cap=ANSWER_CAP, timeout=TIMEOUT, follow_redirects=False)
         return self._client
 
     def _request(self, method: str, path: str, *, headers: dict, push: bool = False, content: bytes | None = None):
@@ -339,8 +341,10 @@ class Registry:
                         "registry-username and registry-password), or `docker login` first")
             raise RegistryError(f"{self.repository.host} refused to {doing} in {self.repository.path} "
                                 f"(HTTP {response.status_code}): {how}")
+        from register.http import shorten
+
         raise RegistryError(f"{self.repository.host} could not {doing} in {self.repository.path}: "
-                            f"HTTP {response.status_code} {response.text[:200].strip()}")
+                            f"HTTP {response.status_code} {shorten(response.text.strip(), 200)}")
 
 
 class GcpRegistry(Registry):

@@ -761,11 +761,8 @@ HEADER = ("# yaml-language-server: $schema=https://raw.githubusercontent.com/org
 
 def run(prefect_yaml: str, output: str | None, environment: str, pool_type_flags: list[str]) -> int:
     """The `import` command: convert, report what was left out, write, and validate what was written."""
-    import os
     import sys
-    import tempfile
 
-    from register.manifest import load_manifest
     from register.problems import Exit, UsageError
     from register.report.problems import print_problems
 
@@ -788,12 +785,28 @@ def run(prefect_yaml: str, output: str | None, environment: str, pool_type_flags
     if any(p.severity == "error" for p in conversion.warnings):
         print_problems(conversion.warnings, excerpts=False)
         return Exit.INVALID
-    if target is not None and target.resolve().parent != conversion.root.resolve():
-        folder = os.path.relpath(conversion.root)
+    text = conversion.text(HEADER.format(source=source.name))
+    return write_and_validate(text, target, conversion.root, conversion.variables, conversion.warnings,
+                              read_by="prefect deploy")
+
+
+def write_and_validate(text: str, target: Path | None, root: Path, variables: list[str], warnings: list,
+                       *, read_by: str) -> int:
+    """The end of every import: report what was left out, write the manifest (to `target`, or print it), and
+    validate what was written; the exit code."""
+    import os
+    import sys
+    import tempfile
+
+    from register.manifest import load_manifest
+    from register.problems import Exit, UsageError
+    from register.report.problems import print_problems
+
+    if target is not None and target.absolute().parent.resolve() != root.resolve():  # the folder, not a link's aim
+        folder = os.path.relpath(root)
         suggested = os.path.normpath(os.path.join(folder, "flows.yaml"))
         raise UsageError(f"write the manifest in {folder} (-o {suggested}): its entrypoints are relative to it")
-    text = conversion.text(HEADER.format(source=source.name))
-    print_problems(conversion.warnings, excerpts=False)
+    print_problems(warnings, excerpts=False)
     if target is not None:
         try:
             files.write_text(target, text, new=True)  # never over a file, nor through a (dangling) link
@@ -803,12 +816,12 @@ def run(prefect_yaml: str, output: str | None, environment: str, pool_type_flags
         written = target
     else:
         print(text, end="")
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=conversion.root, delete=False) as file:
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=root, delete=False) as file:
             file.write(text)
         written = Path(file.name)
-    # `{{ $VAR }}` became `${VAR}`: read at deploy time, as prefect deploy read it. One not set here is not a
-    # mistake in the manifest: what is written on its lines is left to the deploy that has it.
-    unset = [v for v in conversion.variables if not os.environ.get(v)]
+    # `{{ $VAR }}` and environment reads became `${VAR}`: read at deploy time, as the source read them. One not
+    # set here is not a mistake in the manifest: what is written on its lines is left to the deploy that has it.
+    unset = [v for v in variables if not os.environ.get(v)]
     try:
         manifest = load_manifest(written, environ=os.environ)
     finally:
@@ -818,8 +831,8 @@ def run(prefect_yaml: str, output: str | None, environment: str, pool_type_flags
     waiting = {n for n, line in enumerate(lines, start=1) if any("${" + v + "}" in line for v in unset)}
     manifest.problems = [p for p in manifest.problems if p.line not in waiting]
     if unset:
-        print(f"note: the manifest reads {', '.join(unset)} from the environment flow-register runs in, as prefect "
-              "deploy did; not set here, so what uses them was not checked", file=sys.stderr)
+        print(f"note: the manifest reads {', '.join(unset)} from the environment flow-register runs in, as {read_by} "
+              "did; not set here, so what uses them was not checked", file=sys.stderr)
     problems = [p for p in manifest.problems if p.severity == "error"]
     if problems:
         print_problems(problems, excerpts=target is not None)

@@ -18,11 +18,13 @@ import urllib.parse
 
 import httpx
 
+from register import http
 from register.report import github as workflow
 from register.settings import GitHub
 
 MAX_BODY = 65_536  # GitHub refuses a longer comment
-TIMEOUT = 30.0
+TIMEOUT = 30.0  # for the whole of one request (register/http.py)
+ANSWER_CAP = 16 * http.MiB  # a page of 100 comments of at most 64 KiB each, and room
 
 # Every message a user can hit here, in one place.
 NOT_A_PULL_REQUEST = "no plan comment: this run is not for a pull request (event '{event}')"
@@ -79,7 +81,8 @@ def upsert_comment(markdown: str, github: GitHub, *, project: str, environment: 
     comments = f"{github.api_url}/repos/{github.repository}/issues/{number}/comments"
     unknown = ""
     try:
-        with httpx.Client(headers=headers, timeout=TIMEOUT, transport=transport) as client:
+        with http.client(seconds=TIMEOUT, cap=ANSWER_CAP, headers=headers, timeout=TIMEOUT,
+                         transport=transport) as client:
             try:
                 me = _viewer(client, github.api_url)
             except (httpx.HTTPError, _Refused, ValueError, KeyError, TypeError) as error:
@@ -92,7 +95,7 @@ def upsert_comment(markdown: str, github: GitHub, *, project: str, environment: 
                 edit = f"{github.api_url}/repos/{github.repository}/issues/comments/{existing['id']}"
                 response = _checked(client.patch(edit, json=payload))
     except _Refused as refused:
-        return Note(REFUSED.format(status=refused.status, message=refused.message), warning=True)
+        return Note(REFUSED.format(status=refused.status, message=http.shorten(refused.message)), warning=True)
     except httpx.HTTPError as error:
         return Note(FAILED.format(error=_said(error)), warning=True)
     how = "written" if existing is None else "updated"
@@ -101,7 +104,7 @@ def upsert_comment(markdown: str, github: GitHub, *, project: str, environment: 
 
 
 def _said(error: Exception) -> str:
-    return f"{type(error).__name__}: {error}"[:300]
+    return http.shorten(f"{type(error).__name__}: {error}")
 
 
 def graphql_url(api_url: str) -> str:

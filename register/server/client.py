@@ -26,6 +26,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
+from register import http
 from register.problems import Invalid, Problem
 from register.server.pace import Window, places
 from register.server.profile import active_profile
@@ -39,6 +40,9 @@ SERVED_MARGIN = 1.3  # a write's server time varies: the gap after it is this mu
 WRITES_START = 4  # writes of all kinds in flight at first (a SQLite server may stall with five or more)
 LEASE_SECONDS = 60  # the shortest lease the server grants; renewed while the deploy runs
 OLDEST_SERVER = "3.4.10"  # the first Prefect release whose concurrency leases hold (3.4.9 loses them)
+# The largest answer read (a page of 200 deployments with their schemas is a few MiB); more is refused.
+ANSWER_CAP = 32 * http.MiB
+MAX_ITEMS = 100 * PAGE * 5  # a listing longer than this (100,000 objects) is refused, not paged for ever
 
 
 class ServerError(Exception):
@@ -210,8 +214,10 @@ class Server:
             headers["Authorization"] = f"Bearer {self.connection.api_key}"
         timeout = httpx.Timeout(self.connection.timeout, connect=min(10.0, self.connection.timeout))
         limits = httpx.Limits(max_connections=32, max_keepalive_connections=32, keepalive_expiry=25)
-        self._client = httpx.Client(base_url=self.connection.url + "/", headers=headers, timeout=timeout,
-                                    limits=limits, follow_redirects=True)
+        # One attempt ends within the request timeout, trickled or not (register/http.py).
+        self._client = http.client(seconds=self.connection.timeout, cap=ANSWER_CAP,
+                                   base_url=self.connection.url + "/", headers=headers, timeout=timeout,
+                                   limits=limits, follow_redirects=True)
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -251,6 +257,8 @@ class Server:
                 try:
                     response = self._client.request(method, path.lstrip("/"), json=json,
                                                     headers=self._csrf_headers(method))
+                except http.AnswerTooLarge as caught:  # the same request gets the same answer: not retried
+                    raise ServerError(self.connection.redact(f"{doing}: {caught}"), None, transient=True) from None
                 except httpx.HTTPError as caught:
                     error = caught
                     slot.busy = isinstance(caught, httpx.TimeoutException)
@@ -366,7 +374,7 @@ class Server:
             body = response.json()
             detail = body.get("detail", body) if isinstance(body, dict) else body
         except ValueError:
-            detail = response.text[:500]
+            detail = response.text
         if isinstance(detail, list):  # FastAPI's validation errors
             detail = "; ".join(f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}"
                                if isinstance(d, dict) else str(d) for d in detail)
@@ -380,7 +388,8 @@ class Server:
             else:
                 hint = ("; the server wants credentials: set PREFECT_API_KEY (Prefect Cloud) or "
                         "PREFECT_API_AUTH_STRING (a server with basic auth)")
-        detail = f": {detail}" if detail not in (None, "", {}, []) else ""
+        # A server's detail can be megabytes: cut short before it reaches a log or a summary.
+        detail = f": {http.shorten(detail)}" if detail not in (None, "", {}, []) else ""
         message = f"{doing}: the server answered {status} {response.reason_phrase}{detail}{hint}"
         return ServerError(self.connection.redact(message), status)
 
@@ -388,9 +397,16 @@ class Server:
         out: list[dict] = []
         while True:
             page = self.request("POST", path, json={**body, "limit": PAGE, "offset": len(out)}, doing=doing)
+            if not isinstance(page, list) or len(page) > PAGE:
+                raise ServerError(f"{doing}: the server at {self.url} answered "
+                                  f"{'more than a page' if isinstance(page, list) else 'something else'} instead of "
+                                  f"a page of at most {PAGE}", None, transient=True)
             out += page
             if len(page) < PAGE:
                 return out
+            if len(out) >= MAX_ITEMS:
+                raise ServerError(f"{doing}: the server at {self.url} listed more than {MAX_ITEMS} and kept going; "
+                                  "stopped there", None, transient=True)
 
     def version(self) -> str:
         """The Prefect release the server runs (GET /admin/version), asked once."""
@@ -612,6 +628,7 @@ class Lease:
                 continue
             if answer is not None:
                 self.id = answer["lease_id"]
+                self._check_limit()
                 break
             left = deadline - time.monotonic()
             if left <= 0:
@@ -629,6 +646,31 @@ class Lease:
             self.server._sleep(min(left, 2.0))
         self._renewer = threading.Thread(target=self._renew, name="deploy-lease", daemon=True)
         self._renewer.start()
+
+    def _check_limit(self) -> None:
+        """The limit is what makes the lease exclusive; a server user can change it. The server grants a
+        lease on an inactive limit without counting it, lets a limit above one be held by as many runs, and
+        frees a decaying one by itself: with any of them two deploys would run at once. Checked after the
+        lease is granted, so one switched off while another run holds it is found too. Refused, not
+        repaired: whoever changed it may have meant to, and a deploy should not undo it unasked."""
+        limit = self.server.request("GET", f"/v2/concurrency_limits/{quote(self.name, safe=':')}",
+                                    doing=f"reading the deploy lock of {self.what}", counted=False) or {}
+        wrong = []
+        if not limit.get("active", True):
+            wrong.append("it is inactive (every run would get the lease)")
+        if limit.get("limit") != 1:
+            wrong.append(f"its limit is {http.shorten(limit.get('limit'), 40)}, not 1")
+        if limit.get("slot_decay_per_second"):
+            wrong.append("its slots decay (a rate limit frees the lease by itself)")
+        if not wrong:
+            return
+        self._release_id(self.id)
+        self.id = None
+        raise ServerError(
+            f"the deploy lock '{self.name}' on {self.server.url} no longer keeps deploys of {self.what} one at a time: "
+            f"{'; '.join(wrong)}. Nothing was written. Someone changed it on the server; put it back with "
+            f"`prefect gcl update {self.name} --enable --limit 1 --slot-decay-per-second 0`, or delete it "
+            f"(`prefect gcl delete {self.name}`) and flow-register makes it again", 423)
 
     def _renew(self) -> None:
         while not self._stop.wait(LEASE_SECONDS / 4):

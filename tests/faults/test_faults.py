@@ -67,7 +67,8 @@ def deploy_through(project: Project, proxy: Proxy, *args: str):
 CASES = [(kind, "POST", r"/deployments/filter$") for kind in ("500", "503", "429", "reset", "timeout")] + \
         [(kind, "POST", r"/deployments/$") for kind in ("502", "reset", "lost", "timeout-after")] + \
         [(kind, "POST", r"/automations/$") for kind in ("lost", "reset-after", "timeout-after", "503")] + \
-        [(kind, "DELETE", r"/automations/owned-by/") for kind in ("lost", "timeout")]
+        [(kind, "DELETE", r"/automations/") for kind in ("lost", "timeout", "late")] + \
+        [("late", "POST", r"/deployments/$")]
 
 
 @pytest.mark.parametrize("kind, method, path", CASES, ids=[f"{m} {p.strip('/$')} {k}" for k, m, p in CASES])
@@ -79,6 +80,11 @@ def test_a_fault_on_a_read_or_a_write_still_ends_in_one_run_with_the_plan(projec
     with faulty(project, rules=[Rule(kind, method, path)]) as proxy:
         result = deploy_through(project, proxy)
         assert proxy.injected == {kind: 1}, proxy.summary()  # the fault was met
+        # "late": the request the run gave up on reaches the server after the run ended
+        deadline = time.monotonic() + 30
+        while not proxy.landed("late") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proxy.landed("late"), proxy.timeline()
     assert result.code == 0, result
     holds_the_plan(api, project)
 
@@ -217,4 +223,19 @@ def test_a_prune_racing_an_addition_applies_them_one_after_the_other(project, ap
     # and the server holds what the last run's manifest says
     deleted = {d["name"].removesuffix(f"-{project.name}") for d in pruning["deployments"] if d["action"] == "delete"}
     assert deleted == {"added", "more-3"}, pruning
+    holds_the_plan(api, project)
+
+
+def test_a_write_the_server_refuses_half_way_is_never_reported_as_done(project, api):
+    """The server refuses (422) a trigger after its deployment was written: the run says what was applied and
+    fails (exit 3); the next run finishes the job."""
+    with faulty(project, rules=[Rule("422", "POST", r"/automations/$", times=None)]) as proxy:
+        result = deploy_through(project, proxy)
+        assert proxy.injected["422"] >= 1, proxy.summary()
+    assert result.code == 3, result
+    assert "answered 422" in result.err, result.err
+    applied = [d for d in result.json["deployments"] if d["action"] in ("create", "update")]
+    assert applied, result.out
+    again = project.deploy()
+    assert again.code == 0, again
     holds_the_plan(api, project)

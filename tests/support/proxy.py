@@ -14,6 +14,8 @@ Fault kinds:
   "reset-after", "timeout-after"   as "reset" and "timeout", after the server got the request
   "hold"               the request waits until the test calls open_gate(), then passes (a run paused
                        at a known point, for races)
+  "late"               the request is held for `hold_seconds` (past the client's timeout), then reaches
+                       the server anyway, after the client has given up on it (a slow network's late write)
 
 In a test:    with Proxy(server.api_url, delay_ms=100) as proxy: ... proxy.api_url ... proxy.counts
 From a shell: python -m tests.support.proxy --upstream http://127.0.0.1:4200/api --delay-ms 100
@@ -40,7 +42,7 @@ from urllib.parse import urlsplit
 import httpx
 
 KINDS = ("500", "502", "503", "429", "reset", "timeout", "lost", "reset-after", "timeout-after")
-SCRIPTED = ("hold",)  # for rules only: never drawn at random
+SCRIPTED = ("hold", "late")  # for rules only: never drawn at random
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host",
               "content-length", "proxy-connection"}
 CONTROL = "/__proxy__/"
@@ -170,6 +172,11 @@ class Proxy:
         return {"requests": len(self.log), "counts": dict(sorted(self.counts.items())),
                 "faults": dict(sorted(self.injected.items()))}
 
+    def landed(self, fault: str) -> bool:
+        """Whether every request given `fault` has reached the server (a "late" one lands after the run)."""
+        with self._lock:
+            return all(e.upstream_seconds is not None for e in self.log if e.fault == fault)
+
     def timeline(self) -> list[tuple[float, str, int | None, float | None]]:
         """Each request: when it arrived (seconds after the first), its route, its status, the server's time."""
         with self._lock:
@@ -277,6 +284,8 @@ class Proxy:
                            json.dumps({"detail": f"injected {fault}"}).encode())
             return True
         forwarded = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+        if fault == "late":
+            await asyncio.sleep(self.hold_seconds)
         began = asyncio.get_running_loop().time()
         try:
             upstream = await self._client.request(method, path, headers=forwarded, content=body)
@@ -285,6 +294,9 @@ class Proxy:
             entry.status = 502
             await _respond(writer, 502, [("Content-Type", "text/plain")], f"proxy: {error!r}".encode())
             return True
+        if fault == "late":  # the client gave up long ago
+            writer.close()
+            return False
         if fault == "lost":
             entry.status = 502
             await _respond(writer, 502, [("Content-Type", "application/json")],
