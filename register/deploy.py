@@ -22,7 +22,6 @@ from register.engine.kind import Item
 from register.flows import Schemas
 from register.image import Image, ImageError, inspect, prepare
 from register.kinds import BEFORE_DEPLOYMENTS, KINDS
-from register.kinds import variable
 from register.manifest import Manifest, Overrides, load_manifest
 from register.manifest.checks import ProblemReport, check_parameters
 from register.manifest import pools as pool_checks
@@ -156,10 +155,9 @@ def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Load
                 d.schedules = [{**s, "active": False} for s in d.schedules]
                 d.triggers = []
         owner = preview
-    others = {}
-    variables = manifest.variables(env)
-    if variables is not None and not options.preview:  # a preview's deployments use the environment's
-        others["variable"] = variable.desired(variables)
+    # The other kinds the manifest has a section for; a preview's deployments use the environment's.
+    others = {} if options.preview else \
+        {kind.name: found for kind in BEFORE_DEPLOYMENTS if (found := kind.desired(manifest, env)) is not None}
     return Loaded(manifest, deployments, everything, owner, broken=broken, others=others)
 
 

@@ -15,7 +15,12 @@ from register.engine.kind import STATE_TAG, Item, Kind
 from register.manifest.resolve import Variable
 
 
-def desired(variables: list[Variable]) -> list[Item]:
+def desired(manifest, environment: str) -> list[Item] | None:
+    variables = manifest.variables(environment)
+    return None if variables is None else items(variables)
+
+
+def items(variables: list[Variable]) -> list[Item]:
     return [Item(v.name, {"value": models.plain(v.value), "tags": sorted(set(v.tags))}, tags=list(v.tags),
                  index=v.index) for v in variables]
 
@@ -56,4 +61,4 @@ def delete(server, action) -> None:
     server.delete_variable(action.name)
 
 
-KIND = Kind("variable", "variables", read=read, compare=compare, write=write, delete=delete)
+KIND = Kind("variable", "variables", desired=desired, read=read, compare=compare, write=write, delete=delete)

@@ -78,7 +78,7 @@ def raw(name, value, tags=OWNER, written=None):
 def desired(**values):
     from register.manifest.resolve import Variable
 
-    return variable.desired([Variable(name, value, i, list(OWNER)) for i, (name, value) in enumerate(values.items())])
+    return variable.items([Variable(name, value, i, list(OWNER)) for i, (name, value) in enumerate(values.items())])
 
 
 def test_the_engine_tells_create_update_drift_unchanged_kept_and_deleted_apart():
