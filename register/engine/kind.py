@@ -36,10 +36,11 @@ class Kind:
     """A kind of thing the manifest manages: how it is read, compared, written, deleted and owned.
 
     `desired(manifest, environment)`: the manifest's things of this kind in `environment` (None when the
-    manifest has no section for it, so it manages none and prunes none). `read(server, names, owner_tags)`: in one request, the registered items named `names` or carrying all of
-    `owner_tags`. `compare(want, have)`: the changed fields, as register.plan.Change. `write(server, action)`
-    creates or updates `action.desired` (the server's id back); `delete(server, action)` deletes
-    `action.registered`, a missing one being deleted already. Ownership is by tags (`Item.tags`).
+    manifest has no section for it, so it manages none and prunes none). `read(server, names, owner_tags)`:
+    in one request, the registered items named `names` or carrying all of `owner_tags`. `compare(want, have)`:
+    the changed fields, as register.plan.Change. `write(server, action)` creates or updates `action.desired`
+    (the server's id back); `delete(server, action)` deletes `action.registered`, a missing one being
+    deleted already. Ownership is by tags (`Item.tags`).
     """
 
     name: str  # singular, as the report says it: "variable"
