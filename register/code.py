@@ -15,12 +15,18 @@ a run clones the repository first, with or without an image. `code: {directory: 
 where the code is in a prebuilt image. The pull steps are the ones `prefect deploy`
 registers for the same prefect.yaml: `git_clone`, `pip_install_requirements`, `run_shell_script: pip install .`,
 `set_working_directory`.
+
+With `code: {s3: {bucket, folder, credentials: {block: aws-credentials/NAME}}}` (or `gcs:` with a
+gcp-credentials block) the deploy uploads the flow files (the set `dockerfile: auto` would copy into an
+image) under `FOLDER/ct-HASH/`, named by their content, and each run pulls them with the step prefect-aws
+(`pull_from_s3`) or prefect-gcp (`pull_from_gcs`) provides (register/upload.py does the upload).
 Credentials are only ever named (a Prefect block, or a variable of the run's environment that Prefect
 reads when the run starts); a secret written into the manifest is refused.
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 import subprocess
@@ -77,9 +83,92 @@ def credentials_step_inputs(credentials: dict | None) -> dict:
     return {"access_token": template} if block_type == "secret" else {"credentials": template}
 
 
-def pull_steps(manifest, d, image: dict | None, at: Checkout) -> list[dict] | None:
-    """Deployment `d`'s pull steps: a clone when its resolved `code` says so, else the image's workdir."""
+@dataclass(frozen=True)
+class Storage:
+    """An object storage form of `code`: one kind of `STORAGE`, a bucket, a folder and a credentials block."""
+
+    kind: str  # a key of STORAGE
+    bucket: str
+    folder: str  # '' for the bucket's top
+    block: str  # TYPE/NAME
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.kind, self.bucket, self.folder
+
+    def url(self, prefix: str = "") -> str:
+        path = "/".join(p for p in (self.folder, prefix) if p)
+        return f"{STORAGE[self.kind].scheme}://{self.bucket}/{path}" + ("/" if path else "")
+
+
+@dataclass(frozen=True)
+class StorageKind:
+    """What one `code:` storage form takes and registers; every storage form is one entry of STORAGE."""
+
+    scheme: str
+    step: str  # the pull step of the integration that provides it
+    requires: str  # the package Prefect installs for the step when the run's environment lacks it
+    blocks: tuple[str, ...]  # credentials block types the step accepts
+    bucket: re.Pattern
+    bucket_rules: str
+
+
+STORAGE = {
+    "s3": StorageKind("s3", "prefect_aws.deployments.steps.pull_from_s3", "prefect-aws",
+                      ("aws-credentials", "minio-credentials"),
+                      re.compile(r"^(?!xn--|sthree-|.*-s3alias$|.*--ol-s3$|\d+\.\d+\.\d+\.\d+$)"
+                                 r"[a-z0-9](?:[a-z0-9-]|\.(?!\.))*[a-z0-9]$"),
+                      "3 to 63 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"),
+    "gcs": StorageKind("gs", "prefect_gcp.deployments.steps.pull_from_gcs", "prefect-gcp", ("gcp-credentials",),
+                       re.compile(r"^(?!goog|.*google|\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9._-]*[a-z0-9]$"),
+                       "3 to 63 lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or "
+                       "digit, without 'goog' at the start or 'google' in it"),
+}
+PULL_ID = "pull-code"  # the pull step's id, when a later step installs from what it pulled
+
+
+def storage(code: dict | None) -> Storage | None:
+    """The resolved `code`'s object storage form, or None (git, or the image)."""
+    for kind in STORAGE:
+        spec = (code or {}).get(kind)
+        if isinstance(spec, dict) and spec.get("bucket"):
+            return Storage(kind, spec["bucket"], (spec.get("folder") or "").strip("/"),
+                           ((spec.get("credentials") or {}).get("block")) or "")
+    return None
+
+
+def _block_template(slug: str) -> str:
+    block_type, name = slug.split("/", 1)
+    return "{{ prefect.blocks." + block_type + "." + name + " }}"
+
+
+def _storage_steps(code: dict, where: Storage, prefix: str, at: Checkout) -> list[dict]:
+    """Pull the uploaded files into the run's working directory (where entrypoints resolve: the files are
+    laid out as in the manifest's folder), then install what `code` asks for from there."""
+    kind = STORAGE[where.kind]
+    pull = {"requires": kind.requires, "bucket": where.bucket,
+            "folder": "/".join(p for p in (where.folder, prefix) if p) + "/",
+            "credentials": _block_template(where.block)}
+    steps = [{kind.step: pull}]
+    pulled = "{{ " + PULL_ID + ".directory }}"
+    if code.get("requirements"):
+        steps.append({STEPS + "pip_install_requirements": {"directory": pulled,
+                                                           "requirements_file": posixpath.normpath(code["requirements"])}})
+    if code.get("install"):
+        project = posixpath.normpath(code["install"])
+        steps.append({STEPS + "run_shell_script": {"directory": pulled if project == "." else f"{pulled}/{project}",
+                                                   "script": "pip install ."}})
+    if len(steps) > 1:
+        steps[0] = {kind.step: {"id": PULL_ID, **pull}}
+    return steps
+
+
+def pull_steps(manifest, d, image: dict | None, at: Checkout, uploads: dict | None = None) -> list[dict] | None:
+    """Deployment `d`'s pull steps: a clone when its resolved `code` says so, a pull from object storage
+    (`uploads`: Storage.key -> the content prefix the upload stage gave it), else the image's workdir."""
     code = d.code
+    if (where := storage(code)) is not None:
+        return _storage_steps(code, where, (uploads or {})[where.key], at)
     if not code or not code.get("git"):  # the code is in the image: ours, or a prebuilt one's `directory`
         workdir = (code or {}).get("directory") or (image or {}).get("workdir")
         return [{STEPS + "set_working_directory": {"directory": workdir}}] if workdir else None
@@ -114,6 +203,35 @@ def pull_steps(manifest, d, image: dict | None, at: Checkout) -> list[dict] | No
     if len(steps) > 1:
         steps[0] = {STEPS + "git_clone": {"id": CLONE_ID, **clone}}
     return steps
+
+
+def ref_commit(root: Path, repository: str, ref: str) -> str | None:
+    """The commit a branch or tag of `repository` points at now, or None when it cannot be told: asked of the
+    repository (`git ls-remote`, outside the checkout, so with none of its credentials, and never prompting),
+    else this checkout's own record of it when `repository` is this checkout's."""
+    if repository_problem(repository):
+        return None
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
+    try:
+        listed = subprocess.run(["git", "-c", "credential.helper=", "ls-remote", "--", repository,
+                                 f"refs/heads/{ref}", f"refs/tags/{ref}", f"refs/tags/{ref}^{{}}"],
+                                capture_output=True, text=True, timeout=20, cwd="/", env=env,
+                                stdin=subprocess.DEVNULL)
+        found = dict(reversed(line.split("\t", 1)) for line in listed.stdout.splitlines() if "\t" in line)
+        # an annotated tag's commit is its peeled line
+        for name in (f"refs/tags/{ref}^{{}}", f"refs/heads/{ref}", f"refs/tags/{ref}"):
+            if _FULL_SHA.match(found.get(name, "")):
+                return found[name]
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    if _identity(repository) is None or _identity(repository) != _identity(checkout(root).remote):
+        return None
+    for name in (f"refs/remotes/origin/{ref}", f"refs/tags/{ref}"):
+        local = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "-q", f"{name}^{{commit}}"],
+                               capture_output=True, text=True)
+        if local.returncode == 0 and _FULL_SHA.match(local.stdout.strip()):
+            return local.stdout.strip()
+    return None
 
 
 def _layers(data: dict):
@@ -176,10 +294,39 @@ def repository_problem(url: str) -> tuple[str, str] | None:
     return None
 
 
+def _check_storage(report, path: tuple, code: dict) -> None:
+    """Bucket names, folders and credentials blocks of the object storage forms, as written in one layer."""
+    for name, kind in STORAGE.items():
+        spec = code.get(name)
+        if not isinstance(spec, dict):
+            continue
+        bucket = spec.get("bucket")
+        if isinstance(bucket, str):
+            if re.match(r"^[a-z0-9]+://", bucket, re.IGNORECASE) or "/" in bucket:
+                report.at(path + (name, "bucket"), f"'{bucket[:80]}' is not a bucket name: write the bucket alone "
+                          "(e.g. acme-flows) and the path inside it as folder", "code-bucket")
+            elif not (3 <= len(bucket) <= 63 and kind.bucket.match(bucket)):
+                report.at(path + (name, "bucket"), f"'{bucket[:80]}' is not a valid {name} bucket name: "
+                          f"{kind.bucket_rules}", "code-bucket")
+        folder = spec.get("folder")
+        if isinstance(folder, str) and (folder.startswith("/") or any(
+                part in ("", ".", "..") for part in folder.strip("/").split("/")) and folder.strip("/")):
+            report.at(path + (name, "folder"), f"folder '{folder[:80]}' must be a path inside the bucket, "
+                      "e.g. sales-etl or teams/sales-etl, without '.', '..' or empty parts", "code-folder")
+        block = (spec.get("credentials") or {}).get("block") if isinstance(spec.get("credentials"), dict) else None
+        if isinstance(block, str) and "/" in block and block.split("/", 1)[0] not in kind.blocks:
+            report.at(path + (name, "credentials", "block"),
+                      f"{kind.step.rsplit('.', 1)[1]} takes credentials from a block of type "
+                      f"{' or '.join(kind.blocks)}, not '{block.split('/', 1)[0]}'; write "
+                      f"{{block: {kind.blocks[0]}/NAME}}", "code-credentials")
+
+
 def check_secrets(report, data: dict) -> None:
     """A secret, or a repository that is not https or ssh, in any `code` setting as written, overridden or
-    not (the schema refuses other shapes)."""
+    not (the schema refuses other shapes); bucket names and credentials blocks of object storage."""
     for path, code in _layers(data):
+        if isinstance(code, dict):
+            _check_storage(report, path, code)
         git = code.get("git") if isinstance(code, dict) else None
         if not isinstance(git, dict):
             continue
@@ -205,8 +352,33 @@ def _identity(url: str | None) -> tuple[str, str] | None:
     return host.lower(), path.strip("/").removesuffix(".git").lower()
 
 
+def _check_resolved_storage(report, d) -> bool:
+    """The resolved `code` of `d` names one place for its code, and storage names its credentials block.
+    Whether `d` uses object storage."""
+    kinds = [k for k in ("git", *STORAGE) if d.code.get(k)]
+    if len(kinds) > 1:
+        report.at(d.origin("code", kinds[1]), f"code of deployment '{d.manifest_name}' comes from "
+                  f"{' and '.join(kinds)}; give one (set the others to null in this layer)", "code-source")
+        return False
+    if not kinds or kinds[0] == "git":
+        return False
+    spec, kind = d.code[kinds[0]], STORAGE[kinds[0]]
+    if not spec.get("bucket"):
+        report.at(d.origin("code", kinds[0]), f"deployment '{d.manifest_name}' uploads its code to no bucket: "
+                  f"code.{kinds[0]} needs 'bucket'", "code-bucket")
+    if not (spec.get("credentials") or {}).get("block"):
+        report.at(d.origin("code", kinds[0]), f"code.{kinds[0]} names no credentials block: runs pull the code with "
+                  f"a Prefect block, credentials: {{block: {kind.blocks[0]}/NAME}} (never a key in the manifest)",
+                  "code-credentials")
+    if d.code.get("directory"):
+        report.at(d.origin("code", "directory"), f"code.directory has no meaning with code.{kinds[0]}: runs start "
+                  "in the folder the files are pulled into, laid out as the manifest's folder", "code-directory")
+    return True
+
+
 def check(report, root: Path, d) -> None:
     """Offline checks of deployment `d`'s resolved `code`, reported where each value was written."""
+    stored = _check_resolved_storage(report, d)
     git = d.code.get("git")
     repository = (git or {}).get("repository")
     if git is not None and repository and git.get("ref") is None and not repository_problem(repository):
@@ -219,7 +391,7 @@ def check(report, root: Path, d) -> None:
                       f"code.git clones {'/'.join(there)}, not this checkout's repository ({'/'.join(here)}), and "
                       "has no ref: the commit being deployed is not there; set ref (a branch, a tag or a full "
                       "commit SHA of that repository)", "code-ref")
-    if git is None and d.code.get("requirements"):
+    if git is None and not stored and d.code.get("requirements"):
         report.at(d.origin("code", "requirements"), "code.requirements are installed into a git clone; without "
                                                     "code.git, install them in the image", "code-requirements")
     if git is not None and not git.get("repository"):
@@ -227,7 +399,7 @@ def check(report, root: Path, d) -> None:
                                            "'repository' (in this layer or one below it)", "code-repository")
     install = d.code.get("install")
     if isinstance(install, str):
-        if git is None:
+        if git is None and not stored:
             report.at(d.origin("code", "install"), "code.install installs the project into a git clone; without "
                                                    "code.git, install it in the image", "code-install")
         elif not any((root / install / f).is_file() for f in ("pyproject.toml", "setup.py")):

@@ -33,6 +33,7 @@ from register.report.plan import Outcome
 from register.report.reporters import Reporter
 from register.server import Server, ServerError, connection_from_environment
 from register import smoke as smoke_runs
+from register import upload as code_upload
 from register.settings import CONCURRENCY, Settings
 
 
@@ -242,10 +243,10 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
 
 
 def build_plan(options: DeployOptions, loaded: Loaded, state: ServerState, image: Image | None,
-               settings: Settings) -> Plan:
+               settings: Settings, uploads: list | None = None) -> Plan:
     wanted = desired_state.for_environment(loaded.manifest, options.environment, loaded.deployments, image=image,
                                            pool=lambda d: state.pools[d.work_pool], owner=loaded.owner,
-                                           github=settings.github, schemas=loaded.schemas)
+                                           github=settings.github, schemas=loaded.schemas, uploads=uploads)
     plan = make_plan(loaded.manifest.project, options.environment, wanted, state.registered,
                      manifest_keys={(d.flow, d.name) for d in loaded.everything}, prune=options.prune,
                      owner=loaded.owner)
@@ -387,10 +388,20 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
                 reporter.failed(f"{connection.redact(str(error))}; no deployment was written", "image")
                 return Exit.IMAGE_FAILED
 
-        plan = build_plan(options, loaded, state, image, settings)
+        uploads = code_upload.uploads_for(loaded.manifest, loaded.deployments)
+        if uploads:
+            try:
+                with reporter.phase("Upload the code"):
+                    code_upload.prepare(uploads, dry_run=options.dry_run)
+            except code_upload.UploadError as error:
+                reporter.failed(f"{connection.redact(str(error))}; no deployment was written", "code upload")
+                return Exit.IMAGE_FAILED
+
+        plan = build_plan(options, loaded, state, image, settings, uploads)
         if options.image is None:  # an image made elsewhere (the demo's, never built) is not there to read
             check_image(loaded, plan, image, options.environment, reporter)
-        outcome = Outcome(plan, server.url, image=image, dry_run=options.dry_run, image_how=options.image_note)
+        outcome = Outcome(plan, server.url, image=image, dry_run=options.dry_run, image_how=options.image_note,
+                          uploads=uploads)
         reporter.planned(outcome)
         _apply(outcome, server, state.flow_ids, reporter, started, concurrency=options.concurrency, lease=lease)
         if smokes and options.dry_run:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from register import code, models
+from register import upload as code_upload
 from register import resources as res
 from register import flows
 from register.manifest.resolve import Deployment
@@ -194,21 +195,42 @@ def version_info(github, checkout: code.Checkout) -> dict | None:
     return info
 
 
-def _cloned_commit(d: Deployment, at: code.Checkout) -> str | None:
-    """Code cloned at run time has no image to name its version: the commit it clones does, when that is
-    one commit (a branch moves; its runs get whatever it holds then)."""
+def _cloned_commit(d: Deployment, at: code.Checkout, root, asked: dict) -> str | None:
+    """Code cloned at run time has no image to name its version: the commit it clones does. A branch or tag
+    is named with the commit it points at now, so a deploy after it moved changes the version (its runs get
+    whatever it holds when they start)."""
     git = (d.code or {}).get("git")
     if not git:
         return None
     ref = git.get("ref") or at.commit
-    return ref[:12] if ref and re.fullmatch(r"[0-9a-f]{40}", ref) else None
+    if not ref:
+        return None
+    if re.fullmatch(r"[0-9a-f]{40}", ref):
+        return ref[:12]
+    key = (git.get("repository") or "", ref)  # asked once per run, however many deployments clone it
+    if key not in asked:
+        asked[key] = code.ref_commit(root, *key)
+    now = asked[key]
+    return f"{ref}@{now[:12]}" if now else None
+
+
+def _uploaded(d: Deployment, prefixes: dict) -> str | None:
+    """Code uploaded to object storage is named by its content: so is the version of what runs it."""
+    where = code.storage(d.code)
+    return prefixes.get(where.key) if where else None
 
 
 def for_environment(manifest, environment: str, deployments: list[Deployment], *, pool: Callable[[Deployment], Pool],
-                    image, owner: list[str], github=None, schemas: flows.Schemas | None = None) -> list[State]:
+                    image, owner: list[str], github=None, schemas: flows.Schemas | None = None,
+                    uploads: list | None = None) -> list[State]:
     """The desired state of each of `environment`'s `deployments`, in the manifest's order. `image`: the
     image stage's (None without one); `github`: the run's context (settings.GitHub), for the commit;
-    `schemas`: where the flows' schemas come from (built from source when not given)."""
+    `schemas`: where the flows' schemas come from (built from source when not given); `uploads`: the code
+    upload stage's (register/upload.py), for code in object storage."""
+    if uploads is None:  # render: the same content prefixes, computed offline
+        uploads = code_upload.uploads_for(manifest, deployments)
+    prefixes = {u.where.key: u.prefix for u in uploads}
+    asked: dict = {}
     github = github or GitHub()
     schemas = schemas or flows.Schemas()
     spec = manifest.image(environment)
@@ -216,8 +238,9 @@ def for_environment(manifest, environment: str, deployments: list[Deployment], *
     info = version_info(github, at)
     return [desired(d, pool=pool(d), image=image.reference if image else None,
                     flow_schema=schemas.of(manifest.root, d.entrypoint),
-                    pull_steps=code.pull_steps(manifest, d, spec, at),
-                    version=d.version or (image.content_tag if image else None) or _cloned_commit(d, at),
+                    pull_steps=code.pull_steps(manifest, d, spec, at, prefixes),
+                    version=d.version or (image.content_tag if image else None) or _uploaded(d, prefixes)
+                    or _cloned_commit(d, at, manifest.root, asked),
                     owner_tags=owner,
                     version_info=info)
             for d in deployments]

@@ -33,7 +33,7 @@ _MEANING = {
     Exit.USAGE: "a usage error: an unknown flag, a missing argument, no manifest at the path given",
     Exit.APPLY_FAILED: "applying failed part way; the log lists what was applied; run it again and it converges",
     Exit.SERVER_FAILED: "the Prefect server kept failing (not the manifest's fault); run again",
-    Exit.IMAGE_FAILED: "Docker or the registry failed; no deployment was written",
+    Exit.IMAGE_FAILED: "Docker, the registry or the code upload to object storage failed; no deployment was written",
     Exit.SMOKE_FAILED: "a smoke run did not end Completed, or not in time (the deployments are registered; each "
                        "run's state and link are in the log and the summary)",
 }

@@ -1,7 +1,9 @@
 """`dockerfile: auto`: a Dockerfile generated from the manifest's image settings.
 
-The base image, the flows' requirements (`requirements.txt`, else the project in `pyproject.toml`),
-then the code, copied to `workdir`. It is built from a private folder of its own (see `context.py`),
+The base image, the flows' dependencies as the project lists them (`requirements.txt`, else a `Pipfile`,
+installed before the code so a code change reuses that layer), then the code, copied to `workdir`, then the
+project itself when it is one (`setup.py`, or a `pyproject.toml` with a `[project]` or `[build-system]`
+table: `pip install .` brings its dependencies). It is built from a private folder of its own (see `context.py`),
 never written into the repository: a file there could be a symbolic link planted to make the write land
 elsewhere. The log shows it, so the user can read and build it by hand exactly as flow-register did.
 
@@ -13,6 +15,7 @@ manifest can add a line of its own.
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 DEFAULT_BASE = "prefecthq/prefect:3-python3.12"
@@ -53,18 +56,37 @@ def generate(context: Path, *, base: str | None, workdir: str, project: str) -> 
         f"FROM {base or DEFAULT_BASE}",
         f"WORKDIR {workdir}",
     ]
+    # Requirements before code: a code change reuses the installed layer.
     if (context / "requirements.txt").is_file():
-        # Requirements before code: a code change reuses the installed layer.
         lines += [
             "COPY requirements.txt ./",
             "RUN python -m pip install --no-cache-dir -r requirements.txt",
-            "COPY . ./",
         ]
-    elif (context / "pyproject.toml").is_file():
+    elif (context / "Pipfile").is_file():
+        locked = (context / "Pipfile.lock").is_file()
         lines += [
-            "COPY . ./",
-            "RUN python -m pip install --no-cache-dir .",
+            "COPY Pipfile Pipfile.lock ./" if locked else "COPY Pipfile ./",
+            # --deploy: the lock as it is, refused when it no longer matches the Pipfile
+            "RUN python -m pip install --no-cache-dir pipenv && pipenv install --system"
+            + (" --deploy" if locked else ""),
         ]
-    else:
-        lines += ["COPY . ./"]
+    lines += ["COPY . ./"]
+    if is_package(context):
+        lines += ["RUN python -m pip install --no-cache-dir ."]
     return "\n".join(lines) + "\n"
+
+
+def is_package(context: Path) -> bool:
+    """Whether pip can install the folder as a project: a setup.py, or a pyproject.toml that declares one
+    (a `[project]` or `[build-system]` table; one holding only tools' settings is not a project). Read as
+    data, never run."""
+    if (context / "setup.py").is_file():
+        return True
+    path = context / "pyproject.toml"
+    if not path.is_file():
+        return False
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return True  # pip says what is wrong with it, at the build
+    return "project" in data or "build-system" in data

@@ -357,14 +357,15 @@ def _deployment(report: ProblemReport, manifest: Manifest, env: str, d: Deployme
         if trigger:
             _trigger(report, d.origin("triggers", i), trigger)
     if "image" in d.job_variables and manifest.image(env) is not None and \
-            not (d.code and (d.code.get("directory") or d.code.get("git"))):
+            not (d.code and (d.code.get("directory") or d.code.get("git") or code.storage(d.code))):
         # An error, not a warning: the run would start in the built image's workdir inside another image,
         # where the code checked here is not. Saying where the code is in that image (or cloning it) is
         # how a manifest says it means another image.
         report.at(d.origin("job_variables", "image"),
                   "job_variables.image replaces the image flow-register builds, so runs would not run the code "
                   "checked and built here; remove it, or, to run another image on purpose, say where the code is in "
-                  "it (code.directory) or clone it (code.git)", "job-variables-image")
+                  "it (code.directory), clone it (code.git) or pull it from a bucket (code.s3, code.gcs)",
+                  "job-variables-image")
     if d.code:
         code.check(report, manifest.root, d)
 

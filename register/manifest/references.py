@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
+from register.code import STORAGE
 from register.manifest.checks import ProblemReport
 from register.manifest.resolve import Deployment
 from register.problems import one_of
@@ -15,8 +16,8 @@ BLOCK = re.compile(r"\{\{\s*prefect\.blocks\.([\w-]+)\.([\w-]+)")
 VARIABLE = re.compile(r"\{\{\s*prefect\.variables\.([\w-]+)")
 # The resolved settings a run's templates are filled in from.
 _FIELDS = ("parameters", "job_variables", "code", "schedules", "triggers")
-# code.git.credentials.block is written as TYPE/NAME and becomes a block template (register/code.py).
-_CREDENTIALS = ("code", "git", "credentials", "block")
+# code.git/s3/gcs.credentials.block is written as TYPE/NAME and becomes a block template (register/code.py).
+_CREDENTIALS = {("code", kind, "credentials", "block") for kind in ("git", *STORAGE)}
 
 
 def _strings(value, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
@@ -37,7 +38,7 @@ def found(deployments: list[Deployment]) -> tuple[dict, dict]:
     for d in deployments:
         for field in _FIELDS:
             for path, text in _strings(getattr(d, field, None), (field,)):
-                if path == _CREDENTIALS and "/" in text:
+                if path in _CREDENTIALS and "/" in text:
                     blocks.setdefault(tuple(text.split("/", 1)), []).append((d, path))
                 for match in BLOCK.finditer(text):
                     blocks.setdefault(match.groups(), []).append((d, path))

@@ -31,6 +31,7 @@ class Outcome:
     seconds: float = 0.0
     image_how: str | None = None  # says how the image was made, when the image stage was not asked to
     smoke: list = field(default_factory=list)  # register.smoke.SmokeRun of each smoke run, after applying
+    uploads: list = field(default_factory=list)  # register.upload.Upload: code in object storage
 
     def deployment_id(self, action: Action) -> str | None:
         if self.result is not None:
@@ -155,6 +156,7 @@ def table(outcome: Outcome) -> str:
     image = _image_line(outcome)
     if image:
         lines.append(image)
+    lines += [github.visible(u.line(outcome.dry_run)) for u in outcome.uploads]
     lines.append("")
     # Each kind a table of its own, the things a deployment names first, as they are written.
     for kind in other_kinds(plan):
@@ -278,6 +280,8 @@ def as_json(outcome: Outcome) -> dict:
             "diff": {c.field: {"from": c.before, "to": c.after} for c in a.changes},
             **({"notes": a.notes} if a.notes else {}), "drift": a.drift} for a in plan.of(kind.name)]
         out[f"{kind.plural}_kept"] = [{"name": i.name, "id": i.id} for i in plan.kept_other.get(kind.plural, [])]
+    if outcome.uploads:
+        out["code"] = [u.as_dict() for u in outcome.uploads]
     if outcome.smoke:
         out["smoke"] = [run.as_dict() for run in outcome.smoke]
     result = outcome.result
@@ -327,6 +331,8 @@ def markdown(outcome: Outcome) -> str:
     image = getattr(outcome.image, "reference", None)
     if image:
         lines += [f"Image: {github.code(image)}", ""]
+    for u in outcome.uploads:
+        lines += [github.code(u.line(outcome.dry_run)), ""]
     for kind in other_kinds(plan):
         lines += [f"| Action | {kind.name.capitalize()} | Changes |", "|---|---|---|"]
         for a in plan.of(kind.name):

@@ -38,12 +38,13 @@ def create_docker_pool(server, name: str) -> None:
     api(server, "POST", "/work_pools/", json={"name": name, "type": "docker", "base_job_template": template})
 
 
-def run_to_end(server, deployment_id: str, pool: str, env: dict, log: Path, timeout: float = 300) -> tuple:
-    """Start a worker on `pool`, run the deployment once; its final state and what to show when it failed
-    (the run's logs and the worker's)."""
+def run_to_end(server, deployment_id: str, pool: str, env: dict, log: Path, timeout: float = 300,
+               kind: str = "docker") -> tuple:
+    """Start a worker of type `kind` on `pool`, run the deployment once; its final state and what to show when
+    it failed (the run's logs and the worker's)."""
     with log.open("w") as out:
         worker = subprocess.Popen(
-            [str(BIN / "prefect"), "worker", "start", "--pool", pool, "--type", "docker", "--limit", "1"],
+            [str(BIN / "prefect"), "worker", "start", "--pool", pool, "--type", kind, "--limit", "1"],
             env={**env, "PREFECT_WORKER_QUERY_SECONDS": "1"}, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True)
         try:
