@@ -9,6 +9,7 @@
     flow-register demo     (a local Prefect server, the example's pools, the example deployed)
     flow-register import   [prefect.yaml] [-o flows.yaml] [--pool-type POOL=TYPE]
     flow-register import   deploy.py [-o flows.yaml]   (Python deployment code, read, never run)
+    flow-register changed  --since REF [MANIFEST...]   (the manifests to deploy, as a GitHub Actions matrix)
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _manifest_args(parser: argparse.ArgumentParser, *, environment: str | None) -> None:
-    parser.add_argument("-f", "--file", default="flows.yaml", help="the manifest (default: flows.yaml)")
+    parser.add_argument("-f", "--file", "--manifest", dest="file", action="append", metavar="MANIFEST",
+                        help="the manifest (default: flows.yaml); repeat it, or give a comma list or a glob such as "
+                             "'pipelines/*/flows.yaml', for several projects in one run")
     if environment == "required":
         parser.add_argument("-e", "--environment", required=True, help="the environment to resolve")
     else:
@@ -112,6 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     imports.add_argument("--pool-type", action="append", metavar="POOL=TYPE",
                          help="a work pool's type, so cpu/memory become resources (repeat per pool)")
 
+    changed = commands.add_parser("changed", help="which manifests' deployments or images changed since a git ref, "
+                                                  "as JSON for a GitHub Actions matrix")
+    changed.add_argument("manifests", nargs="*", metavar="MANIFEST",
+                         help="manifests, comma lists or globs such as 'pipelines/*/flows.yaml' (default: flows.yaml)")
+    changed.add_argument("-f", "--file", "--manifest", dest="file", action="append", metavar="MANIFEST",
+                         help="a manifest, as the positional arguments")
+    changed.add_argument("--since", required=True, metavar="REF",
+                         help="the git ref to compare the working tree with, e.g. origin/main or the push's before")
+    changed.add_argument("--output", choices=["json", "text"], default="json")
+
     demo = commands.add_parser("demo", help="start a local Prefect server and deploy the example into it")
     demo.add_argument("--port", type=int, default=4300)
     demo.add_argument("--stop", action="store_true", help="stop the demo's server")
@@ -182,10 +195,16 @@ def _smoke_names(args) -> list[str] | None:
 
 
 def _deploy(args, settings: Settings) -> int:
-    from register.deploy import DeployOptions, run
+    from register.deploy import run
     from register.report.reporters import choose
 
-    return run(DeployOptions(
+    return run(_options(args, settings), settings, choose(args.output, settings, comment=args.comment))
+
+
+def _options(args, settings: Settings):
+    from register.deploy import DeployOptions
+
+    return DeployOptions(
         manifest=args.file,
         environment=args.environment,
         overrides=overrides_from(args),
@@ -202,7 +221,29 @@ def _deploy(args, settings: Settings) -> int:
         preview_active=getattr(args, "preview_active", False),
         smoke=_smoke_names(args),
         smoke_timeout=getattr(args, "smoke_timeout", None),
-    ), settings, choose(args.output, settings, comment=args.comment))
+    )
+
+
+def _changed(args, settings: Settings) -> int:
+    from register import changed
+    from register.projects import expand
+    from register.report import github
+
+    paths = expand((args.manifests or []) + (args.file or []) or ["flows.yaml"])[0]
+    found = changed.changed(paths, args.since, settings.environ)
+    matrix = json.dumps(changed.matrix(found), separators=(",", ":"))
+    for c in found:
+        print(f"{github.visible(c.manifest)} ({github.visible(c.project)}): {github.visible(', '.join(c.why[:5]))}"
+              f"{f' and {len(c.why) - 5} more' if len(c.why) > 5 else ''}", file=sys.stderr)
+    print(f"{len(found)} of {len(paths)} manifest{'s' * (len(paths) != 1)} changed since {args.since}",
+          file=sys.stderr)
+    if args.output == "json":
+        print(matrix)
+    else:
+        for c in found:
+            print(c.manifest)
+    github.set_outputs({"changed": matrix})
+    return Exit.OK
 
 
 def _import(args, settings: Settings) -> int:
@@ -244,10 +285,31 @@ def main(argv: list[str] | None = None, labels: dict[str, str] | None = None) ->
     return int(code)
 
 
+_SEVERAL = ("validate", "render", "plan", "deploy", "destroy")  # the commands that take -f
+
+
+def _several(args, settings: Settings) -> int:
+    """One manifest as always; several (repeated -f, a comma list, a glob) each as its own project."""
+    from register import projects
+
+    paths, many = projects.expand(args.file or ["flows.yaml"])
+    args.file = paths[0]
+    if not many:
+        handler = {"validate": _validate, "render": _render, "plan": _deploy, "deploy": _deploy, "destroy": _destroy}
+        return handler[args.command](args, settings)
+    if args.command == "validate":
+        return projects.validate(paths, args.environment, settings, args.output)
+    if args.command in ("render", "destroy"):
+        raise UsageError(f"{args.command} takes one manifest; {len(paths)} were given ({', '.join(paths)})")
+    return projects.run(_options(args, settings), paths, settings, args.output)
+
+
 def _run(args) -> int:
     handler = {"validate": _validate, "render": _render, "plan": _deploy, "deploy": _deploy, "destroy": _destroy,
-               "demo": _demo, "import": _import}
+               "demo": _demo, "import": _import, "changed": _changed}
     try:
+        if args.command in _SEVERAL:
+            return _several(args, Settings.from_environ())
         return handler[args.command](args, Settings.from_environ())
     except Invalid as invalid:
         from register.report.problems import print_problems

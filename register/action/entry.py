@@ -17,6 +17,7 @@ environment, and masks secrets before anything is printed.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shlex
@@ -26,7 +27,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from register.action.inputs import LABELS, InputError, command_line, engine_environment, read_inputs
+from register.action.inputs import LABELS, InputError, command_line, engine_environment, manifests, read_inputs
 from register.action.masking import mask_secrets
 from register.report import github
 
@@ -101,10 +102,12 @@ def main(environ: Mapping[str, str] | None = None) -> int:
             return fail(NOT_CHECKED_OUT.format(root=root, what=f"working-directory '{inputs['working-directory']}'"),
                         "no manifest")
         return fail(NO_DIRECTORY.format(path=inputs["working-directory"], root=root), "invalid inputs")
-    if not (workdir / inputs["manifest"]).is_file():
+    for manifest in manifests(inputs["manifest"]) or [inputs["manifest"]]:
+        if glob.has_magic(manifest) or (workdir / manifest).is_file():
+            continue  # a glob is the engine's to expand, and to refuse when it matches nothing
         if not _checked_out(root):
-            return fail(NOT_CHECKED_OUT.format(root=root, what=f"manifest '{inputs['manifest']}'"), "no manifest")
-        return fail(NO_MANIFEST.format(path=inputs["manifest"], root=workdir), "invalid inputs")
+            return fail(NOT_CHECKED_OUT.format(root=root, what=f"manifest '{manifest}'"), "no manifest")
+        return fail(NO_MANIFEST.format(path=manifest, root=workdir), "invalid inputs")
 
     env = engine_environment(inputs, environ)
     if environ.get(DOCKER_CONFIG_MOUNT) and "DOCKER_CONFIG" not in environ:

@@ -41,6 +41,15 @@ LABELS = {"environment": "input 'environment'", "work_pool": "input 'work-pool'"
           "smoke": "input 'smoke'"}
 
 
+# `changed-since` asks which manifests changed: it deploys nothing, so needs neither of these.
+NOT_FOR_CHANGED = ("environment", "prefect-api-url")
+
+
+def manifests(value: str) -> list[str]:
+    """Input `manifest`: one path, or several, one a line or comma-separated (globs are the engine's)."""
+    return [m.strip() for line in value.splitlines() for m in line.split(",") if m.strip()]
+
+
 @dataclass(frozen=True)
 class Input:
     name: str
@@ -88,7 +97,7 @@ def read_inputs(environ: Mapping[str, str]) -> dict[str, str]:
     values = {}
     for name, spec in inputs.items():
         value = given.get(name, "").strip()
-        if not value and spec.default is None:
+        if not value and spec.default is None and not (name in NOT_FOR_CHANGED and given.get("changed-since")):
             problems.append(MISSING.format(name=name, hint=spec.description))
         values[name] = value or (spec.default or "")
     for name in [n for n, spec in inputs.items() if spec.boolean]:
@@ -120,8 +129,11 @@ def is_true(value: str) -> bool:
 
 
 def command_line(inputs: dict[str, str]) -> list[str]:
-    """`flow-register ...` for these inputs: `deploy`, or `destroy` of a preview."""
-    where = ["--file", inputs["manifest"], "--environment", inputs["environment"]]
+    """`flow-register ...` for these inputs: `deploy`, `destroy` of a preview, or `changed`."""
+    files = [arg for m in manifests(inputs["manifest"]) for arg in ("--file", m)]
+    if inputs["changed-since"]:
+        return ["changed", f"--since={inputs['changed-since']}", "--output", "json", *files]
+    where = [*files, "--environment", inputs["environment"]]
     server = [arg for name, flag in (("concurrency", "--concurrency"), ("lock-wait", "--lock-wait"))
               if inputs[name] for arg in (flag, inputs[name])]
     if is_true(inputs["destroy"]):

@@ -243,3 +243,33 @@ def _preview(node: ast.AST, depth: int) -> ast.AST:
         elif isinstance(value, str) and len(value) > 200:
             setattr(copied, name, value[:200])
     return copied
+
+
+def imported_files(repository: Path, flow_file: Path, folders: list[Path]) -> set[Path]:
+    """The flow file and every file of the repository it imports, directly or through other project files,
+    anywhere in them (inside functions too): what a run of the flow executes of the repository. `folders`:
+    where imports are looked up, after the flow's own folder (the manifest's, then the repository's top).
+    Read with the same lookup as the schema's modules, never imported."""
+    project = Project(repository, flow_file)
+    project.search = list(dict.fromkeys([flow_file.resolve().parent, *(f.resolve() for f in folders)]))
+    start = project.file(flow_file, flow_file.stem, "")
+    found = {start.path}
+    todo = [start]
+    while todo:
+        module = todo.pop()
+        for node in ast.walk(module.tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = _absolute(module, node)
+                names = [base] + [f"{base}.{alias.name}" for alias in node.names if alias.name != "*"]
+            else:
+                continue
+            for name in names:
+                parts = [p for p in name.split(".") if p]
+                for end in range(1, len(parts) + 1):  # `import a.b` runs a/__init__.py too
+                    imported = project.module(".".join(parts[:end]))
+                    if isinstance(imported, Module) and imported.path not in found:
+                        found.add(imported.path)
+                        todo.append(imported)
+    return found

@@ -220,6 +220,17 @@ def offline(manifest, environment: str) -> Image | None:
                  repository=spec.repository.text)
 
 
+def inputs(manifest, environment: str) -> tuple[Path, list[Path]] | None:
+    """The build context and the files `environment`'s image is made of, as the content tag reads them
+    (what Docker is sent, the Dockerfile): editing any of them makes a new image. None without an image."""
+    settings = manifest.image(environment)
+    if settings is None:
+        return None
+    spec = _spec(manifest, environment, settings)
+    files = [spec.context / p for p in _content(manifest, spec).paths]
+    return spec.context, files + ([spec.dockerfile] if spec.dockerfile else [])
+
+
 def prepare(manifest, environment: str, *, build: str = "auto", push: bool = True, image_tag: str | None = None,
             dry_run: bool = False, recorded: Iterable[str] = ()) -> Image:
     """The image for `environment`'s deployments; Image() when the manifest has no image.

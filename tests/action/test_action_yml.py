@@ -20,13 +20,13 @@ DESIGN_INPUTS = ["environment", "manifest", "working-directory", "work-pool", "c
                  "dry-run", "prune", "build", "push", "image-tag", "prefect-api-url", "prefect-api-key",
                  "prefect-api-auth-string", "registry-username", "registry-password", "aws-region"]
 ADDED_INPUTS = ["comment", "github-token", "preview", "preview-active", "destroy", "concurrency", "lock-wait",
-                "smoke", "smoke-timeout", "runtime", "registry-host"]
+                "smoke", "smoke-timeout", "runtime", "registry-host", "changed-since"]
 DESIGN_OUTPUTS = ["image", "plan", "deployments", "created", "updated", "unchanged", "deleted"]
 
 
 def test_inputs_and_outputs_are_designs_plus_the_added_ones():
     assert list(ACTION["inputs"]) == DESIGN_INPUTS + ADDED_INPUTS
-    assert list(ACTION["outputs"]) == DESIGN_OUTPUTS + ["changes"]
+    assert list(ACTION["outputs"]) == DESIGN_OUTPUTS + ["changes", "changed"]
     assert {n for n, s in ACTION["inputs"].items() if s.get("required")} == {"environment", "prefect-api-url"}
     for name, output in ACTION["outputs"].items():
         assert output["value"] == f"${{{{ steps.register.outputs.{name} }}}}"

@@ -60,3 +60,12 @@ def test_the_readmes_complete_workflow(tmp_path):
     findings, log = zizmor(".", cwd=repo)
     assert findings == [], describe(findings)
     assert "flows.yml" in audited(log), log
+
+
+def test_the_monorepo_example_as_a_team_would_have_it(tmp_path):
+    repo = tmp_path / "pipelines"
+    shutil.copytree(EXAMPLES / "monorepo", repo, ignore=shutil.ignore_patterns("__pycache__"))
+    git_repository(repo)
+    findings, log = zizmor(".", cwd=repo)
+    assert findings == [], describe(findings)
+    assert "deploy.yml" in audited(log), log

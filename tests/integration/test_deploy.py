@@ -21,6 +21,9 @@ from support.registration import (CLI, Api, Project, base_manifest, client_env, 
 pytestmark = pytest.mark.integration
 
 OWNER = "managed-by:flow-register"
+# The fake registry has every tag, and the integration tier builds nothing: its image is taken as it is
+# (`build: auto` reuses a registry image only when the environment's deployments already run it).
+PREBUILT = ("--build", "never")
 
 
 @pytest.fixture
@@ -57,7 +60,7 @@ def test_create_registers_every_field_then_a_second_run_writes_nothing(project, 
     with fake_registry() as (registry, _):
         manifest = base_manifest(project.name, pool, image=f"{registry}/etl")
         project.write(manifest)
-        first = project.deploy()
+        first = project.deploy(*PREBUILT)
         assert first.code == 0, first
         assert actions(first) == {"extract": "create", "weekly": "create"}
         image = first.json["image"]
@@ -88,7 +91,7 @@ def test_create_registers_every_field_then_a_second_run_writes_nothing(project, 
         assert weekly["parameters"] == {"recipients": ["a@example.com"]}
         assert weekly["global_concurrency_limit"] is None and weekly["schedules"] == []
 
-        second = project.deploy()
+        second = project.deploy(*PREBUILT)
         assert second.code == 0, second
         assert actions(second) == {"extract": "unchanged", "weekly": "unchanged"}
         assert second.json["requests"]["writes"] == 0
@@ -149,7 +152,7 @@ def test_an_update_of_each_field_writes_that_field_and_converges(project, api, p
     with fake_registry() as (registry, _):
         manifest = base_manifest(project.name, pool, image=f"{registry}/etl")
         project.write(manifest)
-        first = project.deploy()
+        first = project.deploy(*PREBUILT)
         assert first.code == 0, first
         deployment_id = owned(api, project)["extract"]["id"]
         for what, edit, fields in steps:
@@ -159,16 +162,16 @@ def test_an_update_of_each_field_writes_that_field_and_converges(project, api, p
             else:
                 edit(manifest)
             project.write(manifest)
-            planned = project.plan()
+            planned = project.plan(*PREBUILT)
             assert planned.code == 0, planned
             entry = entries(planned)["extract"]
             assert (entry["action"], set(entry["changes"])) == ("update", fields), f"{what}: {planned}"
             assert planned.json["requests"]["writes"] == 0
-            applied = project.deploy()
+            applied = project.deploy(*PREBUILT)
             assert applied.code == 0, f"{what}: {applied}"
             assert entries(applied)["extract"]["id"] == deployment_id, f"{what}: {applied}"
 
-        final = project.plan()
+        final = project.plan(*PREBUILT)
         assert final.code == 0 and set(actions(final).values()) == {"unchanged"}, final
 
     extract = owned(api, project)["extract"]
