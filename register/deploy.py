@@ -208,9 +208,15 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
         # there would then be compared with itself, its edit hidden from the plan.
         for problem in check_parameters(manifest, environment, loaded.deployments, loaded.schemas):
             report.problems.setdefault((problem.file, problem.line, problem.col, problem.message), problem)
-    for deployment in loaded.deployments:  # found before the first write, not by the server half way
+    # Found before the first write, not by the server half way; a number validate's range checks already
+    # refused at that line is one problem, not two.
+    refused = {(p.file, p.line) for p in [*manifest.problems, *report.problems.values()] if p.severity == "error"}
+    for deployment in loaded.deployments:
         for path, message in unstorable(deployment):
-            report.at(deployment.origin(*path), f"deployment '{deployment.manifest_name}': {message}", "server-range")
+            problem = manifest.source.problem(deployment.origin(*path), "", "server-range")
+            if (problem.file, problem.line) not in refused:
+                report.at(deployment.origin(*path), f"deployment '{deployment.manifest_name}': {message}",
+                          "server-range")
     spec = manifest.image(environment)
     pool_checks.check(report, environment, loaded.deployments, state.pools, server=server.url,
                       pool_names=server.work_pool_names, image=f"{spec['repository']}:latest" if spec else None)
