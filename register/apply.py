@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from register.desired import automation_body, body
+from register.kinds import KINDS
 from register.manifest.resolve import OWNER_TAG
 from register.plan import Action, Plan, automation_deployments, compare, registered
 from register.server import Server, ServerError
@@ -34,6 +35,7 @@ class Step:
     flow: str
     name: str
     id: str | None = None
+    resource: str = "deployment"  # the kind of thing written (register/kinds/)
 
 
 @dataclass
@@ -129,7 +131,7 @@ def apply(plan: Plan, server: Server, flow_ids: dict[str, str],
     if result.ok and server.unsure_writes > unsure_before:
         _verify(plan, pending, server, flow_ids, result, lease)
     for action in plan.actions:
-        if action.kind == "unchanged":
+        if action.kind == "unchanged" and action.resource == "deployment":
             result.ids[(action.flow, action.name)] = action.id
     return result
 
@@ -179,8 +181,32 @@ class _Flows:
             list(pool.map(one, dict.fromkeys(n for n in names if n not in self.ids)))
 
 
+def _phases(pending: list[Action]) -> list[list[Action]]:
+    """The plan's actions in its dependency order, cut where one kind's writes (or deletions) end: each phase
+    ends before the next begins (a variable is there before the deployment naming it is written). A
+    deployment's deletions run beside the deployments' writes, as nothing written after them names them."""
+    phases: list[tuple[object, list[Action]]] = []
+    for action in pending:
+        group = "deployment" if action.resource == "deployment" else (action.resource, action.kind == "delete")
+        if phases and phases[-1][0] == group:
+            phases[-1][1].append(action)
+        else:
+            phases.append((group, [action]))
+    return [actions for _, actions in phases]
+
+
 def _run(pending: list[Action], server: Server, flow_ids: dict[str, str], result: ApplyResult,
          concurrency: int, lease) -> None:
+    phases = _phases(pending)
+    for position, phase in enumerate(phases):
+        _run_phase(phase, server, flow_ids, result, concurrency, lease)
+        if not result.ok:
+            result.not_attempted += [a for later in phases[position + 1:] for a in later]
+            return
+
+
+def _run_phase(pending: list[Action], server: Server, flow_ids: dict[str, str], result: ApplyResult,
+               concurrency: int, lease) -> None:
     run = _Run(pending, result, lease)
     flows = _Flows(server, flow_ids)
 
@@ -207,6 +233,14 @@ def _run(pending: list[Action], server: Server, flow_ids: dict[str, str], result
 
 def _apply_one(action: Action, server: Server, flows: _Flows, result: ApplyResult,
                wrote: Callable[[Step], None] = lambda step: None) -> Step | None:
+    if action.resource != "deployment":
+        kind = KINDS[action.resource]
+        if action.kind == "delete":
+            kind.delete(server, action)
+            return Step("deleted", "", action.name, action.id, resource=action.resource)
+        written = kind.write(server, action)
+        return Step("created" if action.kind == "create" else "updated", "", action.name, written,
+                    resource=action.resource)
     key = (action.flow, action.name)
     if action.kind == "delete":
         server.delete_owned_automations(action.id, action.name)
@@ -237,6 +271,24 @@ def _apply_one(action: Action, server: Server, flows: _Flows, result: ApplyResul
 def _differences(plan: Plan, pending: list[Action], server: Server) -> list[tuple[Action, str]]:
     """The actions whose outcome the server does not show, read back in bulk, each with what differs."""
     owner = plan.owner
+    wrong = []
+    for kind in KINDS.values():  # the other kinds: read back by name, compared as planned
+        mine = [a for a in pending if a.resource == kind.name]
+        if not mine:
+            continue
+        found = {i.key: i for i in kind.read(server, [a.name for a in mine], owner)}
+        for action in mine:
+            have = found.get(action.name)
+            if action.kind == "delete":
+                if have is not None:
+                    wrong.append((action, "still registered"))
+            elif have is None:  # written again as what the server needs now
+                wrong.append((dataclasses.replace(action, kind="create"), "not registered"))
+            elif changed := [c.field for c in kind.compare(action.desired, have)]:
+                wrong.append((dataclasses.replace(action, kind="update"), "differs in " + ", ".join(changed)))
+    pending = [a for a in pending if a.resource == "deployment"]
+    if not pending:
+        return wrong
     raw = server.deployments([a.name for a in pending], owner)
     flows = {str(f["id"]): f["name"] for f in server.flows([], [str(r["flow_id"]) for r in raw])}
     by_deployment: dict[str, list[dict]] = {}
@@ -244,7 +296,6 @@ def _differences(plan: Plan, pending: list[Action], server: Server) -> list[tupl
         for deployment_id in automation_deployments(automation):
             by_deployment.setdefault(deployment_id, []).append(automation)
     have = {(flows[str(r["flow_id"])], r["name"]): r for r in raw if str(r["flow_id"]) in flows}
-    wrong = []
     for action in pending:
         found = have.get((action.flow, action.name))
         if action.kind == "delete":
@@ -281,5 +332,5 @@ def _verify(plan: Plan, pending: list[Action], server: Server, flow_ids: dict[st
     if wrong:
         action, what = wrong[0]
         result.failed = action
-        result.error = (f"after writing, the server does not hold the plan: deployment '{action.name}' {what}"
+        result.error = (f"after writing, the server does not hold the plan: {action.resource} '{action.name}' {what}"
                         + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else "") + "; run again")

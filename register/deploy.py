@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 
 from register import desired as desired_state
 from register.apply import apply
+from register.engine import plan as engine
+from register.engine.kind import Item
 from register.flows import Schemas
 from register.image import Image, ImageError, inspect, prepare
+from register.kinds import BEFORE_DEPLOYMENTS, KINDS
 from register.manifest import Manifest, Overrides, load_manifest
 from register.manifest.checks import ProblemReport, check_parameters
 from register.manifest import pools as pool_checks
@@ -75,6 +78,8 @@ class Loaded:
     # The manifest has mistakes (all in manifest.problems): nothing is registered, but `deployments` (those
     # that can be) are still checked against the server, so one run tells every mistake.
     broken: bool = False
+    # The other kinds' desired things, by kind name, for the kinds the manifest manages (it has their section)
+    others: dict[str, list[Item]] = field(default_factory=dict)
 
 
 @dataclass
@@ -84,6 +89,7 @@ class ServerState:
     pools: dict[str, desired_state.Pool]
     registered: list  # plan.State of each deployment of interest
     flow_ids: dict[str, str]  # flow name -> id
+    others: dict[str, list[Item]] = field(default_factory=dict)  # the other kinds' registered things, by kind
 
 
 def lease_scope(environment: str, preview: str | None) -> str:
@@ -150,13 +156,18 @@ def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Load
                 d.schedules = [{**s, "active": False} for s in d.schedules]
                 d.triggers = []
         owner = preview
-    return Loaded(manifest, deployments, everything, owner, broken=broken)
+    # The other kinds the manifest has a section for; a preview's deployments use the environment's.
+    others = {} if options.preview else \
+        {kind.name: found for kind in BEFORE_DEPLOYMENTS if (found := kind.desired(manifest, env)) is not None}
+    return Loaded(manifest, deployments, everything, owner, broken=broken, others=others)
 
 
 def read_server(server: Server, loaded: Loaded) -> ServerState:
     deployments = loaded.deployments
     # The four reads at once: against a hosted server each costs a round trip.
-    with ThreadPoolExecutor(4, thread_name_prefix="read") as pool:
+    with ThreadPoolExecutor(4 + len(loaded.others), thread_name_prefix="read") as pool:
+        reading_others = {name: pool.submit(KINDS[name].read, server, [i.name for i in items], loaded.owner)
+                          for name, items in loaded.others.items()}
         reading_pools = pool.submit(server.work_pools, [d.work_pool for d in deployments])
         reading_deployments = pool.submit(server.deployments, [d.name for d in deployments], loaded.owner)
         reading_flows = pool.submit(server.flows, [d.flow for d in deployments], [])
@@ -165,6 +176,7 @@ def read_server(server: Server, loaded: Loaded) -> ServerState:
         raw_deployments = reading_deployments.result()
         flows = reading_flows.result()
         automations = reading_automations.result()
+        others = {name: reading.result() for name, reading in reading_others.items()}
     known = {str(f["id"]) for f in flows}  # a deployment of the same name under another flow: that flow too
     flows += server.flows([], [str(r["flow_id"]) for r in raw_deployments if str(r["flow_id"]) not in known])
     by_deployment: dict[str, list[dict]] = {}
@@ -182,7 +194,7 @@ def read_server(server: Server, loaded: Loaded) -> ServerState:
                 str(raw["id"]), [f"{d.name}__automation_{i}" for i in range(1, len(d.triggers) + 1)])
     states = [registered(r, flow_names[str(r["flow_id"])], by_deployment.get(str(r["id"]), []), loaded.owner)
               for r in raw_deployments if str(r["flow_id"]) in flow_names]
-    return ServerState(pools, states, {f["name"]: str(f["id"]) for f in flows})
+    return ServerState(pools, states, {f["name"]: str(f["id"]) for f in flows}, others)
 
 
 def check(loaded: Loaded, state: ServerState, server: Server, environment: str) -> list[Problem]:
@@ -196,14 +208,32 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
         # there would then be compared with itself, its edit hidden from the plan.
         for problem in check_parameters(manifest, environment, loaded.deployments, loaded.schemas):
             report.problems.setdefault((problem.file, problem.line, problem.col, problem.message), problem)
-    for deployment in loaded.deployments:  # found before the first write, not by the server half way
+    # Found before the first write, not by the server half way; a number validate's range checks already
+    # refused at that line is one problem, not two.
+    refused = {(p.file, p.line) for p in [*manifest.problems, *report.problems.values()] if p.severity == "error"}
+    for deployment in loaded.deployments:
         for path, message in unstorable(deployment):
-            report.at(deployment.origin(*path), f"deployment '{deployment.manifest_name}': {message}", "server-range")
+            problem = manifest.source.problem(deployment.origin(*path), "", "server-range")
+            if (problem.file, problem.line) not in refused:
+                report.at(deployment.origin(*path), f"deployment '{deployment.manifest_name}': {message}",
+                          "server-range")
     spec = manifest.image(environment)
     pool_checks.check(report, environment, loaded.deployments, state.pools, server=server.url,
                       pool_names=server.work_pool_names, image=f"{spec['repository']}:latest" if spec else None)
+    declared = {i.name for i in loaded.others.get("variable", [])}  # written before the deployments naming them
     references.check(report, loaded.deployments, server=server.url, existing_blocks=server.existing_blocks,
-                     existing_variables=server.existing_variables)
+                     existing_variables=lambda names: (names & declared) |
+                     (server.existing_variables(names - declared) if names - declared else set()))
+    for name, items in loaded.others.items():
+        kind = KINDS[name]
+        for want, have in engine.conflicts(items, state.others.get(name, []), loaded.owner):
+            project, env = engine.owner_of(have)
+            whose = f"belongs to project '{project}', environment '{env}'" if project else \
+                "was made outside flow-register (it lacks the tag managed-by:flow-register)"
+            report.at((kind.plural, want.index, "name"),
+                      f"{kind.name} '{want.name}' on {server.url} {whose}; flow-register does not overwrite it. Give "
+                      f"this one another name, or delete that one on the server to let this manifest own it",
+                      f"{kind.name}-owner")
     for have in conflicts([(d.flow, d.name) for d in loaded.deployments], state.registered):
         project, env = owner_of(have)
         index = next(d.index for d in loaded.deployments if (d.flow, d.name) == have.key)
@@ -223,16 +253,20 @@ def build_plan(options: DeployOptions, loaded: Loaded, state: ServerState, image
     wanted = desired_state.for_environment(loaded.manifest, options.environment, loaded.deployments, image=image,
                                            pool=lambda d: state.pools[d.work_pool], owner=loaded.owner,
                                            github=settings.github, schemas=loaded.schemas, uploads=uploads)
-    return make_plan(loaded.manifest.project, options.environment, wanted, state.registered,
+    plan = make_plan(loaded.manifest.project, options.environment, wanted, state.registered,
                      manifest_keys={(d.flow, d.name) for d in loaded.everything}, prune=options.prune,
                      owner=loaded.owner)
+    planned = [(kind, *engine.plan_kind(kind, loaded.others[kind.name], state.others.get(kind.name, []),
+                                        owner=loaded.owner, prune=options.prune))
+               for kind in BEFORE_DEPLOYMENTS if kind.name in loaded.others]
+    return engine.combine(plan, planned)
 
 
 def check_image(loaded: Loaded, plan: Plan, image: Image | None, environment: str, reporter: Reporter) -> None:
     """Every deployment about to be written finds its flow file in the image it runs, where its pull step
     starts the run: read from the image itself, never run (register/image/inspect.py). Before any write."""
     by_key = {(d.flow, d.name): d for d in loaded.deployments}
-    wanted = [w for a in plan.actions if inspect.needs_check(a) and (a.flow, a.name) in by_key
+    wanted = [w for a in plan.of("deployment") if inspect.needs_check(a) and (a.flow, a.name) in by_key
               and (w := inspect.expected(by_key[(a.flow, a.name)], a.desired.fields))]
     if not wanted:
         return
@@ -400,7 +434,7 @@ def _smoke(smokes: list, outcome: Outcome, loaded: Loaded, server: Server, setti
            reporter: Reporter) -> list:
     """Run each smoke deployment once, after applying, and wait for the runs to end."""
     registered = {d.manifest_name: d for d in loaded.deployments}
-    actions = {(a.flow, a.name): a for a in outcome.plan.actions}
+    actions = {(a.flow, a.name): a for a in outcome.plan.of("deployment")}
     runs = []
     for smoke in smokes:
         d = registered.get(smoke.deployment)

@@ -39,6 +39,9 @@ class Action:
     registered: State | None = None
     notes: list[str] = field(default_factory=list)  # what the plan says beside the changes
     drift: bool = False  # the server changed outside flow-register since its last write
+    # The kind of thing it writes (register/kinds/): a deployment (flow and name), or a kind whose things
+    # are found by name alone (flow ""), with `desired` and `registered` as register.engine.kind.Item.
+    resource: str = "deployment"
 
     @property
     def changed(self) -> list[str]:
@@ -46,10 +49,14 @@ class Action:
 
     @property
     def writes_deployment(self) -> bool:
+        if self.resource != "deployment":
+            return False
         return self.kind == "create" or any(c.field in DEPLOYMENT_FIELDS for c in self.changes)
 
     @property
     def writes_triggers(self) -> bool:
+        if self.resource != "deployment":
+            return False
         if self.kind == "create":
             return bool(self.desired.fields["triggers"])
         return "triggers" in self.changed
@@ -63,6 +70,12 @@ class Plan:
     kept: list[State] = field(default_factory=list)  # owned, no longer in the manifest, kept without --prune
     prune: bool = False
     owner: list[str] = field(default_factory=list)  # the ownership tags of what this plan may write or delete
+    # Of the other kinds (their plural, e.g. "variables"): owned, no longer in the manifest, kept without --prune
+    kept_other: dict[str, list] = field(default_factory=dict)
+
+    def of(self, resource: str) -> list[Action]:
+        """The actions on things of one kind ("deployment", "variable"), in the plan's order."""
+        return [a for a in self.actions if a.resource == resource]
 
     def count(self, kind: str) -> int:
         return sum(a.kind == kind for a in self.actions)

@@ -43,6 +43,8 @@ SECTIONS = {
     "code": "code",
     "git": "code.git",
     "git_credentials": "code.git.credentials",
+    "variable": "variables[]",
+    "variable_override": "variables[].environments.<env>",
     "s3_code": "code.s3",
     "gcs_code": "code.gcs",
 }

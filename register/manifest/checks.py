@@ -5,6 +5,8 @@ where it was written, so an error inherited from `defaults` points at `defaults`
 
 from __future__ import annotations
 
+import json
+
 import re
 
 import jsonschema
@@ -45,6 +47,7 @@ def check(manifest: Manifest, environment: str | None = None, overrides: Overrid
     data = manifest.data if data is None else data
     declared = environment_names(data)
     _names_and_environments(report, data, declared)
+    _variables(report, data, declared)
     _image(report, manifest, data)
     code.check_secrets(report, manifest.data)
     if environment is not None and environment not in declared:
@@ -68,6 +71,35 @@ def check(manifest: Manifest, environment: str | None = None, overrides: Overrid
             _deployment(report, manifest, env, deployment, flows)
             _schedule_slugs(report, deployment)
     return list(report.problems.values())
+
+
+MAX_VARIABLE_VALUE = 5000  # prefect.types.MAX_VARIABLE_VALUE_LENGTH: the server refuses a longer value (as JSON)
+
+
+def _variables(report: ProblemReport, data: dict, declared: list[str]) -> None:
+    """What the schema cannot say of `variables`: names unique, environments declared, values the server takes."""
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(data.get("variables") or []):
+        if not isinstance(entry, dict):
+            continue
+        name = entry["name"]
+        if name in seen:
+            report.at(("variables", index, "name"), f"variable name '{name}' is already used by variables[{seen[name]}]; "
+                                                    "names must be unique", "duplicate-name")
+        seen.setdefault(name, index)
+        values = [(("variables", index, "value"), entry.get("value"))]
+        for env, override in (entry.get("environments") or {}).items():
+            if env not in declared:
+                report.at(("variables", index, "environments", env),
+                          f"environment '{env}' is not declared; declared environments are {one_of(declared)}",
+                          "unknown-environment", key=True)
+            if isinstance(override, dict) and "value" in override:
+                values.append((("variables", index, "environments", env, "value"), override["value"]))
+        for path, value in values:
+            size = len(json.dumps(value, default=str))
+            if size > MAX_VARIABLE_VALUE:
+                report.at(path, f"variable '{name}': the value is {size} characters as JSON; the Prefect server takes "
+                                f"at most {MAX_VARIABLE_VALUE}", "variable-value")
 
 
 def _environments_using(path: tuple, declared: list[str]) -> list[str]:

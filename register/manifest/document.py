@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 from register.flows import FlowNotFound, read_flow
-from register.manifest.resolve import Deployment, Overrides, environment_names, resolve
+from register.manifest.resolve import Deployment, Overrides, Variable, environment_names, resolve, resolve_variables
 from register.manifest.source import Source
 from register.problems import Problem
 
@@ -88,6 +88,10 @@ class Manifest:
         for deployment in resolved:
             self._from_source(deployment)
         return resolved
+
+    def variables(self, environment: str) -> list[Variable] | None:
+        """The variables of `environment`; None when the manifest has no `variables:` (it manages none)."""
+        return resolve_variables(self.usable if self.usable is not None else self.data, environment)
 
     def _from_source(self, deployment: Deployment) -> None:
         facts = read_flow(self.root, deployment.entrypoint)

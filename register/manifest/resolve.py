@@ -221,3 +221,39 @@ def resolve(manifest: dict, environment: str, overrides: Overrides | None = None
             origins=origins,
         ))
     return result
+
+
+@dataclass
+class Variable:
+    """One Prefect variable as it should be on the server, in one environment."""
+
+    name: str
+    value: object
+    index: int  # its position in `variables`, for error positions
+    tags: list = field(default_factory=list)  # with the ownership tags
+    value_at: tuple = ()  # where its value was written: the variable's own, or its environment's override
+
+    def origin(self, *path) -> tuple:
+        return self.value_at if path == ("value",) else ("variables", self.index, *path)
+
+
+def resolve_variables(manifest: dict, environment: str) -> list[Variable] | None:
+    """`environment`'s variables; None when the manifest has no `variables:` (then it manages none, and prunes
+    none). An environment's override replaces the value and tags it gives. Assumes the schema passed."""
+    entries = manifest.get("variables")
+    if entries is None:
+        return None
+    out = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):  # rejected by the schema (see schema.usable_part)
+            continue
+        override = (entry.get("environments") or {}).get(environment) or {}
+        if override.get("enabled", entry.get("enabled", True)) is False:
+            continue
+        value_at = ("variables", index, "environments", environment, "value") if "value" in override else \
+            ("variables", index, "value")
+        tags = override["tags"] if override.get("tags") is not None else entry.get("tags") or []
+        out.append(Variable(entry["name"], override.get("value", entry.get("value")), index,
+                            list(dict.fromkeys([*tags, *ownership_tags(manifest["project"], environment)])),
+                            value_at))
+    return out

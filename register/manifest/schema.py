@@ -143,6 +143,9 @@ def problems_of(error: ValidationError, source: Source) -> list[Problem]:
         if path and path[-1] == "entrypoint":
             return [source.problem(path, f"{where} '{error.instance}' must look like 'path/to/file.py:function'",
                                    "entrypoint")]
+        if path[:1] == ("variables",) and path[-1] == "name":
+            return [source.problem(path, f"{where} '{error.instance}' is not a variable name: use lower-case letters, "
+                                         "digits, '-' and '_' (Prefect's rule), e.g. 'aws_region'", "name")]
         if path and path[-1] == "name":
             return [source.problem(path, f"{where} '{error.instance}' may not contain '/', '%', '&', '>' or '<'",
                                    "name")]
@@ -185,6 +188,13 @@ def usable_part(data: dict, found: list[ValidationError], dropped: set | None = 
                 pruned["deployments"][path[1]] = None
             else:
                 _remove(pruned, path)
+        elif path[:1] == ["variables"] and len(path) >= 2:
+            if error.validator == "required" or len(path) == 2 or path[2] == "name":
+                pruned["variables"][path[1]] = None
+            else:
+                _remove(pruned, path)
+        elif path == ["variables"]:
+            pruned.pop("variables", None)
         elif path[:1] == ["environments"] and len(path) >= 2:
             if len(path) == 2:
                 pruned["environments"][path[1]] = {}

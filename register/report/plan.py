@@ -8,6 +8,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 from register.apply import ApplyResult
+from register.kinds import KINDS
 from register.plan import Action, Change, Plan
 from register.report import github
 
@@ -120,7 +121,31 @@ def text(outcome: Outcome) -> str:
 
 def step_line(step) -> str:
     """One write as it happens."""
+    if step.resource != "deployment":
+        return f"  {step.action} {step.resource} {github.visible(step.name)}"
     return f"  {step.action} {github.visible(step.name)} ({step.id})"
+
+
+def other_kinds(plan: Plan) -> list:
+    """The kinds besides deployments that this plan has something of (register/kinds/), in dependency order."""
+    return [kind for kind in KINDS.values() if plan.of(kind.name) or plan.kept_other.get(kind.plural)]
+
+
+def _rows(rows: list[tuple], details: dict[int, list[str]]) -> list[str]:
+    """Aligned columns, the last one left ragged, with each row's detail lines under it."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for index, row in enumerate(rows):
+        lines.append(("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])) + "  " +
+                      row[-1]).rstrip())
+        for line in details.get(index, []):
+            lines.append(" " * (4 + widths[0]) + line)
+    return lines
+
+
+def _details(action: Action) -> list[str]:
+    return [github.visible(line) for line in [line for change in action.changes for line in change_lines(change)]
+            + action.notes]
 
 
 def table(outcome: Outcome) -> str:
@@ -133,23 +158,30 @@ def table(outcome: Outcome) -> str:
         lines.append(image)
     lines += [github.visible(u.line(outcome.dry_run)) for u in outcome.uploads]
     lines.append("")
+    # Each kind a table of its own, the things a deployment names first, as they are written.
+    for kind in other_kinds(plan):
+        rows = [("ACTION", kind.name.upper(), "CHANGES")]
+        details = {}
+        for action in plan.of(kind.name):
+            rows.append((action.kind, github.visible(action.name), ", ".join(action.changed)))
+            if extra := _details(action):
+                details[len(rows) - 1] = extra
+        lines += _rows(rows, details) if len(rows) > 1 else [f"  (no {kind.plural})"]
+        if kept := plan.kept_other.get(kind.plural):
+            lines += [f"  {kind.plural.capitalize()} no longer in the manifest, kept: "
+                      f"{', '.join(github.visible(i.name) for i in kept)}; --prune deletes them"]
+        lines.append("")
+    deployments = plan.of("deployment")
     rows = [("ACTION", "DEPLOYMENT", "FLOW", "WORK POOL", "CHANGES")]
     details: dict[int, list[str]] = {}
-    for action in plan.actions:
+    for action in deployments:
         state = action.desired or action.registered
         rows.append((action.kind, github.visible(action.name), github.visible(action.flow),
                      github.visible(state.fields.get("work_pool") or ""), ", ".join(action.changed)))
-        extra = [github.visible(line) for change in action.changes for line in change_lines(change)]
-        extra += [github.visible(note) for note in action.notes]
-        if extra:
+        if extra := _details(action):
             details[len(rows) - 1] = extra
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for index, row in enumerate(rows):
-        lines.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
-        lines[-1] = lines[-1].rstrip()
-        for line in details.get(index, []):
-            lines.append(" " * (4 + widths[0]) + line)
-    if not plan.actions:
+    lines += _rows(rows, details)
+    if not deployments:
         lines.append("  (no deployments)")
     if plan.kept:
         names = ", ".join(f"{github.visible(s.name)} (flow {github.visible(s.flow)})" for s in plan.kept)
@@ -195,12 +227,13 @@ def smoke_lines(outcome: Outcome) -> list[str]:
 def failure_text(outcome: Outcome) -> str:
     """What a failed apply did and did not do; printed to stderr."""
     result = outcome.result
-    applied = ", ".join(f"{s.action} '{s.name}'" for s in result.applied) or "nothing"
-    rest = ", ".join(f"{a.kind} '{a.name}'" for a in result.not_attempted) or "nothing"
+    what = lambda thing: "" if thing == "deployment" else thing + " "  # noqa: E731
+    applied = ", ".join(f"{s.action} {what(s.resource)}'{s.name}'" for s in result.applied) or "nothing"
+    rest = ", ".join(f"{a.kind} {what(a.resource)}'{a.name}'" for a in result.not_attempted) or "nothing"
     return "\n".join([
         f"flow-register: error: {result.error}",
         f"Applied before the failure: {applied}.",
-        f"Failed: {result.failed.kind} '{result.failed.name}'. Not attempted: {rest}.",
+        f"Failed: {result.failed.kind} {what(result.failed.resource)}'{result.failed.name}'. Not attempted: {rest}.",
         "Run the same command again to finish: every write sets a whole state, so a new run converges.",
     ])
 
@@ -209,7 +242,7 @@ def failure_text(outcome: Outcome) -> str:
 
 def deployments_list(outcome: Outcome) -> list[dict]:
     return [{"name": a.name, "flow": a.flow, "id": outcome.deployment_id(a), "action": a.kind}
-            for a in outcome.plan.actions]
+            for a in outcome.plan.of("deployment")]
 
 
 def as_json(outcome: Outcome) -> dict:
@@ -234,20 +267,27 @@ def as_json(outcome: Outcome) -> dict:
             "diff": {c.field: {"from": c.before, "to": c.after} for c in a.changes},
             **({"notes": a.notes} if a.notes else {}),
             "drift": a.drift,
-        } for a in plan.actions],
+        } for a in plan.of("deployment")],
         "kept": [{"name": s.name, "flow": s.flow, "id": s.id} for s in plan.kept],
         "summary": {"create": plan.count("create"), "update": plan.count("update"),
                     "unchanged": plan.count("unchanged"), "delete": plan.count("delete")},
         "requests": {"reads": outcome.reads, "writes": outcome.writes, "retries": outcome.retries,
                      "busy_window": outcome.busy_window},
     }
+    for kind in other_kinds(plan):  # e.g. "variables": [...], "variables_kept": [...]
+        out[kind.plural] = [{
+            "name": a.name, "id": a.id, "action": a.kind, "applied": outcome.applied(a), "changes": a.changed,
+            "diff": {c.field: {"from": c.before, "to": c.after} for c in a.changes},
+            **({"notes": a.notes} if a.notes else {}), "drift": a.drift} for a in plan.of(kind.name)]
+        out[f"{kind.plural}_kept"] = [{"name": i.name, "id": i.id} for i in plan.kept_other.get(kind.plural, [])]
     if outcome.uploads:
         out["code"] = [u.as_dict() for u in outcome.uploads]
     if outcome.smoke:
         out["smoke"] = [run.as_dict() for run in outcome.smoke]
     result = outcome.result
     if result is not None:
-        out["applied"] = [{"action": s.action, "name": s.name, "flow": s.flow, "id": s.id} for s in result.applied]
+        out["applied"] = [{"action": s.action, "name": s.name, "flow": s.flow, "id": s.id,
+                           **({"kind": s.resource} if s.resource != "deployment" else {})} for s in result.applied]
         out["failed"] = None if result.ok else {"action": result.failed.kind, "name": result.failed.name,
                                                 "flow": result.failed.flow, "error": result.error,
                                                 "not_attempted": [a.name for a in result.not_attempted]}
@@ -260,11 +300,13 @@ def github_outputs(outcome: Outcome) -> dict[str, str]:
     """The action's outputs. created/updated/unchanged/deleted are counts; `deployments` names them."""
     plan = outcome.plan
     image = outcome.image
-    done = plan.count
+    # The counts are of deployments, as action.yml says; `changes` is of every kind.
+    planned = lambda kind: sum(a.kind == kind for a in plan.of("deployment"))  # noqa: E731
+    done = planned
     if outcome.result is not None and not outcome.result.ok:
-        applied = outcome.result.applied
+        applied = [s for s in outcome.result.applied if s.resource == "deployment"]
         done = lambda kind: sum(s.action == PAST[kind] for s in applied) if kind != "unchanged" \
-            else plan.count("unchanged")  # noqa: E731
+            else planned("unchanged")  # noqa: E731
     return {
         "image": github.redact(getattr(image, "reference", None) or ""),
         # redacted before it is JSON: a secret with a quote or a backslash is escaped in the JSON text
@@ -291,8 +333,18 @@ def markdown(outcome: Outcome) -> str:
         lines += [f"Image: {github.code(image)}", ""]
     for u in outcome.uploads:
         lines += [github.code(u.line(outcome.dry_run)), ""]
+    for kind in other_kinds(plan):
+        lines += [f"| Action | {kind.name.capitalize()} | Changes |", "|---|---|---|"]
+        for a in plan.of(kind.name):
+            changes = "<br>".join(github.code(line, cell=True) for line in
+                                  [line for c in a.changes for line in change_lines(c)] + a.notes)
+            lines.append(f"| {a.kind} | {github.code(a.name, cell=True)} | {changes} |")
+        if kept := plan.kept_other.get(kind.plural):
+            lines += ["", f"{kind.plural.capitalize()} no longer in the manifest, kept (`prune` deletes them): " +
+                      ", ".join(github.code(i.name) for i in kept)]
+        lines.append("")
     lines += ["| Action | Deployment | Flow | Work pool | Changes |", "|---|---|---|---|---|"]
-    for a in plan.actions:
+    for a in plan.of("deployment"):
         changes = "<br>".join(github.code(line, cell=True) for line in
                               [line for c in a.changes for line in change_lines(c)] + a.notes)
         pool = (a.desired or a.registered).fields.get("work_pool")

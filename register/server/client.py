@@ -533,6 +533,13 @@ class Server:
                             "reading variables")
         return {v["name"] for v in found}
 
+    def variables(self, names: list[str], owner_tags: list[str]) -> list[dict]:
+        """Variables named like a desired one, or carrying all of `owner_tags` (whatever their name)."""
+        criteria = {"operator": "or_", "tags": {"all_": owner_tags}}
+        if names:
+            criteria["name"] = {"any_": sorted(set(names))}
+        return self._paged("/variables/filter", {"variables": criteria}, "reading variables")
+
     def worker_metadata(self) -> dict:
         """Every known worker type's default base job template (bundled with the server, works offline)."""
         return self.request("GET", "/collections/views/aggregate-worker-metadata", doing="reading worker types")
@@ -586,6 +593,29 @@ class Server:
 
         return self.request("POST", "/automations/", json=automation, recover=made_already,
                             doing=f"creating trigger '{automation['name']}' of '{name}'")["id"]
+
+    def create_variable(self, payload: dict) -> str:
+        """Create a variable; if an attempt's answer was lost, the one it made (found by name) instead of a
+        conflict with itself."""
+        name = payload["name"]
+
+        def made_already():
+            found = self._paged("/variables/filter", {"variables": {"name": {"any_": [name]}}}, "reading a variable")
+            return found[0] if found and found[0].get("tags") == payload["tags"] else None
+
+        return self.request("POST", "/variables/", json=payload, recover=made_already,
+                            doing=f"creating variable '{name}'")["id"]
+
+    def update_variable(self, payload: dict) -> None:
+        self.request("PATCH", f"/variables/name/{quote(payload['name'], safe='')}", json=payload,
+                     doing=f"updating variable '{payload['name']}'")
+
+    def delete_variable(self, name: str) -> None:
+        try:
+            self.request("DELETE", f"/variables/name/{quote(name, safe='')}", doing=f"deleting variable '{name}'")
+        except ServerError as error:
+            if error.status != 404:  # already gone (perhaps by an attempt whose answer was lost)
+                raise
 
     def create_work_pool(self, name: str, pool_type: str, base_job_template: dict) -> dict:
         return self.request("POST", "/work_pools/",

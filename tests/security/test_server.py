@@ -383,8 +383,8 @@ def test_a_parameter_schema_rewritten_with_its_label_still_shows_as_drift_and_de
 
 @pytest.mark.integration
 @pytest.mark.parametrize("field, value, said", [
-    ("schedules", [{"interval": 1e20}], "'schedules.0.interval' is 1e+20 seconds; the Prefect server holds durations"),
-    ("concurrency_limit", 2**64, "'concurrency_limit' is 18446744073709551616; the Prefect server stores whole"),
+    ("schedules", [{"interval": 1e20}], "to 31536000000 seconds (1000 years: the server computes dates up to"),
+    ("concurrency_limit", 2**64, "concurrency_limit 18446744073709551616 is more than the server stores"),
 ], ids=["interval of 1e20 s", "limit above 64 bits"])
 def test_a_number_the_server_cannot_store_is_refused_before_any_write(project, api, field, value, said):
     manifest = project.manifest
@@ -394,7 +394,9 @@ def test_a_number_the_server_cannot_store_is_refused_before_any_write(project, a
     started = time.monotonic()
     result = project.deploy(timeout=300)
     assert result.code == 1, result
-    assert said in result.err and "[server-range]" in result.err, result.err
+    # validate's range check at the number's line, and the one problem there (deploy's own last guard,
+    # rule server-range, stays quiet where validate already refused the line)
+    assert said in result.err and result.err.count(": error: ") == 1, result.err
     assert "flows.yaml:" in result.err.split(said)[0].splitlines()[-1], result.err
     assert api.deployments(f"project:{project.name}") == {}, "nothing is written"
     assert time.monotonic() - started < 60
