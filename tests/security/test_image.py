@@ -218,8 +218,12 @@ def test_an_image_pushed_under_the_content_tag_by_someone_else_is_not_registered
     pool = f"prod-docker-{uuid.uuid4().hex[:6]}"
     create_docker_pool(prefect_server, pool)
     repository = f"{docker_env['REGISTRY']}/sec-{uuid.uuid4().hex[:8]}/flows"
-    path = flows_repo(tmp_path / "repo", repository=repository, pool=pool,
+    project = f"sec-{uuid.uuid4().hex[:8]}"
+    path = flows_repo(tmp_path / "repo", repository=repository, pool=pool, project=project,
                       extra=f"  base: {docker_env['BASE_IMAGE']}")
+    # names of its own on the session's server, which other tests' 'hello' deployments share
+    path.write_text(path.read_text() + "defaults:\n  name_template: '{name}-{project}'\n")
+    deployment = f"/deployments/name/hello/hello-{project}"
     env = {**os.environ, "PREFECT_API_URL": prefect_server.api_url, "PREFECT_SERVER_EPHEMERAL_ENABLED": "false",
            "PREFECT_HOME": str(tmp_path / "prefect-home")}
     env.pop("PREFECT_API_KEY", None)
@@ -235,7 +239,7 @@ def test_an_image_pushed_under_the_content_tag_by_someone_else_is_not_registered
     assert first.returncode == 0, first.stdout + first.stderr
     assert "no deploy of project" in first.stderr and "registered that image" in first.stderr, first.stderr
     assert "image: built" in first.stderr and "no build, no push" not in first.stderr
-    registered = api(prefect_server, "GET", "/deployments/name/hello/hello")["job_variables"]["image"]
+    registered = api(prefect_server, "GET", deployment)["job_variables"]["image"]
     assert registered.startswith(f"{repository}@sha256:") and registered != f"{repository}@{attackers}"
     assert "/attacker.py" not in " ".join(files_of(registered))
 
@@ -250,7 +254,7 @@ def test_an_image_pushed_under_the_content_tag_by_someone_else_is_not_registered
     third = _deploy(path, env)
     assert third.returncode == 0, third.stderr
     assert "image: built" in third.stderr and "registered that image" in third.stderr
-    assert api(prefect_server, "GET", "/deployments/name/hello/hello")["job_variables"]["image"] == registered
+    assert api(prefect_server, "GET", deployment)["job_variables"]["image"] == registered
 
 
 # --- 3. files flow-register writes stay its own --------------------------------------------------------
