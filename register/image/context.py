@@ -78,23 +78,20 @@ def sends_git(context: Path) -> bool:
 def leaks(paths: list[str]) -> dict[str, list[str]]:
     """Of the paths a build context sends, the credential files: `.dockerignore` line -> the paths it leaves
     out (their top folder once, not every file under it)."""
-    found: dict[str, list[str]] = {}
-    for relative in paths:
-        line = _match(relative, SECRETS)
-        if line is None:
-            continue
-        shown = found.setdefault(line, [])
-        if not any(relative.startswith(f"{p}/") for p in shown):
-            shown.append(relative)
-    return found
+    return _grouped(paths, lambda relative: _match(relative, SECRETS))
 
 
 def not_needed(paths: list[str], extra: tuple[str, ...] = ()) -> dict[str, list[str]]:
     """Of the paths a custom Dockerfile's context sends, those that change without the code changing (the
     manifest, `extra`; `.github/`), as `leaks`: each moves the content tag and every deployment's version."""
+    return _grouped(paths, lambda relative: relative if relative in extra else _match(relative, ((".github",),)))
+
+
+def _grouped(paths: list[str], line_of) -> dict[str, list[str]]:
+    """The paths `line_of` gives a .dockerignore line for, by that line: a folder once, not every file in it."""
     found: dict[str, list[str]] = {}
     for relative in paths:
-        line = relative if relative in extra else _match(relative, ((".github",),))
+        line = line_of(relative)
         if line is None:
             continue
         shown = found.setdefault(line, [])
