@@ -10,6 +10,7 @@
     flow-register import   [prefect.yaml] [-o flows.yaml] [--pool-type POOL=TYPE]
     flow-register import   deploy.py [-o flows.yaml]   (Python deployment code, read, never run)
     flow-register changed  --since REF [MANIFEST...]   (the manifests to deploy, as a GitHub Actions matrix)
+    flow-register rollback --environment ENV [--to REVISION] [--list] [--dry-run] [--prune]
 """
 
 from __future__ import annotations
@@ -110,6 +111,22 @@ def build_parser() -> argparse.ArgumentParser:
     destroy.add_argument("--dry-run", action="store_true", help="show what would be deleted; delete nothing")
     destroy.add_argument("--output", choices=["text", "json"], default="text")
     _server_args(destroy)
+
+    rollback = commands.add_parser("rollback", help="put an environment back to what an earlier deploy registered "
+                                                    "(planned like a deploy); --list shows the deploy history")
+    _manifest_args(rollback, environment="required")
+    rollback.add_argument("--to", metavar="REVISION",
+                          help="a revision number from --list, or a commit (7 or more hex digits); default: the "
+                               "revision before the newest")
+    rollback.add_argument("--list", action="store_true", help="list the deploy history (when, commit, who, image)")
+    rollback.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
+    rollback.add_argument("--prune", action="store_true",
+                          help="delete this environment's deployments that the revision did not have")
+    rollback.add_argument("--detailed-exitcode", action="store_true",
+                          help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} when "
+                               f"something would, {Detailed.ERROR:d} on any error")
+    rollback.add_argument("--output", choices=["text", "json"], default="text")
+    _server_args(rollback)
 
     imports = commands.add_parser("import", help="convert a prefect.yaml into a manifest; warn about what has no "
                                                  "equivalent, at its line")
@@ -261,6 +278,27 @@ def _import(args, settings: Settings) -> int:
     return run(args.prefect_yaml, args.output, args.environment, args.pool_type)
 
 
+def _one_manifest(args) -> str:
+    from register.projects import expand
+
+    paths = expand(args.file or ["flows.yaml"])[0]
+    if len(paths) != 1:
+        raise UsageError(f"{args.command} takes one manifest; {len(paths)} were given ({', '.join(paths)})")
+    return paths[0]
+
+
+def _rollback(args, settings: Settings) -> int:
+    from register.report.reporters import choose
+    from register.rollback import RollbackOptions, run
+
+    labels = getattr(args, "labels", None) or {}
+    return run(RollbackOptions(manifest=_one_manifest(args), environment=args.environment, to=args.to,
+                               list=args.list, dry_run=args.dry_run, prune=args.prune,
+                               detailed_exitcode=args.detailed_exitcode, concurrency=args.concurrency,
+                               lock_wait=args.lock_wait, label=labels.get("rollback", "--to")),
+               settings, choose(args.output, settings))
+
+
 def _destroy(args, settings: Settings) -> int:
     from register.deploy import destroy
     from register.report.reporters import choose
@@ -320,7 +358,7 @@ def _several(args, settings: Settings) -> int:
 
 def _run(args) -> int:
     handler = {"validate": _validate, "render": _render, "plan": _deploy, "deploy": _deploy, "destroy": _destroy,
-               "demo": _demo, "import": _import, "changed": _changed}
+               "demo": _demo, "import": _import, "changed": _changed, "rollback": _rollback}
     try:
         if args.command in _SEVERAL:
             return _several(args, Settings.from_environ(_with_workspace(args)))

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from register import desired as desired_state
+from register import history
 from register.apply import apply
 from register.engine import plan as engine
 from register.engine.kind import Item
@@ -410,6 +411,7 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
                           uploads=uploads)
         reporter.planned(outcome)
         _apply(outcome, server, state.flow_ids, reporter, started, concurrency=options.concurrency, lease=lease)
+        _record(outcome, server, loaded, options, settings, reporter)
         if smokes and options.dry_run:
             reporter.note(f"dry run: no smoke run ({', '.join(s.deployment for s in smokes)} would run after applying)")
         elif smokes and (outcome.result is None or outcome.result.ok):
@@ -428,6 +430,23 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
     if options.detailed_exitcode and _exit(outcome) == Exit.OK and plan.changes_anything:
         return Detailed.CHANGES
     return _exit(outcome)
+
+
+def _record(outcome: Outcome, server: Server, loaded: Loaded, options: DeployOptions, settings: Settings,
+            reporter: Reporter) -> None:
+    """Keep what this deploy registered in the deploy history, for `rollback` (register/history.py): after
+    writes that all succeeded, under the lease. A history that cannot be written is told, not a failure."""
+    if outcome.result is None or not outcome.result.ok or options.preview:
+        return
+    try:
+        revision = history.record(server, outcome.plan, image=outcome.image.reference if outcome.image else None,
+                                  everything={(d.flow, d.name) for d in loaded.everything},
+                                  variables="variable" in loaded.others, settings=settings)
+    except ServerError as error:
+        reporter.note(f"warning: the deploy is not in the deploy history, so it cannot be rolled back to: {error}")
+        return
+    if revision is None:
+        reporter.note("warning: the deploy is too large for the deploy history, so it cannot be rolled back to")
 
 
 def _smoke(smokes: list, outcome: Outcome, loaded: Loaded, server: Server, settings: Settings,
