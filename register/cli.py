@@ -11,6 +11,7 @@
     flow-register import   deploy.py [-o flows.yaml]   (Python deployment code, read, never run)
     flow-register changed  --since REF [MANIFEST...]   (the manifests to deploy, as a GitHub Actions matrix)
     flow-register rollback --environment ENV [--to REVISION] [--list] [--dry-run] [--prune]
+    flow-register move     --environment ENV [--from-project OLD] [--from-environment OLD] [--dry-run]
 """
 
 from __future__ import annotations
@@ -127,6 +128,20 @@ def build_parser() -> argparse.ArgumentParser:
                                f"something would, {Detailed.ERROR:d} on any error")
     rollback.add_argument("--output", choices=["text", "json"], default="text")
     _server_args(rollback)
+
+    move = commands.add_parser("move", help="re-own deployments (and variables) of an old project or environment "
+                                            "name under the manifest's, in place: same ids, runs and schedules")
+    _manifest_args(move, environment="required")
+    move.add_argument("--from-project", metavar="OLD", help="the project name they are owned by now "
+                                                            "(default: the manifest's project)")
+    move.add_argument("--from-environment", metavar="OLD", help="the environment name they are owned by now "
+                                                                "(default: --environment)")
+    move.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
+    move.add_argument("--detailed-exitcode", action="store_true",
+                      help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} when "
+                           f"something would, {Detailed.ERROR:d} on any error")
+    move.add_argument("--output", choices=["text", "json"], default="text")
+    _server_args(move)
 
     imports = commands.add_parser("import", help="convert a prefect.yaml into a manifest; warn about what has no "
                                                  "equivalent, at its line")
@@ -299,6 +314,16 @@ def _rollback(args, settings: Settings) -> int:
                settings, choose(args.output, settings))
 
 
+def _move(args, settings: Settings) -> int:
+    from register.move import MoveOptions, run
+    from register.report.reporters import choose
+
+    return run(MoveOptions(manifest=_one_manifest(args), environment=args.environment,
+                           from_project=args.from_project, from_environment=args.from_environment,
+                           dry_run=args.dry_run, detailed_exitcode=args.detailed_exitcode, lock_wait=args.lock_wait),
+               settings, choose(args.output, settings))
+
+
 def _destroy(args, settings: Settings) -> int:
     from register.deploy import destroy
     from register.report.reporters import choose
@@ -358,7 +383,8 @@ def _several(args, settings: Settings) -> int:
 
 def _run(args) -> int:
     handler = {"validate": _validate, "render": _render, "plan": _deploy, "deploy": _deploy, "destroy": _destroy,
-               "demo": _demo, "import": _import, "changed": _changed, "rollback": _rollback}
+               "demo": _demo, "import": _import, "changed": _changed, "rollback": _rollback,
+               "move": _move}
     try:
         if args.command in _SEVERAL:
             return _several(args, Settings.from_environ(_with_workspace(args)))

@@ -24,6 +24,7 @@ from register.flows import Schemas
 from register.image import Image, ImageError, inspect, prepare
 from register.kinds import BEFORE_DEPLOYMENTS, KINDS
 from register.manifest import Manifest, Overrides, load_manifest
+from register.move import hint as move_hint
 from register.manifest.checks import ProblemReport, check_parameters
 from register.manifest import pools as pool_checks
 from register.manifest import references
@@ -233,7 +234,8 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
                 "was made outside flow-register (it lacks the tag managed-by:flow-register)"
             report.at((kind.plural, want.index, "name"),
                       f"{kind.name} '{want.name}' on {server.url} {whose}; flow-register does not overwrite it. Give "
-                      f"this one another name, or delete that one on the server to let this manifest own it",
+                      f"this one another name, or delete that one on the server to let this manifest own it"
+                      + (move_hint(project, env, loaded.manifest.project, environment) if project else ""),
                       f"{kind.name}-owner")
     for have in conflicts([(d.flow, d.name) for d in loaded.deployments], state.registered):
         project, env = owner_of(have)
@@ -241,8 +243,8 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
         report.at(("deployments", index, "name"),
                   f"deployment '{have.name}' of flow '{have.flow}' on {server.url} belongs to project '{project}', "
                   f"environment '{env}'; registering it here would take it away from there. Give this environment "
-                  "names of its own (name_template: '{name}-{environment}') or a Prefect server of its own",
-                  "deployment-owner")
+                  "names of its own (name_template: '{name}-{environment}') or a Prefect server of its own"
+                  + move_hint(project, env, loaded.manifest.project, environment), "deployment-owner")
     problems = sorted(report.problems.values())
     if any(p.severity == "error" for p in problems):
         raise Invalid(problems)
