@@ -63,7 +63,7 @@ def pick(raws: list[dict], to: str | None, label: str) -> dict:
             raise _usage(label, f"the deploy history has only revision {listed}, what is registered now; there is "
                                 "nothing before it to roll back to")
         return raws[1]
-    if to.isdigit():
+    if to.isdigit() and len(to) < 7:  # 7 digits or more: a commit (revisions do not grow that far)
         found = [raw for raw in raws if history.revision_of(raw) == int(to)]
         if len(found) > 1:
             raise _usage(label, f"two records of the deploy history claim revision {to}; one was written by someone "

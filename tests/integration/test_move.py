@@ -56,7 +56,7 @@ def test_a_renamed_project_is_refused_with_the_move_command_and_move_keeps_ids_r
 
     moved = project.cli("move", "-e", "dev", "--from-project", old)
     assert moved.code == 0, moved
-    table, applied = moved.out.index(f"project:{new}"), moved.out.index(f"updated")
+    table, applied = moved.out.index(f"project:{new}"), moved.out.index("updated")
     assert table < applied  # the plan is shown before the writes
     after = api.deployments(OWNER, f"project:{new}", "environment:dev")
     assert {d["id"] for d in after.values()} == {d["id"] for d in before.values()}
