@@ -65,7 +65,7 @@ def pick(raws: list[dict], to: str | None, label: str) -> dict:
         return raws[1]
     if to.isdigit() and len(to) < 7:  # 7 digits or more: a commit (revisions do not grow that far)
         found = [raw for raw in raws if history.revision_of(raw) == int(to)]
-        if len(found) > 1:
+        if len(found) > 1 and any(raw.get("data") != found[0].get("data") for raw in found):
             raise _usage(label, f"two records of the deploy history claim revision {to}; one was written by someone "
                                 "else. Roll back by commit instead, or deploy the commit you want")
         if found:
