@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from support.registration import Project, client_env, fake_registry, unique
-from support.rollback import deploy_v1_and_v2, registered, what_runs
+from support.rollback import deploy_v1_and_v2, registered, variable_name, what_runs
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +70,8 @@ def test_rollback_puts_v1_back_and_a_second_rollback_writes_nothing(project, api
         # made after revision 1: kept and listed without --prune, as a deploy keeps what the manifest lost
         assert "extra" in now and "extra" in rolled.out
         assert len(api.automations_of(extract["id"])) == 1
+        variable = api.post("/variables/filter", {"variables": {"name": {"any_": [variable_name(project)]}}})
+        assert variable[0]["value"] == "eu"  # the variables the revision had, too
 
         again = project.cli("rollback", "-e", "dev", "--to", "1", "--output", "json")
         assert again.code == 0, again

@@ -23,8 +23,13 @@ def what_runs(deployment: dict) -> dict:
             "version": deployment["version"], "tags": sorted(deployment["tags"])}
 
 
+def variable_name(project: Project) -> str:
+    return "region_" + project.name.replace("-", "_")
+
+
 def deploy_v1_and_v2(project: Project, pool: str, registry: str):
     v1 = base_manifest(project.name, pool, image=f"{registry}/etl")
+    v1["variables"] = [{"name": variable_name(project), "value": "eu"}]
     project.write(v1)
     first = project.deploy(*PREBUILT)
     assert first.code == 0, first
@@ -32,6 +37,7 @@ def deploy_v1_and_v2(project: Project, pool: str, registry: str):
     v2["deployments"][0]["parameters"] = {"region": "us"}
     v2["deployments"][0]["schedules"] = [{"cron": "0 7 * * *", "timezone": "Europe/Berlin"}]
     v2["deployments"].append({"name": "extra", "entrypoint": "flows/etl.py:extract"})
+    v2["variables"][0]["value"] = "us"
     (project.root / "flows" / "etl.py").write_text((project.root / "flows" / "etl.py").read_text() + "\n# v2\n")
     project.write(v2)
     second = project.deploy(*PREBUILT)
