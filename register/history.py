@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from register import models
-from register.desired import State, Trigger
+from register.desired import FIELDS, State, Trigger
 from register.engine.kind import Item
 from register.problems import Invalid, Problem
 
@@ -138,11 +138,12 @@ def _need(ok: bool, where: str, what: str) -> None:
         raise _Bad(f"{where} {what}")
 
 
-def _text(value, where: str, *, empty: bool = False, limit: int = 1000, none: bool = False):
+def _text(value, where: str, *, empty: bool = False, limit: int = 1000, none: bool = False, lines: bool = False):
     if value is None and none:
         return None
-    _need(isinstance(value, str) and (empty or value) and len(value) <= limit and value.isprintable(),
-          where, f"is not a line of text of at most {limit} characters")
+    printable = isinstance(value, str) and (value.replace("\n", "").replace("\t", "") if lines else value).isprintable()
+    _need(printable and (empty or value) and len(value) <= limit, where,
+          f"is not {'text' if lines else 'a line of text'} of at most {limit} characters")
     return value
 
 
@@ -166,9 +167,9 @@ def _only(value: dict, allowed: set, where: str) -> None:
     _need(not extra, where, f"has keys flow-register does not write: {', '.join(map(str, extra[:5]))}")
 
 
-FIELD_NAMES = {"work_pool", "work_queue", "job_variables", "parameters", "parameter_schema", "schedules", "tags",
-               "description", "entrypoint", "pull_steps", "concurrency_limit", "concurrency_options",
-               "enforce_parameter_schema", "paused", "version"}
+# The fields a record holds are the plan's (desired.FIELDS, triggers apart); those checked one by one below
+# must be there, a field added to the plan later is taken as the JSON it is.
+FIELD_NAMES = set(FIELDS) - {"triggers"}
 
 
 def _image_allowed(image, registry: str | None, also: set[str], where: str) -> None:
@@ -220,7 +221,7 @@ def _fields(fields, where: str, owner: list[str], registry: str | None, images: 
     _need(len(tags) <= 100 and all(isinstance(t, str) and 0 < len(t) <= 200 and t.isprintable() for t in tags),
           f"{where}.tags", "are not up to 100 short texts")
     _need(set(owner) <= set(tags), f"{where}.tags", f"lack this environment's ownership tags ({', '.join(owner)})")
-    _text(fields["description"], f"{where}.description", none=True, limit=10000, empty=True)
+    _text(fields["description"], f"{where}.description", none=True, limit=10000, empty=True, lines=True)
     _text(fields["entrypoint"], f"{where}.entrypoint", limit=1000)
     _need(":" in fields["entrypoint"] and ".." not in fields["entrypoint"].split(":")[0].split("/") and
           not fields["entrypoint"].startswith("/"), f"{where}.entrypoint", "is not a path:function inside the code")
@@ -232,7 +233,8 @@ def _fields(fields, where: str, owner: list[str], registry: str | None, images: 
         _need(options.get("collision_strategy") in (None, "ENQUEUE", "CANCEL_NEW"),
               f"{where}.concurrency_options.collision_strategy", "is not ENQUEUE or CANCEL_NEW")
         _number(options.get("grace_period_seconds"), f"{where}.concurrency_options.grace_period_seconds")
-    _need(isinstance(fields["enforce_parameter_schema"], bool), f"{where}.enforce_parameter_schema", "is not true/false")
+    _need(isinstance(fields["enforce_parameter_schema"], bool), f"{where}.enforce_parameter_schema",
+          "is not true/false")
     _need(fields["paused"] is None or isinstance(fields["paused"], bool), f"{where}.paused", "is not true/false")
     _text(fields["version"], f"{where}.version", none=True, limit=200)
     schedules = _json(fields["schedules"], f"{where}.schedules", list)
@@ -244,7 +246,8 @@ def _fields(fields, where: str, owner: list[str], registry: str | None, images: 
         body = _json(s.get("schedule"), f"{at}.schedule", dict)
         _only(body, {"cron", "interval", "rrule", "timezone", "day_or", "anchor_date"}, f"{at}.schedule")
         spec = {k: v for k, v in body.items() if k in ("cron", "interval", "rrule", "timezone")}
-        _need(len({"cron", "interval", "rrule"} & set(spec)) == 1, f"{at}.schedule", "is not one cron, interval or rrule")
+        _need(len({"cron", "interval", "rrule"} & set(spec)) == 1, f"{at}.schedule",
+              "is not one cron, interval or rrule")
         if "interval" in spec:
             _need(isinstance(spec["interval"], (int, float)) and not isinstance(spec["interval"], bool)
                   and 0 < spec["interval"] <= 10**10, f"{at}.schedule.interval", "is not a number of seconds")

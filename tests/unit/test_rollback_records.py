@@ -24,7 +24,8 @@ def state() -> State:
               "parameters": {"region": "eu"}, "parameter_schema": {"type": "object"},
               "schedules": [{"schedule": {"cron": "0 6 * * *", "timezone": "UTC", "day_or": True}, "active": True,
                              "parameters": {}, "slug": None}],
-              "triggers": [], "tags": ["etl", *OWNER], "description": None, "entrypoint": "flows/etl.py:extract",
+              "triggers": [], "tags": ["etl", *OWNER], "description": "Extract.\n\nEvery day.",
+              "entrypoint": "flows/etl.py:extract",
               "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": "/opt/etl"}}],
               "concurrency_limit": 1, "concurrency_options": None, "enforce_parameter_schema": True, "paused": False,
               "version": "ct-1"}
