@@ -4,6 +4,7 @@ types of Prefect, prefect-aws and prefect-gcp registered where the server lacks 
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -202,11 +203,17 @@ def test_a_block_type_the_server_lacks_is_registered_from_the_integration_s_own_
          "fields": {"secret_name": "db-password", "gcp_credentials": {"block": f"gcp-credentials/gcp-{project.name}"}}},
     ]
     project.write()
-    info = ('{"type": "service_account", "project_id": "acme", "private_key": "pk-%s", "client_email": '
-            '"flows@acme.iam.gserviceaccount.com", "token_uri": "https://oauth2.googleapis.com/token"}' % uuid.uuid4().hex)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    info = json.dumps({"type": "service_account", "project_id": "acme", "private_key": key,
+                       "client_email": "flows@acme.iam.gserviceaccount.com",
+                       "token_uri": "https://oauth2.googleapis.com/token"})
     result = project.deploy(AWS_SECRET_ACCESS_KEY="z" * 20, GCP_SERVICE_ACCOUNT=info)
     assert result.code == 0, result
-    assert info.split('"pk-')[1][:20] not in result.out + result.err
+    assert key.splitlines()[1] not in result.out + result.err
     assert api.http.get("/block_types/slug/lambda-function").json()["name"] == "Lambda Function"
 
     from prefect_aws.lambda_function import LambdaFunction
