@@ -43,6 +43,7 @@ def catalog() -> dict:
             "name", "slug", "logo_url", "documentation_url", "description", "code_example"})
         schema = cls._to_block_schema(block_type_id=None).model_dump(mode="json", include={
             "fields", "checksum", "capabilities", "version"})
+        schema["capabilities"] = sorted(schema["capabilities"])  # a set in Prefect: its order varies by run
         types[slug] = {"package": package, "block_type": block_type, "block_schema": schema}
     return {"generated_from": {p: version(p) for p in sorted(set(PACKAGES.values()))}, "block_types": types}
 

@@ -152,9 +152,11 @@ def _leaves(value, path: tuple):
 
 def check(report, data: dict, declared: list[str], source) -> None:
     """Every mistake in `blocks`, at its place; a secret's value is never part of a message."""
+    if not data.get("blocks"):
+        return
     known = catalog()
     seen: dict[str, int] = {}
-    for index, entry in enumerate(data.get("blocks") or []):
+    for index, entry in enumerate(data["blocks"]):
         if not isinstance(entry, dict):
             continue
         slug, name = entry["type"], entry["name"]
