@@ -219,6 +219,13 @@ def _field(report, kind: BlockType, path: tuple, name: str, value, source, *, re
                                 f"action: env: {{VAR: ${{{{ secrets.VAR }}}}}}); a secret never belongs in the manifest",
                       "block-secret")
             return
+        empty = [leaf for leaf, text in _leaves(value, path) if text == ""]
+        if empty:  # a GitHub secret not defined for this job is an empty string: never written over a real one
+            variable = source.written[empty[0]][2:-1]
+            report.at(empty[0], f"{where} is a secret field of block type '{slug}', and environment variable "
+                                f"'{variable}' is empty: is its secret defined for this job's environment?",
+                      "block-secret")
+            return
         if isinstance(value, str) and kind.takes_object_only(name):
             try:
                 value = json.loads(value)

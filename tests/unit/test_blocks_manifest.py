@@ -99,7 +99,8 @@ def test_block_mistakes_name_the_valid_choices_and_never_repeat_a_secret(tmp_pat
           - {type: webhook, name: e, fields: {url: "${HOOK}", headers: {Authorization: "Bearer ${T}"}}}
           - {type: secret, name: b, fields: {value: "${TOKEN}"}, environments: {staging: {}}}
           - {type: gcp-credentials, name: g, fields: {service_account_info: "${GCP}"}}
-        """, environ={"TOKEN": "t", "HOOK": "https://h", "T": "t", "GCP": "not json"})
+          - {type: secret, name: h, fields: {value: "${UNDEFINED_SECRET}"}}
+        """, environ={"TOKEN": "t", "HOOK": "https://h", "T": "t", "GCP": "not json", "UNDEFINED_SECRET": ""})
     found = {(p.line, p.rule): p.message for p in loaded.errors()}
     assert "unknown block type 'secrets'; did you mean 'secret'" in found[(7, "block-type")]
     assert found[(8, "block-secret")].startswith("blocks[1].fields.value is a secret field of block type 'secret'")
@@ -110,5 +111,6 @@ def test_block_mistakes_name_the_valid_choices_and_never_repeat_a_secret(tmp_pat
     assert "block 'secret/b' is already declared by blocks[1]" in found[(12, "duplicate-name")]
     assert "'dev' or 'prod'" in found[(12, "unknown-environment")]
     assert "must hold JSON" in found[(13, "block-field")]
+    assert "environment variable 'UNDEFINED_SECRET' is empty" in found[(14, "block-secret")]
     text = " ".join(p.message for p in loaded.problems)
     assert "hunter2" not in text and "hunter3" not in text and "not json" not in text
