@@ -1,14 +1,15 @@
 """Prefect block documents: `blocks:` in the manifest (register/manifest/blocks.py), by type and fields.
 
-**Ownership.** A block document has no tags, so flow-register keeps a record on the server of the blocks it
-wrote for each project and environment: a Prefect variable `flow-register-blocks-<digest>` (digest of the
-project and environment; tags `flow-register-record:blocks`, `project:<p>`, `environment:<e>`, but not
-`managed-by:flow-register`, so no variables section prunes it), whose value maps each block's key
-(`TYPE/NAME`) to [its id, the fingerprint of its non-secret fields, the `updated` time the server gave it].
-A block is this project's and environment's only when the record names it with its id: a block of the same
-name made by hand (or remade by hand after ours was deleted: another id) is a conflict, refused before any
-write; prune deletes only blocks the record names. The record is written before a block is created (with
-no id yet, so a run stopped between the two still owns what it made) and after every write.
+**Ownership.** A block document has no tags, so flow-register keeps a record on the server of each block it
+wrote: a Prefect variable `flow-register-block-<digest>` (digest of project, environment and block; tags
+`flow-register-record:blocks`, `project:<p>`, `environment:<e>`, but not `managed-by:flow-register`, so no
+variables section prunes it) whose value names the block (`TYPE/NAME`), its id, the fingerprint of its
+non-secret fields and the `updated` time the server gave its last write. A block is this project's and
+environment's only when such a record names it with its id: a block of the same name made by hand (or remade
+by hand after ours was deleted: another id) is a conflict, refused before any write; prune deletes only
+recorded blocks. The record is written before a block is created (with no id yet, so a run stopped between
+the two still owns what it made) and after every write; one record per block, so writes made side by side
+never race on a shared one, and no size limit of a variable's value caps how many blocks a project has.
 
 **Drift.** The server sets a block's `updated` on every write; a block whose `updated` differs from the
 record's was written by someone else since: its changes are drift when the manifest's non-secret fields are
@@ -27,16 +28,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 
 from register.engine.kind import Item, Kind
 from register.manifest.blocks import Block, catalog
 from register.plan import Change
+from register.server import ServerError
 
 RECORD_TAG = "flow-register-record:blocks"
-RECORD_PREFIX = "flow-register-blocks-"
+RECORD_PREFIX = "flow-register-block-"
 SECRET = "(secret)"
 REFERENCE_WAIT = 60.0  # seconds a block waits for a block it holds that this apply writes beside it
 
@@ -60,8 +61,8 @@ class SecretChange(Change):
         super().__init__(name, SECRET, "(secret changed)")
 
 
-def record_name(project: str, environment: str) -> str:
-    return RECORD_PREFIX + hashlib.sha256(f"{project}\0{environment}".encode()).hexdigest()[:16]
+def record_name(project: str, environment: str, key: str) -> str:
+    return RECORD_PREFIX + hashlib.sha256(f"{project}\0{environment}\0{key}".encode()).hexdigest()[:32]
 
 
 def _owner(owner_tags: list[str]) -> tuple[str, str]:
@@ -101,19 +102,19 @@ def _references(item: Item) -> list[str]:
 # -- read -----------------------------------------------------------------------------------------------
 
 def _records(server) -> dict[tuple[str, str], dict]:
-    """Every project's and environment's record: (project, environment) -> {key: [id, fingerprint, updated]}.
-    Server data: anything malformed counts as no record."""
-    out = {}
+    """Every project's and environment's records: (project, environment) -> {key: [id, fingerprint, updated]}.
+    Server data: a record that is malformed, or not at the name its content gives, counts as none."""
+    out: dict[tuple[str, str], dict] = {}
     for raw in server.tagged_variables(RECORD_TAG):
         value = raw.get("value")
-        if not (isinstance(value, dict) and isinstance(value.get("blocks"), dict)):
+        if not isinstance(value, dict):
             continue
-        project, environment = value.get("project"), value.get("environment")
-        if not (isinstance(project, str) and isinstance(environment, str)) or \
-                raw.get("name") != record_name(project, environment):
+        project, environment, key = value.get("project"), value.get("environment"), value.get("block")
+        if not all(isinstance(v, str) for v in (project, environment, key)) or \
+                raw.get("name") != record_name(project, environment, key):
             continue
-        out[(project, environment)] = {k: v for k, v in value["blocks"].items()
-                                       if isinstance(v, list) and len(v) == 3}
+        out.setdefault((project, environment), {})[key] = [value.get("id"), value.get("fingerprint"),
+                                                           value.get("updated")]
     return out
 
 
@@ -168,7 +169,6 @@ def compare(want: Item, have: Item) -> list[Change]:
 
 # -- write ----------------------------------------------------------------------------------------------
 
-_lock = threading.Lock()  # one apply's writes to its record, one at a time
 _known: dict[tuple[str, str], tuple[str, str]] = {}  # (server, slug) -> (block type id, block schema id)
 
 
@@ -197,8 +197,6 @@ def _held_id(server, key: str) -> str:
         if found is not None:
             return str(found["id"])
         if time.monotonic() > deadline:
-            from register.server import ServerError
-
             raise ServerError(f"block '{key}' is not on {server.url}: write it first, or declare it in the manifest")
         time.sleep(0.2)
 
@@ -222,21 +220,19 @@ def _secret_texts(item: BlockItem) -> list[str]:
 
 
 def _update_record(server, project: str, environment: str, key: str, entry: list | None) -> None:
-    name = record_name(project, environment)
-    with _lock:
-        raw = server.variable(name)
-        value = raw.get("value") if raw else None
-        blocks = dict(value.get("blocks") or {}) if isinstance(value, dict) else {}
-        if entry is None:
-            blocks.pop(key, None)
-        else:
-            blocks[key] = entry
-        payload = {"name": name, "value": {"project": project, "environment": environment, "blocks": blocks},
-                   "tags": [RECORD_TAG, f"project:{project}", f"environment:{environment}"]}
-        if raw is None:
-            server.create_variable(payload)
-        else:
-            server.update_variable(payload)
+    name = record_name(project, environment, key)
+    if entry is None:
+        server.delete_variable(name)
+        return
+    payload = {"name": name, "value": {"project": project, "environment": environment, "block": key,
+                                       "id": entry[0], "fingerprint": entry[1], "updated": entry[2]},
+               "tags": [RECORD_TAG, f"project:{project}", f"environment:{environment}"]}
+    try:
+        server.update_variable(payload)
+    except ServerError as error:
+        if error.status != 404:
+            raise
+        server.create_variable(payload)
 
 
 def write(server, action) -> str | None:
