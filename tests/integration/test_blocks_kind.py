@@ -184,6 +184,9 @@ def test_prune_deletes_only_the_blocks_flow_register_wrote(project, api):
     for key in blocks_of(pruned):
         assert on_server(api, *key.split("/")) is None
     assert on_server(api, "secret", f"by-hand-{project.name}")["data"] == {"value": "mine"}
+    records = api.post("/variables/filter", {"variables": {"tags": {"all_": ["flow-register-record:blocks",
+                                                                            f"project:{project.name}"]}}})
+    assert records == []  # the records of the pruned blocks went with them
     assert project.deploy("--prune", **env).json["requests"]["writes"] == 0
 
 
