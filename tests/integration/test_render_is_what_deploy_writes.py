@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from register import models
-from register.demo import _create_pools, _pools
+from devtools.demo import _create_pools, _pools
 from register.deploy import DeployOptions, run
 from register.image import offline
 from register.manifest import Overrides, load_manifest
@@ -67,7 +67,7 @@ def test_render_equals_what_deploy_registers(prefect_server, tmp_path, source, m
         _create_pools(server, _pools(loaded))
     api = Api(prefect_server.api_url)
     for environment in loaded.environments:
-        rendered = render(loaded, environment)
+        rendered = render(loaded, environment, settings=settings)
         code = run(DeployOptions(manifest=str(path), environment=environment, overrides=Overrides(),
                                  image=offline(loaded, environment)), settings, choose("json", settings))
         assert code == 0
