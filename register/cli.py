@@ -60,10 +60,10 @@ def _server_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _output_arg(parser: argparse.ArgumentParser, *, default: str | None = None, help: str | None = None) -> None:
-    from register.report.reporters import FOR_PEOPLE, FORMATS, FORMATS_HELP
+    from register.report.reporters import FOR_PEOPLE, FORMATS, formats_help
 
     parser.add_argument("--output", choices=list(FORMATS), default=default or FOR_PEOPLE,
-                        help=f"{help or FORMATS_HELP} (default {default or FOR_PEOPLE})")
+                        help=f"{help or formats_help()} (default {default or FOR_PEOPLE})")
 
 
 def build_parser() -> argparse.ArgumentParser:

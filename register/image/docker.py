@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections import deque
 from collections.abc import Mapping
@@ -98,9 +97,9 @@ def _run(args: list[str], *, input: str | None = None, env: dict | None = None, 
                           env=env or _env(environ=environ), timeout=timeout)
 
 
-def _stream(args: list[str], *, what: str, env: dict | None = None, out=None) -> None:
-    """Run `docker ARGS`, copying its output to `out` line by line; raise DockerError on failure."""
-    out = out or sys.stderr
+def _stream(args: list[str], *, what: str, env: dict | None = None, out) -> None:
+    """Run `docker ARGS`, copying its output to `out` (the image stage's events) line by line; raise
+    DockerError on failure."""
     tail: deque[str] = deque(maxlen=15)
     process = subprocess.Popen([docker_binary(), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1,
@@ -193,12 +192,12 @@ def _common_args(build: Build) -> list[str]:
     return args
 
 
-def build_classic(build: Build, out=None) -> None:
+def build_classic(build: Build, *, out) -> None:
     _stream(["build", *_common_args(build), build.context], what="docker build", env=_env({"DOCKER_BUILDKIT": "0"}),
             out=out)
 
 
-def build_buildx(build: Build, *, push: bool, gha_cache: bool, out=None) -> set[str]:
+def build_buildx(build: Build, *, push: bool, gha_cache: bool, out) -> set[str]:
     """One buildx build; with `push`, it pushes every tag itself (one upload, no local copy needed). Returns the
     digest buildx pushed (from its metadata file), when it says."""
     with tempfile.TemporaryDirectory(prefix="flow-register-buildx-") as folder:
@@ -234,5 +233,5 @@ def tag(source: str, target: str) -> None:
         raise DockerError(f"docker tag {source} {target} failed: {out.stderr.strip()}")
 
 
-def push(reference: str, out=None) -> None:
+def push(reference: str, *, out) -> None:
     _stream(["push", reference], what=f"docker push {reference}", out=out)

@@ -53,6 +53,8 @@ class Reporter:
 class Text(Reporter):
     """For people: problems with the offending line, the plan table, each write, a summary line."""
 
+    help = "the plan as a table, each write, a summary line"
+
     def problems(self, problems):
         print_problems(problems)
 
@@ -89,6 +91,8 @@ class Text(Reporter):
 
 class Json(Text):
     """For machines: the outcome as one JSON document on stdout; notes and problems on stderr."""
+
+    help = "one JSON document on stdout (notes and problems on stderr)"
 
     def planned(self, outcome):
         pass
@@ -152,7 +156,7 @@ def _fan_out(event: str):
     return each
 
 
-# Every event of Reporter but the one that is a context (phase), handed on as it is.
+# Every event of Reporter; each but `phase` (a context, entered in each reporter above) is handed on as it is.
 EVENTS = tuple(name for name, value in vars(Reporter).items() if callable(value) and not name.startswith("_"))
 for _event in EVENTS:
     if _event not in vars(Reporters):
@@ -161,7 +165,10 @@ for _event in EVENTS:
 # --output NAME: the one list of output formats (the CLI's choices and help, the action's log)
 FORMATS: dict[str, type[Reporter]] = {"text": Text, "json": Json}
 FOR_PEOPLE = "text"  # the CLI's default, and what the action logs (its outputs carry the JSON)
-FORMATS_HELP = "text: the plan as a table, each write, a summary line; json: one JSON document on stdout"
+
+
+def formats_help() -> str:
+    return "; ".join(f"{name}: {reporter.help}" for name, reporter in FORMATS.items())
 
 
 # A variable named like this holds a secret (the manifest warns when it names one in `${...}`): the runner

@@ -55,3 +55,22 @@ def test_the_walk_finds_every_way_of_reading_it():
 
 def test_the_boundary_modules_exist():
     assert all((PACKAGE / name).is_file() for name in BOUNDARY)
+
+
+def test_the_image_stage_prints_nothing_and_knows_nothing_of_the_report_layer():
+    """Data flows one way (manifest -> resolved -> image -> plan -> apply -> report): the image stage tells
+    its events to the reporter it is given; it neither prints nor imports the layer that does."""
+    offenders = []
+    for path in sorted((PACKAGE / "image").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            where = f"register/image/{path.relative_to(PACKAGE / 'image').as_posix()}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("register.report"):
+                offenders.append(f"{where}: from {node.module} import")
+            elif isinstance(node, ast.Import) and any(a.name.startswith("register.report") for a in node.names):
+                offenders.append(f"{where}: import register.report")
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+                offenders.append(f"{where}: print()")
+            elif isinstance(node, ast.Attribute) and node.attr in ("stdout", "stderr") \
+                    and isinstance(node.value, ast.Name) and node.value.id == "sys":
+                offenders.append(f"{where}: sys.{node.attr}")
+    assert offenders == [], "\n".join(offenders)

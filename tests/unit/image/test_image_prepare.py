@@ -259,3 +259,39 @@ def test_a_real_deploy_still_fails_on_an_unreachable_registry(tmp_path):
     manifest = load_manifest(example_copy(tmp_path, "127.0.0.1:9/sales-etl"))
     with pytest.raises(image_stage.ImageError, match="cannot reach the registry 127.0.0.1:9"):
         stages.prepare(manifest, "dev")
+
+
+def test_the_stage_prints_nothing_itself_and_tells_each_event_to_the_reporter(manifest_path, registry, fake_docker,
+                                                                             capsys, monkeypatch):
+    import contextlib
+
+    from register.report.reporters import Reporter
+    from register.settings import Settings
+
+    told = []
+
+    class Recording(Reporter):
+        @contextlib.contextmanager
+        def phase(self, title):
+            told.append(("phase", title))
+            yield
+
+        def note(self, text):
+            told.append(("note", text))
+
+        def output(self, text):
+            told.append(("output", text))
+
+        def secrets(self, secrets):
+            told.append(("secrets", secrets))
+
+    settings = Settings.from_environ({"PATH": __import__("os").environ["PATH"], "FAKE_DOCKER_LOG": str(fake_docker.log),
+                                      "REGISTRY_HOST": "registry.example:5000", "REGISTRY_USERNAME": "ci",
+                                      "REGISTRY_PASSWORD": "settings-pw"})
+    image = image_stage.prepare(load_manifest(manifest_path), "dev", settings=settings, events=Recording())
+    assert image.built and image.pushed
+    assert capsys.readouterr() == ("", "")  # the reporter prints; this one printed nothing
+    assert told[0] == ("phase", f"Image {REPOSITORY}:{image.content_tag}")
+    assert ("secrets", ["settings-pw"]) in told  # from the settings given, before the login that uses it
+    assert [text for kind, text in told if kind == "note"] == [f"image: {note}" for note in image.notes]
+    assert any(c["argv"][:1] == ["login"] and c["stdin"].strip() == "settings-pw" for c in fake_docker.calls)
