@@ -27,6 +27,7 @@ class Part:
 class Projects(Reporter):
     def __init__(self, output: str, settings: Settings, *, comment: bool = False):
         self.json = output == "json"
+        github.use(settings.github)  # GitHub's commands, outputs and summary: as these settings say
         self.main = FORMATS[output]()
         gh = settings.github
         self.github = GitHub(settings) if gh.active or gh.output or gh.step_summary or comment else None

@@ -185,6 +185,7 @@ def secret_values(environ) -> list[str]:
 def choose(name: str, settings: Settings, *, comment: bool = False) -> Reporter:
     """The reporter called `name`, with GitHub's beside it when the run is a GitHub Actions step (or is
     given its output files, as `act` and the tests do); `comment`: the plan on the pull request too."""
+    github.use(settings.github)  # GitHub's commands, outputs and summary: as these settings say
     main = FORMATS[name]()
     gh = settings.github
     if gh.active or gh.output or gh.step_summary or comment:
