@@ -10,6 +10,7 @@ import pytest
 
 from register.action import entry
 from register.report import github
+from support.registration import Project, base_manifest, unique
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +22,11 @@ def fresh_commands(monkeypatch):
 
 
 def test_the_engine_finds_its_server_by_the_input_alone_and_the_environment_is_left_as_it_was(
-        project, monkeypatch, capsys, tmp_path):
+        prefect_server, api, monkeypatch, capsys, tmp_path):
+    pool = unique("docker")
+    api.create_pool(pool, "docker")
+    project = Project(tmp_path / "repo", prefect_server.api_url, unique("etl"))
+    project.write(base_manifest(project.name, pool))
     for name in ("PREFECT_API_URL", "PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "GITHUB_ACTIONS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("INPUT_PREFECT_API_URL", "http://127.0.0.1:9/api")  # this process's own: never read
