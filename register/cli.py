@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--detailed-exitcode", action="store_true",
                           help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} when "
                                f"something would, {Detailed.ERROR:d} on any error")
-    rollback.add_argument("--output", choices=["text", "json"], default="text")
+    _output_arg(rollback)
     _server_args(rollback)
 
     move = commands.add_parser("move", help="re-own deployments (and variables) of an old project or environment "
@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     move.add_argument("--detailed-exitcode", action="store_true",
                       help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} when "
                            f"something would, {Detailed.ERROR:d} on any error")
-    move.add_argument("--output", choices=["text", "json"], default="text")
+    _output_arg(move)
     _server_args(move)
 
     imports = commands.add_parser("import", help="convert a prefect.yaml into a manifest; warn about what has no "
