@@ -149,6 +149,10 @@ def problems_of(error: ValidationError, source: Source) -> list[Problem]:
         if path[:1] == ("variables",) and path[-1] == "name":
             return [source.problem(path, f"{where} '{error.instance}' is not a variable name: use lower-case letters, "
                                          "digits, '-' and '_' (Prefect's rule), e.g. 'aws_region'", "name")]
+        if path[:1] == ("webhooks",) and path[-1] == "service_account_id":
+            return [source.problem(path, f"{where} '{error.instance}' is not a service account's id: a UUID, e.g. "
+                                         "'3fa85f64-5717-4562-b3fc-2c963f66afa6' (Cloud's Service Accounts page)",
+                                   "webhook-service-account")]
         if path[:1] == ("webhooks",) and path[-1] == "name":
             return [source.problem(path, f"{where} must be one line of text without control characters", "name")]
         if path and path[-1] == "name":
