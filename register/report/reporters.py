@@ -146,11 +146,15 @@ class Reporters(Reporter):
         for r in self.reporters:
             r.secrets(secrets)
 
+    # A link (a webhook's URL) makes events with no other key: a secret under GitHub Actions, masked before
+    # any reporter prints it (GitHub's `secrets`; elsewhere it is shown, for the sender to be given).
     def planned(self, outcome):
+        self.secrets([link for a in outcome.plan.actions if (link := formats.link(a))])
         for r in self.reporters:
             r.planned(outcome)
 
     def step(self, step):
+        self.secrets([step.link] if getattr(step, "link", None) else [])
         for r in self.reporters:
             r.step(step)
 
