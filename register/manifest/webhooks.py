@@ -55,8 +55,8 @@ def resolve_webhooks(manifest: dict, environment: str) -> list[Webhook] | None:
         if "template" not in merged:
             continue
         out.append(Webhook(merged["name"], template_text(merged["template"]), index,
-                           description=(merged.get("description") or "").rstrip(), paused=bool(merged.get("paused", False)),
-                           service_account_id=merged.get("service_account_id"),
+                           description=(merged.get("description") or "").rstrip(),
+                           paused=bool(merged.get("paused", False)), service_account_id=merged.get("service_account_id"),
                            owner=ownership_tags(manifest["project"], environment)))
     return out
 

@@ -31,6 +31,18 @@ def test_the_example_validates_offline_as_it_is():
     assert "flows.yaml: valid (2 deployments; environments: dev, prod)" in checked.out, checked
 
 
+def test_the_examples_workflow_passes_zizmor_as_the_teams_own_repository(tmp_path):
+    repo = tmp_path / "payments"
+    shutil.copytree(EXAMPLE, repo)
+    commit = ["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "init"]
+    for args in (["init", "-q"], ["add", "-A"], commit):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+    audit = subprocess.run([str(Path(CLI).with_name("zizmor")), "--offline", "--format", "plain", "."], cwd=repo,
+                           capture_output=True, text=True, timeout=300)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "completed ./.github/workflows/flows.yml" in audit.stderr, audit.stderr
+
+
 @pytest.mark.integration
 def test_the_example_plans_and_applies_on_cloud_and_a_rerun_writes_nothing(tmp_path, api, prefect_server):
     root = tmp_path / "repo"
