@@ -47,6 +47,8 @@ SECTIONS = {
     "variable_override": "variables[].environments.<env>",
     "webhook": "webhooks[]",
     "webhook_override": "webhooks[].environments.<env>",
+    "block": "blocks[]",
+    "block_override": "blocks[].environments.<env>",
     "s3_code": "code.s3",
     "gcs_code": "code.gcs",
 }
