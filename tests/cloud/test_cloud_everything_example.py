@@ -1,5 +1,6 @@
 """examples/everything: one manifest that sets up everything a flows repository needs on the Prefect side
-(deployments, the automations their triggers make, variables, Cloud webhooks), the work pools aside. It
+(deployments, the automations their triggers make, variables, blocks, Cloud webhooks), the work pools
+aside. It
 validates offline as it is, and a copy with names of the test's own plans and applies through the Cloud
 STAND-IN (tests/support/cloud.py: its webhooks API in memory, the rest on the session's real open-source
 server), then a re-run writes nothing."""
@@ -26,7 +27,7 @@ def cli(root: Path, api_url: str | None, *args: str, **extra: str) -> Result:
 
 
 def test_the_example_validates_offline_as_it_is():
-    checked = cli(EXAMPLE, None, "validate")
+    checked = cli(EXAMPLE, None, "validate", SLACK_TOKEN="xoxb-test-token")
     assert checked.code == 0, checked
     assert "flows.yaml: valid (2 deployments; environments: dev, prod)" in checked.out, checked
 
@@ -54,16 +55,19 @@ def test_the_example_plans_and_applies_on_cloud_and_a_rerun_writes_nothing(tmp_p
         for old, new in (("project: payments", f"project: {project}"), ("dev-docker", pool),
                          ("localhost:5000/payments", f"{registry}/payments"),
                          ("payments_api_url", f"payments_api_url_{suffix}"),
-                         ("payments_reconcile", f"payments_reconcile_{suffix}")):
+                         ("payments_reconcile", f"payments_reconcile_{suffix}"),
+                         ("payments-slack-token", f"slack-{project}")):
             text = text.replace(old, new)
         (root / "flows.yaml").write_text(text)
-        env = {"PREFECT_API_KEY": cloud.api_key, "PREFECT_API_REQUEST_TIMEOUT": "10"}
+        env = {"PREFECT_API_KEY": cloud.api_key, "PREFECT_API_REQUEST_TIMEOUT": "10", "SLACK_TOKEN": "xoxb-test-token"}
 
         planned = cli(root, cloud.api_url, "plan", "-e", "dev", "--output", "json", **env)
         assert planned.code == 0, planned
         assert {w["name"]: w["action"] for w in planned.json["webhooks"]} == {
             "stripe-payments": "create", "bank-export": "create"}
         assert {v["action"] for v in planned.json["variables"]} == {"create"} and len(planned.json["variables"]) == 2
+        assert {b["name"]: b["action"] for b in planned.json["blocks"]} == {f"secret/slack-{project}": "create"}
+        assert "xoxb-test-token" not in planned.out + planned.err
         assert {d["name"]: d["action"] for d in planned.json["deployments"]} == {
             "record-payment": "create", "reconcile": "create"}
 
