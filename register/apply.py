@@ -36,6 +36,7 @@ class Step:
     name: str
     id: str | None = None
     resource: str = "deployment"  # the kind of thing written (register/kinds/)
+    link: str | None = None  # where people reach what was written (a webhook's URL), for the report
 
 
 @dataclass
@@ -240,7 +241,7 @@ def _apply_one(action: Action, server: Server, flows: _Flows, result: ApplyResul
             return Step("deleted", "", action.name, action.id, resource=action.resource)
         written = kind.write(server, action)
         return Step("created" if action.kind == "create" else "updated", "", action.name, written,
-                    resource=action.resource)
+                    resource=action.resource, link=action.desired.link or getattr(action.registered, "link", None))
     key = (action.flow, action.name)
     if action.kind == "delete":
         server.delete_owned_automations(action.id, action.name)

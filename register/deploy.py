@@ -19,7 +19,7 @@ from register import desired as desired_state
 from register import history
 from register.apply import apply
 from register.engine import plan as engine
-from register.engine.kind import Item
+from register.engine.kind import Item, Unavailable
 from register.flows import Schemas
 from register.image import Image, ImageError, inspect, prepare, secret_teller
 from register.kinds import BEFORE_DEPLOYMENTS, KINDS
@@ -93,6 +93,7 @@ class ServerState:
     registered: list  # plan.State of each deployment of interest
     flow_ids: dict[str, str]  # flow name -> id
     others: dict[str, list[Item]] = field(default_factory=dict)  # the other kinds' registered things, by kind
+    unavailable: dict[str, str] = field(default_factory=dict)  # kinds this server has none of: why, by kind
 
 
 def lease_scope(environment: str, preview: str | None) -> str:
@@ -179,7 +180,12 @@ def read_server(server: Server, loaded: Loaded) -> ServerState:
         raw_deployments = reading_deployments.result()
         flows = reading_flows.result()
         automations = reading_automations.result()
-        others = {name: reading.result() for name, reading in reading_others.items()}
+        others, unavailable = {}, {}
+        for name, reading in reading_others.items():
+            try:
+                others[name] = reading.result()
+            except Unavailable as error:  # told at the manifest's section by `check`, with the other mistakes
+                unavailable[name] = str(error)
     known = {str(f["id"]) for f in flows}  # a deployment of the same name under another flow: that flow too
     flows += server.flows([], [str(r["flow_id"]) for r in raw_deployments if str(r["flow_id"]) not in known])
     by_deployment: dict[str, list[dict]] = {}
@@ -197,7 +203,7 @@ def read_server(server: Server, loaded: Loaded) -> ServerState:
                 str(raw["id"]), [f"{d.name}__automation_{i}" for i in range(1, len(d.triggers) + 1)])
     states = [registered(r, flow_names[str(r["flow_id"])], by_deployment.get(str(r["id"]), []), loaded.owner)
               for r in raw_deployments if str(r["flow_id"]) in flow_names]
-    return ServerState(pools, states, {f["name"]: str(f["id"]) for f in flows}, others)
+    return ServerState(pools, states, {f["name"]: str(f["id"]) for f in flows}, others, unavailable)
 
 
 def check(loaded: Loaded, state: ServerState, server: Server, environment: str) -> list[Problem]:
@@ -233,6 +239,8 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
                      (server.existing_blocks(wanted - blocks) if wanted - blocks else set()),
                      existing_variables=lambda names: (names & declared) |
                      (server.existing_variables(names - declared) if names - declared else set()))
+    for name, why in state.unavailable.items():
+        report.at((KINDS[name].plural,), why, f"{name}-unavailable", key=True)
     for name, items in loaded.others.items():
         kind = KINDS[name]
         for want, have in engine.conflicts(items, state.others.get(name, []), loaded.owner):

@@ -14,7 +14,7 @@ import jsonschema
 from register import code, models
 from register import resources as res
 from register.flows import FlowNotFound, Schemas, read_flow
-from register.manifest import blocks, schema
+from register.manifest import blocks, schema, webhooks
 from register.manifest.document import Manifest
 from register.manifest.resolve import (BANNED_CHARACTERS, COMMAND_LINE, PLACEHOLDERS, Deployment, Overrides,
                                        environment_names, resolve)
@@ -48,6 +48,7 @@ def check(manifest: Manifest, environment: str | None = None, overrides: Overrid
     declared = environment_names(data)
     _names_and_environments(report, data, declared)
     _variables(report, data, declared)
+    webhooks.check(report, data, declared)
     blocks.check(report, data, declared, manifest.source)
     _image(report, manifest, data)
     code.check_secrets(report, manifest.data)

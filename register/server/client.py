@@ -638,6 +638,41 @@ class Server:
             if error.status != 404:  # already gone (perhaps by an attempt whose answer was lost)
                 raise
 
+    # -- Prefect Cloud webhooks (Cloud's API: POST /webhooks/, POST /webhooks/filter, PUT and DELETE
+    #    /webhooks/{id}; an open-source server has none and answers 404) -------------------------------
+
+    def webhooks(self) -> list[dict]:
+        """Every webhook of the workspace: their ownership is in their descriptions, which no filter selects."""
+        return self._paged("/webhooks/filter", {}, "reading webhooks")
+
+    def webhook_url(self, slug: str) -> str:
+        """The URL other systems call: Cloud's API host, /hooks/, the slug Cloud gave the webhook."""
+        parts = urlsplit(self.connection.url)
+        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/hooks/{quote(str(slug), safe='')}"
+
+    def create_webhook(self, payload: dict) -> dict:
+        """Create a webhook; if an attempt's answer was lost, the one it made (same name and description,
+        whose ownership line holds the fingerprint of this write) instead of a second one."""
+        name = payload["name"]
+
+        def made_already():
+            return next((w for w in self.webhooks() if w.get("name") == name
+                         and w.get("description") == payload["description"]), None)
+
+        return self.request("POST", "/webhooks/", json=payload, recover=made_already,
+                            doing=f"creating webhook '{name}'")
+
+    def update_webhook(self, webhook_id: str, payload: dict) -> None:
+        self.request("PUT", f"/webhooks/{quote(webhook_id, safe='')}", json=payload,
+                     doing=f"updating webhook '{payload['name']}'")
+
+    def delete_webhook(self, webhook_id: str, name: str) -> None:
+        try:
+            self.request("DELETE", f"/webhooks/{quote(webhook_id, safe='')}", doing=f"deleting webhook '{name}'")
+        except ServerError as error:
+            if error.status != 404:  # already gone (perhaps by an attempt whose answer was lost)
+                raise
+
     # -- blocks (register/kinds/block.py) ------------------------------------------------------------
     # A block document's data may hold secrets: every write's error is stripped of them (`hiding`), since a
     # server's refusal may echo the request (Prefect's 422 carries the request body).
