@@ -276,6 +276,18 @@ FIELDS: tuple[Field, ...] = (
           prefect_yaml=("version",)),
 )
 
+# What else DeploymentCreate and DeploymentUpdate take, and why it is no field of a deployment's state
+NOT_FIELDS = {
+    "name": "with the flow, the key a deployment is found by",
+    "flow_id": "with the name, the key",
+    "labels": "flow-register's own: the fingerprint of its last write and what the parameter schema was made from",
+    "version_info": "where the code came from, from the run's context: sent, never compared",
+    "global_concurrency_limit_id": "the server's, made from concurrency_limit",
+    "infrastructure_document_id": "Prefect 2's infrastructure blocks: pools and job variables replace them",
+    "storage_document_id": "Prefect 2's storage blocks: the image or pull_steps bring the code",
+    "path": "Prefect 2's storage path: pull_steps set the working directory",
+}
+
 BY_NAME = {f.name: f for f in FIELDS}
 NAMES = tuple(f.name for f in FIELDS)
 SETTINGS: tuple[Setting, ...] = tuple(s for f in FIELDS for s in f.settings)

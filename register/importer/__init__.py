@@ -653,6 +653,10 @@ def _resource_candidates(pool_type: str, variables: dict) -> list[dict]:
             cpus.insert(0, _number(float(cpu[:-1]) / 1000))
     if memory is not None:
         memories = [memory]
+        docker = re.fullmatch(r"([0-9]+)([kmg])", memory) if isinstance(memory, str) else None
+        if docker:  # docker's mem_limit: k, m and g are KiB, MiB and GiB
+            memory = f"{docker[1]}{docker[2].upper()}i"
+            memories.insert(0, memory)
         try:
             mib = res.parse_memory(memory if not isinstance(memory, float) else f"{memory}G")
         except res.UnitError:
