@@ -78,27 +78,6 @@ class Deployment:
                 return self.origins[path[:cut]] + tuple(path[cut:])
         return ("deployments", self.index)
 
-    def as_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "flow": self.flow,
-            "entrypoint": self.entrypoint,
-            "work_pool": self.work_pool,
-            "work_pool_type": self.work_pool_type,
-            "work_queue": self.work_queue,
-            "job_variables": self.job_variables,
-            "parameters": self.parameters,
-            "schedules": self.schedules,
-            "triggers": self.triggers,
-            "tags": self.tags,
-            "description": self.description,
-            "version": self.version,
-            "concurrency_limit": self.concurrency_limit,
-            "concurrency_options": self.concurrency_options,
-            "enforce_parameter_schema": self.enforce_parameter_schema,
-            "paused": self.paused,
-        }
-
 
 def ownership_tags(project: str, environment: str) -> list[str]:
     return [OWNER_TAG, f"project:{project}", f"environment:{environment}"]
