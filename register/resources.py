@@ -510,6 +510,10 @@ class PoolType:
     # settings that are a job variable of the same name in the Prefect 3 worker's base job template
     prefect2: tuple[str, ...] = ()
     same_variables: tuple[str, ...] = ()
+    # For `import` without --pool-type: whether cpu and memory job variables of these values are this type's
+    # (tried by `guess_order`, after the variables that only one type's resources become)
+    looks_like: Callable[[object, object], bool] | None = None
+    guess_order: int = 0
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -519,6 +523,8 @@ class PoolType:
 POOL_TYPES: tuple[PoolType, ...] = (
     PoolType("ecs", push=True, variables=("cpu", "memory"), translate=_ecs_resources,
              reads=(_cpu_units, _number), check_raw=_ecs_raw, prefect2=("ECSTask", "ECSRun"),
+             looks_like=lambda cpu, mem: isinstance(cpu, int) and cpu >= 128 and (mem is None or isinstance(mem, int)),
+             guess_order=2,  # CPU units
              same_variables=("image", "env", "cluster", "task_role_arn", "execution_role_arn", "vpc_id",
                              "launch_type", "stream_output", "configure_cloudwatch_logs", "cloudwatch_logs_options",
                              "task_definition_arn")),
@@ -527,9 +533,11 @@ POOL_TYPES: tuple[PoolType, ...] = (
              same_variables=("image", "env", "region", "vpc_connector_name", "keep_job", "timeout", "args")),
     PoolType("cloud-run-v2", push=True, variables=("cpu", "memory"), translate=_by_kind(_cloud_run),
              reads=_QUANTITIES, prefect2=("CloudRunJobV2",),
+             looks_like=lambda cpu, mem: isinstance(cpu, str) or isinstance(mem, str), guess_order=1,
              same_variables=("image", "env", "region", "vpc_connector_name", "keep_job", "timeout", "args")),
     PoolType("azure-container-instance", push=True, variables=("cpu", "memory"), translate=_by_kind(_aci),
              reads=(_number, _gb), prefect2=("AzureContainerInstanceJob",),
+             looks_like=lambda cpu, mem: isinstance(cpu, float) or isinstance(mem, float), guess_order=3,
              same_variables=("image", "env", "resource_group_name", "subscription_id")),
     PoolType("kubernetes", variables=("cpu_request", "cpu_limit", "memory_request", "memory_limit"),
              translate=_by_kind(_kubernetes), prefect2=("KubernetesJob", "KubernetesRun"),

@@ -631,13 +631,8 @@ def _guess_pool_type(variables: dict) -> str | None:
         if own & set(variables):
             return pool_type.name
     cpu, memory = variables.get("cpu"), variables.get("memory")
-    if isinstance(cpu, str) or isinstance(memory, str):
-        return "cloud-run-v2"
-    if isinstance(cpu, int) and cpu >= 128 and (memory is None or isinstance(memory, int)):
-        return "ecs"  # CPU units
-    if isinstance(cpu, float) or isinstance(memory, float):
-        return "azure-container-instance"
-    return None
+    return next((t.name for t in sorted(res.POOL_TYPES, key=lambda t: t.guess_order) if t.looks_like
+                 and t.looks_like(cpu, memory)), None)
 
 
 def _resource_candidates(pool_type: str, variables: dict) -> list[dict]:
