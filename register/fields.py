@@ -7,7 +7,8 @@ value is made and the registered one read back, how the two are compared, and wh
 
 - schemas/manifest.schema.json's settings in `defaults`, `environments.<env>`, `deployments[]` and their
   overrides (`schema()`, written by scripts/reference.py, checked by its `--check`);
-- resolution (register/manifest/resolve.py: `resolved()`);
+- resolution (register/manifest/resolve.py: `resolved()`; a setting's attributes are attributes of its
+  `Deployment`, the one other line a new setting needs, which the tests hold to the declaration);
 - the desired state and the body of `POST /deployments/` (register/desired.py);
 - the registered state and the comparison (register/plan.py: `registered()`, `same()`);
 - the fingerprint (`fingerprint()`);
@@ -27,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from register import models
 
