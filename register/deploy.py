@@ -225,7 +225,10 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
     pool_checks.check(report, environment, loaded.deployments, state.pools, server=server.url,
                       pool_names=server.work_pool_names, image=f"{spec['repository']}:latest" if spec else None)
     declared = {i.name for i in loaded.others.get("variable", [])}  # written before the deployments naming them
-    references.check(report, loaded.deployments, server=server.url, existing_blocks=server.existing_blocks,
+    blocks = {tuple(i.name.split("/", 1)) for i in loaded.others.get("block", [])}  # the same, as (type, name)
+    references.check(report, loaded.deployments, server=server.url,
+                     existing_blocks=lambda wanted: (wanted & blocks) |
+                     (server.existing_blocks(wanted - blocks) if wanted - blocks else set()),
                      existing_variables=lambda names: (names & declared) |
                      (server.existing_variables(names - declared) if names - declared else set()))
     for name, items in loaded.others.items():
