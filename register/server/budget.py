@@ -15,7 +15,8 @@ spend the same limit. A deploy that sends as fast as the server answers takes th
 - a 429 says the account is over its limit, whoever spent it: every request of the run waits out its
   Retry-After (not only the refused one: the others would each meet a 429 of their own), and the budget
   halves, once per round (the refusals of requests already sent when it halved are the same signal), to
-  no less than FLOOR. It grows back by a tenth of the budget given a minute, up to it (TCP's additive
+  no less than FLOOR; halves what the run sent in the last seconds, when that was less (a budget the run
+  never reached, held back by the server's pace, would take rounds of 429s to come down). It grows back by a tenth of the budget given a minute, up to it (TCP's additive
   increase, multiplicative decrease). A run without a budget takes half of what it was sending then;
 - priority: the deploy lease's renewals and its release never wait for a token or a Retry-After of
   another request. They take their token on credit (the bucket goes into debt, the others wait longer):
@@ -35,6 +36,7 @@ NARROW = 0.5
 RECOVER = 0.1  # of the budget given, regained per minute after a 429
 BURST_SECONDS = 4.0  # the bucket holds this many seconds of the budget
 DEBT = 4.0  # the most tokens priority requests may take on credit
+SENDING_SECONDS = 10.0  # what the run sent over this long is its rate when a 429 comes
 
 
 class Budget:
@@ -51,7 +53,7 @@ class Budget:
         self._lowered_at = -math.inf
         self._hold_until = 0.0
         self._tokens = self._capacity(self.given)
-        self._stamp = clock()
+        self._stamp = self._began = clock()
         self._sent: deque[float] = deque()  # the last minute's attempts, to learn a budget when none was given
         self._changed = threading.Condition()
 
@@ -82,7 +84,7 @@ class Budget:
             if self._rate(now) is not None:
                 self._tokens = max(-DEBT, self._tokens - 1)
             self._sent.append(now)
-            while self._sent and self._sent[0] < now - 60:
+            while self._sent and self._sent[0] < now - SENDING_SECONDS:
                 self._sent.popleft()
             self.waited += now - began
             return now, paced
@@ -95,11 +97,12 @@ class Budget:
             self._hold_until = max(self._hold_until, now + (retry_after if retry_after else 1.0))
             if sent > self._lowered_at:  # a new round: sent after the budget last halved
                 self._refill(now)
-                rate = self._rate(now)
-                if rate is None:  # no budget yet: what the run was sending, per minute
-                    span = max(1.0, min(60.0, now - self._sent[0])) if self._sent else 60.0
-                    rate = self._top = max(FLOOR, len(self._sent) * 60 / span)
-                self._lowered_to = max(FLOOR, rate * NARROW)
+                rate, sending = self._rate(now), self._sending(now)
+                if rate is None:  # no budget yet: what the run was sending
+                    rate = self._top = max(FLOOR, sending)
+                # half of what was sent, when that was less than the budget (the server's pace, or the run's
+                # start): halving a budget the run never reached would take rounds of 429s to tell anything
+                self._lowered_to = max(FLOOR, min(rate, sending) * NARROW)
                 self._lowered_at = now
                 self.lowest = min(self.lowest or self._lowered_to, self._lowered_to)
                 self._tokens = min(self._tokens, 1.0)
@@ -117,6 +120,13 @@ class Budget:
             return self.given
         regained = self._top * RECOVER * max(0.0, now - self._lowered_at) / 60
         return min(self._top, self._lowered_to + regained)
+
+    def _sending(self, now: float) -> float:
+        """Requests a minute the run sent in the last SENDING_SECONDS (a run that began less than
+        SENDING_SECONDS / 2 ago: over that much, so the first burst does not count as a rate)."""
+        recent = sum(1 for t in self._sent if t >= now - SENDING_SECONDS)
+        span = min(SENDING_SECONDS, max(SENDING_SECONDS / 2, now - self._began))
+        return recent * 60 / span
 
     @staticmethod
     def _capacity(rate: float | None) -> float:

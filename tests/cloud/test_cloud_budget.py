@@ -82,20 +82,20 @@ def test_a_deploy_keeps_to_its_requests_a_minute_and_cloud_s_default_is_150(proj
 
 def test_a_budget_above_what_the_account_has_left_is_lowered_by_the_429s_and_production_keeps_its_requests(
         project, api, prefect_server):
-    # the account: 240 a minute; production spends half; the deploy is told it may send 1,200 a minute
+    # the account: 120 a minute; production spends half; the deploy is told it may send 600 a minute
     names = many(project, 40)
-    with CloudStandIn(prefect_server.api_url, per_minute=240, burst_seconds=4) as cloud, \
+    with CloudStandIn(prefect_server.api_url, per_minute=120, burst_seconds=4) as cloud, \
             cloud.production(0.5) as production:
         time.sleep(3)  # production running before the deploy starts
-        result = project.deploy("--requests-per-minute", "1200", api_url=cloud.api_url, PREFECT_API_KEY=cloud.api_key,
-                                **FAST)
+        result = project.deploy("--requests-per-minute", "600", api_url=cloud.api_url, PREFECT_API_KEY=cloud.api_key,
+                                timeout=600, **FAST)
         seen = deploy_log(cloud)
     assert result.code == 0, result
     assert registered(api, project) == names
     refused = [s for s in seen if s.status == 429]
     assert refused, "the deploy never met the account's limit: the test shows nothing"
     told = result.json["requests"]
-    assert told["refused"] == len(refused) and told["lowered_to"] <= 300, told
+    assert told["refused"] == len(refused) and told["lowered_to"] <= 60, told
     # the deploy learnt: most of its requests were taken, not refused
     assert len(refused) <= 0.3 * len(seen), (len(refused), len(seen))
     # what production lost while the deploy ran beside it (the issue measured 37-53% without a budget)
@@ -120,7 +120,7 @@ def test_the_lease_holds_while_production_keeps_the_account_over_its_limit_for_7
         run = subprocess.Popen([CLI, "deploy", "-e", "dev", "--output", "json", "--requests-per-minute", "30"],
                                cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120
-        while not any(s.path.endswith("/deployments/") and s.status == 200 for s in list(cloud.log)):
+        while not any(s.path.endswith("/deployments/") and s.status in (200, 201) for s in list(cloud.log)):
             assert time.monotonic() < deadline and run.poll() is None, cloud.statuses()
             time.sleep(0.2)
         with cloud.production(3.0) as production:
@@ -148,7 +148,7 @@ def test_an_account_refusing_everything_for_longer_than_the_lease_stops_the_run_
         run = subprocess.Popen([CLI, "deploy", "-e", "dev", "--output", "json", "--concurrency", "4"],
                                cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120
-        while not any(s.path.endswith("/deployments/") and s.status == 200 for s in list(cloud.log)):
+        while not any(s.path.endswith("/deployments/") and s.status in (200, 201) for s in list(cloud.log)):
             assert time.monotonic() < deadline and run.poll() is None, cloud.statuses()
             time.sleep(0.1)
         cloud.over_limit(100)  # every request of every client: 429
