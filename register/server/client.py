@@ -369,7 +369,7 @@ class Server:
             # failure, attempts back off from 0.1 s to 10 s apart.
             busy = counted and status in BUSY_STATUSES
             wait = 0.0 if busy and attempt == 1 else \
-                min(10.0, 0.1 * 2 ** (attempt - 1 - busy)) * random.uniform(0.5, 1.0)
+                min(1.0 if priority else 10.0, 0.1 * 2 ** (attempt - 1 - busy)) * random.uniform(0.5, 1.0)
             retry_after = _retry_after(response)
             if retry_after is not None:
                 # the lease's renewal asks again as soon as the server says, not after a growing backoff
@@ -716,9 +716,9 @@ class Lease:
         self.lost: str | None = None
         self.held_until = 0.0
         self.renewed = 0  # renewals the server took, for the tests and the report
-        # a write is sent only while the lease holds for this much longer: an attempt ends within the request
-        # timeout (register/http.py), and the renewals have had two chances to get through
-        self.margin = min(server.connection.timeout, LEASE_SECONDS / 2)
+        # a write is sent only while the lease holds for this much longer (the renewals have had three chances to
+        # get through by then: a SQLite server busy with the deploy's own writes can hold one for 30 s)
+        self.margin = min(server.connection.timeout, LEASE_SECONDS / 6)
         self._attempt = 0.0
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None

@@ -102,7 +102,7 @@ def test_a_budget_above_what_the_account_has_left_is_lowered_by_the_429s_and_pro
     print(f"production: {production.sent} sent, {production.refused} refused; deploy: {len(seen)} sent, "
           f"{len(refused)} refused, budget lowered to {told['lowered_to']:.0f} a minute")
     assert production.failed == 0, production
-    assert production.refused <= 0.1 * production.sent, (production.refused, production.sent)
+    assert production.refused <= 0.2 * production.sent, (production.refused, production.sent)
     # Retry-After (at least 1 s here) is honoured by the whole run: after a 429, the deploy's other requests
     # (those not already on their way) wait too
     early = sum(1 for r in refused
