@@ -16,6 +16,7 @@ flow-register / prefect, JSON under bench/out/ (git-ignored).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -31,6 +32,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the stand-in imports its neighbours as `support.*`
 
+from bench import postgres  # noqa: E402
 from bench.generate import generate  # noqa: E402
 from bench.run import OUT, Server, _git, _version, client_env, command, compile_code, create_pool  # noqa: E402
 from register.local_server import start  # noqa: E402
@@ -57,7 +59,7 @@ class Row:
         return self.requests / self.seconds * 60 if self.seconds else 0.0
 
     @property
-    def production_lost(self) -> float:
+    def production_lost(self) -> float:  # of production's requests while the tool ran, the share refused (429)
         return self.production_refused / self.production_sent if self.production_sent else 0.0
 
 
@@ -101,7 +103,7 @@ def one(plan: str, tool: str, budget: str | None, count: int, project: Path, sha
 
 def table(rows: list[Row]) -> str:
     head = (f"{'plan':<7}{'N':>5}  {'tool':<20}{'exit':>5}{'wall s':>9}{'requests':>10}{'429s':>7}{'req/min':>9}"
-            f"{'prod. sent':>12}{'prod. 429':>11}{'prod. lost':>12}{'time ratio':>12}{'lost ratio':>12}")
+            f"{'prod. sent':>12}{'prod./min':>11}{'prod. 429':>11}{'prod. lost':>12}{'time ratio':>12}{'lost ratio':>12}")
     lines = [head, "-" * len(head)]
     for row in rows:
         theirs = next((r for r in rows if (r.plan, r.flows, r.tool) == (row.plan, row.flows, "prefect")), None)
@@ -109,7 +111,8 @@ def table(rows: list[Row]) -> str:
         lost_ratio = (f"{row.production_lost / theirs.production_lost:.2f}" if theirs and theirs.production_lost
                       and row.tool != "prefect" else "-")
         lines.append(f"{row.plan:<7}{row.flows:>5}  {row.tool:<20}{row.exit:>5}{row.seconds:>9.1f}{row.requests:>10}"
-                     f"{row.refused:>7}{row.rate:>9.0f}{row.production_sent:>12}{row.production_refused:>11}"
+                     f"{row.refused:>7}{row.rate:>9.0f}{row.production_sent:>12}"
+                     f"{row.production_sent / row.seconds * 60 if row.seconds else 0:>11.0f}{row.production_refused:>11}"
                      f"{row.production_lost:>12.1%}{time_ratio:>12}{lost_ratio:>12}")
     return "\n".join(lines)
 
@@ -123,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budgets", default="default",
                         help="flow-register's --requests-per-minute values, comma-separated ('default': none given)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds one tool run may take")
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="postgres",
+                        help="the server's database (default postgres, as Cloud's is hosted: on SQLite, production at "
+                             "Team's pace makes the server answer 503 to both tools' writes)")
     args = parser.parse_args(argv)
     plans = [p.strip() for p in args.plans.split(",") if p.strip()]
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
@@ -138,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
                "prefect": _version("prefect"), "commit": _git("rev-parse", "--short", "HEAD"),
                "load_before": round(os.getloadavg()[0], 2)}
     print(f"bench: starting a local Prefect server under {work.relative_to(ROOT)}/server ...", flush=True)
-    local = start(work / "server")
+    services = contextlib.ExitStack()
+    url = services.enter_context(postgres.cluster()) if args.database == "postgres" else None
+    local = start(work / "server", database=url)
     rows: list[Row] = []
     try:
         direct = client_env(local.api_url, work / "client-home", True)
@@ -151,13 +159,14 @@ def main(argv: list[str] | None = None) -> int:
                                     work / "client-home", logs, True, args.timeout))
     finally:
         local.stop()
+        services.close()
     machine["load_after"] = round(os.getloadavg()[0], 2)
     print()
-    print(f"Cold deploy of {args.flows} deployments through the Cloud stand-in, production at {args.production:.0%} of "
-          f"the plan's limit beside it; {machine['cpus']} CPUs, Python {machine['python']}, Prefect "
+    print(f"Cold deploy of {args.flows} deployments through the Cloud stand-in (a Prefect server on {args.database}), "
+          f"production at {args.production:.0%} of the plan's limit beside it; {machine['cpus']} CPUs, Python {machine['python']}, Prefect "
           f"{machine['prefect']}, load average {machine['load_before']} before, {machine['load_after']} after")
     print(table(rows))
-    payload = json.dumps({"started": stamp, "machine": machine, "production": args.production,
+    payload = json.dumps({"started": stamp, "machine": machine, "production": args.production, "database": args.database,
                           "rows": [asdict(r) | {"rate": r.rate, "production_lost": r.production_lost} for r in rows]},
                          indent=2)
     (work / "results.json").write_text(payload)
