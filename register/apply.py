@@ -48,6 +48,7 @@ class ApplyResult:
     not_attempted: list[Action] = field(default_factory=list)
     # the failure was the server's (it kept failing until the retries ran out), not the plan's
     server_failed: bool = False
+    rule: str | None = None  # a failure of its own kind (ServerError.rule), e.g. deploy-lease, rate-limit
     progress: Callable[[Step], None] | None = field(default=None, repr=False)
 
     def done(self, step: Step) -> None:
@@ -80,7 +81,7 @@ class _Run:
             if self.stop.is_set():
                 return False
             if self.lease is not None and self.lease.lost:
-                self.errors[position] = ServerError(self.lease.lost, transient=True)
+                self.errors[position] = ServerError(self.lease.lost, transient=True, rule="deploy-lease")
                 self.stop.set()
                 return False
             self.started[position] = True
@@ -108,6 +109,7 @@ class _Run:
             self.result.failed = self.pending[first]
             self.result.error = str(self.errors[first])
             self.result.server_failed = self.errors[first].transient
+            self.result.rule = self.errors[first].rule
             self.result.not_attempted = [a for i, a in enumerate(self.pending) if not self.started[i] and i != first]
 
     def end_remaining(self) -> None:
@@ -329,6 +331,7 @@ def _verify(plan: Plan, pending: list[Action], server: Server, flow_ids: dict[st
                 [(again.failed, again.error)]
     except ServerError as error:
         result.failed, result.error, result.server_failed = pending[-1], str(error), error.transient
+        result.rule = error.rule
         return
     if wrong:
         action, what = wrong[0]

@@ -59,6 +59,10 @@ def _server_args(parser: argparse.ArgumentParser) -> None:
                              "(default: PREFECT_ACCOUNT_ID)")
     parser.add_argument("--workspace-id", metavar="ID",
                         help="a Prefect Cloud workspace's id, with --account-id (default: PREFECT_WORKSPACE_ID)")
+    parser.add_argument("--requests-per-minute", type=_per_minute,
+                        metavar="N", help="at most N requests a minute to the Prefect server, shared with production "
+                                          "on a Cloud account; 0: no budget (default: FLOW_REGISTER_REQUESTS_PER_MINUTE, "
+                                          "else 150 on Prefect Cloud, none on a self-hosted server)")
 
 
 def _output_arg(parser: argparse.ArgumentParser, *, default: str | None = None, help: str | None = None) -> None:
@@ -216,6 +220,12 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _per_minute(text: str) -> str:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of requests a minute (0: no budget)")
+    return str(int(text))
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -337,7 +347,9 @@ def _destroy(args, settings: Settings) -> int:
 def _with_workspace(args, settings: Settings) -> Settings:
     """The settings, with --account-id and --workspace-id as PREFECT_ACCOUNT_ID and PREFECT_WORKSPACE_ID."""
     given = {name: value for name, value in (("PREFECT_ACCOUNT_ID", getattr(args, "account_id", None)),
-                                             ("PREFECT_WORKSPACE_ID", getattr(args, "workspace_id", None))) if value}
+                                             ("PREFECT_WORKSPACE_ID", getattr(args, "workspace_id", None)),
+                                             ("FLOW_REGISTER_REQUESTS_PER_MINUTE",
+                                              getattr(args, "requests_per_minute", None))) if value}
     return settings.with_variables(given)
 
 

@@ -358,6 +358,8 @@ def _read_failed(error: ServerError, connection, reporter: Reporter) -> int:
         raise Invalid([_server_problem(error, connection)]) from None
     message = str(error) if error.status == 423 else \
         f"the Prefect server failed: {error}; nothing was written, run again"  # 423: the deploy lease is taken
+    if error.rule:
+        message += f" [{error.rule}]"
     reporter.failed(message, "server failed")
     return Exit.SERVER_FAILED
 
@@ -371,8 +373,12 @@ def _apply(outcome: Outcome, server: Server, flow_ids: dict[str, str], reporter:
                                    lease=lease)
             if outcome.result.server_failed:
                 outcome.result.error = f"the Prefect server failed: {outcome.result.error}"
+            if outcome.result.rule:
+                outcome.result.error += f" [{outcome.result.rule}]"
     outcome.reads, outcome.writes, outcome.retries = server.reads, server.writes, server.retries
     outcome.busy_window = server.narrowest_window
+    outcome.budget, outcome.refused, outcome.lowered_to = server.connection.budget, server.budget.refused, \
+        server.budget.lowest
     outcome.seconds = time.monotonic() - started
 
 

@@ -28,6 +28,9 @@ class Outcome:
     writes: int = 0
     retries: int = 0
     busy_window: int | None = None  # when the server answered busy: the fewest requests then let in flight
+    budget: float | None = None  # requests a minute the run kept to (register/server/budget.py); None: none
+    refused: int = 0  # answers 429 (a rate limit)
+    lowered_to: float | None = None  # the lowest budget the 429s taught
     seconds: float = 0.0
     image_how: str | None = None  # says how the image was made, when the image stage was not asked to
     smoke: list = field(default_factory=list)  # register.smoke.SmokeRun of each smoke run, after applying
@@ -224,6 +227,9 @@ def summary_line(outcome: Outcome) -> str:
     if outcome.busy_window is not None:
         # SQLite takes one write at a time: a few busy answers are normal there, and cost little.
         requests += f", {outcome.retries} sent again when the server was busy, down to {outcome.busy_window} at once"
+    if outcome.refused:
+        requests += f", {outcome.refused} refused by the rate limit (429), budget lowered to " \
+                    f"{outcome.lowered_to:.0f} a minute"
     counts = (f"{plan.count('create')} to create, {plan.count('update')} to update, "
               f"{plan.count('unchanged')} unchanged, {plan.count('delete')} to delete")
     if outcome.dry_run:
@@ -300,7 +306,8 @@ def as_json(outcome: Outcome) -> dict:
         "summary": {"create": plan.count("create"), "update": plan.count("update"),
                     "unchanged": plan.count("unchanged"), "delete": plan.count("delete")},
         "requests": {"reads": outcome.reads, "writes": outcome.writes, "retries": outcome.retries,
-                     "busy_window": outcome.busy_window},
+                     "busy_window": outcome.busy_window, "per_minute": outcome.budget, "refused": outcome.refused,
+                     "lowered_to": outcome.lowered_to},
     }
     for kind in other_kinds(plan):  # e.g. "variables": [...], "variables_kept": [...]
         out[kind.plural] = [{

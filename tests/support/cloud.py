@@ -102,6 +102,7 @@ class Seen:
     path: str  # the server's path (/api/...)
     status: int
     client: str  # "production" or "deploy"
+    at: float = 0.0  # when it arrived (time.monotonic())
 
 
 @dataclass
@@ -294,6 +295,7 @@ class CloudStandIn(Served):
             await self._pass(method, target, headers, lower, body, client, writer)
 
     async def _pass(self, method, target, headers, lower, body, client, writer) -> None:
+        arrived = time.monotonic()
         status, extra, answer, path = await self._decide(method, target, lower, body)
         if status is None:  # passed on to the server
             upstream = await self._client.request(method, path, content=body,
@@ -307,7 +309,7 @@ class CloudStandIn(Served):
                 status, answer = 404, json.dumps({"detail": "Lease not found."}).encode()
                 extra = [("Content-Type", "application/json")]
         with self._lock:
-            self.log.append(Seen(method, path, status, client))
+            self.log.append(Seen(method, path, status, client, arrived))
         await _respond(writer, status, extra, answer)
 
     async def _decide(self, method: str, target: str, headers: dict[str, str], body: bytes):
