@@ -12,7 +12,7 @@ import copy
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -195,7 +195,7 @@ def version_info(github, checkout: code.Checkout) -> dict | None:
     return info
 
 
-def _cloned_commit(d: Deployment, at: code.Checkout, root, asked: dict) -> str | None:
+def _cloned_commit(d: Deployment, at: code.Checkout, root, asked: dict, environ) -> str | None:
     """Code cloned at run time has no image to name its version: the commit it clones does. A branch or tag
     is named with the commit it points at now, so a deploy after it moved changes the version (its runs get
     whatever it holds when they start)."""
@@ -209,7 +209,7 @@ def _cloned_commit(d: Deployment, at: code.Checkout, root, asked: dict) -> str |
         return ref[:12]
     key = (git.get("repository") or "", ref)  # asked once per run, however many deployments clone it
     if key not in asked:
-        asked[key] = code.ref_commit(root, *key)
+        asked[key] = code.ref_commit(root, *key, environ)
     now = asked[key]
     return f"{ref}@{now[:12]}" if now else None
 
@@ -229,11 +229,12 @@ def _image_for(image, d: Deployment) -> str | None:
 
 def for_environment(manifest, environment: str, deployments: list[Deployment], *, pool: Callable[[Deployment], Pool],
                     image, owner: list[str], github=None, schemas: flows.Schemas | None = None,
-                    uploads: list | None = None) -> list[State]:
+                    uploads: list | None = None, environ: Mapping[str, str]) -> list[State]:
     """The desired state of each of `environment`'s `deployments`, in the manifest's order. `image`: the
     image stage's (None without one); `github`: the run's context (settings.GitHub), for the commit;
     `schemas`: where the flows' schemas come from (built from source when not given); `uploads`: the code
-    upload stage's (register/upload.py), for code in object storage."""
+    upload stage's (register/upload.py), for code in object storage; `environ`: the run's variables (settings),
+    for git."""
     if uploads is None:  # render: the same content prefixes, computed offline
         uploads = code_upload.uploads_for(manifest, deployments)
     prefixes = {u.where.key: u.prefix for u in uploads}
@@ -241,13 +242,13 @@ def for_environment(manifest, environment: str, deployments: list[Deployment], *
     github = github or GitHub()
     schemas = schemas or flows.Schemas()
     spec = manifest.image(environment)
-    at = code.checkout(manifest.root, github.sha)
+    at = code.checkout(manifest.root, github.sha, environ)
     info = version_info(github, at)
     return [desired(d, pool=pool(d), image=_image_for(image, d),
                     flow_schema=schemas.of(manifest.root, d.entrypoint),
                     pull_steps=code.pull_steps(manifest, d, spec, at, prefixes),
                     version=d.version or (image.content_tag if image else None) or _uploaded(d, prefixes)
-                    or _cloned_commit(d, at, manifest.root, asked),
+                    or _cloned_commit(d, at, manifest.root, asked, environ),
                     owner_tags=owner,
                     version_info=info)
             for d in deployments]
