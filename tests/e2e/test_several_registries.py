@@ -6,6 +6,7 @@ again pushes and writes nothing; a tag in a repository this environment does not
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from register.image import registries
+from register.image import docker, registries
+from register.settings import Settings
+from support import stages
 from support.registration import client_env, unique
 from support.services import services_env
 
@@ -91,7 +94,7 @@ def test_one_build_pushed_to_each_pool_s_repository_and_each_deployment_runs_its
     assert weekly["job_variables"]["image"].startswith(f"{other}@sha256:")
     for reference in (extract["job_variables"]["image"], weekly["job_variables"]["image"]):
         repository, digest = reference.split("@")
-        assert registries.for_repository(registries.Repository.parse(repository)).digest(tag) == digest
+        assert stages.registry(registries.Repository.parse(repository)).digest(tag) == digest
     outputs = first.json
     assert outputs["image"]["references"] == {default: extract["job_variables"]["image"],
                                               other: weekly["job_variables"]["image"]}
@@ -111,7 +114,7 @@ def test_one_build_pushed_to_each_pool_s_repository_and_each_deployment_runs_its
                            capture_output=True)
     assert login.returncode == 0, login.stderr
     subprocess.run(["docker", "push", "-q", planted], env=env, check=True, capture_output=True)
-    other_registry = registries.for_repository(registries.Repository.parse(other))
+    other_registry = stages.registry(registries.Repository.parse(other))
     planted_digest = other_registry.digest(tag)
     assert planted_digest and f"@{planted_digest}" not in weekly["job_variables"]["image"]
     mark = len(commands(log))
@@ -125,3 +128,45 @@ def test_one_build_pushed_to_each_pool_s_repository_and_each_deployment_runs_its
     weekly = api.deployment(weekly["id"])
     assert weekly["job_variables"]["image"] == f"{other}@{other_registry.digest(tag)}"
     assert json.dumps(weekly).count(planted_digest) == 0
+
+
+ACR_TOKEN_USER = "00000000-0000-0000-0000-000000000000"  # the user name `az acr login` stores with its token
+
+
+def test_a_docker_login_made_before_the_step_serves_its_own_host_inside_the_private_config(tmp_path):
+    """`az acr login --name acme` (after azure/login) writes acme.azurecr.io's token into the user's Docker
+    config, as `docker login` does for any host: flow-register's own Docker config starts from a copy of it, each
+    registry gets its own host's login, and registry-host credentials go to their host only. The local
+    basic-auth registry stands in for a second cloud's (ACR itself cannot run here)."""
+    services = services_env()
+    user_config = tmp_path / "docker-config"
+    user_config.mkdir()
+
+    def auth(user: str, password: str) -> dict:
+        return {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+    (user_config / "config.json").write_text(json.dumps({"auths": {
+        "acme.azurecr.io": auth(ACR_TOKEN_USER, "acr-token-from-az"),
+        services["AUTH_REGISTRY"]: auth(services["AUTH_REGISTRY_USER"], services["AUTH_REGISTRY_PASSWORD"])}}))
+    environ = {**client_env(None, tmp_path / "home"), "DOCKER_CONFIG": str(user_config),
+               "DOCKER_HOST": services["DOCKER_HOST"],
+               # explicit credentials for another host: never sent to ACR or to the local registry
+               "REGISTRY_HOST": "ghcr.io", "REGISTRY_USERNAME": "someone", "REGISTRY_PASSWORD": "ghcr-only-pw"}
+    told: list[str] = []
+    settings = Settings.from_environ(environ)
+    with docker.private_config(settings.environ):
+        private = {**environ, "DOCKER_CONFIG": docker._CONFIG}
+        assert docker._CONFIG != str(user_config)
+        acr = registries.docker_config_credentials(private, told.append, "acme.azurecr.io")
+        assert (acr.username, acr.password) == (ACR_TOKEN_USER, "acr-token-from-az")
+        assert registries.for_repository(registries.Repository.parse("acme.azurecr.io/flows/etl"), settings,
+                                         told.append).credentials() is None  # Docker's own login serves it
+        local = registries.for_repository(registries.Repository.parse(
+            f"{services['AUTH_REGISTRY']}/{unique('acr-shaped')}/etl"), settings, told.append)
+        assert local.credentials() is None
+        assert local.digest("ct-not-there") is None  # answered with the stored login, not refused (HTTP 401)
+        ghcr = registries.for_repository(registries.Repository.parse("ghcr.io/acme/etl"), settings, told.append)
+        assert ghcr.credentials().password == "ghcr-only-pw"
+    assert "acr-token-from-az" in told and services["AUTH_REGISTRY_PASSWORD"] in told  # masked when read
+    assert json.loads((user_config / "config.json").read_text())["auths"].keys() == {
+        "acme.azurecr.io", services["AUTH_REGISTRY"]}  # the user's config is left as it was
