@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from register import desired as desired_state
+from register import history
 from register.apply import apply
 from register.engine import plan as engine
 from register.engine.kind import Item
@@ -23,6 +24,7 @@ from register.flows import Schemas
 from register.image import Image, ImageError, inspect, prepare, secret_teller
 from register.kinds import BEFORE_DEPLOYMENTS, KINDS
 from register.manifest import Manifest, Overrides, load_manifest
+from register.move import hint as move_hint
 from register.manifest.checks import ProblemReport, check_parameters
 from register.manifest import pools as pool_checks
 from register.manifest import references
@@ -239,7 +241,8 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
                 "was made outside flow-register (it lacks the tag managed-by:flow-register)"
             report.at((kind.plural, want.index, "name"),
                       f"{kind.name} '{want.name}' on {server.url} {whose}; flow-register does not overwrite it. Give "
-                      f"this one another name, or delete that one on the server to let this manifest own it",
+                      f"this one another name, or delete that one on the server to let this manifest own it"
+                      + (move_hint(project, env, loaded.manifest.project, environment) if project else ""),
                       f"{kind.name}-owner")
     for have in conflicts([(d.flow, d.name) for d in loaded.deployments], state.registered):
         project, env = owner_of(have)
@@ -247,8 +250,8 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
         report.at(("deployments", index, "name"),
                   f"deployment '{have.name}' of flow '{have.flow}' on {server.url} belongs to project '{project}', "
                   f"environment '{env}'; registering it here would take it away from there. Give this environment "
-                  "names of its own (name_template: '{name}-{environment}') or a Prefect server of its own",
-                  "deployment-owner")
+                  "names of its own (name_template: '{name}-{environment}') or a Prefect server of its own"
+                  + move_hint(project, env, loaded.manifest.project, environment), "deployment-owner")
     problems = sorted(report.problems.values())
     if any(p.severity == "error" for p in problems):
         raise Invalid(problems)
@@ -421,6 +424,7 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
                           uploads=uploads)
         reporter.planned(outcome)
         _apply(outcome, server, state.flow_ids, reporter, started, concurrency=options.concurrency, lease=lease)
+        _record(outcome, server, loaded, options, settings, reporter)
         if smokes and options.dry_run:
             reporter.note(f"dry run: no smoke run ({', '.join(s.deployment for s in smokes)} would run after applying)")
         elif smokes and (outcome.result is None or outcome.result.ok):
@@ -439,6 +443,23 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
     if options.detailed_exitcode and _exit(outcome) == Exit.OK and plan.changes_anything:
         return Detailed.CHANGES
     return _exit(outcome)
+
+
+def _record(outcome: Outcome, server: Server, loaded: Loaded, options: DeployOptions, settings: Settings,
+            reporter: Reporter) -> None:
+    """Keep what this deploy registered in the deploy history, for `rollback` (register/history.py): after
+    writes that all succeeded, under the lease. A history that cannot be written is told, not a failure."""
+    if outcome.result is None or not outcome.result.ok or options.preview:
+        return
+    try:
+        revision = history.record(server, outcome.plan, image=outcome.image.reference if outcome.image else None,
+                                  everything={(d.flow, d.name) for d in loaded.everything},
+                                  variables="variable" in loaded.others, settings=settings)
+    except ServerError as error:
+        reporter.note(f"warning: the deploy is not in the deploy history, so it cannot be rolled back to: {error}")
+        return
+    if revision is None:
+        reporter.note("warning: the deploy is too large for the deploy history, so it cannot be rolled back to")
 
 
 def _smoke(smokes: list, outcome: Outcome, loaded: Loaded, server: Server, settings: Settings,

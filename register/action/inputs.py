@@ -40,7 +40,7 @@ TRUE, FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off", "")
 # How the engine names an override (resolve.Overrides.labels) when it comes from the action: as the input.
 LABELS = {"environment": "input 'environment'", "work_pool": "input 'work-pool'", "cpu": "input 'cpu'",
           "memory": "input 'memory'", "only": "input 'deployments'", "preview": "input 'preview'",
-          "smoke": "input 'smoke'"}
+          "smoke": "input 'smoke'", "rollback": "input 'rollback'"}
 
 
 # `changed-since` asks which manifests changed: it deploys nothing, so needs neither of these.
@@ -134,8 +134,8 @@ def is_true(value: str) -> bool:
 
 
 def command_line(inputs: dict[str, str]) -> list[str]:
-    """`flow-register ...` for these inputs: `deploy`, `destroy` of a preview, or `changed`. The log is for
-    people (the outputs carry the JSON); `changed` prints its matrix as JSON."""
+    """`flow-register ...` for these inputs: `deploy`, `destroy` of a preview, `rollback`, or `changed`. The log
+    is for people (the outputs carry the JSON); `changed` prints its matrix as JSON."""
     from register.report.reporters import FOR_PEOPLE
 
     files = [arg for m in manifests(inputs["manifest"]) for arg in ("--file", m)]
@@ -144,6 +144,9 @@ def command_line(inputs: dict[str, str]) -> list[str]:
     where = [*files, "--environment", inputs["environment"]]
     server = [arg for name, flag in (("concurrency", "--concurrency"), ("lock-wait", "--lock-wait"))
               if inputs[name] for arg in (flag, inputs[name])]
+    if inputs["rollback"]:
+        return ["rollback", *where, "--to", inputs["rollback"], "--output", FOR_PEOPLE, *server] + \
+            [flag for name, flag in (("dry-run", "--dry-run"), ("prune", "--prune")) if is_true(inputs[name])]
     if is_true(inputs["destroy"]):
         return ["destroy", *where, "--preview", inputs["preview"], "--output", FOR_PEOPLE, *server] + \
             (["--dry-run"] if is_true(inputs["dry-run"]) else [])
