@@ -182,6 +182,13 @@ def _uploaded(d: Deployment, prefixes: dict) -> str | None:
     return prefixes.get(where.key) if where else None
 
 
+def _image_for(image, d: Deployment) -> str | None:
+    """The image `d` runs: its work pool's repository's (image.repositories), else the default one's."""
+    if not image:
+        return None
+    return image.reference_for(d.work_pool) if hasattr(image, "reference_for") else image.reference
+
+
 def for_environment(manifest, environment: str, deployments: list[Deployment], *, pool: Callable[[Deployment], Pool],
                     image, owner: list[str], github=None, schemas: flows.Schemas | None = None,
                     uploads: list | None = None, environ: Mapping[str, str]) -> list[State]:
@@ -199,7 +206,7 @@ def for_environment(manifest, environment: str, deployments: list[Deployment], *
     spec = manifest.image(environment)
     at = code.checkout(manifest.root, github.sha, environ)
     info = version_info(github, at)
-    return [desired(d, pool=pool(d), image=image.reference if image else None,
+    return [desired(d, pool=pool(d), image=_image_for(image, d),
                     flow_schema=schemas.of(manifest.root, d.entrypoint),
                     pull_steps=code.pull_steps(manifest, d, spec, at, prefixes),
                     version=d.version or (image.content_tag if image else None) or _uploaded(d, prefixes)

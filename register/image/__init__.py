@@ -60,6 +60,15 @@ class Image:
     builder: str | None = None  # buildx | classic, when built
     notes: list[str] = field(default_factory=list)  # what happened, one line each, as logged
     why: str | None = None  # why the registry's image was reused, or why it was built anyway
+    # image.repositories: work pool name -> the repository its deployments pull from (the default's otherwise)
+    pools: dict[str, str] = field(default_factory=dict)
+    # every repository the image is in -> its reference there (repository@sha256:...), the default's first
+    references: dict[str, str] = field(default_factory=dict)
+
+    def reference_for(self, pool: str | None) -> str | None:
+        """What a deployment of work pool `pool` runs: its pool's repository's reference, else the default's."""
+        repository = self.pools.get(pool) if pool else None
+        return self.references.get(repository, self.reference) if repository else self.reference
 
 
 # (repository, digest) of each image this process pushed: "the same run built it".
@@ -80,6 +89,17 @@ class _Spec:
     platform: str | None
     base: str | None
     create_repository: bool
+    pools: dict[str, registries.Repository] = field(default_factory=dict)  # image.repositories, parsed
+
+    @property
+    def others(self) -> list[registries.Repository]:
+        """The repositories besides the default one the image is pushed to, once each, in the manifest's order."""
+        seen, out = {self.repository.text}, []
+        for repository in self.pools.values():
+            if repository.text not in seen:
+                seen.add(repository.text)
+                out.append(repository)
+        return out
 
 
 class Events(Protocol):
@@ -162,6 +182,14 @@ def _spec(manifest, environment: str, settings: dict) -> _Spec:
     except ValueError as error:
         problems.append(_problem(manifest, environment, "repository", str(error), "image-repository"))
         repository = None
+    pools = {}
+    for pool, text in (settings.get("repositories") or {}).items():
+        try:
+            pools[pool] = registries.Repository.parse(text)
+        except ValueError as error:
+            problems.append(manifest.source.problem(manifest.image_origin(environment, "repositories") + (pool,),
+                                                    f"image repository for work pool '{pool}': {error}",
+                                                    "image-repository"))
     context = (manifest.root / settings["context"]).resolve()
     if not context.is_dir():
         problems.append(_problem(manifest, environment, "context",
@@ -179,7 +207,8 @@ def _spec(manifest, environment: str, settings: dict) -> _Spec:
         raise Invalid(problems)
     return _Spec(repository=repository, context=context, dockerfile=dockerfile, workdir=settings["workdir"],
                  build_args=dict(settings.get("build_args") or {}), platform=settings.get("platform"),
-                 base=settings.get("base"), create_repository=bool(settings.get("create_repository")))
+                 base=settings.get("base"), create_repository=bool(settings.get("create_repository")),
+                 pools=pools)
 
 
 def _inside(path: Path, folder: Path) -> str | None:
@@ -260,7 +289,8 @@ def offline(manifest, environment: str) -> Image | None:
     spec = _spec(manifest, environment, settings)
     content = _content(manifest, spec)
     return Image(reference=spec.repository.tagged(content.tag), content_tag=content.tag,
-                 repository=spec.repository.text)
+                 repository=spec.repository.text, pools={p: r.text for p, r in spec.pools.items()},
+                 references={r.text: r.tagged(content.tag) for r in [spec.repository, *spec.others]})
 
 
 def inputs(manifest, environment: str) -> tuple[Path, list[Path]] | None:
@@ -293,23 +323,119 @@ def prepare(manifest, environment: str, *, settings: Settings, events: Events, b
     spec = _spec(manifest, environment, wanted)
     repository = spec.repository
     content = _content(manifest, spec)
-    image = Image(content_tag=content.tag, repository=repository.text)
+    image = Image(content_tag=content.tag, repository=repository.text,
+                  pools={p: r.text for p, r in spec.pools.items()})
     registry = registries.for_repository(repository, settings, secret_teller(events))
-    trusted = {r.split("@", 1)[1]: "which environment '{environment}''s deployments of this project already run "
-                                    "on the Prefect server"
-               for r in recorded if isinstance(r, str) and r.startswith(f"{repository.text}@")}
-    trusted.update({digest: "which this run built and pushed" for text, digest in _PUSHED_HERE
-                    if text == repository.text})
+    recorded = list(recorded)
+    trusted = _trusted(repository, recorded)
 
     try:
         with events.phase(f"Image {repository.tagged(content.tag)}"), docker.private_config(settings.environ):
             if content.warnings:  # at the manifest's dockerfile line, an annotation under GitHub Actions
                 events.problems([_problem(manifest, environment, "dockerfile", text, rule, severity="warning")
                                  for rule, text in content.warnings])
-            return _prepare(image, spec, registry, manifest, environment, content, build=build, push=push,
-                            image_tag=image_tag, dry_run=dry_run, trusted=trusted, settings=settings, events=events)
+            _prepare(image, spec, registry, manifest, environment, content, build=build, push=push,
+                     image_tag=image_tag, dry_run=dry_run, trusted=trusted, settings=settings, events=events)
+            image.references = {repository.text: image.reference, **image.references}
+            if spec.others and image.reference:
+                _others(image, spec, registry, manifest, environment, build=build, push=push, image_tag=image_tag,
+                        dry_run=dry_run, recorded=recorded, settings=settings, events=events)
+            return image
     except (registries.RegistryError, docker.DockerError) as error:
         raise ImageError(str(error)) from None
+
+
+def _trusted(repository, recorded: list) -> dict[str, str]:
+    """The digests `repository` may serve this environment under the content tag, and why (the rule is per
+    repository: a digest this environment runs from one repository says nothing of another's tag)."""
+    trusted = {r.split("@", 1)[1]: "which environment '{environment}''s deployments of this project already run "
+                                   "on the Prefect server"
+               for r in recorded if isinstance(r, str) and r.startswith(f"{repository.text}@")}
+    trusted.update({digest: "which this run built and pushed" for text, digest in _PUSHED_HERE
+                    if text == repository.text})
+    return trusted
+
+
+def _login(registry: registries.Registry, say: Say) -> None:
+    credentials = registry.credentials()
+    if credentials:
+        docker.login(registry.login_server, credentials.username, credentials.password)
+        say(f"logged Docker in to {registry.login_server} as {credentials.username} "
+            f"(credentials from {credentials.source}; kept in a Docker config of this run's own, "
+            "removed when it ends)")
+
+
+def _ensure_repository(spec: _Spec, registry: registries.Registry, manifest, environment: str, say: Say,
+                       key: str = "repository") -> None:
+    if registry.repository_exists():
+        return
+    repository = registry.repository
+    if not spec.create_repository:
+        raise Invalid([_problem(manifest, environment, key,
+                                f"the ECR repository '{repository.path}' does not exist in account "
+                                f"{getattr(registry, 'account', '?')} ({getattr(registry, 'region', '?')}): "
+                                "create it, or set image.create_repository: true", "image-repository-missing")])
+    registry.create_repository()
+    say(f"created the ECR repository {repository.path}")
+
+
+def _others(image: Image, spec: _Spec, default: registries.Registry, manifest, environment: str, *, build: str,
+            push: bool, image_tag: str | None, dry_run: bool, recorded: list, settings: Settings,
+            events: Events) -> None:
+    """The image in each other repository of `image.repositories`: built and pushed there with the default's
+    build (see `_build_and_push`), else reused when that repository's tag is a digest this environment runs
+    from it, else pulled from the default by digest, tagged and pushed (the same image, never rebuilt)."""
+    say, out = _teller(image, events), _Output(events)
+    tag = image.content_tag
+    for repository in spec.others:
+        if repository.text in image.references:  # pushed by this run's build already
+            continue
+        if not push:
+            image.references[repository.text] = repository.tagged(tag)
+            continue
+        registry = registries.for_repository(repository, settings, secret_teller(events))
+        trusted = _trusted(repository, recorded)
+        try:
+            digest = registry.digest(tag)
+        except registries.RegistryError as error:
+            if not dry_run:
+                raise
+            digest = None
+            say(f"dry run: could not look {repository.tagged(tag)} up ({error}); the plan assumes it is not there")
+        if digest is not None and (digest in trusted or build == "never"):
+            why = trusted.get(digest, "used as the registry has it (build: never)").format(environment=environment)
+            image.references[repository.text] = repository.pinned(digest)
+            say(f"{repository.tagged(tag)} is in the registry as {digest}, {why}: no push")
+            continue
+        why = (f"{repository.tagged(tag)} is not in the registry" if digest is None else
+               f"{repository.tagged(tag)} is in the registry as {digest}, but no deploy of project "
+               f"'{manifest.project}' in environment '{environment}' runs that image from {repository.text}: the "
+               "image is pushed there again, since whoever can push to that repository must not decide what this "
+               "environment runs")
+        if dry_run:
+            image.references[repository.text] = repository.tagged(tag)
+            say(f"dry run: would push {image.reference} to {repository.tagged(tag)}: {why}")
+            continue
+        if "@" not in image.reference:
+            raise ImageError(f"cannot push to {repository.text}: the image has no digest ({image.reference})")
+        _ensure_repository(spec, registry, manifest, environment, say, "repositories")
+        _login(default, say)
+        _login(registry, say)
+        started = time.monotonic()
+        docker.pull(image.reference, out=out)
+        docker.tag(image.reference, repository.tagged(tag))
+        docker.push(repository.tagged(tag), out=out)
+        pushed = registry.digest(tag)
+        if not pushed:
+            raise ImageError(f"pushed {repository.tagged(tag)}, but the registry does not list it")
+        if image_tag and registry.digest(image_tag) != pushed:
+            registry.add_tag(pushed, image_tag)
+        _PUSHED_HERE.add((repository.text, pushed))
+        image.references[repository.text] = repository.pinned(pushed)
+        image.pushed = True
+        say(f"pushed {image.reference} to {repository.tagged(tag)} (pulled by digest, not built again) in "
+            f"{time.monotonic() - started:.1f} s: {why}; deployments of its work pools run "
+            f"{image.references[repository.text]}")
 
 
 def _reuse(image: Image, repository, digest: str | None, build: str, trusted: dict[str, str], environment: str,
@@ -370,8 +496,10 @@ def _prepare(image: Image, spec: _Spec, registry: registries.Registry, manifest,
                 say(f"dry run: the repository {repository.path} does not exist"
                             + ("; it would be created" if spec.create_repository else
                                " and image.create_repository is not set: deploy would fail"))
-            say(f"dry run: would build{' and push' if push else ''} {repository.tagged(tag)}: {image.why} "
-                        f"(looked up in {looked})")
+            say(f"dry run: would build{' and push' if push else ''} "
+                f"{', '.join(r.tagged(tag) for r in [repository, *spec.others])}: {image.why} "
+                f"(looked up in {looked})")
+            image.references.update({r.text: r.tagged(tag) for r in spec.others})
         return image
 
     if reuse:
@@ -391,20 +519,14 @@ def _prepare(image: Image, spec: _Spec, registry: registries.Registry, manifest,
     problem = docker.daemon_answers()
     if problem:
         raise ImageError(f"cannot build {repository.tagged(tag)}: the Docker engine does not answer: {problem}")
-    if push and not registry.repository_exists():
-        if not spec.create_repository:
-            raise Invalid([_problem(manifest, environment, "repository",
-                                    f"the ECR repository '{repository.path}' does not exist in account "
-                                    f"{getattr(registry, 'account', '?')} ({getattr(registry, 'region', '?')}): "
-                                    "create it, or set image.create_repository: true", "image-repository-missing")])
-        registry.create_repository()
-        say(f"created the ECR repository {repository.path}")
-    credentials = registry.credentials()
-    if credentials:
-        docker.login(registry.login_server, credentials.username, credentials.password)
-        say(f"logged Docker in to {registry.login_server} as {credentials.username} "
-                    f"(credentials from {credentials.source}; kept in a Docker config of this run's own, "
-                    "removed when it ends)")
+    others = [registries.for_repository(r, settings, secret_teller(events)) for r in spec.others]
+    if push:
+        _ensure_repository(spec, registry, manifest, environment, say)
+        for other in others:
+            _ensure_repository(spec, other, manifest, environment, say, "repositories")
+    _login(registry, say)
+    for other in others if push else ():
+        _login(other, say)
 
     with tempfile.TemporaryDirectory(prefix="flow-register-build-") as private:
         if spec.dockerfile is None:
@@ -422,12 +544,15 @@ def _prepare(image: Image, spec: _Spec, registry: registries.Registry, manifest,
         else:
             context, dockerfile = spec.context, spec.dockerfile
         _build_and_push(image, spec, registry, manifest, context, dockerfile, push=push, image_tag=image_tag,
-                        settings=settings, events=events)
+                        settings=settings, events=events, others=others)
     return image
 
 
 def _build_and_push(image: Image, spec: _Spec, registry: registries.Registry, manifest, context: Path,
-                    dockerfile: Path, *, push: bool, image_tag: str | None, settings: Settings, events: Events) -> None:
+                    dockerfile: Path, *, push: bool, image_tag: str | None, settings: Settings, events: Events,
+                    others=()) -> None:
+    """One build, tagged in the default repository and in every other of `image.repositories`: buildx pushes
+    them all in one go, the classic builder pushes each (the layers are the same, so the digest is too)."""
     repository, tag = spec.repository, image.content_tag
     say, out = _teller(image, events), _Output(events)
     tags = [tag]
@@ -437,7 +562,8 @@ def _build_and_push(image: Image, spec: _Spec, registry: registries.Registry, ma
     if image_tag and image_tag not in tags:
         tags.append(image_tag)
     references = [repository.tagged(t) for t in tags]
-    request = docker.Build(context=str(context), dockerfile=str(dockerfile), tags=references,
+    everywhere = references + [other.repository.tagged(t) for other in others for t in tags]
+    request = docker.Build(context=str(context), dockerfile=str(dockerfile), tags=everywhere,
                            build_args=spec.build_args, platform=spec.platform,
                            labels={"flow-register.content-tag": tag, "flow-register.project": manifest.project},
                            cache_scope=f"flow-register-{repository.path.replace('/', '-')}")
@@ -452,7 +578,7 @@ def _build_and_push(image: Image, spec: _Spec, registry: registries.Registry, ma
         built = docker.build_buildx(request, push=push, gha_cache=cache, out=out)
         image.built = True
         image.pushed = push
-        say(f"built{' and pushed' if push else ''} {', '.join(references)} with buildx "
+        say(f"built{' and pushed' if push else ''} {', '.join(everywhere)} with buildx "
                     f"in {time.monotonic() - started:.1f} s")
     else:
         # Always built: an image under this tag in the local engine may be one pulled from the registry, which
@@ -461,17 +587,18 @@ def _build_and_push(image: Image, spec: _Spec, registry: registries.Registry, ma
         started = time.monotonic()
         docker.build_classic(request, out=out)
         image.built = True
-        say(f"built {', '.join(references)} with the classic builder in {time.monotonic() - started:.1f} s")
+        say(f"built {', '.join(everywhere)} with the classic builder in {time.monotonic() - started:.1f} s")
         if push:
             started = time.monotonic()
-            for reference in references:
+            for reference in everywhere:
                 docker.push(reference, out=out)
             image.pushed = True
             built = docker.pushed_digests(repository.tagged(tag), repository.text)
-            say(f"pushed {', '.join(references)} in {time.monotonic() - started:.1f} s")
+            say(f"pushed {', '.join(everywhere)} in {time.monotonic() - started:.1f} s")
 
     if not push:
         image.reference = repository.tagged(tag)
+        image.references.update({other.repository.text: other.repository.tagged(tag) for other in others})
         say(f"not pushed (push: false): deployments run {image.reference}, which only this engine has")
         return
     digest = registry.digest(tag)
@@ -488,3 +615,17 @@ def _build_and_push(image: Image, spec: _Spec, registry: registries.Registry, ma
     image.reference = repository.pinned(digest)
     _PUSHED_HERE.add((repository.text, digest))
     say(f"deployments run {image.reference}")
+    for other in others:
+        there = other.digest(tag)
+        if not there:
+            raise ImageError(f"pushed {other.repository.tagged(tag)}, but the registry does not list it")
+        mine = built if image.builder == "buildx" else docker.pushed_digests(other.repository.tagged(tag),
+                                                                             other.repository.text)
+        if mine and there not in mine:  # someone pushed over the tag there since: run what was built here
+            say(f"warning: the registry's {other.repository.tagged(tag)} is {there} now, not the image just pushed: "
+                "someone else pushed to that tag; the deployments run the one built here")
+            there = sorted(mine)[0]
+        _PUSHED_HERE.add((other.repository.text, there))
+        image.references[other.repository.text] = other.repository.pinned(there)
+        pools = ", ".join(p for p, r in spec.pools.items() if r.text == other.repository.text)
+        say(f"deployments of work pools {pools} run {image.references[other.repository.text]}")

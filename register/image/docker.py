@@ -235,3 +235,8 @@ def tag(source: str, target: str) -> None:
 
 def push(reference: str, *, out) -> None:
     _stream(["push", reference], what=f"docker push {reference}", out=out)
+
+
+def pull(reference: str, *, out) -> None:
+    """Pull `reference` (repository@sha256:...: that image and no other) into the engine."""
+    _stream(["pull", reference], what=f"docker pull {reference}", out=out)

@@ -577,6 +577,8 @@ def reader(image=None, platform: str | None = None, *, settings, secret):
         return bool(docker.shutil.which("docker")) and docker.daemon_answers(environ) is None
 
     def files_of(reference: str) -> Files:
+        if image is not None and reference in (getattr(image, "references", None) or {}).values():
+            reference = image.reference  # the same build, pushed to another repository (image.repositories)
         if image is not None and reference == image.reference and image.repository:
             if image.digest:  # the registry streams layers faster than `docker image save` writes them
                 return read(registries.for_repository(registries.Repository.parse(image.repository), settings, secret),

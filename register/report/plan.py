@@ -289,7 +289,9 @@ def as_json(outcome: Outcome) -> dict:
         "dry_run": outcome.dry_run,
         "image": None if image is None or not getattr(image, "reference", None) else {
             "reference": image.reference, "content_tag": image.content_tag, "built": image.built,
-            "pushed": image.pushed, "why": getattr(image, "why", None)},
+            "pushed": image.pushed, "why": getattr(image, "why", None),
+            # every repository the image is in (image.repositories) -> what runs from it
+            **({"references": image.references} if len(getattr(image, "references", None) or {}) > 1 else {})},
         "deployments": [{
             "name": a.name,
             "flow": a.flow,
@@ -345,6 +347,8 @@ def github_outputs(outcome: Outcome) -> dict[str, str]:
             else planned("unchanged")  # noqa: E731
     return {
         "image": github.redact(getattr(image, "reference", None) or ""),
+        # the image in each repository of image.repositories, default's included: {repository: reference}
+        "images": json.dumps(github.redacted(getattr(image, "references", None) or {}), separators=(",", ":")),
         # redacted before it is JSON: a secret with a quote or a backslash is escaped in the JSON text
         "plan": json.dumps(github.redacted(as_json(outcome)), separators=(",", ":")),
         "deployments": json.dumps(github.redacted(deployments_list(outcome)), separators=(",", ":")),
