@@ -208,7 +208,8 @@ def _pull_steps(steps, where: str) -> None:
                   f"is {_show(inputs.get('script'))}, not a script flow-register writes")
 
 
-def _fields(fields, where: str, owner: list[str], registry: str | None, images: set[str]) -> dict:
+def _fields(fields, where: str, owner: list[str], registry: str | None, images: set[str],
+            by_pool: dict[str, str]) -> dict:
     _json(fields, where, dict)
     _need(set(fields) == FIELD_NAMES, where, "does not have exactly the fields of a deployment")
     _text(fields["work_pool"], f"{where}.work_pool", limit=200)
@@ -216,7 +217,9 @@ def _fields(fields, where: str, owner: list[str], registry: str | None, images: 
     for name in ("job_variables", "parameters"):
         _json(fields[name], f"{where}.{name}", dict)
     _json(fields["parameter_schema"], f"{where}.parameter_schema", dict, none=True)
-    _image_allowed(fields["job_variables"].get("image"), registry, images, f"{where}.job_variables.image")
+    # a pool with a repository of its own (image.repositories) runs that repository's digest
+    _image_allowed(fields["job_variables"].get("image"), by_pool.get(fields["work_pool"], registry), images,
+                   f"{where}.job_variables.image")
     tags = _json(fields["tags"], f"{where}.tags", list)
     _need(len(tags) <= 100 and all(isinstance(t, str) and 0 < len(t) <= 200 and t.isprintable() for t in tags),
           f"{where}.tags", "are not up to 100 short texts")
@@ -261,7 +264,8 @@ def _fields(fields, where: str, owner: list[str], registry: str | None, images: 
     return fields
 
 
-def _deployments(raw, owner: list[str], registry: str | None, images: set[str]) -> list[State]:
+def _deployments(raw, owner: list[str], registry: str | None, images: set[str],
+                 by_pool: dict[str, str]) -> list[State]:
     _json(raw, "deployments", list)
     _need(len(raw) <= MAX_DEPLOYMENTS, "deployments", f"are more than {MAX_DEPLOYMENTS}")
     out, seen = [], set()
@@ -272,7 +276,7 @@ def _deployments(raw, owner: list[str], registry: str | None, images: set[str]) 
         flow, name = _text(d.get("flow"), f"{where}.flow", limit=200), _text(d.get("name"), f"{where}.name", limit=200)
         _need((flow, name) not in seen, where, f"repeats deployment '{name}' of flow '{flow}'")
         seen.add((flow, name))
-        fields = dict(_fields(d.get("fields"), f"{where}.fields", owner, registry, images))
+        fields = dict(_fields(d.get("fields"), f"{where}.fields", owner, registry, images, by_pool))
         specs = _json(d.get("triggers"), f"{where}.triggers", list)
         _need(len(specs) <= 50, f"{where}.triggers", "are more than 50")
         triggers = []
@@ -317,7 +321,7 @@ def _variables(raw, owner: list[str]) -> list[Item] | None:
 
 
 def parse(raw: dict, project: str, environment: str, owner: list[str], registry: str | None,
-          images: set[str]) -> Entry:
+          images: set[str], by_pool: dict[str, str] | None = None) -> Entry:
     """A record, checked: an Entry, or _Bad saying what in it flow-register would never have written."""
     data = _json(raw.get("data"), "the record", dict)
     _need(len(json.dumps(data)) <= MAX_BYTES, "the record", f"is larger than {MAX_BYTES} bytes")
@@ -337,7 +341,7 @@ def parse(raw: dict, project: str, environment: str, owner: list[str], registry:
     _need(commit is None or re.fullmatch(r"[0-9a-f]{7,64}", commit), "commit", "is not a commit's hex id")
     image = data.get("image")
     _image_allowed(image, registry, images, "image")
-    deployments = _deployments(data.get("deployments"), owner, registry, images)
+    deployments = _deployments(data.get("deployments"), owner, registry, images, by_pool or {})
     return Entry(revision, at, commit, _text(data.get("by"), "by", none=True, limit=100),
                  image, deployments, _variables(data.get("variables"), owner),
                  rolled_back_to=_number(data.get("rolled_back_to"), "rolled_back_to"),
@@ -353,10 +357,11 @@ def problem(raw: dict, why: str) -> Problem:
 
 
 def check(raw: dict, project: str, environment: str, owner: list[str], registry: str | None,
-          images: set[str]) -> Entry:
-    """`parse`, with a record that fails refused as a Problem (Invalid: exit 1, nothing written)."""
+          images: set[str], by_pool: dict[str, str] | None = None) -> Entry:
+    """`parse`, with a record that fails refused as a Problem (Invalid: exit 1, nothing written). `registry`:
+    the environment's image repository; `by_pool`: the repositories of pools that have their own."""
     try:
-        return parse(raw, project, environment, owner, registry, images)
+        return parse(raw, project, environment, owner, registry, images, by_pool)
     except _Bad as bad:
         raise Invalid([problem(raw, str(bad))]) from None
     except (TypeError, ValueError, AttributeError, KeyError, RecursionError) as error:

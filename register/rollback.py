@@ -103,11 +103,12 @@ def run(options: RollbackOptions, settings: Settings, reporter: Reporter) -> int
     owner = ownership_tags(project, env)
     spec = manifest.image(env)
     registry = spec.get("repository") if spec else None
+    by_pool = dict(spec.get("repositories") or {}) if spec else {}
     prebuilt = {image for d in manifest.deployments(env, Overrides())
                 if isinstance(image := (d.job_variables or {}).get("image"), str)}
 
     def check(raw: dict) -> history.Entry:
-        return history.check(raw, project, env, owner, registry, prebuilt)
+        return history.check(raw, project, env, owner, registry, prebuilt, by_pool)
 
     connection = connection_from_environment(settings.environ)
     reporter.secrets(connection.secrets())

@@ -132,3 +132,15 @@ def test_revisions_are_picked_by_number_commit_or_previous_and_a_doubtful_pick_i
 def test_the_history_key_tells_projects_and_environments_apart():
     assert history.key("a-b", "c") != history.key("a", "b-c")
     assert history.key("etl", "dev").startswith("flow-register-etl-dev-")
+
+
+def test_a_pool_with_a_repository_of_its_own_rolls_back_to_that_repositorys_digest_only():
+    other = "europe-docker.pkg.dev/acme/flows/etl"
+    raw = record()
+    raw["data"]["deployments"][0]["fields"]["job_variables"]["image"] = other + "@sha256:" + "c" * 64
+    with pytest.raises(Invalid, match="job_variables.image"):  # without image.repositories naming the pool
+        read(raw)
+    entry = history.check(raw, "etl", "dev", OWNER, REGISTRY, set(), {"pool": other})
+    assert entry.deployments[0].fields["job_variables"]["image"] == other + "@sha256:" + "c" * 64
+    with pytest.raises(Invalid, match="job_variables.image"):  # another pool's repository is not this pool's
+        history.check(raw, "etl", "dev", OWNER, REGISTRY, set(), {"gpu-pool": other})
