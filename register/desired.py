@@ -56,6 +56,8 @@ class Pool:
 
     @property
     def takes_image(self) -> bool:
+        if self.type == res.MANAGED:  # runs Prefect's own image only (register/resources.py)
+            return False
         declared = self.declared
         return "image" in declared if declared is not None else self.type in IMAGE_POOL_TYPES
 

@@ -389,6 +389,8 @@ def report_resources(report: ProblemReport, d: Deployment, environment: str, poo
             report.at(d.origin("job_variables", variable), f"job_variables.{variable} is also set by {source}; "
                                                            "set it in one place", "job-variables-clash", key=True)
         _raw_resources(report, d, context, pool_type, launch)
+        if problem := res.managed_code_problem(pool_type, d.code):
+            report.at(d.origin("work_pool"), context + problem, "managed-code")
     return translation
 
 
