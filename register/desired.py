@@ -26,6 +26,12 @@ from register.settings import GitHub
 DEFAULT_QUEUE = "default"
 STATE_LABEL = "flow-register.state"  # the fingerprint of what flow-register wrote: drift is what differs since
 SCHEMA_LABEL = "flow-register.schema"  # the flow source its parameter schema was made from (flows.label)
+# The digest of the SLAs flow-register last set (Prefect Cloud): the SLA API writes and has no documented
+# read, so what was set is known by this label, written only after the SLAs themselves.
+SLA_LABEL = "flow-register.slas"
+# Names looked for past a deployment's triggers: on a server that does not keep automation tags, the old
+# automations of triggers just removed from the manifest are found by these names.
+SPARE_TRIGGER_NAMES = 3
 # Pool types whose default base job template runs a container image (declares the `image` variable).
 IMAGE_POOL_TYPES = {"docker", "kubernetes", "ecs", "ecs:push", "cloud-run", "cloud-run-v2", "cloud-run:push",
                     "cloud-run-v2:push", "azure-container-instance", "azure-container-instance:push"}
@@ -33,7 +39,7 @@ IMAGE_POOL_TYPES = {"docker", "kubernetes", "ecs", "ecs:push", "cloud-run", "clo
 # The fields of a deployment the plan compares; `triggers` are automations of their own.
 FIELDS = ("work_pool", "work_queue", "job_variables", "parameters", "parameter_schema", "schedules", "triggers",
           "tags", "description", "entrypoint", "pull_steps", "concurrency_limit", "concurrency_options",
-          "enforce_parameter_schema", "paused", "version")
+          "enforce_parameter_schema", "paused", "version", "slas")
 DEPLOYMENT_FIELDS = tuple(f for f in FIELDS if f != "triggers")
 
 
@@ -109,7 +115,8 @@ class State:
 
     def fingerprint(self) -> str:
         """A digest of the fields, to tell at the next plan whether the manifest changed since this write."""
-        return hashlib.sha256(json.dumps(self.fields, sort_keys=True).encode()).hexdigest()[:16]
+        fields = {k: v for k, v in self.fields.items() if k != "slas" or v is not None}  # as before SLAs
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
     def key(self) -> tuple[str, str]:
@@ -139,6 +146,8 @@ def desired(deployment: Deployment, *, pool: Pool, image: str | None, flow_schem
         "enforce_parameter_schema": deployment.enforce_parameter_schema,
         "paused": deployment.paused,  # None: the server's stays (see plan.settle)
         "version": version,
+        # None: the manifest says nothing of SLAs, and the server's stay as they are (as `prefect deploy`)
+        "slas": None if deployment.slas is None else [models.plain(sla_body(s)) for s in deployment.slas],
     }
     return State(deployment.flow, deployment.name, fields, manifest_name=deployment.manifest_name, triggers=triggers,
                  version_info=version_info, schema_label=flows.label(flow_schema))
@@ -166,9 +175,34 @@ def body(state: State, flow_id: str) -> dict:
         "enforce_parameter_schema": f["enforce_parameter_schema"],
         "paused": f["paused"],
         "version": f["version"],
-        "labels": {STATE_LABEL: state.fingerprint(), SCHEMA_LABEL: state.schema_label},
+        "labels": {STATE_LABEL: state.fingerprint(), SCHEMA_LABEL: state.schema_label,
+                   **({SLA_LABEL: sla_digest(f["slas"])} if f.get("slas") is not None else {})},
         **({"version_info": state.version_info} if state.version_info else {}),
     }
+
+
+def sla_body(spec: dict) -> dict:
+    """An SLA of the manifest as Prefect Cloud's SLA API takes it (the fields Prefect's client and the
+    Terraform provider send: name, severity, enabled, and the kind's own: duration, stale_after, within,
+    expected_event, resource_match; durations in seconds)."""
+    return {k: spec[k] for k in SLA_KEYS if spec.get(k) is not None}
+
+
+SLA_KEYS = ("name", "severity", "enabled", "duration", "stale_after", "within", "expected_event", "resource_match")
+
+
+def sla_digest(slas: list[dict]) -> str:
+    return hashlib.sha256(json.dumps(slas, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def automation_names(deployments: list[tuple[str, list]]) -> list[str]:
+    """The names the automations of these (deployment name, trigger specs) have, or had: Prefect's
+    `<deployment>__automation_<n>` unless a trigger names itself, and a few past the last."""
+    names = []
+    for name, triggers in deployments:
+        names += [spec["name"] for spec in triggers if isinstance(spec, dict) and spec.get("name")]
+        names += [f"{name}__automation_{i}" for i in range(1, len(triggers) + SPARE_TRIGGER_NAMES + 1)]
+    return sorted(set(names))
 
 
 def automation_body(automation: dict, deployment_id: str) -> dict:

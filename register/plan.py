@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 
 from register import models
-from register.desired import DEPLOYMENT_FIELDS, FIELDS, SCHEMA_LABEL, STATE_LABEL, State
+from register.desired import DEPLOYMENT_FIELDS, FIELDS, SCHEMA_LABEL, SLA_LABEL, STATE_LABEL, State, sla_digest
 from register.manifest.resolve import OWNER_TAG, ownership_tags
 
 
@@ -52,6 +52,14 @@ class Action:
         if self.resource != "deployment":
             return False
         return self.kind == "create" or any(c.field in DEPLOYMENT_FIELDS for c in self.changes)
+
+    @property
+    def writes_slas(self) -> bool:
+        if self.resource != "deployment" or self.kind == "delete":
+            return False
+        if self.kind == "create":
+            return self.desired.fields.get("slas") is not None
+        return "slas" in self.changed
 
     @property
     def writes_triggers(self) -> bool:
@@ -116,6 +124,8 @@ def registered(raw: dict, flow: str, automations: list[dict], owner_tags: list[s
         "enforce_parameter_schema": raw.get("enforce_parameter_schema", True),
         "paused": bool(raw.get("paused")),
         "version": raw.get("version"),
+        # what flow-register last set (its digest): Cloud's SLA API has no documented read
+        "slas": (raw.get("labels") or {}).get(SLA_LABEL),
     }
     owned = set(owner_tags) <= set(fields["tags"])
     labels = raw.get("labels") or {}
@@ -190,6 +200,8 @@ def _as_tagged(want: State, have: State) -> bool:
 
 def same(name: str, want, have) -> bool:
     """Whether field `name` (not triggers) is the same on both sides, as far as the manifest controls it."""
+    if name == "slas":  # unset in the manifest: the server's stay; else the digest of what was last set
+        return want is None or sla_digest(want) == have
     if name == "schedules":
         return _same_schedules(want, have)
     if name == "tags":
@@ -206,8 +218,11 @@ def compare(want: State, have: State) -> list[Change]:
     for name in FIELDS:
         if name == "triggers":
             changes += filter(None, [_trigger_change(want, have)])
-        elif not same(name, want.fields[name], have.fields[name]):
-            changes.append(Change(name, have.fields[name], want.fields[name]))
+        elif not same(name, want.fields.get(name), have.fields.get(name)):  # (states from before SLAs lack them)
+            before = have.fields.get(name)
+            if name == "slas":  # only the digest of what flow-register set is known
+                before = None if before is None else f"as flow-register last set them ({before})"
+            changes.append(Change(name, before, want.fields.get(name)))
     return changes
 
 

@@ -58,6 +58,7 @@ class Deployment:
     parameters: dict = field(default_factory=dict)
     schedules: list = field(default_factory=list)
     triggers: list = field(default_factory=list)
+    slas: list | None = None  # Prefect Cloud's SLAs (`sla:`); None: not managed, the server's stay
     tags: list = field(default_factory=list)
     description: str | None = None
     version: str | None = None
@@ -88,6 +89,7 @@ class Deployment:
             "parameters": self.parameters,
             "schedules": self.schedules,
             "triggers": self.triggers,
+            "sla": self.slas,
             "tags": self.tags,
             "description": self.description,
             "version": self.version,
@@ -210,6 +212,7 @@ def resolve(manifest: dict, environment: str, overrides: Overrides | None = None
             parameters=merged.get("parameters", {}),
             schedules=merged.get("schedules", []),
             triggers=merged.get("triggers", []),
+            slas=merged.get("sla"),
             tags=tags,
             description=merged.get("description"),
             version=merged.get("version"),
