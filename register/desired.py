@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import re
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -216,19 +217,40 @@ def automation_body(automation: dict, deployment_id: str) -> dict:
 
 
 
-def version_info(github, checkout: code.Checkout) -> dict | None:
-    """Prefect's version information (shown in its UI): the repository, branch, commit and the run that
-    deployed it, from the GitHub context, or from the checkout's git when run locally."""
+def version_info(github, checkout: code.Checkout, message: str = "") -> dict | None:
+    """Prefect's version information (shown in its UI, and in Prefect Cloud's version history): the
+    repository, branch, commit, its message and the run that deployed it, from the GitHub context, or from
+    the checkout's git when run locally; the fields of Prefect's GithubVersionInfo and GitVersionInfo
+    (prefect/_internal/versioning.py), `message` among them."""
     commit = github.sha or checkout.commit
     if not commit:
         return None
     info = {"type": "vcs:github" if github.repository else "vcs:git", "version": commit[:8], "commit_sha": commit,
+            "message": message,
             "branch": github.head_ref or github.ref_name or checkout.branch or "",
             "repository": github.repository or checkout.remote or "",
             "url": f"{github.repository_url}/tree/{commit}" if github.repository_url else (checkout.remote or "")}
     if github.run_url:
         info["run_url"] = github.run_url
     return info
+
+
+MESSAGE_CHARS = 500  # a commit's first line, as Prefect sends it; a longer one is cut
+
+
+def commit_message(root, commit: str | None) -> str:
+    """The first line of `commit`'s message (what Prefect's `get_commit_message_first_line` sends), from the
+    checkout's git; '' when git or the commit is not there (a shallow clone has the commit it checked out).
+    The text is the commit author's: sent as data, as written, never shown by flow-register."""
+    if not commit or not re.fullmatch(r"[0-9a-fA-F]{7,64}", commit):
+        return ""
+    try:
+        out = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%B", commit, "--"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    lines = out.stdout.strip().splitlines() if out.returncode == 0 else []
+    return "".join(c for c in lines[0] if c.isprintable())[:MESSAGE_CHARS] if lines else ""
 
 
 def _cloned_commit(d: Deployment, at: code.Checkout, root, asked: dict) -> str | None:
@@ -271,7 +293,7 @@ def for_environment(manifest, environment: str, deployments: list[Deployment], *
     schemas = schemas or flows.Schemas()
     spec = manifest.image(environment)
     at = code.checkout(manifest.root, github.sha)
-    info = version_info(github, at)
+    info = version_info(github, at, commit_message(manifest.root, github.sha or at.commit))
     return [desired(d, pool=pool(d), image=image.reference if image else None,
                     flow_schema=schemas.of(manifest.root, d.entrypoint),
                     pull_steps=code.pull_steps(manifest, d, spec, at, prefixes),

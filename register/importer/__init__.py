@@ -43,6 +43,8 @@ _SCHEDULE_KEYS = ("cron", "interval", "rrule", "timezone", "anchor_date", "day_o
 _TRIGGER_KEYS = ("type", "name", "enabled", "expect", "match", "match_related", "after", "for_each", "posture",
                  "threshold", "within", "parameters", "job_variables", "description", "metric", "triggers",
                  "require", "schedule_after")
+# Prefect Cloud SLAs (prefect/_experimental/sla/objects.py, and the Terraform provider's freshness fields)
+_SLA_KEYS = ("name", "severity", "enabled", "duration", "stale_after", "within", "expected_event", "resource_match")
 # What a prefect.yaml deployment may say that needs no conversion (prefect deploy fills it in itself)
 _IGNORED = {"flow_name", "build", "push", "pull", "schedule", "is_schedule_active"}
 
@@ -321,6 +323,8 @@ class _Importer:
             out["schedules"] = schedules
         if entry.get("triggers"):
             out["triggers"] = self.triggers(entry["triggers"], at + ("triggers",))
+        if entry.get("sla") is not None:
+            out["sla"] = self.slas(entry["sla"], at + ("sla",))
         self.concurrency(entry.get("concurrency_limit"), at + ("concurrency_limit",), out)
         if entry.get("paused") is not None:
             out["paused"] = entry["paused"] if isinstance(entry["paused"], str) else bool(entry["paused"])
@@ -334,7 +338,7 @@ class _Importer:
         if code is not None:
             out["code"] = code
         known = {"name", "entrypoint", "description", "version", "tags", "parameters", "work_pool", "schedules",
-                 "triggers", "concurrency_limit", "paused", "enforce_parameter_schema"} | _IGNORED
+                 "triggers", "sla", "concurrency_limit", "paused", "enforce_parameter_schema"} | _IGNORED
         for key in [k for k in entry if k not in known and entry[k] is not None]:
             self.warn(at + (key,), f"'{key}' is not converted: the manifest has no such setting", "unknown")
         return out
@@ -452,6 +456,28 @@ class _Importer:
                     kept[key] = templates.duration(kept[key])
             converted.append(kept)
         return triggers if converted == triggers else converted
+
+    def slas(self, slas, at: tuple):
+        """prefect.yaml's `sla:` (Prefect Cloud's SLAs of the deployment), as the manifest's `sla:`: the same
+        fields; durations Prefect reads as timedeltas ('PT10M', '0:10:00') in seconds."""
+        if isinstance(slas, dict):  # prefect deploy takes one SLA as well as a list
+            slas = [slas]
+        if not isinstance(slas, list):
+            return slas  # the manifest's schema check says what is wrong
+        converted = []
+        for i, sla in enumerate(slas):
+            if not isinstance(sla, dict):
+                converted.append(sla)
+                continue
+            for key in [k for k in sla if k not in _SLA_KEYS]:
+                self.warn(at + (i, key), f"SLA '{key}' is not converted: the manifest's SLAs have "
+                                         f"{', '.join(_SLA_KEYS)}", "sla")
+            kept = {k: v for k, v in sla.items() if k in _SLA_KEYS}
+            for key in ("stale_after", "within"):
+                if isinstance(kept.get(key), str) and templates.duration(kept[key]) is not None:
+                    kept[key] = templates.duration(kept[key])
+            converted.append(kept)
+        return converted
 
     def concurrency(self, limit, at: tuple, out: dict) -> None:
         if isinstance(limit, int):
