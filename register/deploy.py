@@ -257,7 +257,7 @@ def cloud_only(report: ProblemReport, deployments: list[Deployment], url: str) -
         if d.slas is not None:
             report.at(d.origin("sla"), f"deployment '{d.manifest_name}' sets SLAs, which only Prefect Cloud has; "
                                        f"{elsewhere}: remove 'sla' for this environment (e.g. sla: null in "
-                                       "its environments entry)", "sla-cloud-only")
+                                       "its environments entry)", "sla-cloud-only", key=True)
         for path in _metric_triggers(d.triggers, ("triggers",)):
             report.at(d.origin(*path, "type"), f"deployment '{d.manifest_name}' has a metric trigger, which only "
                                                f"Prefect Cloud runs; {elsewhere}: use an event, compound or sequence "
