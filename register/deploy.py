@@ -155,6 +155,7 @@ def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Load
             if not options.preview_active:
                 d.schedules = [{**s, "active": False} for s in d.schedules]
                 d.triggers = []
+                d.slas = None  # a frequency or lateness SLA would report violations of runs never meant to start
         owner = preview
     # The other kinds the manifest has a section for; a preview's deployments use the environment's.
     others = {} if options.preview else \
@@ -374,6 +375,9 @@ def _apply(outcome: Outcome, server: Server, flow_ids: dict[str, str], reporter:
                                    lease=lease)
             if outcome.result.server_failed:
                 outcome.result.error = f"the Prefect server failed: {outcome.result.error}"
+            if server.drops_automation_tags:
+                reporter.note(f"the server at {server.url} did not keep the tags of the automations written: "
+                              "flow-register finds its triggers by their names there instead")
     outcome.reads, outcome.writes, outcome.retries = server.reads, server.writes, server.retries
     outcome.busy_window = server.narrowest_window
     outcome.seconds = time.monotonic() - started

@@ -231,6 +231,7 @@ class Server:
         self._answered = False  # the server has answered a request (any status) in this run
         self._fastest = float("inf")  # the fastest answer: the network's share of a round trip
         self._served: dict[str, float] = {}  # each kind of write: the server's time for it (smoothed)
+        self.drops_automation_tags = False  # an automation written came back without its tags
 
     @property
     def url(self) -> str:
@@ -597,8 +598,11 @@ class Server:
             found = self.owned_automations(owner, [automation["name"]])
             return found[0] if found else None
 
-        return self.request("POST", "/automations/", json=automation, recover=made_already,
-                            doing=f"creating trigger '{automation['name']}' of '{name}'")["id"]
+        made = self.request("POST", "/automations/", json=automation, recover=made_already,
+                            doing=f"creating trigger '{automation['name']}' of '{name}'")
+        if automation.get("tags") and not set(automation["tags"]) <= set(made.get("tags") or []):
+            self.drops_automation_tags = True  # written, read back without them: found by name (automations())
+        return made["id"]
 
     def apply_slas(self, deployment_id: str, slas: list[dict], name: str) -> None:
         """Make the deployment's SLAs exactly `slas` (Prefect Cloud matches them by name: creates, updates

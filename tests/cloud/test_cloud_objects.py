@@ -134,6 +134,8 @@ def test_a_cloud_that_drops_automation_tags_still_finds_and_replaces_the_trigger
         extract = mine(api, project)["extract"]["id"]
         [automation] = api.automations_of(extract)
         assert automation["tags"] == []  # the stand-in's Cloud kept none
+        assert "did not keep the tags of the automations written: flow-register finds its triggers by their " \
+               "names there instead" in cold.err, cold
         again = through(cloud, project)
         assert again.code == 0, again
         assert again.json["requests"]["writes"] == 0, again  # found by name: not rewritten
