@@ -21,6 +21,7 @@ from register import code, models
 from register import upload as code_upload
 from register import resources as res
 from register import flows
+from register.manifest.checks import SLA_KEYS
 from register.manifest.resolve import Deployment
 from register.settings import GitHub
 
@@ -188,8 +189,6 @@ def sla_body(spec: dict) -> dict:
     expected_event, resource_match; durations in seconds)."""
     return {k: spec[k] for k in SLA_KEYS if spec.get(k) is not None}
 
-
-SLA_KEYS = ("name", "severity", "enabled", "duration", "stale_after", "within", "expected_event", "resource_match")
 
 
 def sla_digest(slas: list[dict]) -> str:

@@ -25,6 +25,7 @@ from register import files
 from register import resources as res
 from register.importer import templates
 from register.importer.templates import DROPPED
+from register.manifest.checks import SLA_KEYS
 from register.manifest.source import MAX_BYTES, Source, decode, parse
 from register.problems import Problem
 
@@ -43,8 +44,6 @@ _SCHEDULE_KEYS = ("cron", "interval", "rrule", "timezone", "anchor_date", "day_o
 _TRIGGER_KEYS = ("type", "name", "enabled", "expect", "match", "match_related", "after", "for_each", "posture",
                  "threshold", "within", "parameters", "job_variables", "description", "metric", "triggers",
                  "require", "schedule_after")
-# Prefect Cloud SLAs (prefect/_experimental/sla/objects.py, and the Terraform provider's freshness fields)
-_SLA_KEYS = ("name", "severity", "enabled", "duration", "stale_after", "within", "expected_event", "resource_match")
 # What a prefect.yaml deployment may say that needs no conversion (prefect deploy fills it in itself)
 _IGNORED = {"flow_name", "build", "push", "pull", "schedule", "is_schedule_active"}
 
@@ -469,10 +468,10 @@ class _Importer:
             if not isinstance(sla, dict):
                 converted.append(sla)
                 continue
-            for key in [k for k in sla if k not in _SLA_KEYS]:
+            for key in [k for k in sla if k not in SLA_KEYS]:
                 self.warn(at + (i, key), f"SLA '{key}' is not converted: the manifest's SLAs have "
-                                         f"{', '.join(_SLA_KEYS)}", "sla")
-            kept = {k: v for k, v in sla.items() if k in _SLA_KEYS}
+                                         f"{', '.join(SLA_KEYS)}", "sla")
+            kept = {k: v for k, v in sla.items() if k in SLA_KEYS}
             for key in ("stale_after", "within"):
                 if isinstance(kept.get(key), str) and templates.duration(kept[key]) is not None:
                     kept[key] = templates.duration(kept[key])

@@ -341,6 +341,9 @@ def check_parameters(manifest: Manifest, environment: str, deployments: list[Dep
 SLA_KINDS = {"time to completion": ("duration",), "frequency": ("stale_after",),
              "freshness": ("within", "expected_event"), "lateness": ("within",)}
 _SLA_OWN = {"duration", "stale_after", "within", "expected_event", "resource_match"}
+# What an SLA says, as Prefect Cloud's SLA API takes it: the schema's `sla` properties, what `import` keeps
+# of prefect.yaml's and what is sent (tests/unit/test_cloud_objects_offline.py holds them together).
+SLA_KEYS = ("name", "severity", "enabled", *sorted(_SLA_OWN))
 
 
 def _slas(report: ProblemReport, d: Deployment) -> None:

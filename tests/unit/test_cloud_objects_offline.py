@@ -149,3 +149,12 @@ def test_import_keeps_prefect_yamls_slas(tmp_path, monkeypatch, capsys):
     assert yaml.safe_load((tmp_path / "flows.yaml").read_text())["deployments"][0]["sla"] == [
         {"name": "finishes", "duration": 600, "severity": "high"}, {"name": "on-time", "within": 300},
         {"name": "often", "stale_after": 3600}]
+
+
+def test_an_sla_says_the_same_fields_in_the_schema_the_import_and_what_is_sent():
+    from register.manifest.checks import SLA_KEYS, SLA_KINDS
+    from register.manifest.schema import manifest_schema
+
+    assert set(manifest_schema()["$defs"]["sla"]["properties"]) == set(SLA_KEYS)
+    assert {f for fields in SLA_KINDS.values() for f in fields} | {"name", "severity", "enabled", "resource_match"} \
+        == set(SLA_KEYS)
