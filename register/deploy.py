@@ -32,6 +32,7 @@ from register.problems import Detailed, Exit, Invalid, Problem
 from register.report.plan import Outcome
 from register.report.reporters import Reporter
 from register.server import Server, ServerError, cloud, connection_from_environment
+from register.server import releases
 from register import smoke as smoke_runs
 from register import upload as code_upload
 from register.settings import CONCURRENCY, Settings
@@ -214,13 +215,19 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
             if (problem.file, problem.line) not in refused:
                 report.at(deployment.origin(*path), f"deployment '{deployment.manifest_name}': {message}",
                           "server-range")
+    for deployment in loaded.deployments:
+        for path, message in releases.unkept(deployment, server.release):
+            report.at(deployment.origin(*path), f"deployment '{deployment.manifest_name}': {message}", "server-release")
     if cloud.scope(server.connection.url) is None:
         cloud_only(report, loaded.deployments, server.url)
     spec = manifest.image(environment)
     pool_checks.check(report, environment, loaded.deployments, state.pools, server=server.url,
                       pool_names=server.work_pool_names, image=f"{spec['repository']}:latest" if spec else None)
     declared = {i.name for i in loaded.others.get("variable", [])}  # written before the deployments naming them
-    references.check(report, loaded.deployments, server=server.url, existing_blocks=server.existing_blocks,
+    blocks = {tuple(i.name.split("/", 1)) for i in loaded.others.get("block", [])}  # the same, as (type, name)
+    references.check(report, loaded.deployments, server=server.url,
+                     existing_blocks=lambda wanted: (wanted & blocks) |
+                     (server.existing_blocks(wanted - blocks) if wanted - blocks else set()),
                      existing_variables=lambda names: (names & declared) |
                      (server.existing_variables(names - declared) if names - declared else set()))
     for name, items in loaded.others.items():

@@ -45,6 +45,8 @@ SECTIONS = {
     "git_credentials": "code.git.credentials",
     "variable": "variables[]",
     "variable_override": "variables[].environments.<env>",
+    "block": "blocks[]",
+    "block_override": "blocks[].environments.<env>",
     "s3_code": "code.s3",
     "gcs_code": "code.gcs",
 }

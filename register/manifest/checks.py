@@ -14,7 +14,7 @@ import jsonschema
 from register import code, models
 from register import resources as res
 from register.flows import FlowNotFound, Schemas, read_flow
-from register.manifest import schema
+from register.manifest import blocks, schema
 from register.manifest.document import Manifest
 from register.manifest.resolve import (BANNED_CHARACTERS, COMMAND_LINE, PLACEHOLDERS, Deployment, Overrides,
                                        environment_names, resolve)
@@ -48,6 +48,7 @@ def check(manifest: Manifest, environment: str | None = None, overrides: Overrid
     declared = environment_names(data)
     _names_and_environments(report, data, declared)
     _variables(report, data, declared)
+    blocks.check(report, data, declared, manifest.source)
     _image(report, manifest, data)
     code.check_secrets(report, manifest.data)
     if environment is not None and environment not in declared:
@@ -107,7 +108,7 @@ def _environments_using(path: tuple, declared: list[str]) -> list[str]:
     `x-` block is used only where an alias repeats it, and each alias is a path of its own)."""
     if path[:1] == ("environments",) and len(path) > 1:
         return [path[1]]
-    if path[:1] == ("deployments",) and len(path) > 3 and path[2] == "environments":
+    if path[:1] in (("deployments",), ("blocks",)) and len(path) > 3 and path[2] == "environments":
         return [path[3]]
     if path and isinstance(path[0], str) and path[0].startswith("x-"):
         return []

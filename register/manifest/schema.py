@@ -146,6 +146,9 @@ def problems_of(error: ValidationError, source: Source) -> list[Problem]:
         if path[:1] == ("variables",) and path[-1] == "name":
             return [source.problem(path, f"{where} '{error.instance}' is not a variable name: use lower-case letters, "
                                          "digits, '-' and '_' (Prefect's rule), e.g. 'aws_region'", "name")]
+        if path[:1] == ("blocks",) and path[-1] == "name":
+            return [source.problem(path, f"{where} '{error.instance}' is not a block name: use lower-case letters, "
+                                         "digits and '-' (Prefect's rule), e.g. 'aws-prod'", "name")]
         if path and path[-1] == "name":
             return [source.problem(path, f"{where} '{error.instance}' may not contain '/', '%', '&', '>' or '<'",
                                    "name")]
@@ -195,6 +198,13 @@ def usable_part(data: dict, found: list[ValidationError], dropped: set | None = 
                 _remove(pruned, path)
         elif path == ["variables"]:
             pruned.pop("variables", None)
+        elif path[:1] == ["blocks"] and len(path) >= 2:
+            if error.validator == "required" or len(path) == 2 or path[2] in ("name", "type"):
+                pruned["blocks"][path[1]] = None
+            else:
+                _remove(pruned, path)
+        elif path == ["blocks"]:
+            pruned.pop("blocks", None)
         elif path[:1] == ["environments"] and len(path) >= 2:
             if len(path) == 2:
                 pruned["environments"][path[1]] = {}

@@ -70,6 +70,8 @@ def change_lines(change: Change) -> list[str]:
     """What changed in one field, as short lines: keys of mappings, items of lists, scalars."""
     before, after = github.redacted(change.before), github.redacted(change.after)  # before a cut can split one
     name = change.field
+    if getattr(change, "secret", False):  # register/kinds/block.py: never a value, never a digest of one
+        return [f"{name}: secret changed"]
     if name == "parameter_schema":
         return ["parameter_schema: the flow's parameters changed in source"]
     if name == "schedules":

@@ -70,6 +70,20 @@ def _secret_forms(secret: str, *, basic: bool = False) -> set[str]:
     return {f for f in forms if len(f) >= 4}
 
 
+@contextlib.contextmanager
+def _hidden(secrets: list[str]):
+    """A ServerError raised inside has every form of `secrets` replaced by ***."""
+    try:
+        yield
+    except ServerError as error:
+        text = str(error)
+        forms = sorted({f for s in secrets for f in _secret_forms(s) | {s.encode("unicode_escape").decode()}},
+                       key=len, reverse=True)
+        for form in forms:
+            text = text.replace(form, "***")
+        raise ServerError(text, error.status, transient=error.transient) from None
+
+
 @dataclass(frozen=True)
 class Connection:
     url: str
@@ -471,6 +485,13 @@ class Server:
             self._version = str(self.request("GET", "/admin/version", doing="reading the server's version"))
         return self._version
 
+    def release(self) -> str | None:
+        """The server's Prefect release, None when it does not say (Prefect Cloud answers no version)."""
+        try:
+            return self.version()
+        except ServerError:
+            return None
+
     def too_old(self) -> bool:
         """Whether the server says it runs a Prefect release older than OLDEST_SERVER (Prefect Cloud, or a
         server that does not say, is taken as new enough)."""
@@ -639,6 +660,102 @@ class Server:
         except ServerError as error:
             if error.status != 404:  # already gone (perhaps by an attempt whose answer was lost)
                 raise
+
+    # -- blocks (register/kinds/block.py) ------------------------------------------------------------
+    # A block document's data may hold secrets: every write's error is stripped of them (`hiding`), since a
+    # server's refusal may echo the request (Prefect's 422 carries the request body).
+
+    def block_documents(self, slugs: list[str], names: list[str], ids: list[str]) -> list[dict]:
+        """Named block documents of these types, and those of these ids, with their secrets (held in memory
+        only, to compare them with the manifest's)."""
+        found: dict[str, dict] = {}
+        if slugs and names:
+            for raw in self._paged("/block_documents/filter", {
+                    "include_secrets": True, "block_types": {"slug": {"any_": sorted(set(slugs))}},
+                    "block_documents": {"name": {"any_": sorted(set(names))}, "is_anonymous": {"eq_": False}}},
+                    "reading blocks"):
+                found[str(raw["id"])] = raw
+        missing = sorted(set(ids) - set(found))
+        if missing:
+            for raw in self._paged("/block_documents/filter", {
+                    "include_secrets": True, "block_documents": {"id": {"any_": missing}}}, "reading blocks"):
+                found[str(raw["id"])] = raw
+        return list(found.values())
+
+    def block_document(self, slug: str, name: str) -> dict | None:
+        """One block document by type and name (without its secrets), or None."""
+        try:
+            return self.request("GET", f"/block_types/slug/{quote(slug, safe='')}/block_documents/name/"
+                                       f"{quote(name, safe='')}", doing=f"reading block '{slug}/{name}'")
+        except ServerError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def block_type_id(self, slug: str) -> str | None:
+        try:
+            return str(self.request("GET", f"/block_types/slug/{quote(slug, safe='')}",
+                                    doing=f"reading block type '{slug}'")["id"])
+        except ServerError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def create_block_type(self, block_type: dict) -> str:
+        """Register a block type (409: registered meanwhile, by an attempt whose answer was lost or by
+        another run: that one)."""
+        slug = block_type["slug"]
+        try:
+            return str(self.request("POST", "/block_types/", json=block_type,
+                                    doing=f"registering block type '{slug}'")["id"])
+        except ServerError as error:
+            if error.status == 409 and (found := self.block_type_id(slug)):
+                return found
+            raise
+
+    def block_schema_id(self, checksum: str, version: str) -> str | None:
+        try:
+            return str(self.request("GET", f"/block_schemas/checksum/{quote(checksum, safe='')}?version="
+                                           f"{quote(version, safe='')}", doing="reading a block schema")["id"])
+        except ServerError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def create_block_schema(self, schema: dict, slug: str) -> str:
+        """Register a block schema; the server answers an existing one of the same checksum with it."""
+        return str(self.request("POST", "/block_schemas/", json=schema,
+                                doing=f"registering the schema of block type '{slug}'")["id"])
+
+    def create_block_document(self, payload: dict, slug: str, hiding: list[str]) -> dict:
+        """Create a block document; if an attempt's answer was lost, the one it made (found by name)."""
+        name = payload["name"]
+        with _hidden(hiding):
+            return self.request("POST", "/block_documents/", json=payload, recover=lambda: self.block_document(
+                slug, name), doing=f"creating block '{slug}/{name}'")
+
+    def update_block_document(self, block_id: str, payload: dict, key: str, hiding: list[str]) -> None:
+        with _hidden(hiding):
+            self.request("PATCH", f"/block_documents/{quote(block_id, safe='')}", json=payload,
+                         doing=f"updating block '{key}'")
+
+    def delete_block_document(self, block_id: str, key: str) -> None:
+        try:
+            self.request("DELETE", f"/block_documents/{quote(block_id, safe='')}", doing=f"deleting block '{key}'")
+        except ServerError as error:
+            if error.status != 404:  # already gone (perhaps by an attempt whose answer was lost)
+                raise
+
+    def variable(self, name: str) -> dict | None:
+        try:
+            return self.request("GET", f"/variables/name/{quote(name, safe='')}", doing=f"reading variable '{name}'")
+        except ServerError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def tagged_variables(self, tag: str) -> list[dict]:
+        return self._paged("/variables/filter", {"variables": {"tags": {"all_": [tag]}}}, "reading variables")
 
     def create_work_pool(self, name: str, pool_type: str, base_job_template: dict) -> dict:
         return self.request("POST", "/work_pools/",
