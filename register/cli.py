@@ -6,7 +6,6 @@
     flow-register deploy   --environment ENV [--dry-run] [--prune] [--work-pool P] [--cpu C] [--memory M]
                            [--only a,b] [--output text|json] [--build auto|always|never] [--no-push]
                            [--smoke NAME[,NAME]] [--smoke-timeout SECONDS]
-    flow-register demo     (a local Prefect server, the example's pools, the example deployed)
     flow-register import   [prefect.yaml] [-o flows.yaml] [--pool-type POOL=TYPE]
     flow-register import   deploy.py [-o flows.yaml]   (Python deployment code, read, never run)
     flow-register changed  --since REF [MANIFEST...]   (the manifests to deploy, as a GitHub Actions matrix)
@@ -60,13 +59,20 @@ def _server_args(parser: argparse.ArgumentParser) -> None:
                         help="a Prefect Cloud workspace's id, with --account-id (default: PREFECT_WORKSPACE_ID)")
 
 
+def _output_arg(parser: argparse.ArgumentParser, *, default: str | None = None, help: str | None = None) -> None:
+    from register.report.reporters import FOR_PEOPLE, FORMATS, formats_help
+
+    parser.add_argument("--output", choices=list(FORMATS), default=default or FOR_PEOPLE,
+                        help=f"{help or formats_help()} (default {default or FOR_PEOPLE})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="flow-register", description="Validate a flow manifest and register Prefect deployments.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     validate = commands.add_parser("validate", help="check the manifest offline and report every problem")
     _manifest_args(validate, environment="optional")
-    validate.add_argument("--output", choices=["text", "json"], default="text")
+    _output_arg(validate)
 
     render = commands.add_parser("render", help="print one environment's resolved deployments as JSON (offline)")
     _manifest_args(render, environment="required")
@@ -79,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         _override_args(command)
         command.add_argument("--prune", action="store_true",
                              help="delete this project's deployments in this environment that the manifest no longer has")
-        command.add_argument("--output", choices=["text", "json"], default="text")
+        _output_arg(command)
         command.add_argument("--build", choices=["auto", "always", "never"], default="auto",
                              help="auto: build unless this environment's deployments already run the registry's "
                                   "image of the content tag")
@@ -108,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     _manifest_args(destroy, environment="required")
     destroy.add_argument("--preview", metavar="NAME", required=True, help="the preview to delete, e.g. pr-123")
     destroy.add_argument("--dry-run", action="store_true", help="show what would be deleted; delete nothing")
-    destroy.add_argument("--output", choices=["text", "json"], default="text")
+    _output_arg(destroy)
     _server_args(destroy)
 
     imports = commands.add_parser("import", help="convert a prefect.yaml into a manifest; warn about what has no "
@@ -128,11 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a manifest, as the positional arguments")
     changed.add_argument("--since", required=True, metavar="REF",
                          help="the git ref to compare the working tree with, e.g. origin/main or the push's before")
-    changed.add_argument("--output", choices=["json", "text"], default="json")
-
-    demo = commands.add_parser("demo", help="start a local Prefect server and deploy the example into it")
-    demo.add_argument("--port", type=int, default=4300)
-    demo.add_argument("--stop", action="store_true", help="stop the demo's server")
+    _output_arg(changed, default="json", help="json: the matrix; text: one manifest a line")
     return parser
 
 
@@ -172,7 +174,7 @@ def _render(args, settings: Settings) -> int:
     print_problems(manifest.problems)
     if manifest.errors():
         return Exit.INVALID
-    print(json.dumps(render(manifest, args.environment, overrides, github=settings.github), indent=2))
+    print(json.dumps(render(manifest, args.environment, overrides, settings=settings), indent=2))
     return Exit.OK
 
 
@@ -257,8 +259,8 @@ def _import(args, settings: Settings) -> int:
     if args.prefect_yaml.endswith(".py"):  # deployments written in Python (Prefect 1, 2 or 3)
         from register.importer import python
 
-        return python.run(args.prefect_yaml, args.output, args.environment)
-    return run(args.prefect_yaml, args.output, args.environment, args.pool_type)
+        return python.run(args.prefect_yaml, args.output, args.environment, settings.environ)
+    return run(args.prefect_yaml, args.output, args.environment, args.pool_type, settings.environ)
 
 
 def _destroy(args, settings: Settings) -> int:
@@ -269,31 +271,28 @@ def _destroy(args, settings: Settings) -> int:
                    dry_run=args.dry_run, lock_wait=args.lock_wait, concurrency=args.concurrency)
 
 
-def _demo(args, settings: Settings) -> int:
-    from register.demo import run
-
-    return run(port=args.port, stop=args.stop)
-
-
-def _with_workspace(args) -> dict[str, str] | None:
-    """The environment, with --account-id and --workspace-id as PREFECT_ACCOUNT_ID and PREFECT_WORKSPACE_ID."""
-    import os
-
+def _with_workspace(args, settings: Settings) -> Settings:
+    """The settings, with --account-id and --workspace-id as PREFECT_ACCOUNT_ID and PREFECT_WORKSPACE_ID."""
     given = {name: value for name, value in (("PREFECT_ACCOUNT_ID", getattr(args, "account_id", None)),
                                              ("PREFECT_WORKSPACE_ID", getattr(args, "workspace_id", None))) if value}
-    return {**os.environ, **given} if given else None
+    return settings.with_variables(given)
 
 
-def main(argv: list[str] | None = None, labels: dict[str, str] | None = None) -> int:
-    """`labels`: how the caller names the overrides in problems (the action: its inputs); flags by default."""
+def main(argv: list[str] | None = None, labels: dict[str, str] | None = None,
+         settings: Settings | None = None) -> int:
+    """`labels`: how the caller names the overrides in problems (the action: its inputs); flags by default.
+    `settings`: what the run depends on outside its arguments (the action's entry builds them from its
+    inputs); by default this process's environment, read here once."""
     from register.report import github
 
+    settings = Settings.from_environ() if settings is None else settings
+    github.use(settings.github)
     github.guard_output()  # under GitHub Actions, nothing printed from here on starts a workflow command
     argv = sys.argv[1:] if argv is None else argv
     _Parser.detailed = any(len(arg) > 4 and "--detailed-exitcode".startswith(arg) for arg in argv)  # or abbreviated
     args = build_parser().parse_args(argv)
     args.labels = labels
-    code = _run(args)
+    code = _run(args, settings)
     if getattr(args, "detailed_exitcode", False):
         return int(Detailed.of(code))
     return int(code)
@@ -318,13 +317,13 @@ def _several(args, settings: Settings) -> int:
     return projects.run(_options(args, settings), paths, settings, args.output)
 
 
-def _run(args) -> int:
+def _run(args, settings: Settings) -> int:
     handler = {"validate": _validate, "render": _render, "plan": _deploy, "deploy": _deploy, "destroy": _destroy,
-               "demo": _demo, "import": _import, "changed": _changed}
+               "import": _import, "changed": _changed}
     try:
         if args.command in _SEVERAL:
-            return _several(args, Settings.from_environ(_with_workspace(args)))
-        return handler[args.command](args, Settings.from_environ(_with_workspace(args)))
+            return _several(args, _with_workspace(args, settings))
+        return handler[args.command](args, _with_workspace(args, settings))
     except Invalid as invalid:
         from register.report.problems import print_problems
 

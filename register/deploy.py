@@ -20,7 +20,7 @@ from register.apply import apply
 from register.engine import plan as engine
 from register.engine.kind import Item
 from register.flows import Schemas
-from register.image import Image, ImageError, inspect, prepare
+from register.image import Image, ImageError, inspect, prepare, secret_teller
 from register.kinds import BEFORE_DEPLOYMENTS, KINDS
 from register.manifest import Manifest, Overrides, load_manifest
 from register.manifest.checks import ProblemReport, check_parameters
@@ -284,7 +284,8 @@ def build_plan(options: DeployOptions, loaded: Loaded, state: ServerState, image
                settings: Settings, uploads: list | None = None) -> Plan:
     wanted = desired_state.for_environment(loaded.manifest, options.environment, loaded.deployments, image=image,
                                            pool=lambda d: state.pools[d.work_pool], owner=loaded.owner,
-                                           github=settings.github, schemas=loaded.schemas, uploads=uploads)
+                                           github=settings.github, schemas=loaded.schemas, uploads=uploads,
+                                           environ=settings.environ)
     plan = make_plan(loaded.manifest.project, options.environment, wanted, state.registered,
                      manifest_keys={(d.flow, d.name) for d in loaded.everything}, prune=options.prune,
                      owner=loaded.owner)
@@ -294,7 +295,8 @@ def build_plan(options: DeployOptions, loaded: Loaded, state: ServerState, image
     return engine.combine(plan, planned)
 
 
-def check_image(loaded: Loaded, plan: Plan, image: Image | None, environment: str, reporter: Reporter) -> None:
+def check_image(loaded: Loaded, plan: Plan, image: Image | None, environment: str, reporter: Reporter,
+                settings: Settings) -> None:
     """Every deployment about to be written finds its flow file in the image it runs, where its pull step
     starts the run: read from the image itself, never run (register/image/inspect.py). Before any write."""
     by_key = {(d.flow, d.name): d for d in loaded.deployments}
@@ -305,7 +307,8 @@ def check_image(loaded: Loaded, plan: Plan, image: Image | None, environment: st
     spec = loaded.manifest.image(environment) or {}
     with reporter.phase("Check the image against the deployments"):
         problems, notes = inspect.check(loaded.manifest, environment, wanted,
-                                        inspect.reader(image, spec.get("platform")))
+                                        inspect.reader(image, spec.get("platform"), settings=settings,
+                                                       secret=secret_teller(reporter)))
     for note in notes:
         reporter.note(note)
     if any(p.severity == "error" for p in problems):
@@ -422,7 +425,8 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
         image = options.image
         if image is None and loaded.manifest.image(options.environment):
             try:
-                image = prepare(loaded.manifest, options.environment, build=options.build, push=options.push,
+                image = prepare(loaded.manifest, options.environment, settings=settings, events=reporter,
+                                build=options.build, push=options.push,
                                 image_tag=options.image_tag, dry_run=options.dry_run,
                                 recorded=recorded_images(state, loaded.owner))
             except ImageError as error:
@@ -433,14 +437,14 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
         if uploads:
             try:
                 with reporter.phase("Upload the code"):
-                    code_upload.prepare(uploads, dry_run=options.dry_run)
+                    code_upload.prepare(uploads, dry_run=options.dry_run, settings=settings)
             except code_upload.UploadError as error:
                 reporter.failed(f"{connection.redact(str(error))}; no deployment was written", "code upload")
                 return Exit.IMAGE_FAILED
 
         plan = build_plan(options, loaded, state, image, settings, uploads)
         if options.image is None:  # an image made elsewhere (the demo's, never built) is not there to read
-            check_image(loaded, plan, image, options.environment, reporter)
+            check_image(loaded, plan, image, options.environment, reporter, settings)
         outcome = Outcome(plan, server.url, image=image, dry_run=options.dry_run, image_how=options.image_note,
                           uploads=uploads)
         reporter.planned(outcome)

@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -237,7 +237,7 @@ def version_info(github, checkout: code.Checkout, message: str = "") -> dict | N
 MESSAGE_CHARS = 500  # a commit's first line, as Prefect sends it; a longer one is cut
 
 
-def commit_message(root, commit: str | None) -> str:
+def commit_message(root, commit: str | None, environ: Mapping[str, str] | None = None) -> str:
     """The first line of `commit`'s message (what Prefect's `get_commit_message_first_line` sends), from the
     checkout's git; '' when git or the commit is not there (a shallow clone has the commit it checked out).
     The text is the commit author's: sent as data, as written, never shown by flow-register."""
@@ -245,14 +245,15 @@ def commit_message(root, commit: str | None) -> str:
         return ""
     try:
         out = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%B", commit, "--"],
-                             capture_output=True, text=True, timeout=30)
+                             capture_output=True, text=True, timeout=30,
+                             env=dict(environ) if environ is not None else None)
     except (OSError, subprocess.SubprocessError):
         return ""
     lines = out.stdout.strip().splitlines() if out.returncode == 0 else []
     return "".join(c for c in lines[0] if c.isprintable())[:MESSAGE_CHARS] if lines else ""
 
 
-def _cloned_commit(d: Deployment, at: code.Checkout, root, asked: dict) -> str | None:
+def _cloned_commit(d: Deployment, at: code.Checkout, root, asked: dict, environ) -> str | None:
     """Code cloned at run time has no image to name its version: the commit it clones does. A branch or tag
     is named with the commit it points at now, so a deploy after it moved changes the version (its runs get
     whatever it holds when they start)."""
@@ -266,7 +267,7 @@ def _cloned_commit(d: Deployment, at: code.Checkout, root, asked: dict) -> str |
         return ref[:12]
     key = (git.get("repository") or "", ref)  # asked once per run, however many deployments clone it
     if key not in asked:
-        asked[key] = code.ref_commit(root, *key)
+        asked[key] = code.ref_commit(root, *key, environ)
     now = asked[key]
     return f"{ref}@{now[:12]}" if now else None
 
@@ -279,11 +280,12 @@ def _uploaded(d: Deployment, prefixes: dict) -> str | None:
 
 def for_environment(manifest, environment: str, deployments: list[Deployment], *, pool: Callable[[Deployment], Pool],
                     image, owner: list[str], github=None, schemas: flows.Schemas | None = None,
-                    uploads: list | None = None) -> list[State]:
+                    uploads: list | None = None, environ: Mapping[str, str]) -> list[State]:
     """The desired state of each of `environment`'s `deployments`, in the manifest's order. `image`: the
     image stage's (None without one); `github`: the run's context (settings.GitHub), for the commit;
     `schemas`: where the flows' schemas come from (built from source when not given); `uploads`: the code
-    upload stage's (register/upload.py), for code in object storage."""
+    upload stage's (register/upload.py), for code in object storage; `environ`: the run's variables (settings),
+    for git."""
     if uploads is None:  # render: the same content prefixes, computed offline
         uploads = code_upload.uploads_for(manifest, deployments)
     prefixes = {u.where.key: u.prefix for u in uploads}
@@ -291,13 +293,13 @@ def for_environment(manifest, environment: str, deployments: list[Deployment], *
     github = github or GitHub()
     schemas = schemas or flows.Schemas()
     spec = manifest.image(environment)
-    at = code.checkout(manifest.root, github.sha)
-    info = version_info(github, at, commit_message(manifest.root, github.sha or at.commit))
+    at = code.checkout(manifest.root, github.sha, environ)
+    info = version_info(github, at, commit_message(manifest.root, github.sha or at.commit, environ))
     return [desired(d, pool=pool(d), image=image.reference if image else None,
                     flow_schema=schemas.of(manifest.root, d.entrypoint),
                     pull_steps=code.pull_steps(manifest, d, spec, at, prefixes),
                     version=d.version or (image.content_tag if image else None) or _uploaded(d, prefixes)
-                    or _cloned_commit(d, at, manifest.root, asked),
+                    or _cloned_commit(d, at, manifest.root, asked, environ),
                     owner_tags=owner,
                     version_info=info)
             for d in deployments]

@@ -134,7 +134,10 @@ def is_true(value: str) -> bool:
 
 
 def command_line(inputs: dict[str, str]) -> list[str]:
-    """`flow-register ...` for these inputs: `deploy`, `destroy` of a preview, or `changed`."""
+    """`flow-register ...` for these inputs: `deploy`, `destroy` of a preview, or `changed`. The log is for
+    people (the outputs carry the JSON); `changed` prints its matrix as JSON."""
+    from register.report.reporters import FOR_PEOPLE
+
     files = [arg for m in manifests(inputs["manifest"]) for arg in ("--file", m)]
     if inputs["changed-since"]:
         return ["changed", f"--since={inputs['changed-since']}", "--output", "json", *files]
@@ -142,9 +145,9 @@ def command_line(inputs: dict[str, str]) -> list[str]:
     server = [arg for name, flag in (("concurrency", "--concurrency"), ("lock-wait", "--lock-wait"))
               if inputs[name] for arg in (flag, inputs[name])]
     if is_true(inputs["destroy"]):
-        return ["destroy", *where, "--preview", inputs["preview"], "--output", "text", *server] + \
+        return ["destroy", *where, "--preview", inputs["preview"], "--output", FOR_PEOPLE, *server] + \
             (["--dry-run"] if is_true(inputs["dry-run"]) else [])
-    argv = ["deploy", *where, "--build", inputs["build"], "--output", "text"]
+    argv = ["deploy", *where, "--build", inputs["build"], "--output", FOR_PEOPLE]
     for name, flag in (("work-pool", "--work-pool"), ("cpu", "--cpu"), ("memory", "--memory"),
                        ("deployments", "--only"), ("image-tag", "--image-tag"), ("preview", "--preview"),
                        ("smoke", "--smoke"), ("smoke-timeout", "--smoke-timeout")):

@@ -1,6 +1,6 @@
 """The image stage: content tag -> in the registry already? -> build -> push -> digest.
 
-    image = prepare(manifest, "dev", build="auto", push=True, image_tag=None, dry_run=False)
+    image = prepare(manifest, "dev", settings=settings, events=reporter, build="auto", push=True, dry_run=False)
     image.reference     # repository@sha256:...: what every deployment runs (job variable `image`)
     image.content_tag   # ct-...: the deployments' default version
 
@@ -15,6 +15,10 @@ one this environment's deployments already run (`recorded`, read from the server
 this process pushed itself; any other is built and pushed again, and the log says why.
 `build: never` trusts the registry's tag as it is, and says so.
 
+The stage prints nothing and knows nothing of the report layer: what happens is told as events to
+`events` (`Events`: the report layer's reporter is one), and the variables it hands to Docker, git and
+the registries come from the run's settings.
+
 Errors: `Invalid` (exit 1) for what the user must fix in the manifest or inputs, always raised
 before anything is written; `ImageError` when Docker or the registry fails on the way (no
 deployment has been written yet either). Neither message ever holds a secret.
@@ -22,23 +26,22 @@ deployment has been written yet either). Neither message ever holds a secret.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from register.image import dockerfile as generated
 from register.image import docker, registries
 from register.image import context as build_context
 from register.image.context import content_tag
 from register.problems import Invalid, Problem, one_of
-from register.report import github
-from register.report.problems import print_problems
+from register.settings import Settings
 
 BUILD_MODES = ("auto", "always", "never")
 
@@ -79,9 +82,48 @@ class _Spec:
     create_repository: bool
 
 
-def _say(image: Image, text: str) -> None:
-    image.notes.append(text)
-    print(f"image: {text}", file=sys.stderr, flush=True)
+class Events(Protocol):
+    """What the image stage tells as it goes (register.report.reporters.Reporter is one)."""
+
+    def phase(self, title: str) -> AbstractContextManager: ...  # a long step: the build, the push
+
+    def note(self, text: str) -> None: ...  # one line of what happened
+
+    def problems(self, problems: list[Problem]) -> None: ...  # warnings at the manifest's lines
+
+    def secrets(self, secrets: list[str]) -> None: ...  # a registry password or token, before it is used
+
+    def output(self, text: str) -> None: ...  # Docker's own output, as it comes
+
+
+Say = Callable[[str], None]
+
+
+class _Output:
+    """Docker's output as a stream, handed to `events.output` line by line."""
+
+    def __init__(self, events: Events):
+        self.events = events
+
+    def write(self, text: str) -> int:
+        self.events.output(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _teller(image: Image, events: Events) -> Say:
+    """What happened, kept in `image.notes` and told to `events` at once (a build takes minutes)."""
+    def say(text: str) -> None:
+        image.notes.append(text)
+        events.note(f"image: {text}")
+    return say
+
+
+def secret_teller(events: Events) -> Callable[[str], None]:
+    """The registries' `secret`: each value told to `events` as one secret."""
+    return lambda value: events.secrets([value]) if value else None
 
 
 def _problem(manifest, environment: str, key: str, message: str, rule: str, severity: str = "error") -> Problem:
@@ -147,22 +189,23 @@ def _inside(path: Path, folder: Path) -> str | None:
         return None
 
 
-def _git_sha(context: Path, image: Image) -> str | None:
+def _git_sha(context: Path, settings: Settings, say: Say) -> str | None:
     """The commit the image is built from: GITHUB_SHA in CI; locally HEAD, if the context is committed."""
-    sha = os.environ.get("GITHUB_SHA", "")
+    sha = settings.github.sha or ""
     if re.fullmatch(r"[0-9a-f]{40}", sha):
         return sha
+    env = settings.child_environment()
     try:
         head = subprocess.run(["git", "-C", str(context), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=30)
+                              timeout=30, env=env)
         if head.returncode != 0:
             return None
         dirty = subprocess.run(["git", "-C", str(context), "status", "--porcelain", "--", "."],
-                               capture_output=True, text=True, timeout=60)
+                               capture_output=True, text=True, timeout=60, env=env)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if dirty.returncode != 0 or dirty.stdout.strip():
-        _say(image, "not tagging the git commit: the build context has uncommitted changes")
+        say("not tagging the git commit: the build context has uncommitted changes")
         return None
     return head.stdout.strip()
 
@@ -231,25 +274,27 @@ def inputs(manifest, environment: str) -> tuple[Path, list[Path]] | None:
     return spec.context, files + ([spec.dockerfile] if spec.dockerfile else [])
 
 
-def prepare(manifest, environment: str, *, build: str = "auto", push: bool = True, image_tag: str | None = None,
-            dry_run: bool = False, recorded: Iterable[str] = ()) -> Image:
+def prepare(manifest, environment: str, *, settings: Settings, events: Events, build: str = "auto",
+            push: bool = True, image_tag: str | None = None, dry_run: bool = False,
+            recorded: Iterable[str] = ()) -> Image:
     """The image for `environment`'s deployments; Image() when the manifest has no image.
 
+    `settings`: the run's variables (registry credentials, Docker's, GitHub's); `events`: told what happens.
     `recorded`: the images (repository@digest) this environment's deployments of this project already run,
     as the Prefect server has them: the only registry images `build: auto` reuses (see the module's doc)."""
-    settings = manifest.image(environment)
-    if settings is None:
+    wanted = manifest.image(environment)
+    if wanted is None:
         return Image()
     if build not in BUILD_MODES:
         raise Invalid([Problem("build", 0, 0, f"build must be {one_of(BUILD_MODES)}, not '{build}'", "input-build")])
     if image_tag is not None and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", image_tag):
         raise Invalid([Problem("image-tag", 0, 0, f"'{image_tag}' is not a Docker tag: up to 128 letters, digits, "
                                                   "'_', '.' and '-', not starting with '.' or '-'", "input-image-tag")])
-    spec = _spec(manifest, environment, settings)
+    spec = _spec(manifest, environment, wanted)
     repository = spec.repository
     content = _content(manifest, spec)
     image = Image(content_tag=content.tag, repository=repository.text)
-    registry = registries.for_repository(repository)
+    registry = registries.for_repository(repository, settings, secret_teller(events))
     trusted = {r.split("@", 1)[1]: "which environment '{environment}''s deployments of this project already run "
                                     "on the Prefect server"
                for r in recorded if isinstance(r, str) and r.startswith(f"{repository.text}@")}
@@ -257,12 +302,12 @@ def prepare(manifest, environment: str, *, build: str = "auto", push: bool = Tru
                     if text == repository.text})
 
     try:
-        with github.group(f"Image {repository.tagged(content.tag)}"), docker.private_config():
+        with events.phase(f"Image {repository.tagged(content.tag)}"), docker.private_config(settings.environ):
             if content.warnings:  # at the manifest's dockerfile line, an annotation under GitHub Actions
-                print_problems([_problem(manifest, environment, "dockerfile", text, rule, severity="warning")
-                                for rule, text in content.warnings])
+                events.problems([_problem(manifest, environment, "dockerfile", text, rule, severity="warning")
+                                 for rule, text in content.warnings])
             return _prepare(image, spec, registry, manifest, environment, content, build=build, push=push,
-                            image_tag=image_tag, dry_run=dry_run, trusted=trusted)
+                            image_tag=image_tag, dry_run=dry_run, trusted=trusted, settings=settings, events=events)
     except (registries.RegistryError, docker.DockerError) as error:
         raise ImageError(str(error)) from None
 
@@ -293,8 +338,9 @@ def _reuse(image: Image, repository, digest: str | None, build: str, trusted: di
 
 def _prepare(image: Image, spec: _Spec, registry: registries.Registry, manifest, environment: str,
              content: _Content, *, build: str, push: bool, image_tag: str | None, dry_run: bool,
-             trusted: dict[str, str]) -> Image:
+             trusted: dict[str, str], settings: Settings, events: Events) -> Image:
     repository, tag = spec.repository, image.content_tag
+    say = _teller(image, events)
     started = time.monotonic()
     try:
         digest = registry.digest(tag)
@@ -303,7 +349,7 @@ def _prepare(image: Image, spec: _Spec, registry: registries.Registry, manifest,
             raise
         # A plan must not need the registry: a pull request's job often has no credentials for it.
         image.reference = repository.tagged(tag)
-        _say(image, f"dry run: could not look {repository.tagged(tag)} up ({error}); the plan assumes it is not "
+        say(f"dry run: could not look {repository.tagged(tag)} up ({error}); the plan assumes it is not "
                     f"there, so deploy would build{' and push' if push else ''} it")
         return image
     image.exists = digest is not None
@@ -314,33 +360,33 @@ def _prepare(image: Image, spec: _Spec, registry: registries.Registry, manifest,
     if dry_run:
         image.reference = repository.pinned(digest) if reuse else repository.tagged(tag)
         if reuse:
-            _say(image, f"{image.why} (looked up in {looked}): no build, no push")
+            say(f"{image.why} (looked up in {looked}): no build, no push")
         elif build == "never":
             raise Invalid([_problem(manifest, environment, "repository",
                                     f"{repository.tagged(tag)} is not in the registry and build is 'never'",
                                     "image-missing")])
         else:
             if push and not registry.repository_exists():
-                _say(image, f"dry run: the repository {repository.path} does not exist"
+                say(f"dry run: the repository {repository.path} does not exist"
                             + ("; it would be created" if spec.create_repository else
                                " and image.create_repository is not set: deploy would fail"))
-            _say(image, f"dry run: would build{' and push' if push else ''} {repository.tagged(tag)}: {image.why} "
+            say(f"dry run: would build{' and push' if push else ''} {repository.tagged(tag)}: {image.why} "
                         f"(looked up in {looked})")
         return image
 
     if reuse:
         image.reference = repository.pinned(digest)
-        _say(image, f"{image.why} (looked up in {looked}): no build, no push")
+        say(f"{image.why} (looked up in {looked}): no build, no push")
         if image_tag and push and registry.digest(image_tag) != digest:
             registry.add_tag(digest, image_tag)
             image.tags.append(image_tag)
-            _say(image, f"tagged {digest} as {repository.tagged(image_tag)} in the registry (no build, no push)")
+            say(f"tagged {digest} as {repository.tagged(image_tag)} in the registry (no build, no push)")
         return image
     if build == "never":
         raise Invalid([_problem(manifest, environment, "repository",
                                 f"{repository.tagged(tag)} is not in the registry and build is 'never': build it "
                                 "here (build: auto), or push that tag first", "image-missing")])
-    _say(image, f"building: {image.why}")
+    say(f"building: {image.why}")
 
     problem = docker.daemon_answers()
     if problem:
@@ -352,11 +398,11 @@ def _prepare(image: Image, spec: _Spec, registry: registries.Registry, manifest,
                                     f"{getattr(registry, 'account', '?')} ({getattr(registry, 'region', '?')}): "
                                     "create it, or set image.create_repository: true", "image-repository-missing")])
         registry.create_repository()
-        _say(image, f"created the ECR repository {repository.path}")
+        say(f"created the ECR repository {repository.path}")
     credentials = registry.credentials()
     if credentials:
         docker.login(registry.login_server, credentials.username, credentials.password)
-        _say(image, f"logged Docker in to {registry.login_server} as {credentials.username} "
+        say(f"logged Docker in to {registry.login_server} as {credentials.username} "
                     f"(credentials from {credentials.source}; kept in a Docker config of this run's own, "
                     "removed when it ends)")
 
@@ -371,19 +417,21 @@ def _prepare(image: Image, spec: _Spec, registry: registries.Registry, manifest,
             with open(dockerfile, "x", encoding="utf-8") as out:
                 out.write(content.dockerfile)
             image.dockerfile = content.dockerfile
-            _say(image, "dockerfile: auto: built from this Dockerfile, with the context's files less credentials "
+            say("dockerfile: auto: built from this Dockerfile, with the context's files less credentials "
                         "and what the image does not need:\n  " + content.dockerfile.rstrip().replace("\n", "\n  "))
         else:
             context, dockerfile = spec.context, spec.dockerfile
-        _build_and_push(image, spec, registry, manifest, context, dockerfile, push=push, image_tag=image_tag)
+        _build_and_push(image, spec, registry, manifest, context, dockerfile, push=push, image_tag=image_tag,
+                        settings=settings, events=events)
     return image
 
 
 def _build_and_push(image: Image, spec: _Spec, registry: registries.Registry, manifest, context: Path,
-                    dockerfile: Path, *, push: bool, image_tag: str | None) -> None:
+                    dockerfile: Path, *, push: bool, image_tag: str | None, settings: Settings, events: Events) -> None:
     repository, tag = spec.repository, image.content_tag
+    say, out = _teller(image, events), _Output(events)
     tags = [tag]
-    sha = _git_sha(spec.context, image)
+    sha = _git_sha(spec.context, settings, say)
     if sha:
         tags.append(sha)
     if image_tag and image_tag not in tags:
@@ -398,40 +446,40 @@ def _build_and_push(image: Image, spec: _Spec, registry: registries.Registry, ma
     if docker.has_buildx():
         image.builder = "buildx"
         cache, why_not = docker.gha_cache_available()
-        if not cache and os.environ.get("GITHUB_ACTIONS") == "true":
-            _say(image, f"building without the GitHub Actions cache: {why_not}")
+        if not cache and settings.github.active:
+            say(f"building without the GitHub Actions cache: {why_not}")
         started = time.monotonic()
-        built = docker.build_buildx(request, push=push, gha_cache=cache)
+        built = docker.build_buildx(request, push=push, gha_cache=cache, out=out)
         image.built = True
         image.pushed = push
-        _say(image, f"built{' and pushed' if push else ''} {', '.join(references)} with buildx "
+        say(f"built{' and pushed' if push else ''} {', '.join(references)} with buildx "
                     f"in {time.monotonic() - started:.1f} s")
     else:
         # Always built: an image under this tag in the local engine may be one pulled from the registry, which
         # is whatever its last pusher put there (the layer cache makes an unchanged build quick).
         image.builder = "classic"
         started = time.monotonic()
-        docker.build_classic(request)
+        docker.build_classic(request, out=out)
         image.built = True
-        _say(image, f"built {', '.join(references)} with the classic builder in {time.monotonic() - started:.1f} s")
+        say(f"built {', '.join(references)} with the classic builder in {time.monotonic() - started:.1f} s")
         if push:
             started = time.monotonic()
             for reference in references:
-                docker.push(reference)
+                docker.push(reference, out=out)
             image.pushed = True
             built = docker.pushed_digests(repository.tagged(tag), repository.text)
-            _say(image, f"pushed {', '.join(references)} in {time.monotonic() - started:.1f} s")
+            say(f"pushed {', '.join(references)} in {time.monotonic() - started:.1f} s")
 
     if not push:
         image.reference = repository.tagged(tag)
-        _say(image, f"not pushed (push: false): deployments run {image.reference}, which only this engine has")
+        say(f"not pushed (push: false): deployments run {image.reference}, which only this engine has")
         return
     digest = registry.digest(tag)
     if not digest:
         raise ImageError(f"pushed {repository.tagged(tag)}, but the registry does not list it")
     if built and digest not in built:
         # Someone pushed over the tag between our push and this look-up: run what was built here.
-        _say(image, f"warning: the registry's {repository.tagged(tag)} is {digest} now, not the image just pushed "
+        say(f"warning: the registry's {repository.tagged(tag)} is {digest} now, not the image just pushed "
                     f"({', '.join(sorted(built))}): someone else pushed to that tag; the deployments run the one "
                     "built here")
         digest = sorted(built)[0]
@@ -439,4 +487,4 @@ def _build_and_push(image: Image, spec: _Spec, registry: registries.Registry, ma
     image.tags = tags
     image.reference = repository.pinned(digest)
     _PUSHED_HERE.add((repository.text, digest))
-    _say(image, f"deployments run {image.reference}")
+    say(f"deployments run {image.reference}")

@@ -15,6 +15,7 @@ more values or deeper than any real prefect.yaml is refused before it is read.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Mapping
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -784,7 +785,8 @@ HEADER = ("# yaml-language-server: $schema=https://raw.githubusercontent.com/org
           "manifest.schema.json\n# Converted from {source} by `flow-register import`.\n")
 
 
-def run(prefect_yaml: str, output: str | None, environment: str, pool_type_flags: list[str]) -> int:
+def run(prefect_yaml: str, output: str | None, environment: str, pool_type_flags: list[str],
+        environ: Mapping[str, str]) -> int:
     """The `import` command: convert, report what was left out, write, and validate what was written."""
     import sys
 
@@ -812,11 +814,11 @@ def run(prefect_yaml: str, output: str | None, environment: str, pool_type_flags
         return Exit.INVALID
     text = conversion.text(HEADER.format(source=source.name))
     return write_and_validate(text, target, conversion.root, conversion.variables, conversion.warnings,
-                              read_by="prefect deploy")
+                              read_by="prefect deploy", environ=environ)
 
 
 def write_and_validate(text: str, target: Path | None, root: Path, variables: list[str], warnings: list,
-                       *, read_by: str) -> int:
+                       *, read_by: str, environ: Mapping[str, str]) -> int:
     """The end of every import: report what was left out, write the manifest (to `target`, or print it), and
     validate what was written; the exit code."""
     import os
@@ -846,9 +848,9 @@ def write_and_validate(text: str, target: Path | None, root: Path, variables: li
         written = Path(file.name)
     # `{{ $VAR }}` and environment reads became `${VAR}`: read at deploy time, as the source read them. One not
     # set here is not a mistake in the manifest: what is written on its lines is left to the deploy that has it.
-    unset = [v for v in variables if not os.environ.get(v)]
+    unset = [v for v in variables if not environ.get(v)]
     try:
-        manifest = load_manifest(written, environ=os.environ)
+        manifest = load_manifest(written, environ=environ)
     finally:
         if target is None:
             written.unlink()

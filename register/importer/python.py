@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -1602,7 +1603,7 @@ HEADER = ("# yaml-language-server: $schema=https://raw.githubusercontent.com/org
           "manifest.schema.json\n# Converted from {source} by `flow-register import` (read, never run).\n")
 
 
-def run(script: str, output: str | None, environment: str) -> int:
+def run(script: str, output: str | None, environment: str, environ: Mapping[str, str]) -> int:
     """`flow-register import deploy.py`: convert, report what was left out, write, and validate what was written."""
     import sys
 
@@ -1621,4 +1622,5 @@ def run(script: str, output: str | None, environment: str) -> int:
         print(error, file=sys.stderr)
         return Exit.INVALID
     text = HEADER.format(source=source.name) + dump(result.manifest, {})
-    return write_and_validate(text, target, result.root, result.variables, result.warnings, read_by="the script")
+    return write_and_validate(text, target, result.root, result.variables, result.warnings, read_by="the script",
+                              environ=environ)

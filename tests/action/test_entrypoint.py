@@ -105,11 +105,11 @@ def test_inputs_become_the_engines_environment_and_empty_ones_leave_it_alone():
 
 def test_secrets_are_masked_first_and_only_under_github_actions(tmp_path, monkeypatch, capsys):
     summary = tmp_path / "summary.md"
-    monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    # the environment the entry is given is the one it reads: this process's is not looked at
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     environ = {"INPUT_ENVIRONMENT": "dev", "INPUT_PREFECT_API_URL": "https://user:url%25pw@prefect.example/api",
                "INPUT_REGISTRY-PASSWORD": "line-one\nline-two", "INPUT_BUILD": "bogus",
-               "GITHUB_STEP_SUMMARY": str(summary)}
+               "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
     assert entry.main(environ) == 1
     out = capsys.readouterr().out.splitlines()
     masks = [line for line in out if line.startswith("::add-mask::")]
@@ -121,9 +121,8 @@ def test_secrets_are_masked_first_and_only_under_github_actions(tmp_path, monkey
            "'never'; got 'bogus'" in out
     assert "Nothing was registered." in summary.read_text()
 
-    monkeypatch.delenv("GITHUB_ACTIONS")
     monkeypatch.setattr(github, "_resume", None)
-    entry.main({**environ, "GITHUB_STEP_SUMMARY": ""})
+    entry.main({**environ, "GITHUB_ACTIONS": "", "GITHUB_STEP_SUMMARY": ""})
     assert "add-mask" not in capsys.readouterr().out
 
 
