@@ -9,6 +9,8 @@
     flow-register import   [prefect.yaml] [-o flows.yaml] [--pool-type POOL=TYPE]
     flow-register import   deploy.py [-o flows.yaml]   (Python deployment code, read, never run)
     flow-register changed  --since REF [MANIFEST...]   (the manifests to deploy, as a GitHub Actions matrix)
+    flow-register rollback --environment ENV [--to REVISION] [--list] [--dry-run] [--prune]
+    flow-register move     --environment ENV [--from-project OLD] [--from-environment OLD] [--dry-run]
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ def _server_args(parser: argparse.ArgumentParser) -> None:
                              "(default: PREFECT_ACCOUNT_ID)")
     parser.add_argument("--workspace-id", metavar="ID",
                         help="a Prefect Cloud workspace's id, with --account-id (default: PREFECT_WORKSPACE_ID)")
+    parser.add_argument("--requests-per-minute", type=_per_minute,
+                        metavar="N", help="at most N requests a minute to the Prefect server, shared with production "
+                                          "on a Cloud account; 0: no budget (default: FLOW_REGISTER_REQUESTS_PER_MINUTE, "
+                                          "else 150 on Prefect Cloud, none on a self-hosted server)")
 
 
 def _output_arg(parser: argparse.ArgumentParser, *, default: str | None = None, help: str | None = None) -> None:
@@ -116,6 +122,36 @@ def build_parser() -> argparse.ArgumentParser:
     destroy.add_argument("--dry-run", action="store_true", help="show what would be deleted; delete nothing")
     _output_arg(destroy)
     _server_args(destroy)
+
+    rollback = commands.add_parser("rollback", help="put an environment back to what an earlier deploy registered "
+                                                    "(planned like a deploy); --list shows the deploy history")
+    _manifest_args(rollback, environment="required")
+    rollback.add_argument("--to", metavar="REVISION",
+                          help="a revision number from --list, or a commit (7 or more hex digits); default: the "
+                               "revision before the newest")
+    rollback.add_argument("--list", action="store_true", help="list the deploy history (when, commit, who, image)")
+    rollback.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
+    rollback.add_argument("--prune", action="store_true",
+                          help="delete this environment's deployments that the revision did not have")
+    rollback.add_argument("--detailed-exitcode", action="store_true",
+                          help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} when "
+                               f"something would, {Detailed.ERROR:d} on any error")
+    _output_arg(rollback)
+    _server_args(rollback)
+
+    move = commands.add_parser("move", help="re-own deployments (and variables) of an old project or environment "
+                                            "name under the manifest's, in place: same ids, runs and schedules")
+    _manifest_args(move, environment="required")
+    move.add_argument("--from-project", metavar="OLD", help="the project name they are owned by now "
+                                                            "(default: the manifest's project)")
+    move.add_argument("--from-environment", metavar="OLD", help="the environment name they are owned by now "
+                                                                "(default: --environment)")
+    move.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
+    move.add_argument("--detailed-exitcode", action="store_true",
+                      help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} when "
+                           f"something would, {Detailed.ERROR:d} on any error")
+    _output_arg(move)
+    _server_args(move)
 
     imports = commands.add_parser("import", help="convert a prefect.yaml into a manifest; warn about what has no "
                                                  "equivalent, at its line")
@@ -182,6 +218,12 @@ def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of 1 or more")
     return int(text)
+
+
+def _per_minute(text: str) -> str:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of requests a minute (0: no budget)")
+    return str(int(text))
 
 
 def _seconds(text: str) -> float:
@@ -263,6 +305,37 @@ def _import(args, settings: Settings) -> int:
     return run(args.prefect_yaml, args.output, args.environment, args.pool_type, settings.environ)
 
 
+def _one_manifest(args) -> str:
+    from register.projects import expand
+
+    paths = expand(args.file or ["flows.yaml"])[0]
+    if len(paths) != 1:
+        raise UsageError(f"{args.command} takes one manifest; {len(paths)} were given ({', '.join(paths)})")
+    return paths[0]
+
+
+def _rollback(args, settings: Settings) -> int:
+    from register.report.reporters import choose
+    from register.rollback import RollbackOptions, run
+
+    labels = getattr(args, "labels", None) or {}
+    return run(RollbackOptions(manifest=_one_manifest(args), environment=args.environment, to=args.to,
+                               list=args.list, dry_run=args.dry_run, prune=args.prune,
+                               detailed_exitcode=args.detailed_exitcode, concurrency=args.concurrency,
+                               lock_wait=args.lock_wait, label=labels.get("rollback", "--to")),
+               settings, choose(args.output, settings))
+
+
+def _move(args, settings: Settings) -> int:
+    from register.move import MoveOptions, run
+    from register.report.reporters import choose
+
+    return run(MoveOptions(manifest=_one_manifest(args), environment=args.environment,
+                           from_project=args.from_project, from_environment=args.from_environment,
+                           dry_run=args.dry_run, detailed_exitcode=args.detailed_exitcode, lock_wait=args.lock_wait),
+               settings, choose(args.output, settings))
+
+
 def _destroy(args, settings: Settings) -> int:
     from register.deploy import destroy
     from register.report.reporters import choose
@@ -274,7 +347,9 @@ def _destroy(args, settings: Settings) -> int:
 def _with_workspace(args, settings: Settings) -> Settings:
     """The settings, with --account-id and --workspace-id as PREFECT_ACCOUNT_ID and PREFECT_WORKSPACE_ID."""
     given = {name: value for name, value in (("PREFECT_ACCOUNT_ID", getattr(args, "account_id", None)),
-                                             ("PREFECT_WORKSPACE_ID", getattr(args, "workspace_id", None))) if value}
+                                             ("PREFECT_WORKSPACE_ID", getattr(args, "workspace_id", None)),
+                                             ("FLOW_REGISTER_REQUESTS_PER_MINUTE",
+                                              getattr(args, "requests_per_minute", None))) if value}
     return settings.with_variables(given)
 
 
@@ -319,7 +394,7 @@ def _several(args, settings: Settings) -> int:
 
 def _run(args, settings: Settings) -> int:
     handler = {"validate": _validate, "render": _render, "plan": _deploy, "deploy": _deploy, "destroy": _destroy,
-               "import": _import, "changed": _changed}
+               "import": _import, "changed": _changed, "rollback": _rollback, "move": _move}
     try:
         if args.command in _SEVERAL:
             return _several(args, _with_workspace(args, settings))

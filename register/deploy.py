@@ -16,13 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from register import desired as desired_state
+from register import history
 from register.apply import apply
 from register.engine import plan as engine
-from register.engine.kind import Item
+from register.engine.kind import Item, Unavailable
 from register.flows import Schemas
 from register.image import Image, ImageError, inspect, prepare, secret_teller
 from register.kinds import BEFORE_DEPLOYMENTS, KINDS
 from register.manifest import Manifest, Overrides, load_manifest
+from register.move import hint as move_hint
 from register.manifest.checks import ProblemReport, check_parameters
 from register.manifest import pools as pool_checks
 from register.manifest import references
@@ -91,6 +93,7 @@ class ServerState:
     registered: list  # plan.State of each deployment of interest
     flow_ids: dict[str, str]  # flow name -> id
     others: dict[str, list[Item]] = field(default_factory=dict)  # the other kinds' registered things, by kind
+    unavailable: dict[str, str] = field(default_factory=dict)  # kinds this server has none of: why, by kind
 
 
 def lease_scope(environment: str, preview: str | None) -> str:
@@ -179,7 +182,12 @@ def read_server(server: Server, loaded: Loaded) -> ServerState:
         raw_deployments = reading_deployments.result()
         flows = reading_flows.result()
         automations = reading_automations.result()
-        others = {name: reading.result() for name, reading in reading_others.items()}
+        others, unavailable = {}, {}
+        for name, reading in reading_others.items():
+            try:
+                others[name] = reading.result()
+            except Unavailable as error:  # told at the manifest's section by `check`, with the other mistakes
+                unavailable[name] = str(error)
     known = {str(f["id"]) for f in flows}  # a deployment of the same name under another flow: that flow too
     flows += server.flows([], [str(r["flow_id"]) for r in raw_deployments if str(r["flow_id"]) not in known])
     by_deployment: dict[str, list[dict]] = {}
@@ -192,7 +200,7 @@ def read_server(server: Server, loaded: Loaded) -> ServerState:
     # deployment's when it runs it, so taking over does not recreate triggers that are the same.
     states = [registered(r, flow_names[str(r["flow_id"])], by_deployment.get(str(r["id"]), []), loaded.owner)
               for r in raw_deployments if str(r["flow_id"]) in flow_names]
-    return ServerState(pools, states, {f["name"]: str(f["id"]) for f in flows}, others)
+    return ServerState(pools, states, {f["name"]: str(f["id"]) for f in flows}, others, unavailable)
 
 
 def check(loaded: Loaded, state: ServerState, server: Server, environment: str) -> list[Problem]:
@@ -230,6 +238,8 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
                      (server.existing_blocks(wanted - blocks) if wanted - blocks else set()),
                      existing_variables=lambda names: (names & declared) |
                      (server.existing_variables(names - declared) if names - declared else set()))
+    for name, why in state.unavailable.items():
+        report.at((KINDS[name].plural,), why, f"{name}-unavailable", key=True)
     for name, items in loaded.others.items():
         kind = KINDS[name]
         for want, have in engine.conflicts(items, state.others.get(name, []), loaded.owner):
@@ -238,7 +248,8 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
                 "was made outside flow-register (it lacks the tag managed-by:flow-register)"
             report.at((kind.plural, want.index, "name"),
                       f"{kind.name} '{want.name}' on {server.url} {whose}; flow-register does not overwrite it. Give "
-                      f"this one another name, or delete that one on the server to let this manifest own it",
+                      f"this one another name, or delete that one on the server to let this manifest own it"
+                      + (move_hint(project, env, loaded.manifest.project, environment) if project else ""),
                       f"{kind.name}-owner")
     for have in conflicts([(d.flow, d.name) for d in loaded.deployments], state.registered):
         project, env = owner_of(have)
@@ -246,8 +257,8 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
         report.at(("deployments", index, "name"),
                   f"deployment '{have.name}' of flow '{have.flow}' on {server.url} belongs to project '{project}', "
                   f"environment '{env}'; registering it here would take it away from there. Give this environment "
-                  "names of its own (name_template: '{name}-{environment}') or a Prefect server of its own",
-                  "deployment-owner")
+                  "names of its own (name_template: '{name}-{environment}') or a Prefect server of its own"
+                  + move_hint(project, env, loaded.manifest.project, environment), "deployment-owner")
     problems = sorted(report.problems.values())
     if any(p.severity == "error" for p in problems):
         raise Invalid(problems)
@@ -372,6 +383,8 @@ def _read_failed(error: ServerError, connection, reporter: Reporter) -> int:
         raise Invalid([_server_problem(error, connection)]) from None
     message = str(error) if error.status == 423 else \
         f"the Prefect server failed: {error}; nothing was written, run again"  # 423: the deploy lease is taken
+    if error.rule:
+        message += f" [{error.rule}]"
     reporter.failed(message, "server failed")
     return Exit.SERVER_FAILED
 
@@ -385,11 +398,15 @@ def _apply(outcome: Outcome, server: Server, flow_ids: dict[str, str], reporter:
                                    lease=lease)
             if outcome.result.server_failed:
                 outcome.result.error = f"the Prefect server failed: {outcome.result.error}"
+            if outcome.result.rule:
+                outcome.result.error += f" [{outcome.result.rule}]"
             if server.drops_automation_tags:
                 reporter.note(f"the server at {server.url} did not keep the tags of the automations written: "
                               "flow-register finds its triggers by their names there instead")
     outcome.reads, outcome.writes, outcome.retries = server.reads, server.writes, server.retries
     outcome.busy_window = server.narrowest_window
+    outcome.budget, outcome.refused, outcome.lowered_to = server.connection.budget, server.budget.refused, \
+        server.budget.lowest
     outcome.seconds = time.monotonic() - started
 
 
@@ -449,6 +466,7 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
                           uploads=uploads)
         reporter.planned(outcome)
         _apply(outcome, server, state.flow_ids, reporter, started, concurrency=options.concurrency, lease=lease)
+        _record(outcome, server, loaded, options, settings, reporter)
         if smokes and options.dry_run:
             reporter.note(f"dry run: no smoke run ({', '.join(s.deployment for s in smokes)} would run after applying)")
         elif smokes and (outcome.result is None or outcome.result.ok):
@@ -467,6 +485,23 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
     if options.detailed_exitcode and _exit(outcome) == Exit.OK and plan.changes_anything:
         return Detailed.CHANGES
     return _exit(outcome)
+
+
+def _record(outcome: Outcome, server: Server, loaded: Loaded, options: DeployOptions, settings: Settings,
+            reporter: Reporter) -> None:
+    """Keep what this deploy registered in the deploy history, for `rollback` (register/history.py): after
+    writes that all succeeded, under the lease. A history that cannot be written is told, not a failure."""
+    if outcome.result is None or not outcome.result.ok or options.preview:
+        return
+    try:
+        revision = history.record(server, outcome.plan, image=outcome.image.reference if outcome.image else None,
+                                  everything={(d.flow, d.name) for d in loaded.everything},
+                                  variables="variable" in loaded.others, settings=settings)
+    except ServerError as error:
+        reporter.note(f"warning: the deploy is not in the deploy history, so it cannot be rolled back to: {error}")
+        return
+    if revision is None:
+        reporter.note("warning: the deploy is too large for the deploy history, so it cannot be rolled back to")
 
 
 def _smoke(smokes: list, outcome: Outcome, loaded: Loaded, server: Server, settings: Settings,

@@ -9,8 +9,6 @@ the automations its triggers become. `render`, `plan` and `deploy` all call `des
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import re
 import subprocess
 from collections.abc import Callable, Mapping
@@ -20,29 +18,23 @@ from functools import cached_property
 from register import code, models
 from register import upload as code_upload
 from register import resources as res
-from register import flows
-from register.manifest.checks import SLA_KEYS
+from register import fields, flows
 from register.manifest.resolve import Deployment
 from register.settings import GitHub
 
-DEFAULT_QUEUE = "default"
 STATE_LABEL = "flow-register.state"  # the fingerprint of what flow-register wrote: drift is what differs since
 SCHEMA_LABEL = "flow-register.schema"  # the flow source its parameter schema was made from (flows.label)
 # The digest of the SLAs flow-register last set (Prefect Cloud): the SLA API writes and has no documented
-# read, so what was set is known by this label, written only after the SLAs themselves.
-SLA_LABEL = "flow-register.slas"
+# read, so what was set is known by this label, written only after the SLAs themselves (register/fields.py).
+SLA_LABEL = fields.SLA_LABEL
 # Names looked for past a deployment's triggers: on a server that does not keep automation tags, the old
 # automations of triggers just removed from the manifest are found by these names.
 SPARE_TRIGGER_NAMES = 3
-# Pool types whose default base job template runs a container image (declares the `image` variable).
-IMAGE_POOL_TYPES = {"docker", "kubernetes", "ecs", "ecs:push", "cloud-run", "cloud-run-v2", "cloud-run:push",
-                    "cloud-run-v2:push", "azure-container-instance", "azure-container-instance:push"}
 
-# The fields of a deployment the plan compares; `triggers` are automations of their own.
-FIELDS = ("work_pool", "work_queue", "job_variables", "parameters", "parameter_schema", "schedules", "triggers",
-          "tags", "description", "entrypoint", "pull_steps", "concurrency_limit", "concurrency_options",
-          "enforce_parameter_schema", "paused", "version", "slas")
-DEPLOYMENT_FIELDS = tuple(f for f in FIELDS if f != "triggers")
+# The fields of a deployment the plan compares (declared in register/fields.py); `triggers` are automations of
+# their own. A change of the others writes the deployment (SLAs: the label that records them).
+FIELDS = fields.NAMES
+DEPLOYMENT_FIELDS = tuple(f.name for f in fields.FIELDS if f.server is not None or f.label is not None)
 
 
 @dataclass(frozen=True)
@@ -64,10 +56,11 @@ class Pool:
 
     @property
     def takes_image(self) -> bool:
-        if self.type == res.MANAGED:  # runs Prefect's own image only (register/resources.py)
+        declared_type = res.find(self.type)
+        if declared_type is not None and declared_type.official_images:  # never the project's image
             return False
         declared = self.declared
-        return "image" in declared if declared is not None else self.type in IMAGE_POOL_TYPES
+        return "image" in declared if declared is not None else res.takes_image(self.type)
 
 
 def job_variables(deployment: Deployment, pool: Pool, image: str | None) -> dict:
@@ -117,8 +110,7 @@ class State:
 
     def fingerprint(self) -> str:
         """A digest of the fields, to tell at the next plan whether the manifest changed since this write."""
-        fields = {k: v for k, v in self.fields.items() if k != "slas" or v is not None}  # as before SLAs
-        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+        return fields.fingerprint(self.fields)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -131,68 +123,25 @@ def desired(deployment: Deployment, *, pool: Pool, image: str | None, flow_schem
     """What `deployment` registers as."""
     triggers = [Trigger(spec, deployment.name, i, tuple(owner_tags))
                 for i, spec in enumerate(deployment.triggers, start=1)]
-    fields = {
-        "work_pool": deployment.work_pool,
-        "work_queue": deployment.work_queue or DEFAULT_QUEUE,
-        "job_variables": models.plain(job_variables(deployment, pool, image)),
-        "parameters": models.plain(deployment.parameters),
-        "parameter_schema": models.plain(flow_schema.schema),
-        "schedules": [models.schedule(s) for s in deployment.schedules],
-        "triggers": [t.fingerprint for t in triggers],
-        "tags": list(deployment.tags),
-        "description": deployment.description or None,
-        "entrypoint": deployment.entrypoint,
-        "pull_steps": models.plain(pull_steps) if pull_steps else None,
-        "concurrency_limit": deployment.concurrency_limit,
-        "concurrency_options": models.plain(deployment.concurrency_options) if deployment.concurrency_options else None,
-        "enforce_parameter_schema": deployment.enforce_parameter_schema,
-        "paused": deployment.paused,  # None: the server's stays (see plan.settle)
-        "version": version,
-        # None: the manifest says nothing of SLAs, and the server's stay as they are (as `prefect deploy`)
-        "slas": None if deployment.slas is None else [models.plain(sla_body(s)) for s in deployment.slas],
-    }
-    return State(deployment.flow, deployment.name, fields, manifest_name=deployment.manifest_name, triggers=triggers,
+    values = fields.desired(fields.Inputs(
+        deployment, job_variables(deployment, pool, image), flow_schema.schema, pull_steps, version,
+        [t.fingerprint for t in triggers]))
+    return State(deployment.flow, deployment.name, values, manifest_name=deployment.manifest_name, triggers=triggers,
                  version_info=version_info, schema_label=flows.label(flow_schema))
 
 
 def body(state: State, flow_id: str) -> dict:
     """The body of `POST /deployments/` (an upsert: same flow and name, same id) for a desired state."""
-    f = state.fields
     return {
         "name": state.name,
         "flow_id": flow_id,
-        "work_pool_name": f["work_pool"],
-        "work_queue_name": f["work_queue"],
-        "job_variables": f["job_variables"],
-        "parameters": f["parameters"],
-        "parameter_openapi_schema": f["parameter_schema"],
-        "schedules": f["schedules"],
-        "tags": f["tags"],
-        # sent as given: Prefect's DeploymentCreate would turn a missing description into the string "None"
-        "description": f["description"],
-        "entrypoint": f["entrypoint"],
-        "pull_steps": f["pull_steps"],
-        "concurrency_limit": f["concurrency_limit"],
-        "concurrency_options": f["concurrency_options"],
-        "enforce_parameter_schema": f["enforce_parameter_schema"],
-        "paused": f["paused"],
-        "version": f["version"],
-        "labels": {STATE_LABEL: state.fingerprint(), SCHEMA_LABEL: state.schema_label,
-                   **({SLA_LABEL: sla_digest(f["slas"])} if f.get("slas") is not None else {})},
+        **fields.server_body(state.fields),
+        "labels": {STATE_LABEL: state.fingerprint(), SCHEMA_LABEL: state.schema_label, **fields.labels(state.fields)},
         **({"version_info": state.version_info} if state.version_info else {}),
     }
 
 
-def sla_body(spec: dict) -> dict:
-    """An SLA of the manifest as Prefect Cloud's SLA API takes it (the fields Prefect's client and the
-    Terraform provider send: name, severity, enabled, and the kind's own: duration, stale_after, within,
-    expected_event, resource_match; durations in seconds)."""
-    return {k: spec[k] for k in SLA_KEYS if spec.get(k) is not None}
-
-
-
-def sla_digest(slas: list[dict]) -> str:
-    return hashlib.sha256(json.dumps(slas, sort_keys=True).encode()).hexdigest()[:16]
+sla_body, sla_digest = fields.sla_body, fields.sla_digest  # declared with the field
 
 
 def automation_names(deployments: list[tuple[str, list]]) -> list[str]:

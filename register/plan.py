@@ -16,8 +16,9 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+from register import fields as deployment_fields
 from register import models
-from register.desired import DEPLOYMENT_FIELDS, FIELDS, SCHEMA_LABEL, SLA_LABEL, STATE_LABEL, State, sla_digest
+from register.desired import DEPLOYMENT_FIELDS, FIELDS, SCHEMA_LABEL, STATE_LABEL, State
 from register.manifest.resolve import OWNER_TAG, ownership_tags
 
 
@@ -104,29 +105,7 @@ def automation_deployments(raw: dict) -> set[str]:
 def registered(raw: dict, flow: str, automations: list[dict], owner_tags: list[str]) -> State:
     """What the server has for one deployment (`raw` as /deployments/filter returns it) and the
     automations it owns."""
-    limit = (raw.get("global_concurrency_limit") or {}).get("limit") or raw.get("concurrency_limit")
-    fields = {
-        "work_pool": raw.get("work_pool_name"),
-        "work_queue": raw.get("work_queue_name"),
-        "job_variables": raw.get("job_variables") or {},
-        "parameters": raw.get("parameters") or {},
-        "parameter_schema": raw.get("parameter_openapi_schema"),
-        "schedules": [models.registered_schedule(s) for s in raw.get("schedules") or []],
-        "triggers": [next((t for t in a.get("tags") or [] if t.startswith(models.FINGERPRINT_TAG)), None)
-                     for a in automations],
-        "tags": list(raw.get("tags") or []),
-        "description": raw.get("description") or None,
-        "entrypoint": raw.get("entrypoint"),
-        "pull_steps": raw.get("pull_steps") or None,
-        "concurrency_limit": limit,
-        # the server fills in grace_period_seconds: null when not given, as the manifest leaves it
-        "concurrency_options": raw.get("concurrency_options") or None,
-        "enforce_parameter_schema": raw.get("enforce_parameter_schema", True),
-        "paused": bool(raw.get("paused")),
-        "version": raw.get("version"),
-        # what flow-register last set (its digest): Cloud's SLA API has no documented read
-        "slas": (raw.get("labels") or {}).get(SLA_LABEL),
-    }
+    fields = deployment_fields.registered(raw, automations)
     owned = set(owner_tags) <= set(fields["tags"])
     labels = raw.get("labels") or {}
     return State(flow, raw["name"], fields, id=str(raw["id"]), owned=owned, automations=automations,
@@ -137,18 +116,6 @@ def registered(raw: dict, flow: str, automations: list[dict], owner_tags: list[s
 
 def _canonical(value) -> str:
     return json.dumps(value, sort_keys=True)
-
-
-def _same_schedules(want: list[dict], have: list[dict]) -> bool:
-    if len(want) != len(have):
-        return False
-    left = list(have)
-    for w in want:
-        match = next((h for h in left if models.schedule_matches(w, h)), None)
-        if match is None:
-            return False
-        left.remove(match)
-    return True
 
 
 def _without_tags(automation: dict) -> dict:
@@ -198,19 +165,7 @@ def _as_tagged(want: State, have: State) -> bool:
     return True
 
 
-def same(name: str, want, have) -> bool:
-    """Whether field `name` (not triggers) is the same on both sides, as far as the manifest controls it."""
-    if name == "slas":  # unset in the manifest: the server's stay; else the digest of what was last set
-        return want is None or sla_digest(want) == have
-    if name == "schedules":
-        return _same_schedules(want, have)
-    if name == "tags":
-        return sorted(set(want)) == sorted(set(have))
-    if name == "concurrency_options":  # unset and Prefect's default (ENQUEUE, the server's grace period) agree
-        plain = lambda options: {k: v for k, v in (options or {}).items() if v is not None} or \
-            {"collision_strategy": "ENQUEUE"}  # noqa: E731
-        return plain(want) == plain(have)
-    return _canonical(want) == _canonical(have)
+same = deployment_fields.same  # declared per field in register/fields.py
 
 
 def compare(want: State, have: State) -> list[Change]:
@@ -220,7 +175,7 @@ def compare(want: State, have: State) -> list[Change]:
             changes += filter(None, [_trigger_change(want, have)])
         elif not same(name, want.fields.get(name), have.fields.get(name)):  # (states from before SLAs lack them)
             before = have.fields.get(name)
-            if name == "slas":  # only the digest of what flow-register set is known
+            if deployment_fields.BY_NAME[name].label:  # only the digest of what flow-register set is known
                 before = None if before is None else f"as flow-register last set them ({before})"
             changes.append(Change(name, before, want.fields.get(name)))
     return changes

@@ -8,7 +8,7 @@ Adding a kind is one module with its `KIND` and one entry here (and its section 
 from __future__ import annotations
 
 from register.engine.kind import Kind
-from register.kinds import block, variable
+from register.kinds import block, variable, webhook
 
-BEFORE_DEPLOYMENTS: tuple[Kind, ...] = (variable.KIND, block.KIND)
+BEFORE_DEPLOYMENTS: tuple[Kind, ...] = (variable.KIND, block.KIND, webhook.KIND)
 KINDS: dict[str, Kind] = {kind.name: kind for kind in BEFORE_DEPLOYMENTS}

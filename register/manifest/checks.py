@@ -13,8 +13,9 @@ import jsonschema
 
 from register import code, models
 from register import resources as res
+from register.fields import SLA_KEYS
 from register.flows import FlowNotFound, Schemas, read_flow
-from register.manifest import blocks, schema
+from register.manifest import blocks, schema, webhooks
 from register.manifest.document import Manifest
 from register.manifest.resolve import (BANNED_CHARACTERS, COMMAND_LINE, PLACEHOLDERS, Deployment, Overrides,
                                        environment_names, resolve)
@@ -48,6 +49,7 @@ def check(manifest: Manifest, environment: str | None = None, overrides: Overrid
     declared = environment_names(data)
     _names_and_environments(report, data, declared)
     _variables(report, data, declared)
+    webhooks.check(report, data, declared)
     blocks.check(report, data, declared, manifest.source)
     _image(report, manifest, data)
     code.check_secrets(report, manifest.data)
@@ -341,10 +343,7 @@ def check_parameters(manifest: Manifest, environment: str, deployments: list[Dep
 # LatenessSla; the Terraform provider adds freshness): the first whose fields are all given is the kind.
 SLA_KINDS = {"time to completion": ("duration",), "frequency": ("stale_after",),
              "freshness": ("within", "expected_event"), "lateness": ("within",)}
-_SLA_OWN = {"duration", "stale_after", "within", "expected_event", "resource_match"}
-# What an SLA says, as Prefect Cloud's SLA API takes it: the schema's `sla` properties, what `import` keeps
-# of prefect.yaml's and what is sent (tests/unit/test_cloud_objects_offline.py holds them together).
-SLA_KEYS = ("name", "severity", "enabled", *sorted(_SLA_OWN))
+_SLA_OWN = set(SLA_KEYS) - {"name", "severity", "enabled"}  # SLA_KEYS: what an SLA says (register/fields.py)
 
 
 def _slas(report: ProblemReport, d: Deployment) -> None:
@@ -373,7 +372,7 @@ def _deployment(report: ProblemReport, manifest: Manifest, env: str, d: Deployme
         report.at(("deployments", d.index, "name"),
                   f"deployment '{d.manifest_name}' has no work_pool in environment '{env}'; set one in defaults, "
                   f"environments.{env} or the deployment", "work-pool")
-    if d.resources or d.job_variables or d.work_pool_type == res.MANAGED:
+    if d.resources or d.job_variables or res.code_problem(d.work_pool_type, d.code):
         report_resources(report, d, env, d.work_pool_type)
     flow = flows.get(d.entrypoint)
     if flow is not None and flow[1] is not None:
@@ -422,7 +421,7 @@ def report_resources(report: ProblemReport, d: Deployment, environment: str, poo
             report.at(d.origin("job_variables", variable), f"job_variables.{variable} is also set by {source}; "
                                                            "set it in one place", "job-variables-clash", key=True)
         _raw_resources(report, d, context, pool_type, launch)
-        if problem := res.managed_code_problem(pool_type, d.code):
+        if problem := res.code_problem(pool_type, d.code):
             report.at(d.origin("work_pool"), context + problem, "managed-code")
     return translation
 

@@ -147,6 +147,21 @@ class Reporters(Reporter):
                 stack.enter_context(r.phase(title))
             yield
 
+    # A link (a webhook's URL) makes events with no other key: a secret under GitHub Actions, masked before
+    # any reporter prints it (GitHub's `secrets`; elsewhere it is shown, for the sender to be given).
+    def planned(self, outcome):
+        plan = getattr(outcome, "plan", None)
+        if links := [link for a in getattr(plan, "actions", []) if (link := formats.link(a))]:
+            self.secrets(links)
+        for r in self.reporters:
+            r.planned(outcome)
+
+    def step(self, step):
+        if link := getattr(step, "link", None):
+            self.secrets([link])
+        for r in self.reporters:
+            r.step(step)
+
 
 def _fan_out(event: str):
     def each(self, *args, **kwargs):
