@@ -18,9 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from register.desired import automation_body, body
+from register.desired import SLA_LABEL, automation_body, automation_names, body
 from register.kinds import KINDS
-from register.manifest.resolve import OWNER_TAG
 from register.plan import Action, Plan, automation_deployments, compare, registered
 from register.server import Server, ServerError
 from register.settings import CONCURRENCY
@@ -252,17 +251,25 @@ def _apply_one(action: Action, server: Server, flows: _Flows, result: ApplyResul
     deployment_id = action.id
     step = None
     if action.writes_deployment:
-        deployment_id = server.upsert_deployment(body(action.desired, flows.id(action.flow)))
+        payload = body(action.desired, flows.id(action.flow))
+        if action.writes_slas:
+            # The SLAs first, then the label that says they are set: a run stopped between the two finds the
+            # label still old and sets them again. A new deployment is written once without it, for its id.
+            if deployment_id is None:
+                labels = {k: v for k, v in payload["labels"].items() if k != SLA_LABEL}
+                deployment_id = server.upsert_deployment({**payload, "labels": labels})
+            server.apply_slas(deployment_id, action.desired.fields["slas"], action.name)
+        deployment_id = server.upsert_deployment(payload)
         step = Step("created" if action.kind == "create" else "updated", action.flow, action.name, deployment_id)
         wrote(step)
     result.ids[key] = deployment_id
     if action.writes_triggers:
         have = action.registered
-        if have is not None and OWNER_TAG not in have.fields["tags"]:
-            # taken over from another tool: whatever automations it made for the deployment go
-            server.delete_owned_automations(deployment_id, action.name)
         # The old triggers are deleted by their ids, never "all the deployment's": a delete whose answer was
-        # lost may still reach the server after the new ones exist, and must not take them with it.
+        # lost may still reach the server after the new ones exist, and must not take them with it; and on
+        # Prefect Cloud a deployment's SLAs are owned by it too (prefect.deployment.<id>), so "all the
+        # deployment's" would take its SLAs. Those `prefect deploy` made, of a deployment taken over, were found
+        # by their names with the others.
         for automation in (have.automations or []) if have is not None else []:
             server.delete_automation(str(automation["id"]), action.name)
         for trigger in action.desired.triggers:
@@ -295,7 +302,9 @@ def _differences(plan: Plan, pending: list[Action], server: Server) -> list[tupl
     raw = server.deployments([a.name for a in pending], owner)
     flows = {str(f["id"]): f["name"] for f in server.flows([], [str(r["flow_id"]) for r in raw])}
     by_deployment: dict[str, list[dict]] = {}
-    for automation in server.automations(owner):
+    names = automation_names([(a.desired.name, [t.spec for t in a.desired.triggers or []])
+                              for a in pending if a.desired is not None])
+    for automation in server.automations(owner, names):
         for deployment_id in automation_deployments(automation):
             by_deployment.setdefault(deployment_id, []).append(automation)
     have = {(flows[str(r["flow_id"])], r["name"]): r for r in raw if str(r["flow_id"]) in flows}

@@ -28,12 +28,12 @@ from register.move import hint as move_hint
 from register.manifest.checks import ProblemReport, check_parameters
 from register.manifest import pools as pool_checks
 from register.manifest import references
-from register.manifest.resolve import OWNER_TAG, Deployment, ownership_tags, render_name
+from register.manifest.resolve import Deployment, ownership_tags, render_name
 from register.plan import Plan, automation_deployments, conflicts, make_plan, owner_of, registered, unstorable
 from register.problems import Detailed, Exit, Invalid, Problem
 from register.report.plan import Outcome
 from register.report.reporters import Reporter
-from register.server import Server, ServerError, connection_from_environment
+from register.server import Server, ServerError, cloud, connection_from_environment
 from register.server import releases
 from register import smoke as smoke_runs
 from register import upload as code_upload
@@ -159,6 +159,7 @@ def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Load
             if not options.preview_active:
                 d.schedules = [{**s, "active": False} for s in d.schedules]
                 d.triggers = []
+                d.slas = None  # a frequency or lateness SLA would report violations of runs never meant to start
         owner = preview
     # The other kinds the manifest has a section for; a preview's deployments use the environment's.
     others = {} if options.preview else \
@@ -175,7 +176,8 @@ def read_server(server: Server, loaded: Loaded) -> ServerState:
         reading_pools = pool.submit(server.work_pools, [d.work_pool for d in deployments])
         reading_deployments = pool.submit(server.deployments, [d.name for d in deployments], loaded.owner)
         reading_flows = pool.submit(server.flows, [d.flow for d in deployments], [])
-        reading_automations = pool.submit(server.automations, loaded.owner)
+        reading_automations = pool.submit(server.automations, loaded.owner,
+                                          desired_state.automation_names([(d.name, d.triggers) for d in deployments]))
         pools = {name: desired_state.Pool.from_server(raw) for name, raw in reading_pools.result().items()}
         raw_deployments = reading_deployments.result()
         flows = reading_flows.result()
@@ -193,14 +195,9 @@ def read_server(server: Server, loaded: Loaded) -> ServerState:
         for deployment_id in automation_deployments(automation):
             by_deployment.setdefault(deployment_id, []).append(automation)
     flow_names = {str(f["id"]): f["name"] for f in flows}
-    # A deployment `prefect deploy` made has automations without flow-register's tags: found by the names
-    # `prefect deploy` gives them, so taking it over does not recreate triggers that are the same.
-    wanted = {(d.flow, d.name): d for d in deployments if d.triggers}
-    for raw in raw_deployments:
-        d = wanted.get((flow_names.get(str(raw["flow_id"])), raw["name"]))
-        if d is not None and OWNER_TAG not in (raw.get("tags") or []):
-            by_deployment[str(raw["id"])] = server.owned_automations(
-                str(raw["id"]), [f"{d.name}__automation_{i}" for i in range(1, len(d.triggers) + 1)])
+    # Automations without flow-register's tags (made by `prefect deploy` for a deployment taken over, or
+    # held by a server that does not keep tags) were found by their names, in the same read: each is its
+    # deployment's when it runs it, so taking over does not recreate triggers that are the same.
     states = [registered(r, flow_names[str(r["flow_id"])], by_deployment.get(str(r["id"]), []), loaded.owner)
               for r in raw_deployments if str(r["flow_id"]) in flow_names]
     return ServerState(pools, states, {f["name"]: str(f["id"]) for f in flows}, others, unavailable)
@@ -229,6 +226,8 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
     for deployment in loaded.deployments:
         for path, message in releases.unkept(deployment, server.release):
             report.at(deployment.origin(*path), f"deployment '{deployment.manifest_name}': {message}", "server-release")
+    if cloud.scope(server.connection.url) is None:
+        cloud_only(report, loaded.deployments, server.url)
     spec = manifest.image(environment)
     pool_checks.check(report, environment, loaded.deployments, state.pools, server=server.url,
                       pool_names=server.work_pool_names, image=f"{spec['repository']}:latest" if spec else None)
@@ -264,6 +263,32 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
     if any(p.severity == "error" for p in problems):
         raise Invalid(problems)
     return [p for p in problems if p not in manifest.problems]
+
+
+def cloud_only(report: ProblemReport, deployments: list[Deployment], url: str) -> None:
+    """What only Prefect Cloud takes, refused before any write when the server is not a Cloud workspace
+    (its API URL names no /accounts/<id>/workspaces/<id>): SLAs (the open-source server has no SLA API;
+    Prefect's own `prefect deploy` refuses them there too) and metric triggers (its automations take event,
+    compound and sequence triggers only, and answer 422)."""
+    elsewhere = (f"the server at {url} is not a Prefect Cloud workspace (its URL names no "
+                 "/accounts/<id>/workspaces/<id>)")
+    for d in deployments:
+        if d.slas is not None:
+            report.at(d.origin("sla"), f"deployment '{d.manifest_name}' sets SLAs, which only Prefect Cloud has; "
+                                       f"{elsewhere}: remove 'sla' for this environment (e.g. sla: null in "
+                                       "its environments entry)", "sla-cloud-only", key=True)
+        for path in _metric_triggers(d.triggers, ("triggers",)):
+            report.at(d.origin(*path, "type"), f"deployment '{d.manifest_name}' has a metric trigger, which only "
+                                               f"Prefect Cloud runs; {elsewhere}: use an event, compound or sequence "
+                                               "trigger here", "trigger-cloud-only")
+
+
+def _metric_triggers(triggers, at: tuple):
+    for i, trigger in enumerate(triggers if isinstance(triggers, list) else []):
+        if isinstance(trigger, dict):
+            if trigger.get("type") == "metric":
+                yield at + (i,)
+            yield from _metric_triggers(trigger.get("triggers"), at + (i, "triggers"))
 
 
 def build_plan(options: DeployOptions, loaded: Loaded, state: ServerState, image: Image | None,
@@ -375,6 +400,9 @@ def _apply(outcome: Outcome, server: Server, flow_ids: dict[str, str], reporter:
                 outcome.result.error = f"the Prefect server failed: {outcome.result.error}"
             if outcome.result.rule:
                 outcome.result.error += f" [{outcome.result.rule}]"
+            if server.drops_automation_tags:
+                reporter.note(f"the server at {server.url} did not keep the tags of the automations written: "
+                              "flow-register finds its triggers by their names there instead")
     outcome.reads, outcome.writes, outcome.retries = server.reads, server.writes, server.retries
     outcome.busy_window = server.narrowest_window
     outcome.budget, outcome.refused, outcome.lowered_to = server.connection.budget, server.budget.refused, \

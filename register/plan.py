@@ -55,6 +55,14 @@ class Action:
         return self.kind == "create" or any(c.field in DEPLOYMENT_FIELDS for c in self.changes)
 
     @property
+    def writes_slas(self) -> bool:
+        if self.resource != "deployment" or self.kind == "delete":
+            return False
+        if self.kind == "create":
+            return self.desired.fields.get("slas") is not None
+        return "slas" in self.changed
+
+    @property
     def writes_triggers(self) -> bool:
         if self.resource != "deployment":
             return False
@@ -165,8 +173,11 @@ def compare(want: State, have: State) -> list[Change]:
     for name in FIELDS:
         if name == "triggers":
             changes += filter(None, [_trigger_change(want, have)])
-        elif not same(name, want.fields[name], have.fields[name]):
-            changes.append(Change(name, have.fields[name], want.fields[name]))
+        elif not same(name, want.fields.get(name), have.fields.get(name)):  # (states from before SLAs lack them)
+            before = have.fields.get(name)
+            if deployment_fields.BY_NAME[name].label:  # only the digest of what flow-register set is known
+                before = None if before is None else f"as flow-register last set them ({before})"
+            changes.append(Change(name, before, want.fields.get(name)))
     return changes
 
 

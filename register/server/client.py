@@ -281,6 +281,7 @@ class Server:
         self._answered = False  # the server has answered a request (any status) in this run
         self._fastest = float("inf")  # the fastest answer: the network's share of a round trip
         self._served: dict[str, float] = {}  # each kind of write: the server's time for it (smoothed)
+        self.drops_automation_tags = False  # an automation written came back without its tags
         where = cloud.scope(connection.url)
         self.budget = budget.shared(where[1] if where else connection.url, connection.budget)
         # Asked before every write is sent (the deploy lease's: raises when it may have lapsed)
@@ -598,9 +599,15 @@ class Server:
             criteria["id"] = {"any_": sorted(set(ids))}
         return self._paged("/flows/filter", {"flows": criteria}, "reading flows")
 
-    def automations(self, owner_tags: list[str]) -> list[dict]:
-        return self._paged("/automations/filter", {"automations": {"tags": {"all_": owner_tags}}},
-                           "reading automations")
+    def automations(self, owner_tags: list[str], names: list[str] = ()) -> list[dict]:
+        """Automations carrying all of `owner_tags`, or named one of `names`, in one read. The names find
+        what a server that does not keep automation tags holds (Prefect Cloud's keeping them is not
+        documented), and what `prefect deploy` made for a deployment being taken over; the caller keeps
+        only those that run its deployments."""
+        criteria: dict = {"operator": "or_", "tags": {"all_": owner_tags}}
+        if names:
+            criteria["name"] = {"any_": sorted(set(names))}
+        return self._paged("/automations/filter", {"automations": criteria}, "reading automations")
 
     def existing_blocks(self, wanted: set[tuple[str, str]]) -> set[tuple[str, str]]:
         """Of `wanted` (block type slug, name), those the server has, and others of the same types."""
@@ -672,8 +679,24 @@ class Server:
             found = self.owned_automations(owner, [automation["name"]])
             return found[0] if found else None
 
-        return self.request("POST", "/automations/", json=automation, recover=made_already,
-                            doing=f"creating trigger '{automation['name']}' of '{name}'")["id"]
+        made = self.request("POST", "/automations/", json=automation, recover=made_already,
+                            doing=f"creating trigger '{automation['name']}' of '{name}'")
+        if automation.get("tags") and not set(automation["tags"]) <= set(made.get("tags") or []):
+            self.drops_automation_tags = True  # written, read back without them: found by name (automations())
+        return made["id"]
+
+    def apply_slas(self, deployment_id: str, slas: list[dict], name: str) -> None:
+        """Make the deployment's SLAs exactly `slas` (Prefect Cloud matches them by name: creates, updates
+        and deletes), as Prefect's client `apply_slas_for_deployment` does. Safe to repeat."""
+        owner = f"prefect.deployment.{deployment_id}"
+        try:
+            self.request("POST", f"/slas/apply-resource-slas/{owner}",
+                         json=[{**sla, "owner_resource": owner} for sla in slas], doing=f"setting the SLAs of '{name}'")
+        except ServerError as error:
+            if error.status in (404, 405):
+                raise ServerError(f"{error}; the server at {self.url} has no SLA endpoints: SLAs are a Prefect "
+                                  "Cloud feature", error.status) from None
+            raise
 
     def create_variable(self, payload: dict) -> str:
         """Create a variable; if an attempt's answer was lost, the one it made (found by name) instead of a
