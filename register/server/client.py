@@ -652,23 +652,23 @@ class Server:
         return self.request("POST", "/deployments/", json=payload,
                             doing=f"registering deployment '{payload['name']}'")["id"]
 
-    def delete_deployment(self, deployment_id: str, name: str) -> None:
+    def _delete(self, path: str, doing: str) -> None:
+        """DELETE `path`; a 404 means already gone (perhaps by an attempt whose answer was lost)."""
         try:
-            self.request("DELETE", f"/deployments/{deployment_id}", doing=f"deleting deployment '{name}'")
+            self.request("DELETE", path, doing=doing)
         except ServerError as error:
-            if error.status != 404:  # already gone (perhaps by an attempt whose answer was lost)
+            if error.status != 404:
                 raise
+
+    def delete_deployment(self, deployment_id: str, name: str) -> None:
+        self._delete(f"/deployments/{deployment_id}", f"deleting deployment '{name}'")
 
     def delete_owned_automations(self, deployment_id: str, name: str) -> None:
         self.request("DELETE", f"/automations/owned-by/prefect.deployment.{deployment_id}",
                      doing=f"deleting the triggers of '{name}'")
 
     def delete_automation(self, automation_id: str, name: str) -> None:
-        try:
-            self.request("DELETE", f"/automations/{automation_id}", doing=f"deleting a trigger of '{name}'")
-        except ServerError as error:
-            if error.status != 404:
-                raise
+        self._delete(f"/automations/{automation_id}", f"deleting a trigger of '{name}'")
 
     def create_automation(self, automation: dict, name: str) -> str:
         """Create the automation; if an attempt's answer was lost, the one it made (found by its name and
@@ -715,11 +715,7 @@ class Server:
                      doing=f"updating variable '{payload['name']}'")
 
     def delete_variable(self, name: str) -> None:
-        try:
-            self.request("DELETE", f"/variables/name/{quote(name, safe='')}", doing=f"deleting variable '{name}'")
-        except ServerError as error:
-            if error.status != 404:  # already gone (perhaps by an attempt whose answer was lost)
-                raise
+        self._delete(f"/variables/name/{quote(name, safe='')}", f"deleting variable '{name}'")
 
     # -- Prefect Cloud webhooks (Cloud's API: POST /webhooks/, POST /webhooks/filter, PUT and DELETE
     #    /webhooks/{id}; an open-source server has none and answers 404) -------------------------------
@@ -750,11 +746,7 @@ class Server:
                      doing=f"updating webhook '{payload['name']}'")
 
     def delete_webhook(self, webhook_id: str, name: str) -> None:
-        try:
-            self.request("DELETE", f"/webhooks/{quote(webhook_id, safe='')}", doing=f"deleting webhook '{name}'")
-        except ServerError as error:
-            if error.status != 404:  # already gone (perhaps by an attempt whose answer was lost)
-                raise
+        self._delete(f"/webhooks/{quote(webhook_id, safe='')}", f"deleting webhook '{name}'")
 
     # -- blocks (register/kinds/block.py) ------------------------------------------------------------
     # A block document's data may hold secrets: every write's error is stripped of them (`hiding`), since a
@@ -835,11 +827,7 @@ class Server:
                          doing=f"updating block '{key}'")
 
     def delete_block_document(self, block_id: str, key: str) -> None:
-        try:
-            self.request("DELETE", f"/block_documents/{quote(block_id, safe='')}", doing=f"deleting block '{key}'")
-        except ServerError as error:
-            if error.status != 404:  # already gone (perhaps by an attempt whose answer was lost)
-                raise
+        self._delete(f"/block_documents/{quote(block_id, safe='')}", f"deleting block '{key}'")
 
     def variable(self, name: str) -> dict | None:
         try:
