@@ -14,22 +14,24 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from register import desired as desired_state
-from register.apply import apply
-from register.engine import plan as engine
+from register.engine import planner
+from register.engine.applier import apply
 from register.engine.kind import Item
 from register.flows import Schemas
 from register.image import Image, ImageError, inspect, prepare
-from register.kinds import BEFORE_DEPLOYMENTS, KINDS
+from register.kinds import BY_NAME, DEPLOYMENTS, IN_ORDER, KINDS
+from register.kinds import deployment as deployments_kind
 from register.manifest import Manifest, Overrides, load_manifest
 from register.manifest.checks import ProblemReport, check_parameters
 from register.manifest import pools as pool_checks
 from register.manifest import references
 from register.manifest.resolve import OWNER_TAG, Deployment, ownership_tags, render_name
-from register.plan import Plan, automation_deployments, conflicts, make_plan, owner_of, registered, unstorable
+from register.engine.planner import Plan
 from register.problems import Detailed, Exit, Invalid, Problem
-from register.report.plan import Outcome
+from register.report.formats import Outcome
 from register.report.reporters import Reporter
 from register.server import Server, ServerError, connection_from_environment
 from register import smoke as smoke_runs
@@ -108,12 +110,16 @@ def _preview_problems(name: str, label: str) -> list[Problem]:
                                  "starting with a letter or digit, e.g. pr-123", "preview")]
 
 
-def _names_known(manifest: Manifest) -> bool:
+def _names_known(manifest: Manifest, deployments: list[Deployment]) -> bool:
     """Whether a manifest with mistakes still gives its deployments their names and owners: the server is
-    not asked about names that a mistake made up (it would answer with other projects' deployments)."""
+    not asked about names that a mistake made up (it would answer with other projects' deployments). A name
+    is made up when the schema dropped the project or a name_template, or an error sits where a deployment's
+    name is made (its name_template, or the deployment when no template applies)."""
     if any(path == ("project",) or path[-1:] == ("name_template",) for path in manifest.dropped):
         return False
-    return not any(p.rule == "name-template" for p in manifest.problems)
+    where = lambda path: (lambda p: (p.file, p.line, p.col))(manifest.source.problem(path, "", ""))  # noqa: E731
+    made = {where(d.origin("name_template")) for d in deployments}
+    return not any(p.severity == "error" and (p.file, p.line, p.col) in made for p in manifest.problems)
 
 
 def preview_owner(project: str, environment: str, preview: str) -> list[str]:
@@ -133,9 +139,11 @@ def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Load
         # still be checked against the server.
         manifest = load_manifest(options.manifest, env, options.overrides, environ=settings.environ)
         manifest.problems += preview_problems
-        if manifest.usable is None or not _names_known(manifest):
+        if manifest.usable is None:
             raise Invalid(manifest.problems)
         deployments = everything = manifest.checkable(env, options.overrides)
+        if not _names_known(manifest, deployments):
+            raise Invalid(manifest.problems)
     else:
         reporter.problems(manifest.problems)  # warnings
         deployments = manifest.deployments(env, options.overrides)
@@ -156,45 +164,25 @@ def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Load
                 d.schedules = [{**s, "active": False} for s in d.schedules]
                 d.triggers = []
         owner = preview
-    # The other kinds the manifest has a section for; a preview's deployments use the environment's.
+    # The other kinds the manifest has a section for (the deployments' desired states wait for the image and
+    # the pools: see build_plan); a preview's deployments use the environment's.
     others = {} if options.preview else \
-        {kind.name: found for kind in BEFORE_DEPLOYMENTS if (found := kind.desired(manifest, env)) is not None}
+        {kind.name: found for kind in IN_ORDER if (found := kind.desired(manifest, env)) is not None}
     return Loaded(manifest, deployments, everything, owner, broken=broken, others=others)
 
 
 def read_server(server: Server, loaded: Loaded) -> ServerState:
-    deployments = loaded.deployments
-    # The four reads at once: against a hosted server each costs a round trip.
-    with ThreadPoolExecutor(4 + len(loaded.others), thread_name_prefix="read") as pool:
+    """Each kind's things read in bulk, and the work pools the deployments name, all at once: against a
+    hosted server each read costs a round trip."""
+    with ThreadPoolExecutor(2 + len(loaded.others), thread_name_prefix="read") as pool:
         reading_others = {name: pool.submit(KINDS[name].read, server, [i.name for i in items], loaded.owner)
                           for name, items in loaded.others.items()}
-        reading_pools = pool.submit(server.work_pools, [d.work_pool for d in deployments])
-        reading_deployments = pool.submit(server.deployments, [d.name for d in deployments], loaded.owner)
-        reading_flows = pool.submit(server.flows, [d.flow for d in deployments], [])
-        reading_automations = pool.submit(server.automations, loaded.owner)
+        reading_pools = pool.submit(server.work_pools, [d.work_pool for d in loaded.deployments])
+        reading_deployments = pool.submit(deployments_kind.read_with_flows, server, loaded.deployments, loaded.owner)
         pools = {name: desired_state.Pool.from_server(raw) for name, raw in reading_pools.result().items()}
-        raw_deployments = reading_deployments.result()
-        flows = reading_flows.result()
-        automations = reading_automations.result()
+        states, flow_ids = reading_deployments.result()
         others = {name: reading.result() for name, reading in reading_others.items()}
-    known = {str(f["id"]) for f in flows}  # a deployment of the same name under another flow: that flow too
-    flows += server.flows([], [str(r["flow_id"]) for r in raw_deployments if str(r["flow_id"]) not in known])
-    by_deployment: dict[str, list[dict]] = {}
-    for automation in automations:
-        for deployment_id in automation_deployments(automation):
-            by_deployment.setdefault(deployment_id, []).append(automation)
-    flow_names = {str(f["id"]): f["name"] for f in flows}
-    # A deployment `prefect deploy` made has automations without flow-register's tags: found by the names
-    # `prefect deploy` gives them, so taking it over does not recreate triggers that are the same.
-    wanted = {(d.flow, d.name): d for d in deployments if d.triggers}
-    for raw in raw_deployments:
-        d = wanted.get((flow_names.get(str(raw["flow_id"])), raw["name"]))
-        if d is not None and OWNER_TAG not in (raw.get("tags") or []):
-            by_deployment[str(raw["id"])] = server.owned_automations(
-                str(raw["id"]), [f"{d.name}__automation_{i}" for i in range(1, len(d.triggers) + 1)])
-    states = [registered(r, flow_names[str(r["flow_id"])], by_deployment.get(str(r["id"]), []), loaded.owner)
-              for r in raw_deployments if str(r["flow_id"]) in flow_names]
-    return ServerState(pools, states, {f["name"]: str(f["id"]) for f in flows}, others)
+    return ServerState(pools, states, flow_ids, others)
 
 
 def check(loaded: Loaded, state: ServerState, server: Server, environment: str) -> list[Problem]:
@@ -212,7 +200,7 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
     # refused at that line is one problem, not two.
     refused = {(p.file, p.line) for p in [*manifest.problems, *report.problems.values()] if p.severity == "error"}
     for deployment in loaded.deployments:
-        for path, message in unstorable(deployment):
+        for path, message in deployments_kind.unstorable(deployment):
             problem = manifest.source.problem(deployment.origin(*path), "", "server-range")
             if (problem.file, problem.line) not in refused:
                 report.at(deployment.origin(*path), f"deployment '{deployment.manifest_name}': {message}",
@@ -226,18 +214,18 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
                      (server.existing_variables(names - declared) if names - declared else set()))
     for name, items in loaded.others.items():
         kind = KINDS[name]
-        for want, have in engine.conflicts(items, state.others.get(name, []), loaded.owner):
-            project, env = engine.owner_of(have)
+        for want, have in planner.conflicts(kind, items, state.others.get(name, []), loaded.owner):
+            project, env = planner.owner_of(have.tags)
             whose = f"belongs to project '{project}', environment '{env}'" if project else \
                 "was made outside flow-register (it lacks the tag managed-by:flow-register)"
             report.at((kind.plural, want.index, "name"),
                       f"{kind.name} '{want.name}' on {server.url} {whose}; flow-register does not overwrite it. Give "
                       f"this one another name, or delete that one on the server to let this manifest own it",
                       f"{kind.name}-owner")
-    for have in conflicts([(d.flow, d.name) for d in loaded.deployments], state.registered):
-        project, env = owner_of(have)
-        index = next(d.index for d in loaded.deployments if (d.flow, d.name) == have.key)
-        report.at(("deployments", index, "name"),
+    keyed = [SimpleNamespace(key=(d.flow, d.name), index=d.index) for d in loaded.deployments]
+    for want, have in planner.conflicts(DEPLOYMENTS, keyed, state.registered, loaded.owner):
+        project, env = planner.owner_of(have.fields["tags"])
+        report.at(("deployments", want.index, "name"),
                   f"deployment '{have.name}' of flow '{have.flow}' on {server.url} belongs to project '{project}', "
                   f"environment '{env}'; registering it here would take it away from there. Give this environment "
                   "names of its own (name_template: '{name}-{environment}') or a Prefect server of its own",
@@ -253,13 +241,14 @@ def build_plan(options: DeployOptions, loaded: Loaded, state: ServerState, image
     wanted = desired_state.for_environment(loaded.manifest, options.environment, loaded.deployments, image=image,
                                            pool=lambda d: state.pools[d.work_pool], owner=loaded.owner,
                                            github=settings.github, schemas=loaded.schemas, uploads=uploads)
-    plan = make_plan(loaded.manifest.project, options.environment, wanted, state.registered,
-                     manifest_keys={(d.flow, d.name) for d in loaded.everything}, prune=options.prune,
-                     owner=loaded.owner)
-    planned = [(kind, *engine.plan_kind(kind, loaded.others[kind.name], state.others.get(kind.name, []),
-                                        owner=loaded.owner, prune=options.prune))
-               for kind in BEFORE_DEPLOYMENTS if kind.name in loaded.others]
-    return engine.combine(plan, planned)
+    desired = {**loaded.others, DEPLOYMENTS.name: wanted}
+    registered = {**state.others, DEPLOYMENTS.name: state.registered}
+    keep = {DEPLOYMENTS.name: {(d.flow, d.name) for d in loaded.everything}}
+    planned = [(kind, *planner.plan_kind(kind, desired[kind.name], registered.get(kind.name, []), owner=loaded.owner,
+                                         prune=options.prune, keep=keep.get(kind.name)))
+               for kind in IN_ORDER if kind.name in desired]
+    return planner.make_plan(loaded.manifest.project, options.environment, planned, prune=options.prune,
+                             owner=loaded.owner)
 
 
 def check_image(loaded: Loaded, plan: Plan, image: Image | None, environment: str, reporter: Reporter) -> None:
@@ -346,8 +335,8 @@ def _apply(outcome: Outcome, server: Server, flow_ids: dict[str, str], reporter:
     """Write the plan unless it is a dry run or changes nothing; count the requests and the time."""
     if not outcome.dry_run and outcome.plan.changes_anything:
         with reporter.phase("Apply"):
-            outcome.result = apply(outcome.plan, server, flow_ids, reporter.step, concurrency=concurrency,
-                                   lease=lease)
+            outcome.result = apply(outcome.plan, server, flow_ids, BY_NAME, reporter.step,
+                                   concurrency=concurrency, lease=lease)
             if outcome.result.server_failed:
                 outcome.result.error = f"the Prefect server failed: {outcome.result.error}"
     outcome.reads, outcome.writes, outcome.retries = server.reads, server.writes, server.retries
@@ -471,9 +460,10 @@ def destroy(manifest_path: str, environment: str, preview: str, settings: Settin
             except ServerError as error:
                 return _read_failed(error, connection, reporter)
         names = {str(f["id"]): f["name"] for f in flows}
-        have = [registered(r, names[str(r["flow_id"])], [], owner) for r in raw if str(r["flow_id"]) in names]
-        plan = make_plan(manifest.project, f"{environment}/{preview}", [], have, manifest_keys=set(), prune=True,
-                         owner=owner)
+        have = [deployments_kind.registered(r, names[str(r["flow_id"])], [], owner) for r in raw
+                if str(r["flow_id"]) in names]
+        plan = deployments_kind.make_plan(manifest.project, f"{environment}/{preview}", [], have,
+                                          manifest_keys=set(), prune=True, owner=owner)
         outcome = Outcome(plan, server.url, dry_run=dry_run)
         reporter.planned(outcome)
         _apply(outcome, server, {}, reporter, started, concurrency=concurrency, lease=lease)

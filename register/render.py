@@ -11,7 +11,7 @@ from register import desired as desired_state
 from register.image import offline
 from register.manifest import Manifest, Overrides
 from register.manifest.resolve import ownership_tags
-from register.plan import settle
+from register.kinds.deployment import settle
 
 
 def render(manifest: Manifest, environment: str, overrides: Overrides | None = None, *, github=None) -> dict:

@@ -7,9 +7,10 @@ import json
 import urllib.parse
 from dataclasses import dataclass, field
 
-from register.apply import ApplyResult
+from register.engine.applier import ApplyResult
+from register.engine.kind import Change
+from register.engine.planner import Action, Plan
 from register.kinds import KINDS
-from register.plan import Action, Change, Plan
 from register.report import github
 
 PAST = {"create": "created", "update": "updated", "delete": "deleted", "unchanged": "unchanged"}
