@@ -279,33 +279,68 @@ def recorded_images(state: ServerState, owner: list[str]) -> list[str]:
             and isinstance(have.fields["job_variables"].get("image"), str)]
 
 
+@dataclass
+class ReadFailure:
+    """How the reads before the first write ended, when they did not: see `_reads`."""
+
+    problems: list[Problem] = field(default_factory=list)  # a brief read: the server's view of the mistakes
+    exit: int | None = None  # the server failed (it kept failing, or the deploy lease is taken): the exit code
+
+
+@contextlib.contextmanager
+def _reads(connection, reporter: Reporter, loaded: Loaded | None = None, environment: str | None = None, *,
+           brief: bool = False):
+    """Every read before the first write (the deploy's, the destroy's, and the brief one that tells a broken
+    manifest's server-side mistakes) runs under this, and what its failure means is decided here alone:
+
+    - the server's answers show mistakes (Invalid): a brief read adds them to the manifest's; otherwise
+      they are the run's (exit 1);
+    - the server cannot be read (ServerError): a brief read leaves the manifest's own mistakes. Otherwise a
+      mistake in the manifest is told first (the checks that waited for the server, run offline); then a
+      refusal of the address or the credentials is a problem with the inputs (exit 1), and a server that
+      kept failing, or a deploy lease held elsewhere, has its own exit code;
+    - the checks crash on a manifest the schema cut parts out of: a brief read leaves the manifest's own
+      mistakes; on a schema-valid manifest a crash is a bug, and raised.
+    """
+    failure = ReadFailure()
+    try:
+        yield failure
+    except Invalid as found:
+        if not brief:
+            raise
+        failure.problems += found.problems
+    except ServerError as error:
+        if brief:
+            return
+        if loaded is not None:
+            problems = check_parameters(loaded.manifest, environment, loaded.deployments, loaded.schemas)
+            if any(p.severity == "error" for p in problems):
+                raise Invalid(problems) from None
+        if not (error.transient or error.status == 423):
+            raise Invalid([_server_problem(error, connection)]) from None
+        message = str(error) if error.status == 423 else \
+            f"the Prefect server failed: {error}; nothing was written, run again"  # 423: the deploy lease is taken
+        reporter.failed(message, "server failed")
+        failure.exit = Exit.SERVER_FAILED
+    except (KeyError, TypeError, AttributeError, ValueError):
+        if not (brief and loaded is not None and loaded.manifest.dropped):
+            raise
+
+
 def _broken(loaded: Loaded, settings: Settings, reporter: Reporter, environment: str) -> Invalid:
     """A manifest with mistakes is not registered; what the server would refuse in the rest of it (pools, job
     variables, names taken) is told with them, so one run shows every mistake. Read only, without the lease,
     and not waited for: a server that cannot tell now leaves the manifest's own mistakes."""
     problems = list(loaded.manifest.problems)
     if loaded.deployments:
-        try:
+        with _reads(None, reporter, loaded, environment, brief=True) as failed:
             connection = connection_from_environment(settings.environ)
             reporter.secrets(connection.secrets())
             brief = dataclasses.replace(connection, timeout=5.0, retry_seconds=5.0, first_contact_seconds=0.0)
             with Server(brief) as server:
                 problems += check(loaded, read_server(server, loaded), server, environment)
-        except Invalid as found:
-            problems += found.problems
-        except ServerError:
-            pass
-        except (KeyError, TypeError, AttributeError, ValueError):
-            if not loaded.manifest.dropped:
-                raise  # on a schema-valid manifest a crash is a bug, not a user's problem
+        problems += failed.problems
     return Invalid(sorted(set(problems)))
-
-
-def _offline_check(loaded: Loaded, environment: str) -> None:
-    """The checks that wait for the server's read, when it cannot be read: with every schema built."""
-    problems = check_parameters(loaded.manifest, environment, loaded.deployments, loaded.schemas)
-    if any(p.severity == "error" for p in problems):
-        raise Invalid(problems)
 
 
 def _server_problem(error: ServerError, connection) -> Problem:
@@ -317,17 +352,6 @@ def _server_problem(error: ServerError, connection) -> Problem:
             "PREFECT_API_AUTH_STRING" if connection.auth_string else "PREFECT_API_URL"
         return Problem(name, 0, 0, str(error), "server-auth")
     return Problem("PREFECT_API_URL", 0, 0, str(error), "server")
-
-
-def _read_failed(error: ServerError, connection, reporter: Reporter) -> int:
-    """A read before the first write failed: the server's failure (it kept failing, or the deploy lease is
-    taken) has its own exit code; any other answer is a problem with the inputs (Invalid, exit 1)."""
-    if not (error.transient or error.status == 423):
-        raise Invalid([_server_problem(error, connection)]) from None
-    message = str(error) if error.status == 423 else \
-        f"the Prefect server failed: {error}; nothing was written, run again"  # 423: the deploy lease is taken
-    reporter.failed(message, "server failed")
-    return Exit.SERVER_FAILED
 
 
 def _apply(outcome: Outcome, server: Server, flow_ids: dict[str, str], reporter: Reporter, started: float, *,
@@ -361,17 +385,16 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
     connection = connection_from_environment(settings.environ)
     reporter.secrets(connection.secrets())
     with Server(connection) as server, contextlib.ExitStack() as held:
-        with reporter.phase(f"Read {server.url}"):
-            try:
-                # One deploy at a time per project and environment; the plan is made after it is held.
-                lease = None if options.dry_run else held.enter_context(server.lease(
-                    loaded.manifest.project, lease_scope(options.environment, options.preview), wait=options.lock_wait,
-                    say=reporter.note))
-                state = read_server(server, loaded)
-                reporter.problems(check(loaded, state, server, options.environment))  # new warnings
-            except ServerError as error:
-                _offline_check(loaded, options.environment)  # a mistake in the manifest is told first
-                return _read_failed(error, connection, reporter)
+        with reporter.phase(f"Read {server.url}"), _reads(connection, reporter, loaded,
+                                                           options.environment) as failed:
+            # One deploy at a time per project and environment; the plan is made after it is held.
+            lease = None if options.dry_run else held.enter_context(server.lease(
+                loaded.manifest.project, lease_scope(options.environment, options.preview), wait=options.lock_wait,
+                say=reporter.note))
+            state = read_server(server, loaded)
+            reporter.problems(check(loaded, state, server, options.environment))  # new warnings
+        if failed.exit is not None:
+            return failed.exit
 
         image = options.image
         if image is None and loaded.manifest.image(options.environment):
@@ -451,14 +474,13 @@ def destroy(manifest_path: str, environment: str, preview: str, settings: Settin
     connection = connection_from_environment(settings.environ)
     reporter.secrets(connection.secrets())
     with Server(connection) as server, contextlib.ExitStack() as held:
-        with reporter.phase(f"Read {server.url}"):
-            try:
-                lease = None if dry_run else held.enter_context(server.lease(
-                    manifest.project, lease_scope(environment, preview), wait=lock_wait, say=reporter.note))
-                raw = server.deployments([], owner)
-                flows = server.flows([], [str(r["flow_id"]) for r in raw])
-            except ServerError as error:
-                return _read_failed(error, connection, reporter)
+        with reporter.phase(f"Read {server.url}"), _reads(connection, reporter) as failed:
+            lease = None if dry_run else held.enter_context(server.lease(
+                manifest.project, lease_scope(environment, preview), wait=lock_wait, say=reporter.note))
+            raw = server.deployments([], owner)
+            flows = server.flows([], [str(r["flow_id"]) for r in raw])
+        if failed.exit is not None:
+            return failed.exit
         names = {str(f["id"]): f["name"] for f in flows}
         have = [deployments_kind.registered(r, names[str(r["flow_id"])], [], owner) for r in raw
                 if str(r["flow_id"]) in names]
