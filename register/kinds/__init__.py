@@ -1,8 +1,8 @@
 """The kinds of things the manifest manages, each declared once in a module of its own.
 
 `BEFORE_DEPLOYMENTS`: the kinds deployments may name (a variable in a job variable's template), in the
-order they are written; deployments (register/kinds/deployment.py, their triggers' automations with them)
-come after them, then `AFTER_DEPLOYMENTS` (kinds that name deployments), and deletions run in the reverse
+order they are written; deployments (register/kinds/deployment.py, with their triggers' automations,
+register/kinds/automation.py) come after them, then `AFTER_DEPLOYMENTS` (kinds that name deployments), and deletions run in the reverse
 order, last. Adding a kind is one module with its `KIND` and one entry in one of the two tuples (and its
 section of the manifest).
 """

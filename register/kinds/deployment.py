@@ -2,9 +2,8 @@
 
 Both sides are brought into one shape (a `State`, see register/desired.py) before they are compared, field
 by field, so defaults the server fills in compare equal to the manifest leaving them out. Triggers are the
-deployment's automations: compared by fingerprint, and through Prefect's models only when the fingerprints
-differ (a trigger the server got from `prefect deploy`, or one that changed); written after their deployment,
-in the same action, since they run it by its id, and deleted before it. A deployment `prefect deploy` made
+deployment's automations (register/kinds/automation.py): compared as its `triggers` field, written after
+the deployment in the same action, since they run it by its id, and deleted before it. A deployment `prefect deploy` made
 (without flow-register's tags) is taken over; one that another project or environment registered is a
 conflict, refused before any write. The desired states are built by the deploy stages (they need the
 server's work pools and the image: register/desired.py, `for_environment`), so `desired` here is None.
@@ -21,18 +20,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from register import models
-from register.desired import DEPLOYMENT_FIELDS, FIELDS, SCHEMA_LABEL, STATE_LABEL, State, automation_body, body
+from register.desired import DEPLOYMENT_FIELDS, FIELDS, SCHEMA_LABEL, STATE_LABEL, State, body
 from register.engine import planner
+from register.kinds import automation
 from register.engine.applier import Step
 from register.engine.kind import Change, Kind
 from register.manifest.resolve import OWNER_TAG, ownership_tags
 from register.server import Server, ServerError
-
-
-def automation_deployments(raw: dict) -> set[str]:
-    """The deployments an automation runs (the 'run this deployment' actions deploy triggers make)."""
-    return {str(a["deployment_id"]) for a in raw.get("actions") or []
-            if a.get("type") == "run-deployment" and a.get("source") == "selected" and a.get("deployment_id")}
 
 
 def registered(raw: dict, flow: str, automations: list[dict], owner_tags: list[str]) -> State:
@@ -46,8 +40,7 @@ def registered(raw: dict, flow: str, automations: list[dict], owner_tags: list[s
         "parameters": raw.get("parameters") or {},
         "parameter_schema": raw.get("parameter_openapi_schema"),
         "schedules": [models.registered_schedule(s) for s in raw.get("schedules") or []],
-        "triggers": [next((t for t in a.get("tags") or [] if t.startswith(models.FINGERPRINT_TAG)), None)
-                     for a in automations],
+        "triggers": automation.fingerprints(automations),
         "tags": list(raw.get("tags") or []),
         "description": raw.get("description") or None,
         "entrypoint": raw.get("entrypoint"),
@@ -83,53 +76,6 @@ def _same_schedules(want: list[dict], have: list[dict]) -> bool:
     return True
 
 
-def _without_tags(automation: dict) -> dict:
-    return {k: v for k, v in automation.items() if k != "tags"}
-
-
-def _trigger_change(want: State, have: State) -> Change | None:
-    """None when the server's automations are the manifest's triggers. Equal fingerprints say so without
-    Prefect's models; otherwise both sides are shaped by them and compared (tags aside: automations that
-    `prefect deploy` made are the same triggers without flow-register's tags)."""
-    if sorted(want.fields["triggers"]) == sorted(f or "" for f in have.fields["triggers"]) and \
-            _as_tagged(want, have):
-        return None
-    after = [t.automation for t in want.triggers or []]
-    before = [models.registered_automation(a) for a in have.automations or []]
-    if sorted(_canonical(_without_tags(a)) for a in after) == sorted(_canonical(_without_tags(b)) for b in before):
-        return None
-    return Change("triggers", before, after)
-
-
-def _as_tagged(want: State, have: State) -> bool:
-    """Whether each registered automation still does what its fingerprint tag says: a tag is server-held
-    text, and a server user can edit an automation (switch it off, run another deployment, listen for other
-    events, other parameters) and keep its tag. Any doubt here only sends the triggers to the full comparison
-    through Prefect's models, never to a false change."""
-    by_fingerprint = {t.fingerprint: t for t in want.triggers or []}
-    for raw in have.automations or []:
-        tag = next((t for t in raw.get("tags") or [] if t.startswith(models.FINGERPRINT_TAG)), None)
-        trigger = by_fingerprint.get(tag)
-        if trigger is None:
-            return False
-        spec = models.plain(trigger.spec)
-        body = raw.get("trigger") or {}
-        actions = raw.get("actions") or []
-        if raw.get("enabled", True) != spec.get("enabled", True) or \
-                raw.get("name") != spec.get("name", f"{trigger.deployment}__automation_{trigger.index}") or \
-                body.get("type") != spec.get("type") or \
-                (raw.get("description") or "") != (spec.get("description") or "") or \
-                sorted(body.get("expect") or []) != sorted(spec.get("expect") or []) or \
-                raw.get("actions_on_trigger") or raw.get("actions_on_resolve") or len(actions) != 1:
-            return False
-        action = actions[0]
-        if action.get("type") != "run-deployment" or str(action.get("deployment_id")) != str(have.id) or \
-                (action.get("parameters") or {}) != (spec.get("parameters") or {}) or \
-                (action.get("job_variables") or {}) != (spec.get("job_variables") or {}):
-            return False
-    return True
-
-
 def same(name: str, want, have) -> bool:
     """Whether field `name` (not triggers) is the same on both sides, as far as the manifest controls it."""
     if name == "schedules":
@@ -147,7 +93,7 @@ def compare(want: State, have: State) -> list[Change]:
     changes = []
     for name in FIELDS:
         if name == "triggers":
-            changes += filter(None, [_trigger_change(want, have)])
+            changes += filter(None, [automation.compare(want, have)])
         elif not same(name, want.fields[name], have.fields[name]):
             changes.append(Change(name, have.fields[name], want.fields[name]))
     return changes
@@ -242,16 +188,15 @@ def read_with_flows(server: Server, wanted: list, owner_tags: list[str]) -> tupl
         automations = reading_automations.result()
     known = {str(f["id"]) for f in flows}  # a deployment of the same name under another flow: that flow too
     flows += server.flows([], [str(r["flow_id"]) for r in raw_deployments if str(r["flow_id"]) not in known])
-    by_deployment = _by_deployment(automations)
+    by_deployment = automation.by_deployment(automations)
     flow_names = {str(f["id"]): f["name"] for f in flows}
-    # A deployment `prefect deploy` made has automations without flow-register's tags: found by the names
-    # `prefect deploy` gives them, so taking it over does not recreate triggers that are the same.
+    # A deployment `prefect deploy` made has automations without flow-register's tags
     triggered = {(d.flow, d.name): d for d in wanted if d.triggers}
     for raw in raw_deployments:
         d = triggered.get((flow_names.get(str(raw["flow_id"])), raw["name"]))
         if d is not None and OWNER_TAG not in (raw.get("tags") or []):
-            by_deployment[str(raw["id"])] = server.owned_automations(
-                str(raw["id"]), [f"{d.name}__automation_{i}" for i in range(1, len(d.triggers) + 1)])
+            by_deployment[str(raw["id"])] = automation.read_made_elsewhere(server, str(raw["id"]), d.name,
+                                                                           len(d.triggers))
     states = [registered(r, flow_names[str(r["flow_id"])], by_deployment.get(str(r["id"]), []), owner_tags)
               for r in raw_deployments if str(r["flow_id"]) in flow_names]
     return states, {f["name"]: str(f["id"]) for f in flows}
@@ -259,14 +204,6 @@ def read_with_flows(server: Server, wanted: list, owner_tags: list[str]) -> tupl
 
 def read(server: Server, wanted: list, owner_tags: list[str]) -> list[State]:
     return read_with_flows(server, wanted, owner_tags)[0]
-
-
-def _by_deployment(automations: list[dict]) -> dict[str, list[dict]]:
-    by_deployment: dict[str, list[dict]] = {}
-    for automation in automations:
-        for deployment_id in automation_deployments(automation):
-            by_deployment.setdefault(deployment_id, []).append(automation)
-    return by_deployment
 
 
 # -- what the server cannot store -------------------------------------------------------------------
@@ -369,21 +306,12 @@ def write(server: Server, action: planner.Action, context) -> str | None:
                            deployment_id))
     context.ids[(action.flow, action.name)] = deployment_id
     if writes_triggers(action):
-        have = action.registered
-        if have is not None and OWNER_TAG not in have.fields["tags"]:
-            # taken over from another tool: whatever automations it made for the deployment go
-            server.delete_owned_automations(deployment_id, action.name)
-        # The old triggers are deleted by their ids, never "all the deployment's": a delete whose answer was
-        # lost may still reach the server after the new ones exist, and must not take them with it.
-        for automation in (have.automations or []) if have is not None else []:
-            server.delete_automation(str(automation["id"]), action.name)
-        for trigger in action.desired.triggers:
-            server.create_automation(automation_body(trigger.automation, deployment_id), action.name)
+        automation.write(server, action.desired, action.registered, deployment_id, action.name)
     return deployment_id
 
 
 def delete(server: Server, action: planner.Action, context=None) -> None:
-    server.delete_owned_automations(action.id, action.name)
+    automation.delete(server, action.id, action.name)
     server.delete_deployment(action.id, action.name)
 
 
@@ -392,7 +320,7 @@ def read_back(server: Server, actions: list, owner_tags: list[str]) -> list[tupl
     planned, each with what differs, to be written again against what the server holds now."""
     raw = server.deployments([a.name for a in actions], owner_tags)
     flows = {str(f["id"]): f["name"] for f in server.flows([], [str(r["flow_id"]) for r in raw])}
-    by_deployment = _by_deployment(server.automations(owner_tags))
+    by_deployment = automation.by_deployment(server.automations(owner_tags))
     have = {(flows[str(r["flow_id"])], r["name"]): r for r in raw if str(r["flow_id"]) in flows}
     wrong = []
     for action in actions:
