@@ -2,9 +2,9 @@
 
 `BEFORE_DEPLOYMENTS`: the kinds deployments may name (a variable in a job variable's template), in the
 order they are written; deployments (register/kinds/deployment.py, with their triggers' automations,
-register/kinds/automation.py) come after them, then `AFTER_DEPLOYMENTS` (kinds that name deployments), and deletions run in the reverse
-order, last. Adding a kind is one module with its `KIND` and one entry in one of the two tuples (and its
-section of the manifest).
+register/kinds/automation.py) come after them, then `AFTER_DEPLOYMENTS` (kinds that name deployments);
+deletions run in the reverse order, last. Adding a kind is one module with its `KIND` and one entry in one
+of the two tuples (and its section of the manifest).
 """
 
 from __future__ import annotations
