@@ -28,7 +28,7 @@ from register.manifest import Manifest, Overrides, load_manifest
 from register.manifest.checks import ProblemReport, check_parameters
 from register.manifest import pools as pool_checks
 from register.manifest import references
-from register.manifest.resolve import OWNER_TAG, Deployment, ownership_tags, render_name
+from register.manifest.resolve import Deployment, ownership_tags, render_name
 from register.engine.planner import Plan
 from register.problems import Detailed, Exit, Invalid, Problem
 from register.report.formats import Outcome
@@ -117,8 +117,8 @@ def _names_known(manifest: Manifest, deployments: list[Deployment]) -> bool:
     name is made (its name_template, or the deployment when no template applies)."""
     if any(path == ("project",) or path[-1:] == ("name_template",) for path in manifest.dropped):
         return False
-    where = lambda path: (lambda p: (p.file, p.line, p.col))(manifest.source.problem(path, "", ""))  # noqa: E731
-    made = {where(d.origin("name_template")) for d in deployments}
+    made = {(p.file, p.line, p.col) for p in (manifest.source.problem(d.origin("name_template"), "", "")
+                                              for d in deployments)}
     return not any(p.severity == "error" and (p.file, p.line, p.col) in made for p in manifest.problems)
 
 
