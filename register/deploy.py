@@ -34,6 +34,7 @@ from register.problems import Detailed, Exit, Invalid, Problem
 from register.report.formats import Outcome
 from register.report.reporters import Reporter
 from register.server import Server, ServerError, connection_from_environment
+from register.server import releases
 from register import smoke as smoke_runs
 from register import upload as code_upload
 from register.settings import CONCURRENCY, Settings
@@ -205,6 +206,9 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
             if (problem.file, problem.line) not in refused:
                 report.at(deployment.origin(*path), f"deployment '{deployment.manifest_name}': {message}",
                           "server-range")
+    for deployment in loaded.deployments:
+        for path, message in releases.unkept(deployment, server.release):
+            report.at(deployment.origin(*path), f"deployment '{deployment.manifest_name}': {message}", "server-release")
     spec = manifest.image(environment)
     pool_checks.check(report, environment, loaded.deployments, state.pools, server=server.url,
                       pool_names=server.work_pool_names, image=f"{spec['repository']}:latest" if spec else None)

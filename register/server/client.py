@@ -470,6 +470,13 @@ class Server:
             self._version = str(self.request("GET", "/admin/version", doing="reading the server's version"))
         return self._version
 
+    def release(self) -> str | None:
+        """The server's Prefect release, None when it does not say (Prefect Cloud answers no version)."""
+        try:
+            return self.version()
+        except ServerError:
+            return None
+
     def too_old(self) -> bool:
         """Whether the server says it runs a Prefect release older than OLDEST_SERVER (Prefect Cloud, or a
         server that does not say, is taken as new enough)."""

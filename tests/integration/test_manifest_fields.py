@@ -48,6 +48,18 @@ def test_parameter_enforcement_and_concurrency_options(project, api):
     weekly["concurrency_limit"] = {"limit": 1, "collision_strategy": "ENQUEUE"}  # the server's grace period
     project.write()
     first = project.deploy()
+    if api.release() < (3, 6, 6):  # a server without grace periods would drop it: refused where it is written
+        assert first.code == 1, first
+        assert "flows.yaml:" in first.err and "does not keep a concurrency grace period" in first.err, first
+        assert "Prefect 3.6.6 or newer" in first.err and "[server-release]" in first.err, first
+        assert registered(api, project) == {}
+        del extract["concurrency_limit"]["grace_period_seconds"]
+        project.write()
+        assert project.deploy().code == 0
+        found = registered(api, project)
+        assert found["extract"]["concurrency_options"] == {"collision_strategy": "CANCEL_NEW"}
+        assert {d["action"] for d in project.deploy().json["deployments"]} == {"unchanged"}
+        return
     assert first.code == 0, first
     found = registered(api, project)
     assert (found["extract"]["enforce_parameter_schema"], found["weekly"]["enforce_parameter_schema"]) == (False, True)

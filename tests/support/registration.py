@@ -162,6 +162,12 @@ class Api:
         response.raise_for_status()
         return response.json() if response.content else None
 
+    def release(self) -> tuple[int, ...]:
+        """The server's Prefect release, as (3, 8, 8)."""
+        response = self.http.get("/admin/version")
+        response.raise_for_status()
+        return tuple(int(part) for part in response.json().split(".")[:3])
+
     def deployments(self, *tags: str) -> dict[str, dict]:
         found = self.post("/deployments/filter", {"deployments": {"tags": {"all_": list(tags)}}})
         return {d["name"]: d for d in found}
