@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from bench.generate import ENVIRONMENT, generate  # noqa: E402
 from bench.run import client_env, create_pool  # noqa: E402
-from register.local_server import start  # noqa: E402
+from devtools.local_server import start  # noqa: E402
 from support.services import services_env  # noqa: E402
 
 DEFAULT_IMAGE = "flow-register-test/registrar:local"

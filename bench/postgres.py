@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from register.local_server import free_port
+from devtools.local_server import free_port
 
 BIN = Path("/usr/lib/postgresql/15/bin")  # Debian's postgresql-15, as on these machines
 

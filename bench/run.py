@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))  # `python bench/run.py` puts bench/ first on the 
 
 from bench import postgres  # noqa: E402
 from bench.generate import ENVIRONMENT, POOL, generate, write_deployments  # noqa: E402
-from register.local_server import start  # noqa: E402
+from devtools.local_server import start  # noqa: E402
 from register.server.client import BUSY_STATUSES  # noqa: E402
 from tests.support.proxy import Proxy  # noqa: E402
 

@@ -34,10 +34,10 @@ class Changed:
     why: list[str]  # the changed files (relative to the repository), or what could not be read
 
 
-def _git(folder: Path, *args: str) -> str:
+def _git(environ, folder: Path, *args: str) -> str:
     try:
         done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
-                              timeout=GIT_TIMEOUT, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+                              timeout=GIT_TIMEOUT, env={**environ, "GIT_TERMINAL_PROMPT": "0"})
     except FileNotFoundError:
         raise UsageError("changed needs git, which is not installed where flow-register runs (in the action: "
                          "runtime 'source' runs it on the runner, which has git)") from None
@@ -48,21 +48,21 @@ def _git(folder: Path, *args: str) -> str:
     return done.stdout
 
 
-def changed_files(folder: Path, since: str, label: str = "--since") -> tuple[Path, set[Path]]:
+def changed_files(folder: Path, since: str, environ, label: str = "--since") -> tuple[Path, set[Path]]:
     """The repository's top and the files (absolute) that differ between `since` and the working tree,
-    deleted, renamed (both names) and untracked ones included."""
+    deleted, renamed (both names) and untracked ones included. `environ`: the variables git runs with."""
     if not REF.fullmatch(since) or ".." in since:
         raise Invalid([Problem(label, 0, 0, f"'{since}' is not a git ref: give a branch, tag or commit such as "
                                             "origin/main, v1.2 or a commit id (no leading '-', no spaces)",
                                "input-since")])
-    top = Path(_git(folder, "rev-parse", "--show-toplevel").strip()).resolve()
+    top = Path(_git(environ, folder, "rev-parse", "--show-toplevel").strip()).resolve()
     try:
-        commit = _git(top, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{since}^{{commit}}").strip()
+        commit = _git(environ, top, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{since}^{{commit}}").strip()
     except UsageError:
         raise Invalid([Problem(label, 0, 0, f"'{since}' names no commit of {top}; fetch it first "
                                             "(actions/checkout with fetch-depth: 0)", "input-since")]) from None
-    names = _git(top, "diff", "--name-only", "--no-renames", "-z", commit, "--").split("\0")
-    names += _git(top, "ls-files", "--others", "--exclude-standard", "-z", "--").split("\0")
+    names = _git(environ, top, "diff", "--name-only", "--no-renames", "-z", commit, "--").split("\0")
+    names += _git(environ, top, "ls-files", "--others", "--exclude-standard", "-z", "--").split("\0")
     return top, {Path(os.path.normpath(top / name)) for name in names if name}
 
 
@@ -104,7 +104,7 @@ def changed(paths: list[str], since: str, environ) -> list[Changed]:
     if since == NO_COMMIT:
         return [Changed(path, _project(load_manifest(path, environ=environ, parameters=False), path),
                         ["no commit to compare with (a new branch): every project counts"]) for path in paths]
-    top, differ = changed_files(Path(paths[0]).resolve().parent, since)
+    top, differ = changed_files(Path(paths[0]).resolve().parent, since, environ)
     found = []
     for path in paths:
         manifest = load_manifest(path, environ=environ, parameters=False)

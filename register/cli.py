@@ -6,10 +6,11 @@
     flow-register deploy   --environment ENV [--dry-run] [--prune] [--work-pool P] [--cpu C] [--memory M]
                            [--only a,b] [--output text|json] [--build auto|always|never] [--no-push]
                            [--smoke NAME[,NAME]] [--smoke-timeout SECONDS]
-    flow-register demo     (a local Prefect server, the example's pools, the example deployed)
     flow-register import   [prefect.yaml] [-o flows.yaml] [--pool-type POOL=TYPE]
     flow-register import   deploy.py [-o flows.yaml]   (Python deployment code, read, never run)
     flow-register changed  --since REF [MANIFEST...]   (the manifests to deploy, as a GitHub Actions matrix)
+    flow-register rollback --environment ENV [--to REVISION] [--list] [--dry-run] [--prune]
+    flow-register move     --environment ENV [--from-project OLD] [--from-environment OLD] [--dry-run]
 """
 
 from __future__ import annotations
@@ -58,6 +59,17 @@ def _server_args(parser: argparse.ArgumentParser) -> None:
                              "(default: PREFECT_ACCOUNT_ID)")
     parser.add_argument("--workspace-id", metavar="ID",
                         help="a Prefect Cloud workspace's id, with --account-id (default: PREFECT_WORKSPACE_ID)")
+    parser.add_argument("--requests-per-minute", type=_per_minute,
+                        metavar="N", help="at most N requests a minute to the Prefect server, shared with production "
+                                          "on a Cloud account; 0: no budget (default: FLOW_REGISTER_REQUESTS_PER_MINUTE, "
+                                          "else 150 on Prefect Cloud, none on a self-hosted server)")
+
+
+def _output_arg(parser: argparse.ArgumentParser, *, default: str | None = None, help: str | None = None) -> None:
+    from register.report.reporters import FOR_PEOPLE, FORMATS, formats_help
+
+    parser.add_argument("--output", choices=list(FORMATS), default=default or FOR_PEOPLE,
+                        help=f"{help or formats_help()} (default {default or FOR_PEOPLE})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check the manifest offline and report every problem")
     _manifest_args(validate, environment="optional")
-    validate.add_argument("--output", choices=["text", "json"], default="text")
+    _output_arg(validate)
 
     render = commands.add_parser("render", help="print one environment's resolved deployments as JSON (offline)")
     _manifest_args(render, environment="required")
@@ -79,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         _override_args(command)
         command.add_argument("--prune", action="store_true",
                              help="delete this project's deployments in this environment that the manifest no longer has")
-        command.add_argument("--output", choices=["text", "json"], default="text")
+        _output_arg(command)
         command.add_argument("--build", choices=["auto", "always", "never"], default="auto",
                              help="auto: build unless this environment's deployments already run the registry's "
                                   "image of the content tag")
@@ -108,8 +120,38 @@ def build_parser() -> argparse.ArgumentParser:
     _manifest_args(destroy, environment="required")
     destroy.add_argument("--preview", metavar="NAME", required=True, help="the preview to delete, e.g. pr-123")
     destroy.add_argument("--dry-run", action="store_true", help="show what would be deleted; delete nothing")
-    destroy.add_argument("--output", choices=["text", "json"], default="text")
+    _output_arg(destroy)
     _server_args(destroy)
+
+    rollback = commands.add_parser("rollback", help="put an environment back to what an earlier deploy registered "
+                                                    "(planned like a deploy); --list shows the deploy history")
+    _manifest_args(rollback, environment="required")
+    rollback.add_argument("--to", metavar="REVISION",
+                          help="a revision number from --list, or a commit (7 or more hex digits); default: the "
+                               "revision before the newest")
+    rollback.add_argument("--list", action="store_true", help="list the deploy history (when, commit, who, image)")
+    rollback.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
+    rollback.add_argument("--prune", action="store_true",
+                          help="delete this environment's deployments that the revision did not have")
+    rollback.add_argument("--detailed-exitcode", action="store_true",
+                          help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} when "
+                               f"something would, {Detailed.ERROR:d} on any error")
+    _output_arg(rollback)
+    _server_args(rollback)
+
+    move = commands.add_parser("move", help="re-own deployments (and variables) of an old project or environment "
+                                            "name under the manifest's, in place: same ids, runs and schedules")
+    _manifest_args(move, environment="required")
+    move.add_argument("--from-project", metavar="OLD", help="the project name they are owned by now "
+                                                            "(default: the manifest's project)")
+    move.add_argument("--from-environment", metavar="OLD", help="the environment name they are owned by now "
+                                                                "(default: --environment)")
+    move.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
+    move.add_argument("--detailed-exitcode", action="store_true",
+                      help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} when "
+                           f"something would, {Detailed.ERROR:d} on any error")
+    _output_arg(move)
+    _server_args(move)
 
     imports = commands.add_parser("import", help="convert a prefect.yaml into a manifest; warn about what has no "
                                                  "equivalent, at its line")
@@ -128,11 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a manifest, as the positional arguments")
     changed.add_argument("--since", required=True, metavar="REF",
                          help="the git ref to compare the working tree with, e.g. origin/main or the push's before")
-    changed.add_argument("--output", choices=["json", "text"], default="json")
-
-    demo = commands.add_parser("demo", help="start a local Prefect server and deploy the example into it")
-    demo.add_argument("--port", type=int, default=4300)
-    demo.add_argument("--stop", action="store_true", help="stop the demo's server")
+    _output_arg(changed, default="json", help="json: the matrix; text: one manifest a line")
     return parser
 
 
@@ -172,7 +210,7 @@ def _render(args, settings: Settings) -> int:
     print_problems(manifest.problems)
     if manifest.errors():
         return Exit.INVALID
-    print(json.dumps(render(manifest, args.environment, overrides, github=settings.github), indent=2))
+    print(json.dumps(render(manifest, args.environment, overrides, settings=settings), indent=2))
     return Exit.OK
 
 
@@ -180,6 +218,12 @@ def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of 1 or more")
     return int(text)
+
+
+def _per_minute(text: str) -> str:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of requests a minute (0: no budget)")
+    return str(int(text))
 
 
 def _seconds(text: str) -> float:
@@ -257,8 +301,39 @@ def _import(args, settings: Settings) -> int:
     if args.prefect_yaml.endswith(".py"):  # deployments written in Python (Prefect 1, 2 or 3)
         from register.importer import python
 
-        return python.run(args.prefect_yaml, args.output, args.environment)
-    return run(args.prefect_yaml, args.output, args.environment, args.pool_type)
+        return python.run(args.prefect_yaml, args.output, args.environment, settings.environ)
+    return run(args.prefect_yaml, args.output, args.environment, args.pool_type, settings.environ)
+
+
+def _one_manifest(args) -> str:
+    from register.projects import expand
+
+    paths = expand(args.file or ["flows.yaml"])[0]
+    if len(paths) != 1:
+        raise UsageError(f"{args.command} takes one manifest; {len(paths)} were given ({', '.join(paths)})")
+    return paths[0]
+
+
+def _rollback(args, settings: Settings) -> int:
+    from register.report.reporters import choose
+    from register.rollback import RollbackOptions, run
+
+    labels = getattr(args, "labels", None) or {}
+    return run(RollbackOptions(manifest=_one_manifest(args), environment=args.environment, to=args.to,
+                               list=args.list, dry_run=args.dry_run, prune=args.prune,
+                               detailed_exitcode=args.detailed_exitcode, concurrency=args.concurrency,
+                               lock_wait=args.lock_wait, label=labels.get("rollback", "--to")),
+               settings, choose(args.output, settings))
+
+
+def _move(args, settings: Settings) -> int:
+    from register.move import MoveOptions, run
+    from register.report.reporters import choose
+
+    return run(MoveOptions(manifest=_one_manifest(args), environment=args.environment,
+                           from_project=args.from_project, from_environment=args.from_environment,
+                           dry_run=args.dry_run, detailed_exitcode=args.detailed_exitcode, lock_wait=args.lock_wait),
+               settings, choose(args.output, settings))
 
 
 def _destroy(args, settings: Settings) -> int:
@@ -269,31 +344,30 @@ def _destroy(args, settings: Settings) -> int:
                    dry_run=args.dry_run, lock_wait=args.lock_wait, concurrency=args.concurrency)
 
 
-def _demo(args, settings: Settings) -> int:
-    from register.demo import run
-
-    return run(port=args.port, stop=args.stop)
-
-
-def _with_workspace(args) -> dict[str, str] | None:
-    """The environment, with --account-id and --workspace-id as PREFECT_ACCOUNT_ID and PREFECT_WORKSPACE_ID."""
-    import os
-
+def _with_workspace(args, settings: Settings) -> Settings:
+    """The settings, with --account-id and --workspace-id as PREFECT_ACCOUNT_ID and PREFECT_WORKSPACE_ID."""
     given = {name: value for name, value in (("PREFECT_ACCOUNT_ID", getattr(args, "account_id", None)),
-                                             ("PREFECT_WORKSPACE_ID", getattr(args, "workspace_id", None))) if value}
-    return {**os.environ, **given} if given else None
+                                             ("PREFECT_WORKSPACE_ID", getattr(args, "workspace_id", None)),
+                                             ("FLOW_REGISTER_REQUESTS_PER_MINUTE",
+                                              getattr(args, "requests_per_minute", None))) if value}
+    return settings.with_variables(given)
 
 
-def main(argv: list[str] | None = None, labels: dict[str, str] | None = None) -> int:
-    """`labels`: how the caller names the overrides in problems (the action: its inputs); flags by default."""
+def main(argv: list[str] | None = None, labels: dict[str, str] | None = None,
+         settings: Settings | None = None) -> int:
+    """`labels`: how the caller names the overrides in problems (the action: its inputs); flags by default.
+    `settings`: what the run depends on outside its arguments (the action's entry builds them from its
+    inputs); by default this process's environment, read here once."""
     from register.report import github
 
+    settings = Settings.from_environ() if settings is None else settings
+    github.use(settings.github)
     github.guard_output()  # under GitHub Actions, nothing printed from here on starts a workflow command
     argv = sys.argv[1:] if argv is None else argv
     _Parser.detailed = any(len(arg) > 4 and "--detailed-exitcode".startswith(arg) for arg in argv)  # or abbreviated
     args = build_parser().parse_args(argv)
     args.labels = labels
-    code = _run(args)
+    code = _run(args, settings)
     if getattr(args, "detailed_exitcode", False):
         return int(Detailed.of(code))
     return int(code)
@@ -318,13 +392,13 @@ def _several(args, settings: Settings) -> int:
     return projects.run(_options(args, settings), paths, settings, args.output)
 
 
-def _run(args) -> int:
+def _run(args, settings: Settings) -> int:
     handler = {"validate": _validate, "render": _render, "plan": _deploy, "deploy": _deploy, "destroy": _destroy,
-               "demo": _demo, "import": _import, "changed": _changed}
+               "import": _import, "changed": _changed, "rollback": _rollback, "move": _move}
     try:
         if args.command in _SEVERAL:
-            return _several(args, Settings.from_environ(_with_workspace(args)))
-        return handler[args.command](args, Settings.from_environ(_with_workspace(args)))
+            return _several(args, _with_workspace(args, settings))
+        return handler[args.command](args, _with_workspace(args, settings))
     except Invalid as invalid:
         from register.report.problems import print_problems
 

@@ -26,10 +26,10 @@ reads when the run starts); a secret written into the manifest is refused.
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -53,13 +53,15 @@ class Checkout:
     remote: str | None = None  # origin's URL, without any credentials in it
 
 
-def checkout(root: Path, github_sha: str | None = None) -> Checkout:
-    """GITHUB_SHA when running in Actions (the commit the workflow runs for), else the checkout's HEAD."""
+def checkout(root: Path, github_sha: str | None = None, environ: Mapping[str, str] | None = None) -> Checkout:
+    """GITHUB_SHA when running in Actions (the commit the workflow runs for), else the checkout's HEAD.
+    `environ`: the variables git runs with (the run's settings; the offline checks give none: git inherits)."""
+    env = dict(environ) if environ is not None else None
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD", "--show-prefix", "--abbrev-ref", "HEAD"],
-                             capture_output=True, text=True, check=True).stdout.splitlines()
+                             capture_output=True, text=True, check=True, env=env).stdout.splitlines()
         remote = subprocess.run(["git", "-C", str(root), "config", "--get", "remote.origin.url"],
-                                capture_output=True, text=True).stdout.strip()
+                                capture_output=True, text=True, env=env).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return Checkout(commit=github_sha)
     head, prefix, branch = (out + ["", "", ""])[:3]
@@ -205,13 +207,14 @@ def pull_steps(manifest, d, image: dict | None, at: Checkout, uploads: dict | No
     return steps
 
 
-def ref_commit(root: Path, repository: str, ref: str) -> str | None:
+def ref_commit(root: Path, repository: str, ref: str, environ: Mapping[str, str]) -> str | None:
     """The commit a branch or tag of `repository` points at now, or None when it cannot be told: asked of the
     repository (`git ls-remote`, outside the checkout, so with none of its credentials, and never prompting),
-    else this checkout's own record of it when `repository` is this checkout's."""
+    else this checkout's own record of it when `repository` is this checkout's. `environ`: the variables git
+    runs with (the run's settings)."""
     if repository_problem(repository):
         return None
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
+    env = {**environ, "GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
     try:
         listed = subprocess.run(["git", "-c", "credential.helper=", "ls-remote", "--", repository,
                                  f"refs/heads/{ref}", f"refs/tags/{ref}", f"refs/tags/{ref}^{{}}"],
@@ -224,11 +227,11 @@ def ref_commit(root: Path, repository: str, ref: str) -> str | None:
                 return found[name]
     except (OSError, subprocess.TimeoutExpired):
         pass
-    if _identity(repository) is None or _identity(repository) != _identity(checkout(root).remote):
+    if _identity(repository) is None or _identity(repository) != _identity(checkout(root, environ=environ).remote):
         return None
     for name in (f"refs/remotes/origin/{ref}", f"refs/tags/{ref}"):
         local = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "-q", f"{name}^{{commit}}"],
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, env=dict(environ))
         if local.returncode == 0 and _FULL_SHA.match(local.stdout.strip()):
             return local.stdout.strip()
     return None

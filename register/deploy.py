@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from register import desired as desired_state
+from register import history
 from register.engine import planner
 from register.engine.applier import apply
-from register.engine.kind import Item
+from register.engine.kind import Item, Unavailable
 from register.flows import Schemas
-from register.image import Image, ImageError, inspect, prepare
+from register.image import Image, ImageError, inspect, prepare, secret_teller
 from register.kinds import BY_NAME, DEPLOYMENTS, IN_ORDER, KINDS
 from register.kinds import deployment as deployments_kind
 from register.manifest import Manifest, Overrides, load_manifest
+from register.move import hint as move_hint
 from register.manifest.checks import ProblemReport, check_parameters
 from register.manifest import pools as pool_checks
 from register.manifest import references
@@ -93,6 +95,7 @@ class ServerState:
     registered: list  # plan.State of each deployment of interest
     flow_ids: dict[str, str]  # flow name -> id
     others: dict[str, list[Item]] = field(default_factory=dict)  # the other kinds' registered things, by kind
+    unavailable: dict[str, str] = field(default_factory=dict)  # kinds this server has none of: why, by kind
 
 
 def lease_scope(environment: str, preview: str | None) -> str:
@@ -182,8 +185,13 @@ def read_server(server: Server, loaded: Loaded) -> ServerState:
         reading_deployments = pool.submit(deployments_kind.read_with_flows, server, loaded.deployments, loaded.owner)
         pools = {name: desired_state.Pool.from_server(raw) for name, raw in reading_pools.result().items()}
         states, flow_ids = reading_deployments.result()
-        others = {name: reading.result() for name, reading in reading_others.items()}
-    return ServerState(pools, states, flow_ids, others)
+        others, unavailable = {}, {}
+        for name, reading in reading_others.items():
+            try:
+                others[name] = reading.result()
+            except Unavailable as error:  # told at the manifest's section by `check`, with the other mistakes
+                unavailable[name] = str(error)
+    return ServerState(pools, states, flow_ids, others, unavailable)
 
 
 def check(loaded: Loaded, state: ServerState, server: Server, environment: str) -> list[Problem]:
@@ -213,9 +221,14 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
     pool_checks.check(report, environment, loaded.deployments, state.pools, server=server.url,
                       pool_names=server.work_pool_names, image=f"{spec['repository']}:latest" if spec else None)
     declared = {i.name for i in loaded.others.get("variable", [])}  # written before the deployments naming them
-    references.check(report, loaded.deployments, server=server.url, existing_blocks=server.existing_blocks,
+    blocks = {tuple(i.name.split("/", 1)) for i in loaded.others.get("block", [])}  # the same, as (type, name)
+    references.check(report, loaded.deployments, server=server.url,
+                     existing_blocks=lambda wanted: (wanted & blocks) |
+                     (server.existing_blocks(wanted - blocks) if wanted - blocks else set()),
                      existing_variables=lambda names: (names & declared) |
                      (server.existing_variables(names - declared) if names - declared else set()))
+    for name, why in state.unavailable.items():
+        report.at((KINDS[name].plural,), why, f"{name}-unavailable", key=True)
     for name, items in loaded.others.items():
         kind = KINDS[name]
         for want, have in planner.conflicts(kind, items, state.others.get(name, []), loaded.owner):
@@ -224,7 +237,8 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
                 "was made outside flow-register (it lacks the tag managed-by:flow-register)"
             report.at((kind.plural, want.index, "name"),
                       f"{kind.name} '{want.name}' on {server.url} {whose}; flow-register does not overwrite it. Give "
-                      f"this one another name, or delete that one on the server to let this manifest own it",
+                      f"this one another name, or delete that one on the server to let this manifest own it"
+                      + (move_hint(project, env, loaded.manifest.project, environment) if project else ""),
                       f"{kind.name}-owner")
     keyed = [SimpleNamespace(key=(d.flow, d.name), index=d.index) for d in loaded.deployments]
     for want, have in planner.conflicts(DEPLOYMENTS, keyed, state.registered, loaded.owner):
@@ -232,8 +246,8 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
         report.at(("deployments", want.index, "name"),
                   f"deployment '{have.name}' of flow '{have.flow}' on {server.url} belongs to project '{project}', "
                   f"environment '{env}'; registering it here would take it away from there. Give this environment "
-                  "names of its own (name_template: '{name}-{environment}') or a Prefect server of its own",
-                  "deployment-owner")
+                  "names of its own (name_template: '{name}-{environment}') or a Prefect server of its own"
+                  + move_hint(project, env, loaded.manifest.project, environment), "deployment-owner")
     problems = sorted(report.problems.values())
     if any(p.severity == "error" for p in problems):
         raise Invalid(problems)
@@ -244,7 +258,8 @@ def build_plan(options: DeployOptions, loaded: Loaded, state: ServerState, image
                settings: Settings, uploads: list | None = None) -> Plan:
     wanted = desired_state.for_environment(loaded.manifest, options.environment, loaded.deployments, image=image,
                                            pool=lambda d: state.pools[d.work_pool], owner=loaded.owner,
-                                           github=settings.github, schemas=loaded.schemas, uploads=uploads)
+                                           github=settings.github, schemas=loaded.schemas, uploads=uploads,
+                                           environ=settings.environ)
     desired = {**loaded.others, DEPLOYMENTS.name: wanted}
     registered = {**state.others, DEPLOYMENTS.name: state.registered}
     keep = {DEPLOYMENTS.name: {(d.flow, d.name) for d in loaded.everything}}
@@ -255,7 +270,8 @@ def build_plan(options: DeployOptions, loaded: Loaded, state: ServerState, image
                              owner=loaded.owner)
 
 
-def check_image(loaded: Loaded, plan: Plan, image: Image | None, environment: str, reporter: Reporter) -> None:
+def check_image(loaded: Loaded, plan: Plan, image: Image | None, environment: str, reporter: Reporter,
+                settings: Settings) -> None:
     """Every deployment about to be written finds its flow file in the image it runs, where its pull step
     starts the run: read from the image itself, never run (register/image/inspect.py). Before any write."""
     by_key = {(d.flow, d.name): d for d in loaded.deployments}
@@ -266,7 +282,8 @@ def check_image(loaded: Loaded, plan: Plan, image: Image | None, environment: st
     spec = loaded.manifest.image(environment) or {}
     with reporter.phase("Check the image against the deployments"):
         problems, notes = inspect.check(loaded.manifest, environment, wanted,
-                                        inspect.reader(image, spec.get("platform")))
+                                        inspect.reader(image, spec.get("platform"), settings=settings,
+                                                       secret=secret_teller(reporter)))
     for note in notes:
         reporter.note(note)
     if any(p.severity == "error" for p in problems):
@@ -294,8 +311,9 @@ class ReadFailure:
 @contextlib.contextmanager
 def _reads(connection, reporter: Reporter, loaded: Loaded | None = None, environment: str | None = None, *,
            brief: bool = False):
-    """Every read before the first write (the deploy's, the destroy's, and the brief one that tells a broken
-    manifest's server-side mistakes) runs under this, and what its failure means is decided here alone:
+    """Every read before the first write (the deploy's, the destroy's, a rollback's, a move's, and the brief
+    one that tells a broken manifest's server-side mistakes) runs under this, and what its failure means is
+    decided here alone:
 
     - the server's answers show mistakes (Invalid): a brief read adds them to the manifest's; otherwise
       they are the run's (exit 1);
@@ -324,6 +342,8 @@ def _reads(connection, reporter: Reporter, loaded: Loaded | None = None, environ
             raise Invalid([_server_problem(error, connection)]) from None
         message = str(error) if error.status == 423 else \
             f"the Prefect server failed: {error}; nothing was written, run again"  # 423: the deploy lease is taken
+        if error.rule:  # a failure of its own kind (ServerError.rule): the lease, the request budget
+            message += f" [{error.rule}]"
         reporter.failed(message, "server failed")
         failure.exit = Exit.SERVER_FAILED
     except (KeyError, TypeError, AttributeError, ValueError):
@@ -367,8 +387,12 @@ def _apply(outcome: Outcome, server: Server, flow_ids: dict[str, str], reporter:
                                    concurrency=concurrency, lease=lease)
             if outcome.result.server_failed:
                 outcome.result.error = f"the Prefect server failed: {outcome.result.error}"
+            if outcome.result.rule:
+                outcome.result.error += f" [{outcome.result.rule}]"
     outcome.reads, outcome.writes, outcome.retries = server.reads, server.writes, server.retries
     outcome.busy_window = server.narrowest_window
+    outcome.budget, outcome.refused, outcome.lowered_to = server.connection.budget, server.budget.refused, \
+        server.budget.lowest
     outcome.seconds = time.monotonic() - started
 
 
@@ -403,7 +427,8 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
         image = options.image
         if image is None and loaded.manifest.image(options.environment):
             try:
-                image = prepare(loaded.manifest, options.environment, build=options.build, push=options.push,
+                image = prepare(loaded.manifest, options.environment, settings=settings, events=reporter,
+                                build=options.build, push=options.push,
                                 image_tag=options.image_tag, dry_run=options.dry_run,
                                 recorded=recorded_images(state, loaded.owner))
             except ImageError as error:
@@ -414,18 +439,19 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
         if uploads:
             try:
                 with reporter.phase("Upload the code"):
-                    code_upload.prepare(uploads, dry_run=options.dry_run)
+                    code_upload.prepare(uploads, dry_run=options.dry_run, settings=settings)
             except code_upload.UploadError as error:
                 reporter.failed(f"{connection.redact(str(error))}; no deployment was written", "code upload")
                 return Exit.IMAGE_FAILED
 
         plan = build_plan(options, loaded, state, image, settings, uploads)
         if options.image is None:  # an image made elsewhere (the demo's, never built) is not there to read
-            check_image(loaded, plan, image, options.environment, reporter)
+            check_image(loaded, plan, image, options.environment, reporter, settings)
         outcome = Outcome(plan, server.url, image=image, dry_run=options.dry_run, image_how=options.image_note,
                           uploads=uploads)
         reporter.planned(outcome)
         _apply(outcome, server, state.flow_ids, reporter, started, concurrency=options.concurrency, lease=lease)
+        _record(outcome, server, loaded, options, settings, reporter)
         if smokes and options.dry_run:
             reporter.note(f"dry run: no smoke run ({', '.join(s.deployment for s in smokes)} would run after applying)")
         elif smokes and (outcome.result is None or outcome.result.ok):
@@ -444,6 +470,23 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
     if options.detailed_exitcode and _exit(outcome) == Exit.OK and plan.changes_anything:
         return Detailed.CHANGES
     return _exit(outcome)
+
+
+def _record(outcome: Outcome, server: Server, loaded: Loaded, options: DeployOptions, settings: Settings,
+            reporter: Reporter) -> None:
+    """Keep what this deploy registered in the deploy history, for `rollback` (register/history.py): after
+    writes that all succeeded, under the lease. A history that cannot be written is told, not a failure."""
+    if outcome.result is None or not outcome.result.ok or options.preview:
+        return
+    try:
+        revision = history.record(server, outcome.plan, image=outcome.image.reference if outcome.image else None,
+                                  everything={(d.flow, d.name) for d in loaded.everything},
+                                  variables="variable" in loaded.others, settings=settings)
+    except ServerError as error:
+        reporter.note(f"warning: the deploy is not in the deploy history, so it cannot be rolled back to: {error}")
+        return
+    if revision is None:
+        reporter.note("warning: the deploy is too large for the deploy history, so it cannot be rolled back to")
 
 
 def _smoke(smokes: list, outcome: Outcome, loaded: Loaded, server: Server, settings: Settings,

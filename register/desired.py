@@ -9,32 +9,25 @@ the automations its triggers become. `render`, `plan` and `deploy` all call `des
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
 from register import code, models
 from register import upload as code_upload
 from register import resources as res
-from register import flows
+from register import fields, flows
 from register.manifest.resolve import Deployment
 from register.settings import GitHub
 
-DEFAULT_QUEUE = "default"
 STATE_LABEL = "flow-register.state"  # the fingerprint of what flow-register wrote: drift is what differs since
 SCHEMA_LABEL = "flow-register.schema"  # the flow source its parameter schema was made from (flows.label)
-# Pool types whose default base job template runs a container image (declares the `image` variable).
-IMAGE_POOL_TYPES = {"docker", "kubernetes", "ecs", "ecs:push", "cloud-run", "cloud-run-v2", "cloud-run:push",
-                    "cloud-run-v2:push", "azure-container-instance", "azure-container-instance:push"}
 
-# The fields of a deployment the plan compares; `triggers` are automations of their own.
-FIELDS = ("work_pool", "work_queue", "job_variables", "parameters", "parameter_schema", "schedules", "triggers",
-          "tags", "description", "entrypoint", "pull_steps", "concurrency_limit", "concurrency_options",
-          "enforce_parameter_schema", "paused", "version")
-DEPLOYMENT_FIELDS = tuple(f for f in FIELDS if f != "triggers")
+# The fields of a deployment the plan compares (declared in register/fields.py); `triggers` are automations of
+# their own.
+FIELDS = fields.NAMES
+DEPLOYMENT_FIELDS = tuple(f.name for f in fields.FIELDS if f.server is not None)
 
 
 @dataclass(frozen=True)
@@ -57,7 +50,7 @@ class Pool:
     @property
     def takes_image(self) -> bool:
         declared = self.declared
-        return "image" in declared if declared is not None else self.type in IMAGE_POOL_TYPES
+        return "image" in declared if declared is not None else res.takes_image(self.type)
 
 
 def job_variables(deployment: Deployment, pool: Pool, image: str | None) -> dict:
@@ -107,7 +100,7 @@ class State:
 
     def fingerprint(self) -> str:
         """A digest of the fields, to tell at the next plan whether the manifest changed since this write."""
-        return hashlib.sha256(json.dumps(self.fields, sort_keys=True).encode()).hexdigest()[:16]
+        return fields.fingerprint(self.fields)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -120,50 +113,19 @@ def desired(deployment: Deployment, *, pool: Pool, image: str | None, flow_schem
     """What `deployment` registers as."""
     triggers = [Trigger(spec, deployment.name, i, tuple(owner_tags))
                 for i, spec in enumerate(deployment.triggers, start=1)]
-    fields = {
-        "work_pool": deployment.work_pool,
-        "work_queue": deployment.work_queue or DEFAULT_QUEUE,
-        "job_variables": models.plain(job_variables(deployment, pool, image)),
-        "parameters": models.plain(deployment.parameters),
-        "parameter_schema": models.plain(flow_schema.schema),
-        "schedules": [models.schedule(s) for s in deployment.schedules],
-        "triggers": [t.fingerprint for t in triggers],
-        "tags": list(deployment.tags),
-        "description": deployment.description or None,
-        "entrypoint": deployment.entrypoint,
-        "pull_steps": models.plain(pull_steps) if pull_steps else None,
-        "concurrency_limit": deployment.concurrency_limit,
-        "concurrency_options": models.plain(deployment.concurrency_options) if deployment.concurrency_options else None,
-        "enforce_parameter_schema": deployment.enforce_parameter_schema,
-        "paused": deployment.paused,  # None: the server's stays (see plan.settle)
-        "version": version,
-    }
-    return State(deployment.flow, deployment.name, fields, manifest_name=deployment.manifest_name, triggers=triggers,
+    values = fields.desired(fields.Inputs(
+        deployment, job_variables(deployment, pool, image), flow_schema.schema, pull_steps, version,
+        [t.fingerprint for t in triggers]))
+    return State(deployment.flow, deployment.name, values, manifest_name=deployment.manifest_name, triggers=triggers,
                  version_info=version_info, schema_label=flows.label(flow_schema))
 
 
 def body(state: State, flow_id: str) -> dict:
     """The body of `POST /deployments/` (an upsert: same flow and name, same id) for a desired state."""
-    f = state.fields
     return {
         "name": state.name,
         "flow_id": flow_id,
-        "work_pool_name": f["work_pool"],
-        "work_queue_name": f["work_queue"],
-        "job_variables": f["job_variables"],
-        "parameters": f["parameters"],
-        "parameter_openapi_schema": f["parameter_schema"],
-        "schedules": f["schedules"],
-        "tags": f["tags"],
-        # sent as given: Prefect's DeploymentCreate would turn a missing description into the string "None"
-        "description": f["description"],
-        "entrypoint": f["entrypoint"],
-        "pull_steps": f["pull_steps"],
-        "concurrency_limit": f["concurrency_limit"],
-        "concurrency_options": f["concurrency_options"],
-        "enforce_parameter_schema": f["enforce_parameter_schema"],
-        "paused": f["paused"],
-        "version": f["version"],
+        **fields.server_body(state.fields),
         "labels": {STATE_LABEL: state.fingerprint(), SCHEMA_LABEL: state.schema_label},
         **({"version_info": state.version_info} if state.version_info else {}),
     }
@@ -195,7 +157,7 @@ def version_info(github, checkout: code.Checkout) -> dict | None:
     return info
 
 
-def _cloned_commit(d: Deployment, at: code.Checkout, root, asked: dict) -> str | None:
+def _cloned_commit(d: Deployment, at: code.Checkout, root, asked: dict, environ) -> str | None:
     """Code cloned at run time has no image to name its version: the commit it clones does. A branch or tag
     is named with the commit it points at now, so a deploy after it moved changes the version (its runs get
     whatever it holds when they start)."""
@@ -209,7 +171,7 @@ def _cloned_commit(d: Deployment, at: code.Checkout, root, asked: dict) -> str |
         return ref[:12]
     key = (git.get("repository") or "", ref)  # asked once per run, however many deployments clone it
     if key not in asked:
-        asked[key] = code.ref_commit(root, *key)
+        asked[key] = code.ref_commit(root, *key, environ)
     now = asked[key]
     return f"{ref}@{now[:12]}" if now else None
 
@@ -220,13 +182,21 @@ def _uploaded(d: Deployment, prefixes: dict) -> str | None:
     return prefixes.get(where.key) if where else None
 
 
+def _image_for(image, d: Deployment) -> str | None:
+    """The image `d` runs: its work pool's repository's (image.repositories), else the default one's."""
+    if not image:
+        return None
+    return image.reference_for(d.work_pool) if hasattr(image, "reference_for") else image.reference
+
+
 def for_environment(manifest, environment: str, deployments: list[Deployment], *, pool: Callable[[Deployment], Pool],
                     image, owner: list[str], github=None, schemas: flows.Schemas | None = None,
-                    uploads: list | None = None) -> list[State]:
+                    uploads: list | None = None, environ: Mapping[str, str]) -> list[State]:
     """The desired state of each of `environment`'s `deployments`, in the manifest's order. `image`: the
     image stage's (None without one); `github`: the run's context (settings.GitHub), for the commit;
     `schemas`: where the flows' schemas come from (built from source when not given); `uploads`: the code
-    upload stage's (register/upload.py), for code in object storage."""
+    upload stage's (register/upload.py), for code in object storage; `environ`: the run's variables (settings),
+    for git."""
     if uploads is None:  # render: the same content prefixes, computed offline
         uploads = code_upload.uploads_for(manifest, deployments)
     prefixes = {u.where.key: u.prefix for u in uploads}
@@ -234,13 +204,13 @@ def for_environment(manifest, environment: str, deployments: list[Deployment], *
     github = github or GitHub()
     schemas = schemas or flows.Schemas()
     spec = manifest.image(environment)
-    at = code.checkout(manifest.root, github.sha)
+    at = code.checkout(manifest.root, github.sha, environ)
     info = version_info(github, at)
-    return [desired(d, pool=pool(d), image=image.reference if image else None,
+    return [desired(d, pool=pool(d), image=_image_for(image, d),
                     flow_schema=schemas.of(manifest.root, d.entrypoint),
                     pull_steps=code.pull_steps(manifest, d, spec, at, prefixes),
                     version=d.version or (image.content_tag if image else None) or _uploaded(d, prefixes)
-                    or _cloned_commit(d, at, manifest.root, asked),
+                    or _cloned_commit(d, at, manifest.root, asked, environ),
                     owner_tags=owner,
                     version_info=info)
             for d in deployments]

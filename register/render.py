@@ -12,13 +12,15 @@ from register.image import offline
 from register.manifest import Manifest, Overrides
 from register.manifest.resolve import ownership_tags
 from register.kinds.deployment import settle
+from register.settings import Settings
 
 
-def render(manifest: Manifest, environment: str, overrides: Overrides | None = None, *, github=None) -> dict:
-    """`github`: the run's context (settings.GitHub), for the commit being deployed."""
+def render(manifest: Manifest, environment: str, overrides: Overrides | None = None, *, settings: Settings) -> dict:
+    """`settings`: the run's, for the commit being deployed (GitHub's context, git's variables)."""
     image = offline(manifest, environment)
     deployments = manifest.deployments(environment, overrides)
-    states = desired_state.for_environment(manifest, environment, deployments, image=image, github=github,
+    states = desired_state.for_environment(manifest, environment, deployments, image=image, github=settings.github,
+                                           environ=settings.environ,
                                            owner=ownership_tags(manifest.project, environment),
                                            pool=lambda d: desired_state.Pool(d.work_pool, d.work_pool_type))
     out = []

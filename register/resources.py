@@ -3,11 +3,20 @@
 `translate()` returns the job variables plus the problems with the values: each message names what
 the platform accepts. The same function serves offline `validate` (pool type from the manifest)
 and the plan (pool type from the server).
+
+Each work pool type is declared once, in `POOL_TYPES` at the end of this module: its names (with its
+Prefect Cloud push variant), the job variables `resources` becomes and how (CPU/memory rules and valid
+sizes), how its own cpu/memory job variables read, whether it runs an image, and what `import` carries
+over from Prefect 2 blocks. The manifest schema's `work_pool.type` enum (written by scripts/reference.py),
+the checks, the translation and `import --pool-type` all follow from it: adding a pool type (e.g.
+`prefect:managed`) is one `PoolType` entry there; tests/unit/test_pool_types_once.py walks every entry
+through schema, check, translation and import.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -35,20 +44,10 @@ CLOUD_RUN_MIN_MEMORY = {4: 2 * 1024, 6: 4 * 1024, 8: 4 * 1024}
 # Cloud Run's memory when none is set (also the cloud-run-v2 pool template's default)
 CLOUD_RUN_DEFAULT_MEMORY = 512
 
-# Which job variables each pool type's resources become (kubernetes sets both request and limit).
-VARIABLES = {
-    "ecs": ("cpu", "memory"),
-    "cloud-run-v2": ("cpu", "memory"),
-    "cloud-run": ("cpu", "memory"),
-    "azure-container-instance": ("cpu", "memory"),
-    "kubernetes": ("cpu_request", "cpu_limit", "memory_request", "memory_limit"),
-    "docker": ("mem_limit",),
-}
 # Far above what any platform runs (the largest machines have hundreds of vCPU and some TiB); beyond them a
 # value only overflows on its way to the server (Azure's float GB) or a worker.
 MAX_CPU = Decimal(10_000)
 MAX_MEMORY_MIB = Decimal(1024**3)  # 1 PiB
-SUPPORTED = ("ecs", "ecs:push", "cloud-run-v2", "cloud-run", "azure-container-instance", "kubernetes", "docker")
 
 # Fargate's pairs hold on Fargate only. On EC2 (and external) instances a task takes 128 to 196608 CPU
 # units (0.125 to 192 vCPU), any memory its instance has; the worker gives the container the memory, and a
@@ -102,7 +101,8 @@ class UnitError(ValueError):
 
 def base_type(pool_type: str) -> str:
     """'ecs:push' and 'cloud-run-v2:push' take the resources of their hybrid twins."""
-    return pool_type.split(":", 1)[0]
+    declared = find(pool_type)
+    return declared.name if declared else pool_type
 
 
 def parse_cpu(value) -> Decimal:
@@ -208,17 +208,13 @@ def translate(resources: dict, pool_type: str | None, launch: Launch = Launch())
     if pool_type is None:
         return out
     out.failed = {f for f, _, _ in out.errors}  # a value that did not parse: skip the checks of pairs
-    kind = base_type(pool_type)
-    if kind not in VARIABLES:
+    declared = find(pool_type)
+    if declared is None or declared.translate is None:
         first = "cpu" if resources.get("cpu") is not None else "memory"
         out.error(first, f"work pool type '{pool_type}' takes no resources; remove 'resources' or use a pool of "
-                         f"type {', '.join(SUPPORTED)}", "resources-pool")
+                         f"type {', '.join(taking_resources())}", "resources-pool")
         return out
-    if kind == "ecs":
-        _ecs(cpu, mem, launch, out)
-    else:
-        {"cloud-run-v2": _cloud_run, "cloud-run": _cloud_run, "azure-container-instance": _aci,
-         "kubernetes": _kubernetes, "docker": _docker}[kind](cpu, mem, kind, out)
+    declared.translate(cpu, mem, declared.name, launch, out)
     return out
 
 
@@ -414,7 +410,8 @@ def _docker(cpu, mem, kind, out):
 
 def variables_for(pool_type: str, resources: dict) -> set[str]:
     """The job variables that `resources` sets on this pool type (to find clashes with job_variables)."""
-    names = VARIABLES.get(base_type(pool_type), ())
+    declared = find(pool_type)
+    names = declared.variables if declared else ()
     chosen = set()
     for name in names:
         if ("cpu" in name and resources.get("cpu") is not None) or \
@@ -431,43 +428,24 @@ def _parsed(parse):
     return lambda value: _given(parse, value) if isinstance(value, str) else None
 
 
-# How a pool type's own job variables express CPU (in vCPU) and memory (in MiB), to check raw values the
-# way `resources` is checked. A value of another type is left to the check against the pool's template.
-_READERS = {
-    "ecs": (lambda v: None if (n := _number(v)) is None else n / 1024, _number),
-    "cloud-run-v2": (_parsed(parse_cpu), _parsed(parse_memory)),
-    "cloud-run": (_parsed(parse_cpu), _parsed(parse_memory)),
-    "azure-container-instance": (_number, lambda v: None if (n := _number(v)) is None else n * 10**9 / 1024**2),
-}
-
-
 def check_job_variables(job_variables: dict, pool_type: str, resources: dict | None = None,
                         launch: Launch = Launch()) -> Translation:
     """What the platform refuses in raw `cpu` and `memory` job variables (ECS CPU units and MiB, Cloud Run
     quantities, ACI vCPU and GB): the limits `resources` gets, e.g. Fargate's pairs. A value `resources`
     sets takes part in a pair, but only the raw variables' problems are returned (resources' are its own)."""
     out = Translation()
-    kind = base_type(pool_type)
+    declared = find(pool_type)
     raw = {"cpu", "memory"} & set(job_variables)
-    if kind not in _READERS or not raw:
+    if declared is None or declared.reads is None or not raw:
         return out
-    read_cpu, read_memory = _READERS[kind]
+    kind = declared.name
+    read_cpu, read_memory = declared.reads
     cpu = read_cpu(job_variables["cpu"]) if "cpu" in raw else _given(parse_cpu, (resources or {}).get("cpu"))
     mem = read_memory(job_variables["memory"]) if "memory" in raw else \
         _given(parse_memory, (resources or {}).get("memory"))
     if (cpu is not None and cpu <= 0) or (mem is not None and mem <= 0):
         return out  # the template's schema says what a positive value is
-    if kind == "ecs" and launch.platform == "fargate" and "cpu" in raw and cpu is not None and \
-            cpu * 1024 not in FARGATE:  # in the units written
-        out.error("cpu", f"{job_variables['cpu']} CPU units is not a Fargate size; valid CPU units are "
-                         f"{', '.join(map(str, FARGATE))}", "resources-fargate")
-        _noted(launch, out)
-        _if_assumed(launch, out, cpu, mem, in_units=True)
-    elif kind == "ecs":
-        _ecs(cpu, mem, launch, out, in_units="cpu" in raw)
-    else:
-        {"cloud-run-v2": _cloud_run, "cloud-run": _cloud_run, "azure-container-instance": _aci}[kind](
-            cpu, mem, kind, out)
+    (declared.check_raw or declared.translate)(cpu, mem, kind, launch, out, job_variables)
     out.errors = [e for e in out.errors if e[0] in raw]
     out.warnings = [w for w in out.warnings if w[0] in raw]
     return out
@@ -478,3 +456,133 @@ def _given(parse, value) -> Decimal | None:
         return None if value is None else parse(value)
     except UnitError:
         return None  # reported with resources
+
+
+# -- the pool types -----------------------------------------------------------------------------------
+
+def _ecs_resources(cpu, mem, kind, launch: Launch, out, raw: dict | None = None):
+    _ecs(cpu, mem, launch, out)
+
+
+def _ecs_raw(cpu, mem, kind, launch: Launch, out, raw: dict):
+    """ECS's own cpu job variable is in CPU units, and Fargate's refusal quotes them so."""
+    if launch.platform == "fargate" and "cpu" in raw and cpu is not None and cpu * 1024 not in FARGATE:
+        out.error("cpu", f"{raw['cpu']} CPU units is not a Fargate size; valid CPU units are "
+                         f"{', '.join(map(str, FARGATE))}", "resources-fargate")
+        _noted(launch, out)
+        _if_assumed(launch, out, cpu, mem, in_units=True)
+    else:
+        _ecs(cpu, mem, launch, out, in_units="cpu" in raw)
+
+
+def _by_kind(rules):
+    """A translation that needs no launch (all but ECS)."""
+    return lambda cpu, mem, kind, launch, out, raw=None: rules(cpu, mem, kind, out)
+
+
+def _cpu_units(value):
+    return None if (n := _number(value)) is None else n / 1024
+
+
+def _gb(value):
+    return None if (n := _number(value)) is None else n * 10**9 / 1024**2
+
+
+_QUANTITIES = (_parsed(parse_cpu), _parsed(parse_memory))  # Kubernetes-style quantities ('1000m', '2Gi')
+
+
+@dataclass(frozen=True)
+class PoolType:
+    """One work pool type, as the Prefect server names it, and everything flow-register knows of it."""
+
+    name: str
+    push: bool = False  # also '<name>:push' (Prefect Cloud's push pools), with the same rules
+    # The job variables `resources` becomes (kubernetes sets both request and limit); none: takes no resources
+    variables: tuple[str, ...] = ()
+    # (cpu vCPU, memory MiB, type name, Launch, Translation, raw job variables) -> job variables and problems
+    translate: Callable | None = None
+    # How its own `cpu` and `memory` job variables read as vCPU and MiB, to check raw values the way `resources`
+    # is checked (None: not checked; a value of another type is left to the check against the pool's template)
+    reads: tuple[Callable, Callable] | None = None
+    check_raw: Callable | None = None  # the check of raw job variables, when it differs from `translate`
+    takes_image: bool = True  # its default base job template runs a container image (declares `image`)
+    # For `import` of Prefect 2 infrastructure blocks and Prefect 1 run configs: their class names, and their
+    # settings that are a job variable of the same name in the Prefect 3 worker's base job template
+    prefect2: tuple[str, ...] = ()
+    same_variables: tuple[str, ...] = ()
+    # For `import` without --pool-type: whether cpu and memory job variables of these values are this type's
+    # (tried by `guess_order`, after the variables that only one type's resources become)
+    looks_like: Callable[[object, object], bool] | None = None
+    guess_order: int = 0
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, f"{self.name}:push") if self.push else (self.name,)
+
+
+POOL_TYPES: tuple[PoolType, ...] = (
+    PoolType("ecs", push=True, variables=("cpu", "memory"), translate=_ecs_resources,
+             reads=(_cpu_units, _number), check_raw=_ecs_raw, prefect2=("ECSTask", "ECSRun"),
+             looks_like=lambda cpu, mem: isinstance(cpu, int) and cpu >= 128 and (mem is None or isinstance(mem, int)),
+             guess_order=2,  # CPU units
+             same_variables=("image", "env", "cluster", "task_role_arn", "execution_role_arn", "vpc_id",
+                             "launch_type", "stream_output", "configure_cloudwatch_logs", "cloudwatch_logs_options",
+                             "task_definition_arn")),
+    PoolType("cloud-run", push=True, variables=("cpu", "memory"), translate=_by_kind(_cloud_run), reads=_QUANTITIES,
+             prefect2=("CloudRunJob",),
+             same_variables=("image", "env", "region", "vpc_connector_name", "keep_job", "timeout", "args")),
+    PoolType("cloud-run-v2", push=True, variables=("cpu", "memory"), translate=_by_kind(_cloud_run),
+             reads=_QUANTITIES, prefect2=("CloudRunJobV2",),
+             looks_like=lambda cpu, mem: isinstance(cpu, str) or isinstance(mem, str), guess_order=1,
+             same_variables=("image", "env", "region", "vpc_connector_name", "keep_job", "timeout", "args")),
+    PoolType("azure-container-instance", push=True, variables=("cpu", "memory"), translate=_by_kind(_aci),
+             reads=(_number, _gb), prefect2=("AzureContainerInstanceJob",),
+             looks_like=lambda cpu, mem: isinstance(cpu, float) or isinstance(mem, float), guess_order=3,
+             same_variables=("image", "env", "resource_group_name", "subscription_id")),
+    PoolType("kubernetes", variables=("cpu_request", "cpu_limit", "memory_request", "memory_limit"),
+             translate=_by_kind(_kubernetes), prefect2=("KubernetesJob", "KubernetesRun"),
+             same_variables=("image", "env", "namespace", "service_account_name", "image_pull_policy",
+                             "finished_job_ttl", "stream_output")),
+    PoolType("docker", variables=("mem_limit",), translate=_by_kind(_docker), prefect2=("DockerContainer", "DockerRun"),
+             same_variables=("image", "env", "networks", "volumes", "auto_remove", "image_pull_policy", "privileged",
+                             "mem_limit", "stream_output")),
+    PoolType("vertex-ai", prefect2=("VertexAIJob", "VertexAIRun"),
+             same_variables=("image", "env", "region", "machine_type")),
+    PoolType("process", takes_image=False, prefect2=("Process", "LocalRun"),
+             same_variables=("env", "working_dir", "stream_output")),
+)
+
+_BY_NAME = {name: t for t in POOL_TYPES for name in t.names}
+
+
+def find(pool_type: str | None) -> PoolType | None:
+    """The declared pool type of this name (a push variant gives its type); None: not declared."""
+    return _BY_NAME.get(pool_type) if pool_type else None
+
+
+def names() -> tuple[str, ...]:
+    """Every declared pool type name, push variants included: the schema's enum and `import --pool-type`."""
+    return tuple(name for t in POOL_TYPES for name in t.names)
+
+
+def taking_resources() -> tuple[str, ...]:
+    return tuple(name for t in POOL_TYPES if t.translate for name in t.names)
+
+
+def takes_image(pool_type: str | None) -> bool:
+    declared = find(pool_type)
+    return bool(declared and declared.takes_image)
+
+
+# Which job variables each pool type's resources become (by base type)
+VARIABLES = {t.name: t.variables for t in POOL_TYPES if t.translate}
+
+
+def schema(document: dict) -> dict:
+    """The manifest's JSON Schema with `work_pool.type`'s enum the declared names."""
+    import json
+
+    out = json.loads(json.dumps(document))
+    mapping = next(s for s in out["$defs"]["work_pool"]["oneOf"] if s.get("type") == "object")
+    mapping["properties"]["type"]["enum"] = list(names())
+    return out

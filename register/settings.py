@@ -1,7 +1,9 @@
 """Settings, read once where the program starts (the CLI or the action) and passed down.
 
-Nothing below the boundary reads or writes `os.environ`: the engine gets a `Settings`, so a test or
-the action can run it with exactly the environment it means, and what a run depends on is visible here.
+Nothing below the boundary reads or writes `os.environ` (tests/unit/test_settings_boundary.py holds
+that): the engine gets a `Settings`, so a test or the action can run it with exactly the environment it
+means, and what a run depends on is visible here. What a stage hands to a tool of its own (the variables
+of a `docker` or `git` process, the credentials of a boto3 or google-auth client) is built from it too.
 """
 
 from __future__ import annotations
@@ -97,5 +99,37 @@ class Settings:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """From `environ`, or this process's environment: the one place that reads it."""
         snapshot = MappingProxyType(dict(os.environ if environ is None else environ))
         return cls(environ=snapshot, github=GitHub.from_environ(snapshot))
+
+    def with_variables(self, variables: Mapping[str, str]) -> Settings:
+        """These settings, with `variables` over the environment's (a flag that stands for a variable)."""
+        return Settings.from_environ({**self.environ, **variables}) if variables else self
+
+    def child_environment(self, **extra: str) -> dict[str, str]:
+        """The variables a child process (docker, git, a credential helper) runs with: this run's, and `extra`."""
+        return {**self.environ, **extra}
+
+    def aws_client(self, service: str, region: str | None = None):
+        """A boto3 client with what this run's environment says of AWS, given to boto3 explicitly: the keys,
+        the profile, the region (`region` wins: an ECR host names its own) and a local endpoint (moto)."""
+        import boto3
+
+        get = lambda name: self.environ.get(name) or None  # noqa: E731
+        session = boto3.session.Session(aws_access_key_id=get("AWS_ACCESS_KEY_ID"),
+                                        aws_secret_access_key=get("AWS_SECRET_ACCESS_KEY"),
+                                        aws_session_token=get("AWS_SESSION_TOKEN"), profile_name=get("AWS_PROFILE"),
+                                        region_name=region or get("AWS_REGION") or get("AWS_DEFAULT_REGION"))
+        endpoint = get(f"AWS_ENDPOINT_URL_{service.upper()}") or get("AWS_ENDPOINT_URL")
+        return session.client(service, endpoint_url=endpoint)
+
+    def google_credentials(self, scopes: list[str]):
+        """google-auth's credentials: the file GOOGLE_APPLICATION_CREDENTIALS names in this run's environment
+        (google-github-actions/auth sets it), else google-auth's own default chain (gcloud, the metadata server)."""
+        import google.auth
+
+        path = self.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+        if path:
+            return google.auth.load_credentials_from_file(path, scopes=scopes)[0]
+        return google.auth.default(scopes=scopes)[0]

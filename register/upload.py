@@ -93,10 +93,9 @@ def _relative(manifest, root: Path) -> str | None:
 
 
 class _S3:
-    def __init__(self):
-        import boto3  # the deployer's credentials and endpoint, as the AWS CLI takes them
-
-        self.client = boto3.client("s3")
+    def __init__(self, settings):
+        # the deployer's credentials and endpoint, as the AWS CLI takes them, from the run's settings
+        self.client = settings.aws_client("s3")
 
     def exists(self, bucket: str, key: str) -> bool:
         from botocore.exceptions import ClientError
@@ -116,18 +115,17 @@ class _S3:
 class _GCS:
     """The JSON API through google-auth's session (google-cloud-storage is not a dependency)."""
 
-    def __init__(self):
+    def __init__(self, settings):
         import requests
 
-        emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+        emulator = settings.environ.get("STORAGE_EMULATOR_HOST")
         if emulator:  # Google's clients send no credentials to an emulator either
             self.endpoint = emulator.rstrip("/") if "://" in emulator else f"http://{emulator}"
             self.session = requests.Session()
         else:
-            import google.auth
             from google.auth.transport.requests import AuthorizedSession
 
-            credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/devstorage.read_write"])
+            credentials = settings.google_credentials(["https://www.googleapis.com/auth/devstorage.read_write"])
             self.endpoint = "https://storage.googleapis.com"
             self.session = AuthorizedSession(credentials)
 
@@ -175,13 +173,14 @@ def _failure(upload: Upload, error: Exception) -> str:
     return f"{type(error).__name__}: {str(error)[:300]}"
 
 
-def prepare(uploads: list[Upload], *, dry_run: bool) -> list[Upload]:
+def prepare(uploads: list[Upload], *, dry_run: bool, settings) -> list[Upload]:
     """Find out whether each upload is there; unless a dry run, upload what is not (each file, then the
-    marker). Raises UploadError when an upload fails; a dry run that cannot read says so instead."""
+    marker). Raises UploadError when an upload fails; a dry run that cannot read says so instead.
+    `settings`: the run's, whose credentials and endpoints the clients are given."""
     for upload in uploads:
         where = upload.where
         try:
-            store = STORES[where.kind]()
+            store = STORES[where.kind](settings)
             upload.present = store.exists(where.bucket, _key(where, MARKERS, upload.prefix))
         except Exception as error:  # noqa: BLE001: any client failure is the user's to see, by its name
             if not dry_run:

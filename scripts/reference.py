@@ -3,10 +3,13 @@
 
 - the action's inputs and outputs, from action.yml;
 - the manifest reference, from schemas/manifest.schema.json;
-- the exit codes, from register/problems.py.
+- the exit codes, from register/problems.py;
 
-    python scripts/reference.py          # rewrite the generated sections of README.md
-    python scripts/reference.py --check  # exit 1 if README.md is not what this would write
+and the parts of schemas/manifest.schema.json that are declared in code: each deployment field's settings
+(register/fields.py) and the work pool types (register/resources.py: POOL_TYPES).
+
+    python scripts/reference.py          # rewrite the generated sections of README.md and the schema's parts
+    python scripts/reference.py --check  # exit 1 if README.md or the schema is not what this would write
 
 Each section sits between `<!-- generated: NAME -->` and `<!-- end: NAME -->` in README.md.
 """
@@ -45,6 +48,10 @@ SECTIONS = {
     "git_credentials": "code.git.credentials",
     "variable": "variables[]",
     "variable_override": "variables[].environments.<env>",
+    "webhook": "webhooks[]",
+    "webhook_override": "webhooks[].environments.<env>",
+    "block": "blocks[]",
+    "block_override": "blocks[].environments.<env>",
     "s3_code": "code.s3",
     "gcs_code": "code.gcs",
 }
@@ -173,9 +180,17 @@ def exit_codes_table() -> str:
     return "\n".join(rows)
 
 
-def sections() -> dict[str, str]:
+def schema_text() -> str:
+    """schemas/manifest.schema.json with the deployment fields' settings and the pool types as declared."""
+    sys.path.insert(0, str(ROOT))
+    from register import fields, resources
+
+    return json.dumps(resources.schema(fields.schema(json.loads(SCHEMA.read_text()))), indent=2) + "\n"
+
+
+def sections(schema_json: str | None = None) -> dict[str, str]:
     action = yaml.safe_load(ACTION.read_text())
-    schema = json.loads(SCHEMA.read_text())
+    schema = json.loads(schema_json or SCHEMA.read_text())
     return {"inputs": inputs_table(action), "outputs": outputs_table(action),
             "manifest-reference": manifest_reference(schema), "exit-codes": exit_codes_table()}
 
@@ -194,13 +209,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date")
     args = parser.parse_args(argv)
     current = README.read_text()
-    wanted = render(current, sections())
+    schema_now, schema_wanted = SCHEMA.read_text(), schema_text()
+    wanted = render(current, sections(schema_wanted))
     if args.check:
-        if wanted != current:
-            print("README.md's reference sections are out of date: run `uv run python scripts/reference.py`",
-                  file=sys.stderr)
-            return 1
-        return 0
+        stale = [name for name, now, want in (("README.md's reference sections", current, wanted),
+                                              ("schemas/manifest.schema.json", schema_now, schema_wanted))
+                 if now != want]
+        for name in stale:
+            print(f"{name} out of date: run `uv run python scripts/reference.py`", file=sys.stderr)
+        return 1 if stale else 0
+    if schema_wanted != schema_now:
+        SCHEMA.write_text(schema_wanted)
+        print("schemas/manifest.schema.json: deployment fields and pool types rewritten")
     if wanted != current:
         README.write_text(wanted)
         print("README.md: reference sections rewritten")

@@ -18,7 +18,7 @@ def prefect_server(tmp_path_factory):
 
     FLOW_REGISTER_PREFECT_SERVER=3.4.9 runs that Prefect release's server instead of the installed one
     (from a uv tool environment), so the tiers run against every server release flow-register supports."""
-    from register.local_server import start
+    from devtools.local_server import start
 
     server = start(tmp_path_factory.mktemp("prefect-server"), release=os.environ.get("FLOW_REGISTER_PREFECT_SERVER"))
     yield server
@@ -32,6 +32,16 @@ def prefect_env(prefect_server, monkeypatch):
     monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_ENABLED", "false")
     monkeypatch.delenv("PREFECT_API_KEY", raising=False)
     return {**os.environ}
+
+
+@pytest.fixture(autouse=True)
+def _github_context():
+    """A run's GitHub context is set where it starts (the CLI, the action's entry): the next test starts
+    outside Actions again, as a new process would."""
+    yield
+    from register.report import github
+
+    github.use(github.Context())
 
 
 @pytest.fixture

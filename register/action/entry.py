@@ -12,7 +12,8 @@ The same code runs in three places, with the same inputs:
 
 It decides nothing about deployments: the engine validates, builds, plans, registers, and writes the
 outputs, the step summary and the annotations. This maps inputs onto the engine's command line and
-environment, and masks secrets before anything is printed.
+settings (register/settings.py), and masks secrets before anything is printed. This process's own
+environment is left as the runner gave it: the engine reads none of it, only the settings it is handed.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from register.action.inputs import LABELS, InputError, command_line, engine_environment, manifests, read_inputs
 from register.action.masking import mask_secrets
 from register.report import github
+from register.settings import Settings
 
 NO_DIRECTORY = "working-directory '{path}' does not exist in {root}"
 NO_MANIFEST = ("manifest '{path}' does not exist in {root}; give its path relative to working-directory "
@@ -84,6 +86,7 @@ def _checked_out(root: Path) -> bool:
 
 def main(environ: Mapping[str, str] | None = None) -> int:
     environ = dict(os.environ if environ is None else environ)
+    github.use(Settings.from_environ(environ).github)
     # Mask first, from the raw variables, so that even an error about the inputs cannot print a secret;
     # then no text printed (inputs, manifest, server replies) can start a workflow command: each line is
     # made text (guard_output), and the runner reads no command but the framed ones (commands_off).
@@ -118,17 +121,15 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     print(f"flow-register {echo(argv)}  (in {github.visible(str(workdir))})", flush=True)
 
     os.chdir(workdir)
-    os.environ.clear()
-    os.environ.update(env)
-    from register.cli import main as flow_register  # after the environment is set: the engine reads it
+    from register.cli import main as flow_register
 
-    return flow_register(argv, labels=LABELS)
+    return flow_register(argv, labels=LABELS, settings=Settings.from_environ(env))
 
 
 def run() -> int:
     """As the image's entry point: under GitHub Actions, stderr goes where stdout goes, so that the
     runner reads one stream in the order it was written (see github.commands_off)."""
-    if github.active():
+    if Settings.from_environ().github.active:
         sys.stderr.flush()
         os.dup2(sys.stdout.fileno(), sys.stderr.fileno())
     return main()

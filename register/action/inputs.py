@@ -28,6 +28,7 @@ TWICE = "input '{name}' is given twice with different values{values}; give it on
 NOT_BOOLEAN = "input '{name}' must be 'true' or 'false'; got '{value}'"
 NOT_CHOICE = "input '{name}' must be {choices}; got '{value}'"
 NOT_COUNT = "input '{name}' must be a whole number, at least 1; got '{value}'"
+NOT_RATE = "input '{name}' must be a whole number of requests a minute, 0 for no budget; got '{value}'"
 NOT_SECONDS = "input '{name}' must be a number of seconds, 0 or more; got '{value}'"
 NO_SERVER = ("input 'prefect-api-url' is required, or 'prefect-account-id' with 'prefect-workspace-id' for a "
              "Prefect Cloud workspace: {hint}")
@@ -40,7 +41,7 @@ TRUE, FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off", "")
 # How the engine names an override (resolve.Overrides.labels) when it comes from the action: as the input.
 LABELS = {"environment": "input 'environment'", "work_pool": "input 'work-pool'", "cpu": "input 'cpu'",
           "memory": "input 'memory'", "only": "input 'deployments'", "preview": "input 'preview'",
-          "smoke": "input 'smoke'"}
+          "smoke": "input 'smoke'", "rollback": "input 'rollback'"}
 
 
 # `changed-since` asks which manifests changed: it deploys nothing, so needs neither of these.
@@ -109,6 +110,8 @@ def read_inputs(environ: Mapping[str, str]) -> dict[str, str]:
         problems.append(NOT_CHOICE.format(name="build", choices=one_of(BUILD_CHOICES), value=values["build"]))
     if values["concurrency"] and not (values["concurrency"].isdigit() and int(values["concurrency"]) >= 1):
         problems.append(NOT_COUNT.format(name="concurrency", value=values["concurrency"]))
+    if values["requests-per-minute"] and not values["requests-per-minute"].isdigit():
+        problems.append(NOT_RATE.format(name="requests-per-minute", value=values["requests-per-minute"]))
     for name in ("lock-wait", "smoke-timeout"):
         if values[name] and not _seconds(values[name]):
             problems.append(NOT_SECONDS.format(name=name, value=values[name]))
@@ -134,17 +137,24 @@ def is_true(value: str) -> bool:
 
 
 def command_line(inputs: dict[str, str]) -> list[str]:
-    """`flow-register ...` for these inputs: `deploy`, `destroy` of a preview, or `changed`."""
+    """`flow-register ...` for these inputs: `deploy`, `destroy` of a preview, `rollback`, or `changed`. The log
+    is for people (the outputs carry the JSON); `changed` prints its matrix as JSON."""
+    from register.report.reporters import FOR_PEOPLE
+
     files = [arg for m in manifests(inputs["manifest"]) for arg in ("--file", m)]
     if inputs["changed-since"]:
         return ["changed", f"--since={inputs['changed-since']}", "--output", "json", *files]
     where = [*files, "--environment", inputs["environment"]]
-    server = [arg for name, flag in (("concurrency", "--concurrency"), ("lock-wait", "--lock-wait"))
+    server = [arg for name, flag in (("concurrency", "--concurrency"), ("lock-wait", "--lock-wait"),
+                                     ("requests-per-minute", "--requests-per-minute"))
               if inputs[name] for arg in (flag, inputs[name])]
+    if inputs["rollback"]:
+        return ["rollback", *where, "--to", inputs["rollback"], "--output", FOR_PEOPLE, *server] + \
+            [flag for name, flag in (("dry-run", "--dry-run"), ("prune", "--prune")) if is_true(inputs[name])]
     if is_true(inputs["destroy"]):
-        return ["destroy", *where, "--preview", inputs["preview"], "--output", "text", *server] + \
+        return ["destroy", *where, "--preview", inputs["preview"], "--output", FOR_PEOPLE, *server] + \
             (["--dry-run"] if is_true(inputs["dry-run"]) else [])
-    argv = ["deploy", *where, "--build", inputs["build"], "--output", "text"]
+    argv = ["deploy", *where, "--build", inputs["build"], "--output", FOR_PEOPLE]
     for name, flag in (("work-pool", "--work-pool"), ("cpu", "--cpu"), ("memory", "--memory"),
                        ("deployments", "--only"), ("image-tag", "--image-tag"), ("preview", "--preview"),
                        ("smoke", "--smoke"), ("smoke-timeout", "--smoke-timeout")):

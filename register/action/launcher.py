@@ -28,6 +28,7 @@ from pathlib import Path
 from register.action.masking import mask_secrets
 from register.problems import one_of
 from register.report import github
+from register.settings import GitHub
 
 ACTION = Path(__file__).resolve().parents[2]  # the action's folder: action.yml, Dockerfile, entrypoint.py
 RUNTIMES = ("image", "dockerfile", "source")
@@ -207,6 +208,7 @@ def prepare(environ: Mapping[str, str]) -> list[str]:
 
 def main(environ: Mapping[str, str] | None = None) -> int:
     environ = dict(os.environ if environ is None else environ)
+    github.use(GitHub.from_environ(environ))
     github.guard_output()  # every line printed is text, but the commands written through register.report.github
     mask_secrets(environ, sys.stdout)  # before anything else prints
     try:

@@ -35,6 +35,7 @@ class Step:
     name: str
     id: str | None = None
     resource: str = "deployment"  # the kind of thing written (register/kinds/)
+    link: str | None = None  # where people reach what was written (a webhook's URL), for the report
 
 
 @dataclass
@@ -46,6 +47,7 @@ class ApplyResult:
     not_attempted: list[Action] = field(default_factory=list)
     # the failure was the server's (it kept failing until the retries ran out), not the plan's
     server_failed: bool = False
+    rule: str | None = None  # a failure of its own kind (ServerError.rule), e.g. deploy-lease, rate-limit
     progress: Callable[[Step], None] | None = field(default=None, repr=False)
 
     def done(self, step: Step) -> None:
@@ -78,7 +80,7 @@ class _Run:
             if self.stop.is_set():
                 return False
             if self.lease is not None and self.lease.lost:
-                self.errors[position] = ServerError(self.lease.lost, transient=True)
+                self.errors[position] = ServerError(self.lease.lost, transient=True, rule="deploy-lease")
                 self.stop.set()
                 return False
             self.started[position] = True
@@ -106,6 +108,7 @@ class _Run:
             self.result.failed = self.pending[first]
             self.result.error = str(self.errors[first])
             self.result.server_failed = self.errors[first].transient
+            self.result.rule = self.errors[first].rule
             self.result.not_attempted = [a for i, a in enumerate(self.pending) if not self.started[i] and i != first]
 
     def end_remaining(self) -> None:
@@ -204,7 +207,8 @@ def _apply_one(action: Action, server: Server, kind: Kind, context: Context) -> 
     written = kind.write(server, action, **extra)
     context.ids[(action.flow, action.name)] = written
     return Step("created" if action.kind == "create" else "updated", action.flow, action.name, written,
-                resource=action.resource)
+                resource=action.resource,
+                link=getattr(action.desired, "link", None) or getattr(action.registered, "link", None))
 
 
 def read_back(kind: Kind, server: Server, actions: list[Action], owner: list[str]) -> list[tuple[Action, str]]:
@@ -248,6 +252,7 @@ def _verify(plan: Plan, pending: list[Action], server: Server, flow_ids: dict[st
                 [(again.failed, again.error)]
     except ServerError as error:
         result.failed, result.error, result.server_failed = pending[-1], str(error), error.transient
+        result.rule = error.rule
         return
     if wrong:
         action, what = wrong[0]

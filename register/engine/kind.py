@@ -30,6 +30,7 @@ class Item:
     id: str | None = None
     index: int | None = None  # desired side: its position in the manifest's list, for error positions
     last_written: str | None = None  # registered side: the fingerprint flow-register wrote last
+    link: str | None = None  # where people reach it, shown in the report (a webhook's URL); not compared
 
     def fingerprint(self) -> str:
         """A digest of the fields: equal to `last_written` when the manifest did not change since the last write."""
@@ -43,6 +44,11 @@ class Item:
 def tagged(item, owner: list[str]) -> bool:
     """Ownership by tags, the default: `item` carries every one of `owner`."""
     return set(owner) <= set(item.tags)
+
+
+class Unavailable(Exception):
+    """Raised by a kind's `read`: this server has no things of the kind (webhooks outside Prefect Cloud). The
+    message says so; it is reported at the manifest's section of the kind, before any write."""
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@ Build and push output streams to the log as it comes, folded under GitHub Action
 reaches Docker on stdin only, so it never shows in a process list or an error message, and `docker
 login` writes it into a Docker config of the run's own (`private_config`), removed when the image stage
 ends: nothing of it stays in the user's `~/.docker/config.json` or a credential store.
+
+Every `docker` process runs with the variables of the run's settings (`private_config(environ)`, or
+`environ` given to a call made outside it), never this process's own.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,18 +51,21 @@ def docker_binary() -> str:
 
 
 _CONFIG: str | None = None  # DOCKER_CONFIG of the run's own, while private_config() is open
+_ENVIRON: Mapping[str, str] | None = None  # the run's variables, while private_config() is open
 
 
 @contextlib.contextmanager
-def private_config():
-    """Every Docker command inside uses a Docker config folder of its own, removed at the end: a copy of the
-    user's (so its logins and credential helpers still serve other registries, a private base image's
-    included), in which `login` writes into the file, never into a credential store."""
-    global _CONFIG
+def private_config(environ: Mapping[str, str]):
+    """Every Docker command inside runs with `environ` (the run's settings) and a Docker config folder of its
+    own, removed at the end: a copy of the user's (so its logins and credential helpers still serve other
+    registries, a private base image's included), in which `login` writes into the file, never into a
+    credential store."""
+    global _CONFIG, _ENVIRON
     if _CONFIG is not None:
         yield
         return
-    user = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
+    home = environ.get("HOME")
+    user = Path(environ.get("DOCKER_CONFIG") or (Path(home) if home else Path.home()) / ".docker") / "config.json"
     try:
         config = json.loads(user.read_text())
         if not isinstance(config, dict):
@@ -70,27 +76,30 @@ def private_config():
         fd = os.open(Path(folder) / "config.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
             json.dump(config, out)
-        _CONFIG = folder
+        _CONFIG, _ENVIRON = folder, environ
         try:
             yield
         finally:
-            _CONFIG = None
+            _CONFIG, _ENVIRON = None, None
 
 
-def _env(extra: dict | None = None) -> dict | None:
-    if _CONFIG is None and not extra:
-        return None
-    return {**os.environ, **({"DOCKER_CONFIG": _CONFIG} if _CONFIG else {}), **(extra or {})}
+def _env(extra: dict | None = None, environ: Mapping[str, str] | None = None) -> dict:
+    """The variables of a `docker` process: `environ`, or private_config's, with its config folder."""
+    base = environ if environ is not None else _ENVIRON
+    if base is None:
+        raise RuntimeError("a docker command outside private_config() needs the run's environ")
+    return {**base, **({"DOCKER_CONFIG": _CONFIG} if _CONFIG else {}), **(extra or {})}
 
 
-def _run(args: list[str], *, input: str | None = None, env: dict | None = None, timeout: float | None = None):
+def _run(args: list[str], *, input: str | None = None, env: dict | None = None, timeout: float | None = None,
+         environ: Mapping[str, str] | None = None):
     return subprocess.run([docker_binary(), *args], input=input, capture_output=True, text=True,
-                          env=env or _env(), timeout=timeout)
+                          env=env or _env(environ=environ), timeout=timeout)
 
 
-def _stream(args: list[str], *, what: str, env: dict | None = None, out=None) -> None:
-    """Run `docker ARGS`, copying its output to `out` line by line; raise DockerError on failure."""
-    out = out or sys.stderr
+def _stream(args: list[str], *, what: str, env: dict | None = None, out) -> None:
+    """Run `docker ARGS`, copying its output to `out` (the image stage's events) line by line; raise
+    DockerError on failure."""
     tail: deque[str] = deque(maxlen=15)
     process = subprocess.Popen([docker_binary(), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1,
@@ -105,10 +114,10 @@ def _stream(args: list[str], *, what: str, env: dict | None = None, out=None) ->
         raise DockerError(f"{what} failed (docker exit {process.returncode}); its last lines:\n  {last}")
 
 
-def daemon_answers() -> str | None:
+def daemon_answers(environ: Mapping[str, str] | None = None) -> str | None:
     """None if the engine answers; else why not (one line)."""
     try:
-        out = _run(["version", "--format", "{{.Server.Version}}"], timeout=30)
+        out = _run(["version", "--format", "{{.Server.Version}}"], timeout=30, environ=environ)
     except subprocess.TimeoutExpired:
         return "the Docker engine did not answer within 30 s"
     if out.returncode != 0:
@@ -118,7 +127,7 @@ def daemon_answers() -> str | None:
 
 
 def has_buildx() -> bool:
-    forced = os.environ.get(BUILDER_VARIABLE, "").strip().lower()
+    forced = _env().get(BUILDER_VARIABLE, "").strip().lower()
     if forced in ("classic", "buildx"):
         return forced == "buildx"
     try:
@@ -138,10 +147,11 @@ def buildx_driver() -> str | None:
 
 def gha_cache_available() -> tuple[bool, str]:
     """Whether buildx can use GitHub's cache here, and if not, why (for the log)."""
-    if os.environ.get("GITHUB_ACTIONS") != "true":
+    environ = _env()
+    if environ.get("GITHUB_ACTIONS") != "true":
         return False, "not under GitHub Actions"
-    if not os.environ.get("ACTIONS_RUNTIME_TOKEN") or not (
-            os.environ.get("ACTIONS_CACHE_URL") or os.environ.get("ACTIONS_RESULTS_URL")):
+    if not environ.get("ACTIONS_RUNTIME_TOKEN") or not (
+            environ.get("ACTIONS_CACHE_URL") or environ.get("ACTIONS_RESULTS_URL")):
         return False, ("ACTIONS_RUNTIME_TOKEN / ACTIONS_CACHE_URL are not exposed to this step "
                        "(run flow-register as a Docker action, or expose them with crazy-max/ghaction-github-runtime)")
     driver = buildx_driver()
@@ -165,8 +175,8 @@ def login(server: str, username: str, password: str) -> None:
         raise DockerError(f"docker login to {server} as {username} failed: {message.splitlines()[-1] if message else ''}")
 
 
-def image_exists(reference: str) -> bool:
-    return _run(["image", "inspect", "--format", "{{.Id}}", reference], timeout=60).returncode == 0
+def image_exists(reference: str, environ: Mapping[str, str] | None = None) -> bool:
+    return _run(["image", "inspect", "--format", "{{.Id}}", reference], timeout=60, environ=environ).returncode == 0
 
 
 def _common_args(build: Build) -> list[str]:
@@ -182,12 +192,12 @@ def _common_args(build: Build) -> list[str]:
     return args
 
 
-def build_classic(build: Build, out=None) -> None:
+def build_classic(build: Build, *, out) -> None:
     _stream(["build", *_common_args(build), build.context], what="docker build", env=_env({"DOCKER_BUILDKIT": "0"}),
             out=out)
 
 
-def build_buildx(build: Build, *, push: bool, gha_cache: bool, out=None) -> set[str]:
+def build_buildx(build: Build, *, push: bool, gha_cache: bool, out) -> set[str]:
     """One buildx build; with `push`, it pushes every tag itself (one upload, no local copy needed). Returns the
     digest buildx pushed (from its metadata file), when it says."""
     with tempfile.TemporaryDirectory(prefix="flow-register-buildx-") as folder:
@@ -223,5 +233,10 @@ def tag(source: str, target: str) -> None:
         raise DockerError(f"docker tag {source} {target} failed: {out.stderr.strip()}")
 
 
-def push(reference: str, out=None) -> None:
+def push(reference: str, *, out) -> None:
     _stream(["push", reference], what=f"docker push {reference}", out=out)
+
+
+def pull(reference: str, *, out) -> None:
+    """Pull `reference` (repository@sha256:...: that image and no other) into the engine."""
+    _stream(["pull", reference], what=f"docker pull {reference}", out=out)

@@ -242,13 +242,13 @@ def _prefixed(head: bytes, stream) -> Iterator[bytes]:
     yield from _file_chunks(stream)
 
 
-def from_engine(reference: str) -> Files:
+def from_engine(reference: str, environ) -> Files:
     """`docker image save REFERENCE`, read as it streams (layers come before the manifest.json that orders
     them, so each layer's entries are kept, then applied in that order). Both of Docker's formats: the
     classic one (`ID/layer.tar`, a repeated layer linked to its first copy) and the OCI layout
     (`blobs/sha256/...`, Docker 25 and later)."""
     process = subprocess.Popen([docker.docker_binary(), "image", "save", reference], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=dict(environ))
     budget = _Budget()
     layers: dict[str, list] = {}
     documents: dict[str, bytes] = {}
@@ -559,36 +559,40 @@ class _Anonymous(registries.Registry):
         return None
 
 
-def _registry_of(repository: registries.Repository) -> registries.Registry:
-    found = registries.for_repository(repository)
+def _registry_of(repository: registries.Repository, settings, secret) -> registries.Registry:
+    found = registries.for_repository(repository, settings, secret)
     # ECR and Artifact Registry hosts are the clouds' own (their tokens go nowhere else); any other: anonymous
-    return found if found.kind in ("ecr", "gcp") else _Anonymous(repository)
+    return found if found.kind in ("ecr", "gcp") else _Anonymous(repository, settings, secret)
 
 
-def reader(image=None, platform: str | None = None):
+def reader(image=None, platform: str | None = None, *, settings, secret):
     """How to read an image a deployment runs: ours (register.image.Image) from its registry by digest, or from
     the local engine by its content tag when it was not pushed; any other from the local engine, else from
-    its own registry, without the job's registry credentials."""
+    its own registry, without the job's registry credentials. `settings`: the run's variables (for Docker and
+    the registries); `secret`: told every registry token before it is used."""
+    environ = settings.environ
 
     @functools.cache
     def engine() -> bool:
-        return bool(docker.shutil.which("docker")) and docker.daemon_answers() is None
+        return bool(docker.shutil.which("docker")) and docker.daemon_answers(environ) is None
 
     def files_of(reference: str) -> Files:
+        if image is not None and reference in (getattr(image, "references", None) or {}).values():
+            reference = image.reference  # the same build, pushed to another repository (image.repositories)
         if image is not None and reference == image.reference and image.repository:
             if image.digest:  # the registry streams layers faster than `docker image save` writes them
-                return read(registries.for_repository(registries.Repository.parse(image.repository)),
+                return read(registries.for_repository(registries.Repository.parse(image.repository), settings, secret),
                             image.digest, platform)
             local = f"{image.repository}:{image.content_tag}"
-            if engine() and docker.image_exists(local):
-                return from_engine(local)
+            if engine() and docker.image_exists(local, environ):
+                return from_engine(local, environ)
             raise UnreadableImage("it is not built yet (dry run)")
-        if engine() and docker.image_exists(reference):
-            return from_engine(reference)
+        if engine() and docker.image_exists(reference, environ):
+            return from_engine(reference, environ)
         try:
             repository, at = _split(reference)
         except ValueError as error:
             raise UnreadableImage(str(error)) from None
-        return read(_registry_of(repository), at, platform)
+        return read(_registry_of(repository, settings, secret), at, platform)
 
     return files_of

@@ -10,8 +10,9 @@ The kind follows the repository's host:
 REGISTRY_USERNAME and REGISTRY_PASSWORD, when set, are for the one registry REGISTRY_HOST names (the
 action's `registry-host`): the workflow author says where they go, since the repository a run pushes
 to is the manifest's, which a pull request can change. They are used for any kind, but only when the
-environment's repository is on that host. Every password is masked (GitHub Actions) before it is
-used, and goes to Docker on stdin only.
+environment's repository is on that host. Every password is handed to `secret` (the report layer masks
+it under GitHub Actions and keeps it out of what it writes) before it is used, and goes to Docker on
+stdin only. The variables are the run's settings (register/settings.py), never this process's.
 
 Tags are looked up with the registry's HTTP API (`HEAD /v2/<name>/manifests/<tag>`): one request, no
 Docker needed, and the answer carries the digest the registry will serve. Credentials answer a
@@ -25,13 +26,15 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-import os
 import re
 import subprocess
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from register.report import github
+from register.settings import Settings
+
+Secret = Callable[[str], None]  # told each secret value as soon as it is known, before it is used
 
 MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.index.v1+json",
@@ -121,17 +124,17 @@ def same_registry(a: str, b: str) -> bool:
     return a == b or (a in _DOCKER_HUB_HOSTS and b in _DOCKER_HUB_HOSTS)
 
 
-def explicit_credentials(host: str | None = None) -> Credentials | None:
+def explicit_credentials(environ: Mapping[str, str], secret: Secret, host: str | None = None) -> Credentials | None:
     """REGISTRY_USERNAME/REGISTRY_PASSWORD, for the registry `host` when REGISTRY_HOST names it; else None."""
-    username = os.environ.get("REGISTRY_USERNAME") or ""
-    password = os.environ.get("REGISTRY_PASSWORD") or ""
+    username = environ.get("REGISTRY_USERNAME") or ""
+    password = environ.get("REGISTRY_PASSWORD") or ""
     if bool(username) != bool(password):
         missing = "REGISTRY_PASSWORD" if username else "REGISTRY_USERNAME"
         raise RegistryError(f"{missing} is not set: give both a registry username and a password, or neither")
     if not username:
         return None
-    github.mask(password)
-    bound = (os.environ.get("REGISTRY_HOST") or "").strip()
+    secret(password)
+    bound = (environ.get("REGISTRY_HOST") or "").strip()
     if not bound:
         raise RegistryError("REGISTRY_USERNAME and REGISTRY_PASSWORD are set, but not the registry they are for: set "
                             "REGISTRY_HOST (the action's registry-host input) to its host, e.g. ghcr.io; they are "
@@ -141,9 +144,10 @@ def explicit_credentials(host: str | None = None) -> Credentials | None:
     return Credentials(username, password, "REGISTRY_USERNAME/REGISTRY_PASSWORD")
 
 
-def docker_config_credentials(host: str) -> Credentials | None:
+def docker_config_credentials(environ: Mapping[str, str], secret: Secret, host: str) -> Credentials | None:
     """What `docker login` stored for `host` (a credential helper, or config.json's `auths`)."""
-    config_dir = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    home = environ.get("HOME")
+    config_dir = Path(environ.get("DOCKER_CONFIG") or (Path(home) if home else Path.home()) / ".docker")
     try:
         config = json.loads((config_dir / "config.json").read_text())
     except (OSError, ValueError):
@@ -157,29 +161,33 @@ def docker_config_credentials(host: str) -> Credentials | None:
         for key in keys:
             try:
                 out = subprocess.run([f"docker-credential-{helper}", "get"], input=key, capture_output=True,
-                                     text=True, timeout=30)
+                                     text=True, timeout=30, env=dict(environ))
             except (OSError, subprocess.TimeoutExpired):
                 break
             if out.returncode == 0:
                 found = json.loads(out.stdout)
-                github.mask(found.get("Secret"))
+                if found.get("Secret"):
+                    secret(found["Secret"])
                 return Credentials(found.get("Username", ""), found.get("Secret", ""), f"docker-credential-{helper}")
     for key in keys:
         auth = config.get("auths", {}).get(key, {}).get("auth")
         if auth:
             username, _, password = base64.b64decode(auth).decode().partition(":")
-            github.mask(password)
+            secret(password)
             return Credentials(username, password, "docker config")
     return None
 
 
 class Registry:
-    """A registry speaking the OCI distribution API; credentials from the environment, if any."""
+    """A registry speaking the OCI distribution API; credentials from the run's settings, if any. `secret` is
+    told every password and token before it is used."""
 
     kind = "registry"
 
-    def __init__(self, repository: Repository):
+    def __init__(self, repository: Repository, settings: Settings, secret: Secret):
         self.repository = repository
+        self.settings = settings
+        self.secret = secret
         self._credentials: Credentials | None = None
         self._credentials_read = False
         self._tokens: dict[str, str] = {}
@@ -190,7 +198,8 @@ class Registry:
     def credentials(self) -> Credentials | None:
         """The credentials to log Docker in with, masked; None: use what Docker already has."""
         if not self._credentials_read:
-            self._credentials = explicit_credentials(self.repository.host) or self._own_credentials()
+            self._credentials = explicit_credentials(self.settings.environ, self.secret, self.repository.host) \
+                or self._own_credentials()
             self._credentials_read = True
         return self._credentials
 
@@ -271,7 +280,7 @@ class Registry:
         return response
 
     def _basic(self) -> Credentials | None:
-        return self.credentials() or docker_config_credentials(self.repository.host)
+        return self.credentials() or docker_config_credentials(self.settings.environ, self.secret, self.repository.host)
 
     def _authorize(self, challenge: str, scope: str) -> str | None:
         """The Authorization header that answers the registry's challenge (Basic, or a Bearer token)."""
@@ -302,7 +311,7 @@ class Registry:
         token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             return None
-        github.mask(token)
+        self.secret(token)
         return f"Bearer {token}"
 
     def realm_may_have(self, realm: str) -> bool:
@@ -333,10 +342,10 @@ class Registry:
         if response.status_code < 400:
             return
         if response.status_code in (401, 403):
-            bound = os.environ.get("REGISTRY_HOST")
+            bound = self.settings.environ.get("REGISTRY_HOST")
             how = ("the credentials were refused" if self._basic()
                    else f"REGISTRY_USERNAME and REGISTRY_PASSWORD are for {bound} only, not {self.repository.host}"
-                   if bound and os.environ.get("REGISTRY_USERNAME")
+                   if bound and self.settings.environ.get("REGISTRY_USERNAME")
                    else "set REGISTRY_HOST, REGISTRY_USERNAME and REGISTRY_PASSWORD (action inputs registry-host, "
                         "registry-username and registry-password), or `docker login` first")
             raise RegistryError(f"{self.repository.host} refused to {doing} in {self.repository.path} "
@@ -353,18 +362,17 @@ class GcpRegistry(Registry):
     kind = "gcp"
 
     def _own_credentials(self) -> Credentials | None:
-        import google.auth
         import google.auth.exceptions
         import google.auth.transport.requests
 
         try:
-            creds, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+            creds = self.settings.google_credentials(["https://www.googleapis.com/auth/cloud-platform"])
             creds.refresh(google.auth.transport.requests.Request())
         except google.auth.exceptions.GoogleAuthError as error:
             raise RegistryError(f"no Google credentials for {self.repository.host}: {type(error).__name__}: "
                                 f"{str(error).splitlines()[0] if str(error) else ''} (use google-github-actions/auth "
                                 "or set GOOGLE_APPLICATION_CREDENTIALS)") from None
-        github.mask(creds.token)
+        self.secret(creds.token)
         return Credentials("oauth2accesstoken", creds.token, "google-auth default credentials")
 
 
@@ -373,18 +381,16 @@ class EcrRegistry(Registry):
 
     kind = "ecr"
 
-    def __init__(self, repository: Repository, account: str, region: str):
-        super().__init__(repository)
+    def __init__(self, repository: Repository, settings: Settings, secret: Secret, account: str, region: str):
+        super().__init__(repository, settings, secret)
         self.account = account
         self.region = region
         self._ecr = None
 
     def client(self):
         if self._ecr is None:
-            import boto3
-
-            # boto3 honours AWS_ENDPOINT_URL_ECR / AWS_ENDPOINT_URL itself (a local ECR, e.g. moto).
-            self._ecr = boto3.session.Session().client("ecr", region_name=self.region)
+            # The settings' keys and endpoint (AWS_ENDPOINT_URL_ECR / AWS_ENDPOINT_URL: a local ECR, e.g. moto).
+            self._ecr = self.settings.aws_client("ecr", region=self.region)
         return self._ecr
 
     def _call(self, doing: str, method: str, **kwargs):
@@ -407,8 +413,8 @@ class EcrRegistry(Registry):
                                 f"{error.response['Error'].get('Message', error)}") from None
         token = answer["authorizationData"][0]["authorizationToken"]
         username, _, password = base64.b64decode(token).decode().partition(":")
-        github.mask(password)
-        github.mask(token)
+        self.secret(password)
+        self.secret(token)
         return Credentials(username, password, f"ECR GetAuthorizationToken ({self.region})")
 
     def repository_exists(self) -> bool:
@@ -471,13 +477,13 @@ class EcrRegistry(Registry):
                              f"in {self.repository.path}: {message}")
 
 
-def for_repository(repository: Repository) -> Registry:
-    """The registry `repository` lives in, by its host."""
+def for_repository(repository: Repository, settings: Settings, secret: Secret) -> Registry:
+    """The registry `repository` lives in, by its host; its credentials from `settings`, each told to `secret`."""
     host = repository.host.split(":")[0]
     ecr = _ECR_HOST.match(host)
     if ecr:
         # The host names the region the registry is in: a token from any other region is refused.
-        return EcrRegistry(repository, ecr["account"], ecr["region"])
+        return EcrRegistry(repository, settings, secret, ecr["account"], ecr["region"])
     if _GCP_HOST.match(host):
-        return GcpRegistry(repository)
-    return Registry(repository)
+        return GcpRegistry(repository, settings, secret)
+    return Registry(repository, settings, secret)

@@ -15,13 +15,14 @@ more values or deeper than any real prefect.yaml is refused before it is read.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Mapping
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from register import files
+from register import fields, files
 from register import resources as res
 from register.importer import templates
 from register.importer.templates import DROPPED
@@ -44,7 +45,7 @@ _TRIGGER_KEYS = ("type", "name", "enabled", "expect", "match", "match_related", 
                  "threshold", "within", "parameters", "job_variables", "description", "metric", "triggers",
                  "require", "schedule_after")
 # What a prefect.yaml deployment may say that needs no conversion (prefect deploy fills it in itself)
-_IGNORED = {"flow_name", "build", "push", "pull", "schedule", "is_schedule_active"}
+_IGNORED = {"flow_name", "build", "push"}
 
 
 @dataclass
@@ -333,8 +334,7 @@ class _Importer:
             code = top_code
         if code is not None:
             out["code"] = code
-        known = {"name", "entrypoint", "description", "version", "tags", "parameters", "work_pool", "schedules",
-                 "triggers", "concurrency_limit", "paused", "enforce_parameter_schema"} | _IGNORED
+        known = {"name"} | fields.PREFECT_YAML_KEYS | _IGNORED  # what each deployment field reads (fields.py)
         for key in [k for k in entry if k not in known and entry[k] is not None]:
             self.warn(at + (key,), f"'{key}' is not converted: the manifest has no such setting", "unknown")
         return out
@@ -627,18 +627,13 @@ def _step(step) -> tuple[str, dict]:
 
 def _guess_pool_type(variables: dict) -> str | None:
     """A pool type from the shape of its cpu/memory variables; None when they could be several."""
-    if any(k in variables for k in ("cpu_request", "cpu_limit", "memory_request", "memory_limit")):
-        return "kubernetes"
-    if "mem_limit" in variables:
-        return "docker"
+    for pool_type in res.POOL_TYPES:  # a variable only one type's resources become names that type
+        own = set(pool_type.variables) - {v for t in res.POOL_TYPES if t is not pool_type for v in t.variables}
+        if own & set(variables):
+            return pool_type.name
     cpu, memory = variables.get("cpu"), variables.get("memory")
-    if isinstance(cpu, str) or isinstance(memory, str):
-        return "cloud-run-v2"
-    if isinstance(cpu, int) and cpu >= 128 and (memory is None or isinstance(memory, int)):
-        return "ecs"  # CPU units
-    if isinstance(cpu, float) or isinstance(memory, float):
-        return "azure-container-instance"
-    return None
+    return next((t.name for t in sorted(res.POOL_TYPES, key=lambda t: t.guess_order) if t.looks_like
+                 and t.looks_like(cpu, memory)), None)
 
 
 def _resource_candidates(pool_type: str, variables: dict) -> list[dict]:
@@ -654,6 +649,10 @@ def _resource_candidates(pool_type: str, variables: dict) -> list[dict]:
             cpus.insert(0, _number(float(cpu[:-1]) / 1000))
     if memory is not None:
         memories = [memory]
+        docker = re.fullmatch(r"([0-9]+)([kmg])", memory) if isinstance(memory, str) else None
+        if docker:  # docker's mem_limit: k, m and g are KiB, MiB and GiB
+            memory = f"{docker[1]}{docker[2].upper()}i"
+            memories.insert(0, memory)
         try:
             mib = res.parse_memory(memory if not isinstance(memory, float) else f"{memory}G")
         except res.UnitError:
@@ -677,11 +676,8 @@ _NOT_A_MANIFEST = {"duplicate-key", "environment-variable", "environment-secret"
 
 
 def pool_types() -> tuple[str, ...]:
-    """Every work pool type a manifest accepts: the schema's list, the one place they are declared."""
-    from register.manifest.schema import manifest_schema
-
-    shapes = manifest_schema()["$defs"]["work_pool"]["oneOf"]
-    return tuple(next(s for s in shapes if s.get("type") == "object")["properties"]["type"]["enum"])
+    """Every work pool type a manifest accepts: the declared ones (register/resources.py: POOL_TYPES)."""
+    return res.names()
 
 
 def read(path: Path) -> str:
@@ -759,7 +755,8 @@ HEADER = ("# yaml-language-server: $schema=https://raw.githubusercontent.com/org
           "manifest.schema.json\n# Converted from {source} by `flow-register import`.\n")
 
 
-def run(prefect_yaml: str, output: str | None, environment: str, pool_type_flags: list[str]) -> int:
+def run(prefect_yaml: str, output: str | None, environment: str, pool_type_flags: list[str],
+        environ: Mapping[str, str]) -> int:
     """The `import` command: convert, report what was left out, write, and validate what was written."""
     import sys
 
@@ -787,11 +784,11 @@ def run(prefect_yaml: str, output: str | None, environment: str, pool_type_flags
         return Exit.INVALID
     text = conversion.text(HEADER.format(source=source.name))
     return write_and_validate(text, target, conversion.root, conversion.variables, conversion.warnings,
-                              read_by="prefect deploy")
+                              read_by="prefect deploy", environ=environ)
 
 
 def write_and_validate(text: str, target: Path | None, root: Path, variables: list[str], warnings: list,
-                       *, read_by: str) -> int:
+                       *, read_by: str, environ: Mapping[str, str]) -> int:
     """The end of every import: report what was left out, write the manifest (to `target`, or print it), and
     validate what was written; the exit code."""
     import os
@@ -821,9 +818,9 @@ def write_and_validate(text: str, target: Path | None, root: Path, variables: li
         written = Path(file.name)
     # `{{ $VAR }}` and environment reads became `${VAR}`: read at deploy time, as the source read them. One not
     # set here is not a mistake in the manifest: what is written on its lines is left to the deploy that has it.
-    unset = [v for v in variables if not os.environ.get(v)]
+    unset = [v for v in variables if not environ.get(v)]
     try:
-        manifest = load_manifest(written, environ=os.environ)
+        manifest = load_manifest(written, environ=environ)
     finally:
         if target is None:
             written.unlink()

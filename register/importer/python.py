@@ -18,9 +18,11 @@ from __future__ import annotations
 import ast
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from register import resources as res
 from register.manifest.source import MAX_BYTES
 from register.problems import Problem
 
@@ -35,23 +37,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _SERVE_POOL = "serve"  # the process pool a served deployment is written for (a process worker runs it as serve did)
 
 # Prefect 2 infrastructure and Prefect 1 run configs -> the Prefect 3 work pool type that runs them
-POOL_TYPE = {"ECSTask": "ecs", "ECSRun": "ecs", "DockerContainer": "docker", "DockerRun": "docker",
-             "KubernetesJob": "kubernetes", "KubernetesRun": "kubernetes", "CloudRunJob": "cloud-run",
-             "CloudRunJobV2": "cloud-run-v2", "VertexAIJob": "vertex-ai", "VertexAIRun": "vertex-ai",
-             "AzureContainerInstanceJob": "azure-container-instance", "Process": "process", "LocalRun": "process",
-             "UniversalRun": None}
+# Prefect 2 infrastructure blocks and Prefect 1 run configs -> the work pool type (declared in resources.py)
+POOL_TYPE = {**{kind: t.name for t in res.POOL_TYPES for kind in t.prefect2}, "UniversalRun": None}
 # Their settings that are a job variable of the same name in the Prefect 3 worker's base job template
-SAME_VARIABLE = {"ecs": ("image", "env", "cluster", "task_role_arn", "execution_role_arn", "vpc_id", "launch_type",
-                         "stream_output", "configure_cloudwatch_logs", "cloudwatch_logs_options", "task_definition_arn"),
-                 "docker": ("image", "env", "networks", "volumes", "auto_remove", "image_pull_policy", "privileged",
-                            "mem_limit", "stream_output"),
-                 "kubernetes": ("image", "env", "namespace", "service_account_name", "image_pull_policy",
-                                "finished_job_ttl", "stream_output"),
-                 "cloud-run": ("image", "env", "region", "vpc_connector_name", "keep_job", "timeout", "args"),
-                 "cloud-run-v2": ("image", "env", "region", "vpc_connector_name", "keep_job", "timeout", "args"),
-                 "vertex-ai": ("image", "env", "region", "machine_type"),
-                 "azure-container-instance": ("image", "env", "resource_group_name", "subscription_id"),
-                 "process": ("env", "working_dir", "stream_output")}
+SAME_VARIABLE = {t.name: t.same_variables for t in res.POOL_TYPES}
 STORAGE = {"S3", "GCS", "Azure", "GitHub", "GitLab", "Bitbucket", "RemoteFileSystem", "LocalFileSystem", "SMB",
            "S3Bucket", "GcsBucket", "AzureBlobStorageContainer", "GitHubRepository", "GitLabRepository",
            "GitRepository", "Docker", "Local", "Git", "Module", "Webhook"}
@@ -1602,7 +1591,7 @@ HEADER = ("# yaml-language-server: $schema=https://raw.githubusercontent.com/org
           "manifest.schema.json\n# Converted from {source} by `flow-register import` (read, never run).\n")
 
 
-def run(script: str, output: str | None, environment: str) -> int:
+def run(script: str, output: str | None, environment: str, environ: Mapping[str, str]) -> int:
     """`flow-register import deploy.py`: convert, report what was left out, write, and validate what was written."""
     import sys
 
@@ -1621,4 +1610,5 @@ def run(script: str, output: str | None, environment: str) -> int:
         print(error, file=sys.stderr)
         return Exit.INVALID
     text = HEADER.format(source=source.name) + dump(result.manifest, {})
-    return write_and_validate(text, target, result.root, result.variables, result.warnings, read_by="the script")
+    return write_and_validate(text, target, result.root, result.variables, result.warnings, read_by="the script",
+                              environ=environ)

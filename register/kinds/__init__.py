@@ -10,9 +10,9 @@ of the two tuples (and its section of the manifest).
 from __future__ import annotations
 
 from register.engine.kind import Kind
-from register.kinds import deployment, variable
+from register.kinds import block, deployment, variable, webhook
 
-BEFORE_DEPLOYMENTS: tuple[Kind, ...] = (variable.KIND,)
+BEFORE_DEPLOYMENTS: tuple[Kind, ...] = (variable.KIND, block.KIND, webhook.KIND)
 AFTER_DEPLOYMENTS: tuple[Kind, ...] = ()
 DEPLOYMENTS: Kind = deployment.KIND
 # Every kind in dependency order, and by name.

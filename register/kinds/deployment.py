@@ -15,10 +15,10 @@ name, same id), so what the server has afterwards is exactly the manifest's, wha
 from __future__ import annotations
 
 import dataclasses
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from register import fields as deployment_fields
 from register import models
 from register.desired import DEPLOYMENT_FIELDS, FIELDS, SCHEMA_LABEL, STATE_LABEL, State, body
 from register.engine import planner
@@ -32,26 +32,7 @@ from register.server import Server, ServerError
 def registered(raw: dict, flow: str, automations: list[dict], owner_tags: list[str]) -> State:
     """What the server has for one deployment (`raw` as /deployments/filter returns it) and the
     automations it owns."""
-    limit = (raw.get("global_concurrency_limit") or {}).get("limit") or raw.get("concurrency_limit")
-    fields = {
-        "work_pool": raw.get("work_pool_name"),
-        "work_queue": raw.get("work_queue_name"),
-        "job_variables": raw.get("job_variables") or {},
-        "parameters": raw.get("parameters") or {},
-        "parameter_schema": raw.get("parameter_openapi_schema"),
-        "schedules": [models.registered_schedule(s) for s in raw.get("schedules") or []],
-        "triggers": automation.fingerprints(automations),
-        "tags": list(raw.get("tags") or []),
-        "description": raw.get("description") or None,
-        "entrypoint": raw.get("entrypoint"),
-        "pull_steps": raw.get("pull_steps") or None,
-        "concurrency_limit": limit,
-        # the server fills in grace_period_seconds: null when not given, as the manifest leaves it
-        "concurrency_options": raw.get("concurrency_options") or None,
-        "enforce_parameter_schema": raw.get("enforce_parameter_schema", True),
-        "paused": bool(raw.get("paused")),
-        "version": raw.get("version"),
-    }
+    fields = deployment_fields.registered(raw, automations)
     owned = set(owner_tags) <= set(fields["tags"])
     labels = raw.get("labels") or {}
     return State(flow, raw["name"], fields, id=str(raw["id"]), owned=owned, automations=automations,
@@ -60,33 +41,7 @@ def registered(raw: dict, flow: str, automations: list[dict], owner_tags: list[s
 
 # -- comparing ----------------------------------------------------------------------------------------
 
-def _canonical(value) -> str:
-    return json.dumps(value, sort_keys=True)
-
-
-def _same_schedules(want: list[dict], have: list[dict]) -> bool:
-    if len(want) != len(have):
-        return False
-    left = list(have)
-    for w in want:
-        match = next((h for h in left if models.schedule_matches(w, h)), None)
-        if match is None:
-            return False
-        left.remove(match)
-    return True
-
-
-def same(name: str, want, have) -> bool:
-    """Whether field `name` (not triggers) is the same on both sides, as far as the manifest controls it."""
-    if name == "schedules":
-        return _same_schedules(want, have)
-    if name == "tags":
-        return sorted(set(want)) == sorted(set(have))
-    if name == "concurrency_options":  # unset and Prefect's default (ENQUEUE, the server's grace period) agree
-        plain = lambda options: {k: v for k, v in (options or {}).items() if v is not None} or \
-            {"collision_strategy": "ENQUEUE"}  # noqa: E731
-        return plain(want) == plain(have)
-    return _canonical(want) == _canonical(have)
+same = deployment_fields.same  # declared per field in register/fields.py
 
 
 def compare(want: State, have: State) -> list[Change]:

@@ -14,7 +14,7 @@ import jsonschema
 from register import code, models
 from register import resources as res
 from register.flows import FlowNotFound, Schemas, read_flow
-from register.manifest import schema
+from register.manifest import blocks, schema, webhooks
 from register.manifest.document import Manifest
 from register.manifest.resolve import (BANNED_CHARACTERS, COMMAND_LINE, PLACEHOLDERS, Deployment, Overrides,
                                        environment_names, resolve)
@@ -48,6 +48,8 @@ def check(manifest: Manifest, environment: str | None = None, overrides: Overrid
     declared = environment_names(data)
     _names_and_environments(report, data, declared)
     _variables(report, data, declared)
+    webhooks.check(report, data, declared)
+    blocks.check(report, data, declared, manifest.source)
     _image(report, manifest, data)
     code.check_secrets(report, manifest.data)
     if environment is not None and environment not in declared:
@@ -63,6 +65,7 @@ def check(manifest: Manifest, environment: str | None = None, overrides: Overrid
                 "only")
     _paths(report, manifest, data)
     flows = _flows(report, manifest, data, Schemas() if parameters else None)
+    _unused_pools(report, data, environment, overrides)
     for env in [environment] if environment else declared:
         deployments = resolve(data, env, overrides, manifest.source.nulls)
         _collisions(report, data, env, deployments)
@@ -107,7 +110,7 @@ def _environments_using(path: tuple, declared: list[str]) -> list[str]:
     `x-` block is used only where an alias repeats it, and each alias is a path of its own)."""
     if path[:1] == ("environments",) and len(path) > 1:
         return [path[1]]
-    if path[:1] == ("deployments",) and len(path) > 3 and path[2] == "environments":
+    if path[:1] in (("deployments",), ("blocks",)) and len(path) > 3 and path[2] == "environments":
         return [path[3]]
     if path and isinstance(path[0], str) and path[0].startswith("x-"):
         return []
@@ -229,6 +232,8 @@ def _image(report: ProblemReport, manifest: Manifest, data: dict) -> None:
         if not spec:
             continue
         _repository(report, path, spec.get("repository"))
+        for pool, repository in (spec.get("repositories") or {}).items():
+            _repository(report, path + ("repositories", pool), repository, key=())
         dockerfile = spec.get("dockerfile")
         if dockerfile and dockerfile != "auto" and not manifest.outside(dockerfile) and \
                 not (manifest.root / dockerfile).is_file():
@@ -252,7 +257,26 @@ def _image(report: ProblemReport, manifest: Manifest, data: dict) -> None:
 _REGISTRY_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]+)?|\[[0-9A-Fa-f:]+\](:[0-9]+)?")
 
 
-def _repository(report: ProblemReport, path: tuple, repository) -> None:
+def _unused_pools(report: ProblemReport, data: dict, environment: str | None, overrides) -> None:
+    """A work pool in `image.repositories` that no deployment of the environments it applies to runs on: a
+    typo, or a pool renamed, would otherwise leave that pool's deployments on the default repository."""
+    top = (data.get("image") or {}).get("repositories") or {}
+    for env in [environment] if environment else environment_names(data):
+        own = ((data["environments"].get(env) or {}).get("image") or {}).get("repositories")
+        pools = own if own is not None else top
+        path = ("environments", env, "image", "repositories") if own is not None else ("image", "repositories")
+        if not pools:
+            continue
+        used = {d.work_pool for d in resolve(data, env, overrides, report.manifest.source.nulls) if d.work_pool}
+        for pool in pools:
+            if pool not in used:
+                report.at(path + (pool,), f"no deployment of environment '{env}' runs on work pool '{pool}', so "
+                                          f"nothing pulls from its repository; its deployments use "
+                                          f"{one_of(sorted(used)) if used else 'no work pool'}",
+                          "image-repositories-pool", key=True, severity="warning")
+
+
+def _repository(report: ProblemReport, path: tuple, repository, key: tuple = ("repository",)) -> None:
     """The repository as deploy reads it, so that what validates can be built and pushed."""
     from register.image.registries import Repository
 
@@ -267,7 +291,7 @@ def _repository(report: ProblemReport, path: tuple, repository) -> None:
         template = ("; a Prefect template is filled by Prefect after flow-register has named, built and pushed the "
                     "image: write the repository, or ${VAR} for a variable of the environment flow-register runs in"
                     if "{{" in repository else "")
-        report.at(path + ("repository",), f"image repository {error}{template}", "image-repository")
+        report.at(path + key, f"image repository {error}{template}", "image-repository")
 
 
 def _paths(report: ProblemReport, manifest: Manifest, data: dict) -> None:

@@ -8,8 +8,10 @@ from functools import cached_property
 from pathlib import Path
 
 from register.flows import FlowNotFound, read_flow
+from register.manifest.blocks import Block, resolve_blocks
 from register.manifest.resolve import Deployment, Overrides, Variable, environment_names, resolve, resolve_variables
 from register.manifest.source import Source
+from register.manifest.webhooks import Webhook, resolve_webhooks
 from register.problems import Problem
 
 
@@ -92,6 +94,13 @@ class Manifest:
     def variables(self, environment: str) -> list[Variable] | None:
         """The variables of `environment`; None when the manifest has no `variables:` (it manages none)."""
         return resolve_variables(self.usable if self.usable is not None else self.data, environment)
+
+    def webhooks(self, environment: str) -> list[Webhook] | None:
+        """The Cloud webhooks of `environment`; None when the manifest has no `webhooks:` (it manages none)."""
+        return resolve_webhooks(self.usable if self.usable is not None else self.data, environment)
+    def blocks(self, environment: str) -> list[Block] | None:
+        """The block documents of `environment`; None when the manifest has no `blocks:` (it manages none)."""
+        return resolve_blocks(self.usable if self.usable is not None else self.data, environment)
 
     def _from_source(self, deployment: Deployment) -> None:
         facts = read_flow(self.root, deployment.entrypoint)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from register import fields
+
 OWNER_TAG = "managed-by:flow-register"
 DEFAULT_NAME_TEMPLATE = "{name}"
 PLACEHOLDERS = ("name", "environment", "project")
@@ -76,27 +78,6 @@ class Deployment:
                 return self.origins[path[:cut]] + tuple(path[cut:])
         return ("deployments", self.index)
 
-    def as_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "flow": self.flow,
-            "entrypoint": self.entrypoint,
-            "work_pool": self.work_pool,
-            "work_pool_type": self.work_pool_type,
-            "work_queue": self.work_queue,
-            "job_variables": self.job_variables,
-            "parameters": self.parameters,
-            "schedules": self.schedules,
-            "triggers": self.triggers,
-            "tags": self.tags,
-            "description": self.description,
-            "version": self.version,
-            "concurrency_limit": self.concurrency_limit,
-            "concurrency_options": self.concurrency_options,
-            "enforce_parameter_schema": self.enforce_parameter_schema,
-            "paused": self.paused,
-        }
-
 
 def ownership_tags(project: str, environment: str) -> list[str]:
     return [OWNER_TAG, f"project:{project}", f"environment:{environment}"]
@@ -127,14 +108,6 @@ def _written(value, path: tuple, nulls) -> object:
     if isinstance(value, list):
         return [_written(v, path + (i,), nulls) for i, v in enumerate(value)]
     return value
-
-
-def _concurrency(setting) -> tuple[int | None, dict | None]:
-    """concurrency_limit as Prefect takes it: the limit, and the options when the mapping form gives any."""
-    if not isinstance(setting, dict):
-        return setting, None
-    options = {k: setting[k] for k in ("collision_strategy", "grace_period_seconds") if k in setting}
-    return setting.get("limit"), {"collision_strategy": "ENQUEUE", **options} if options else None
 
 
 def environment_names(manifest: dict) -> list[str]:
@@ -193,31 +166,12 @@ def resolve(manifest: dict, environment: str, overrides: Overrides | None = None
             if getattr(overrides, name) not in (None, ""):
                 _merge(merged, origins, layer, (COMMAND_LINE, overrides.label(name)))
 
-        pool = merged.get("work_pool")
-        pool_name, pool_type = (pool.get("name"), pool.get("type")) if isinstance(pool, dict) else (pool, None)
-        tags = list(dict.fromkeys([*merged.get("tags", []), *ownership_tags(project, environment)]))
-        concurrency_limit, concurrency_options = _concurrency(merged.get("concurrency_limit"))
         result.append(Deployment(
             name=render_name(merged.get("name_template", DEFAULT_NAME_TEMPLATE), entry["name"], environment, project),
             manifest_name=entry["name"],
             index=index,
-            entrypoint=entry["entrypoint"],
-            work_pool=pool_name,
-            work_pool_type=pool_type,
-            work_queue=merged.get("work_queue"),
-            resources=merged.get("resources", {}),
-            job_variables=merged.get("job_variables", {}),
-            parameters=merged.get("parameters", {}),
-            schedules=merged.get("schedules", []),
-            triggers=merged.get("triggers", []),
-            tags=tags,
-            description=merged.get("description"),
-            version=merged.get("version"),
-            concurrency_limit=concurrency_limit,
-            concurrency_options=concurrency_options,
-            enforce_parameter_schema=merged.get("enforce_parameter_schema", True),
-            paused=merged.get("paused"),
-            code=merged.get("code"),
+            # every deployment field's setting (register/fields.py)
+            **fields.resolved(merged, entry, ownership_tags(project, environment)),
             origins=origins,
         ))
     return result

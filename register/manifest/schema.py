@@ -121,6 +121,9 @@ def problems_of(error: ValidationError, source: Source) -> list[Problem]:
                                          f"of MiB; got {describe(error.instance)}", "resources-unit")]
         inner = best_match(context) if context else None
         return problems_of(inner, source) if inner is not None else [source.problem(path, error.message, "schema")]
+    if kind == "type" and path[:1] == ("webhooks",) and path[-1] == "template":
+        return [source.problem(path, f"{where} must be Jinja text that renders to the event's JSON, or a mapping "
+                                     f"(the event: {{event, resource}}); got {describe(error.instance)}", "type")]
     if kind == "type":
         wanted = schema.get("type")
         wanted = [wanted] if isinstance(wanted, str) else [t for t in wanted if t != "null"]  # null = remove
@@ -146,6 +149,15 @@ def problems_of(error: ValidationError, source: Source) -> list[Problem]:
         if path[:1] == ("variables",) and path[-1] == "name":
             return [source.problem(path, f"{where} '{error.instance}' is not a variable name: use lower-case letters, "
                                          "digits, '-' and '_' (Prefect's rule), e.g. 'aws_region'", "name")]
+        if path[:1] == ("webhooks",) and path[-1] == "service_account_id":
+            return [source.problem(path, f"{where} '{error.instance}' is not a service account's id: a UUID, e.g. "
+                                         "'3fa85f64-5717-4562-b3fc-2c963f66afa6' (Cloud's Service Accounts page)",
+                                   "webhook-service-account")]
+        if path[:1] == ("webhooks",) and path[-1] == "name":
+            return [source.problem(path, f"{where} must be one line of text without control characters", "name")]
+        if path[:1] == ("blocks",) and path[-1] == "name":
+            return [source.problem(path, f"{where} '{error.instance}' is not a block name: use lower-case letters, "
+                                         "digits and '-' (Prefect's rule), e.g. 'aws-prod'", "name")]
         if path and path[-1] == "name":
             return [source.problem(path, f"{where} '{error.instance}' may not contain '/', '%', '&', '>' or '<'",
                                    "name")]
@@ -195,6 +207,20 @@ def usable_part(data: dict, found: list[ValidationError], dropped: set | None = 
                 _remove(pruned, path)
         elif path == ["variables"]:
             pruned.pop("variables", None)
+        elif path[:1] == ["webhooks"] and len(path) >= 2:
+            if error.validator == "required" or len(path) == 2 or path[2] == "name":
+                pruned["webhooks"][path[1]] = None
+            else:
+                _remove(pruned, path)
+        elif path == ["webhooks"]:
+            pruned.pop("webhooks", None)
+        elif path[:1] == ["blocks"] and len(path) >= 2:
+            if error.validator == "required" or len(path) == 2 or path[2] in ("name", "type"):
+                pruned["blocks"][path[1]] = None
+            else:
+                _remove(pruned, path)
+        elif path == ["blocks"]:
+            pruned.pop("blocks", None)
         elif path[:1] == ["environments"] and len(path) >= 2:
             if len(path) == 2:
                 pruned["environments"][path[1]] = {}

@@ -51,6 +51,9 @@ class Source:
     # `${NAME}` with NAME not set and no default: name -> [(path, (line, col))] of each use. Not problems
     # yet: whether one is an error depends on the environment being checked (checks.unset_variables).
     unset: dict[str, list[tuple[Path_, tuple[int, int]]]] = field(default_factory=dict)
+    # A string that took an environment variable, as written (`${NAME}`), by path: a block's secret field
+    # must be exactly one reference, never a literal (register/manifest/checks.py, `_blocks`).
+    written: dict[Path_, str] = field(default_factory=dict)
 
     def where(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
         """The position of `path`, or of its nearest written ancestor when it was not written."""
@@ -157,7 +160,10 @@ class _Walker:
             self.report(_position(node), f"'{node.value}' is not a finite number; the Prefect API (JSON) has no "
                                          "NaN or infinity", "number")
             return node.value  # kept as written: what the schema then says at this place is not repeated
-        return self.substitute(node, value, path) if isinstance(value, str) and "${" in value else value
+        if isinstance(value, str) and "${" in value:
+            self.source.written[path] = value
+            return self.substitute(node, value, path)
+        return value
 
     def mapping(self, node: yaml.MappingNode) -> dict:
         """key -> (key node, value node). Merged keys (`<<: *anchor`) come first, the earlier of two merged
@@ -235,7 +241,7 @@ class _Walker:
                                          f"${{NAME:-default}} (or $${{ for a literal '${{')", "environment-variable")
         for name in unset:
             self.source.unset.setdefault(name, []).append((path, _position(node)))
-        for name in secrets:
+        for name in secrets if path[:1] != ("blocks",) else ():  # a block's secret field is where it belongs
             self.source.problems.append(Problem(
                 self.source.file, *_position(node), f"environment variable '{name}' looks like a secret: its value "
                 "would be stored in the deployment as plain text for anyone who can read it; give runs the secret "

@@ -29,6 +29,9 @@ class Outcome:
     writes: int = 0
     retries: int = 0
     busy_window: int | None = None  # when the server answered busy: the fewest requests then let in flight
+    budget: float | None = None  # requests a minute the run kept to (register/server/budget.py); None: none
+    refused: int = 0  # answers 429 (a rate limit)
+    lowered_to: float | None = None  # the lowest budget the 429s taught
     seconds: float = 0.0
     image_how: str | None = None  # says how the image was made, when the image stage was not asked to
     smoke: list = field(default_factory=list)  # register.smoke.SmokeRun of each smoke run, after applying
@@ -67,10 +70,29 @@ def _describe_schedule(s: dict) -> str:
     return what
 
 
+MAX_DIFF_LINES = 40
+
+
+def _text_diff(name: str, before: str, after: str) -> list[str]:
+    """A change of text of several lines (a webhook's template) as the lines removed (-) and added (+), with
+    one line of context around each; at most MAX_DIFF_LINES of them."""
+    import difflib
+
+    lines = [line.rstrip("\n") for line in difflib.unified_diff(before.splitlines(), after.splitlines(), n=1,
+                                                                  lineterm="")][2:]  # no ---/+++ header
+    hunk = lambda line: f"{name}, from line {line.split('+')[1].split(',')[0].split()[0]}:"  # noqa: E731
+    shown = [hunk(line) if line.startswith("@@") else f"  {line}" for line in lines]
+    if len(shown) > MAX_DIFF_LINES:
+        shown = shown[:MAX_DIFF_LINES] + [f"  ... {len(shown) - MAX_DIFF_LINES} more lines of the diff"]
+    return shown or [f"{name} changed only in its line endings"]
+
+
 def change_lines(change: Change) -> list[str]:
     """What changed in one field, as short lines: keys of mappings, items of lists, scalars."""
     before, after = github.redacted(change.before), github.redacted(change.after)  # before a cut can split one
     name = change.field
+    if getattr(change, "secret", False):  # register/kinds/block.py: never a value, never a digest of one
+        return [f"{name}: secret changed"]
     if name == "parameter_schema":
         return ["parameter_schema: the flow's parameters changed in source"]
     if name == "schedules":
@@ -81,6 +103,8 @@ def change_lines(change: Change) -> list[str]:
         if names(before) == names(after):
             return [f"triggers: {names(after)} changed"]
         return [f"triggers: {names(before)} -> {names(after)}"]
+    if isinstance(before, str) and isinstance(after, str) and "\n" in before + after:
+        return _text_diff(name, before, after)
     if name == "tags":
         added = [t for t in after if t not in before]
         removed = [t for t in before if t not in after]
@@ -123,7 +147,8 @@ def text(outcome: Outcome) -> str:
 def step_line(step) -> str:
     """One write as it happens."""
     if step.resource != "deployment":
-        return f"  {step.action} {step.resource} {github.visible(step.name)}"
+        link = f": {github.visible(step.link)}" if step.link else ""
+        return f"  {step.action} {step.resource} {github.visible(step.name)}{link}"
     return f"  {step.action} {github.visible(step.name)} ({step.id})"
 
 
@@ -142,6 +167,11 @@ def _rows(rows: list[tuple], details: dict[int, list[str]]) -> list[str]:
         for line in details.get(index, []):
             lines.append(" " * (4 + widths[0]) + line)
     return lines
+
+
+def link(action: Action) -> str | None:
+    """Where people reach the thing (a webhook's URL: Cloud gives it when it creates one)."""
+    return next((i.link for i in (action.desired, action.registered) if getattr(i, "link", None)), None)
 
 
 def _details(action: Action) -> list[str]:
@@ -165,7 +195,8 @@ def table(outcome: Outcome) -> str:
         details = {}
         for action in plan.of(kind.name):
             rows.append((action.kind, github.visible(action.name), ", ".join(action.changed)))
-            if extra := _details(action):
+            # the URL in the terminal and the JSON, not in Markdown: a summary or a comment travels further
+            if extra := ([f"url: {github.visible(url)}"] if (url := link(action)) else []) + _details(action):
                 details[len(rows) - 1] = extra
         lines += _rows(rows, details) if len(rows) > 1 else [f"  (no {kind.plural})"]
         if kept := plan.kept_other.get(kind.plural):
@@ -197,6 +228,9 @@ def summary_line(outcome: Outcome) -> str:
     if outcome.busy_window is not None:
         # SQLite takes one write at a time: a few busy answers are normal there, and cost little.
         requests += f", {outcome.retries} sent again when the server was busy, down to {outcome.busy_window} at once"
+    if outcome.refused:
+        requests += f", {outcome.refused} refused by the rate limit (429), budget lowered to " \
+                    f"{outcome.lowered_to:.0f} a minute"
     counts = (f"{plan.count('create')} to create, {plan.count('update')} to update, "
               f"{plan.count('unchanged')} unchanged, {plan.count('delete')} to delete")
     if outcome.dry_run:
@@ -256,7 +290,9 @@ def as_json(outcome: Outcome) -> dict:
         "dry_run": outcome.dry_run,
         "image": None if image is None or not getattr(image, "reference", None) else {
             "reference": image.reference, "content_tag": image.content_tag, "built": image.built,
-            "pushed": image.pushed, "why": getattr(image, "why", None)},
+            "pushed": image.pushed, "why": getattr(image, "why", None),
+            # every repository the image is in (image.repositories) -> what runs from it
+            **({"references": image.references} if len(getattr(image, "references", None) or {}) > 1 else {})},
         "deployments": [{
             "name": a.name,
             "flow": a.flow,
@@ -273,13 +309,15 @@ def as_json(outcome: Outcome) -> dict:
         "summary": {"create": plan.count("create"), "update": plan.count("update"),
                     "unchanged": plan.count("unchanged"), "delete": plan.count("delete")},
         "requests": {"reads": outcome.reads, "writes": outcome.writes, "retries": outcome.retries,
-                     "busy_window": outcome.busy_window},
+                     "busy_window": outcome.busy_window, "per_minute": outcome.budget, "refused": outcome.refused,
+                     "lowered_to": outcome.lowered_to},
     }
     for kind in other_kinds(plan):  # e.g. "variables": [...], "variables_kept": [...]
         out[kind.plural] = [{
             "name": a.name, "id": a.id, "action": a.kind, "applied": outcome.applied(a), "changes": a.changed,
             "diff": {c.field: {"from": c.before, "to": c.after} for c in a.changes},
-            **({"notes": a.notes} if a.notes else {}), "drift": a.drift} for a in plan.of(kind.name)]
+            **({"notes": a.notes} if a.notes else {}), "drift": a.drift,
+            **({"url": link(a)} if link(a) else {})} for a in plan.of(kind.name)]
         out[f"{kind.plural}_kept"] = [{"name": i.name, "id": i.id} for i in plan.kept_other.get(kind.plural, [])]
     if outcome.uploads:
         out["code"] = [u.as_dict() for u in outcome.uploads]
@@ -310,6 +348,8 @@ def github_outputs(outcome: Outcome) -> dict[str, str]:
             else planned("unchanged")  # noqa: E731
     return {
         "image": github.redact(getattr(image, "reference", None) or ""),
+        # the image in each repository of image.repositories, default's included: {repository: reference}
+        "images": json.dumps(github.redacted(getattr(image, "references", None) or {}), separators=(",", ":")),
         # redacted before it is JSON: a secret with a quote or a backslash is escaped in the JSON text
         "plan": json.dumps(github.redacted(as_json(outcome)), separators=(",", ":")),
         "deployments": json.dumps(github.redacted(deployments_list(outcome)), separators=(",", ":")),

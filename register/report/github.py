@@ -24,9 +24,24 @@ import secrets
 import sys
 import unicodedata
 import uuid
+from dataclasses import dataclass
 
 from register.problems import Problem
 
+
+@dataclass(frozen=True)
+class Context:
+    """What this module needs of the run's GitHub context (settings.GitHub has it all)."""
+
+    active: bool = False  # a GitHub Actions step: the runner reads workflow commands
+    workspace: str | None = None  # GITHUB_WORKSPACE, where annotations' paths start
+    output: str | None = None  # GITHUB_OUTPUT
+    step_summary: str | None = None  # GITHUB_STEP_SUMMARY
+
+
+# Set once where the program starts (the CLI, the action's entry, the launcher), from its settings: like the
+# masks and the commands-off token below, it is about this process's output streams, which are one per process.
+_context = Context()
 _resume: str | None = None  # the token that turns workflow commands back on, while they are off
 _masked: set[str] = set()  # every value masked: never shown in the summary, the comment or the outputs
 
@@ -39,8 +54,15 @@ class Command(str):
         return self
 
 
+def use(context) -> None:
+    """This run's GitHub context (a settings.GitHub, or a `Context`); outside Actions none is needed."""
+    global _context
+    _context = Context(active=bool(context.active), workspace=context.workspace, output=context.output,
+                       step_summary=context.step_summary)
+
+
 def active() -> bool:
-    return os.environ.get("GITHUB_ACTIONS") == "true"
+    return _context.active
 
 
 def _escape_data(text: str) -> str:
@@ -73,7 +95,7 @@ def commands_off(stream=None) -> None:
 def _repository_path(file: str) -> str:
     """GitHub places an annotation by its path from the repository root; the tool may run in a
     subfolder (the action's working-directory) and names files relative to it."""
-    workspace = os.environ.get("GITHUB_WORKSPACE")
+    workspace = _context.workspace
     if not workspace:
         return file
     path = os.path.relpath(os.path.abspath(file), os.path.abspath(workspace))
@@ -262,7 +284,7 @@ def group(title: str, stream=None):
 
 
 def set_outputs(outputs: dict[str, str]) -> None:
-    path = os.environ.get("GITHUB_OUTPUT")
+    path = _context.output
     if not path:
         return
     with open(path, "a", encoding="utf-8") as out:
@@ -276,7 +298,7 @@ def set_outputs(outputs: dict[str, str]) -> None:
 
 
 def add_summary(markdown: str) -> None:
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    path = _context.step_summary
     if path:
         with open(path, "a", encoding="utf-8") as out:
             out.write(redact(markdown).rstrip() + "\n")

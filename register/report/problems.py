@@ -10,7 +10,7 @@ from register.report import github
 
 
 # Problems about a secret written where it does not belong: the line itself may hold it
-_SECRET_RULES = {"code-secret", "code-credentials"}
+_SECRET_RULES = {"code-secret", "code-credentials", "block-secret"}
 
 
 def _excerpt(problem: Problem) -> str:

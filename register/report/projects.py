@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from register.report import github
 from register.report import formats
 from register.report.comment import upsert_comment
-from register.report.reporters import REPORTERS, GitHub, Reporter, secret_values
+from register.report.reporters import FORMATS, GitHub, Reporter, secret_values
 from register.settings import Settings
 
 
@@ -27,7 +27,8 @@ class Part:
 class Projects(Reporter):
     def __init__(self, output: str, settings: Settings, *, comment: bool = False):
         self.json = output == "json"
-        self.main = REPORTERS[output]()
+        github.use(settings.github)  # GitHub's commands, outputs and summary: as these settings say
+        self.main = FORMATS[output]()
         gh = settings.github
         self.github = GitHub(settings) if gh.active or gh.output or gh.step_summary or comment else None
         if self.github:
@@ -64,6 +65,9 @@ class Projects(Reporter):
 
     def note(self, text):
         self.main.note(text)
+
+    def output(self, text):
+        self.main.output(text)
 
     def planned(self, outcome):
         self.main.planned(outcome)

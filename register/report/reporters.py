@@ -1,7 +1,10 @@
 """Reporters: what a run shows, chosen by name. They format what the engine hands them; they never decide,
 and the engine never prints.
 
-    reporter = choose("text", settings)     # text | json, plus GitHub's commands under Actions
+    reporter = choose("text", settings)     # a name of FORMATS, plus GitHub's commands under Actions
+
+FORMATS is the one list of output formats: the CLI's `--output` choices and help, and the format the action
+logs in, come from it. A new event is a method of `Reporter`; `Reporters` hands every event on by itself.
 """
 
 from __future__ import annotations
@@ -25,13 +28,18 @@ class Reporter:
     def problems(self, problems: list[Problem]) -> None: ...
 
     def secrets(self, secrets: list[str]) -> None:
-        """Values never to be shown (GitHub masks them in the log)."""
+        """Values never to be shown: kept out of all the report layer writes (GitHub masks them in the log)."""
+        for secret in secrets:
+            github.mask(secret)
 
     @contextlib.contextmanager
     def phase(self, title: str):
         yield
 
     def note(self, text: str) -> None: ...
+
+    def output(self, text: str) -> None:
+        """A tool's own output as it comes (Docker's build log): for people, never in a JSON document."""
 
     def planned(self, outcome: formats.Outcome) -> None: ...
 
@@ -45,11 +53,18 @@ class Reporter:
 class Text(Reporter):
     """For people: problems with the offending line, the plan table, each write, a summary line."""
 
+    help = "the plan as a table, each write, a summary line"
+
     def problems(self, problems):
         print_problems(problems)
 
     def note(self, text):
         print(text, file=sys.stderr, flush=True)
+
+    def output(self, text):
+        sys.stderr.write(text)
+        if text.endswith("\n"):
+            sys.stderr.flush()
 
     def planned(self, outcome):
         print(formats.table(outcome), flush=True)
@@ -77,6 +92,8 @@ class Text(Reporter):
 class Json(Text):
     """For machines: the outcome as one JSON document on stdout; notes and problems on stderr."""
 
+    help = "one JSON document on stdout (notes and problems on stderr)"
+
     def planned(self, outcome):
         pass
 
@@ -99,10 +116,6 @@ class GitHub(Reporter):
     def phase(self, title):
         return github.group(title)
 
-    def secrets(self, secrets):
-        for secret in secrets:
-            github.mask(secret)
-
     def finished(self, outcome):
         formats.write_github(outcome)
         if outcome.result is not None and not outcome.result.ok:
@@ -122,14 +135,10 @@ class GitHub(Reporter):
 
 
 class Reporters(Reporter):
-    """Several reporters as one."""
+    """Several reporters as one: each event goes to every one of them, in order."""
 
     def __init__(self, *reporters: Reporter):
         self.reporters = reporters
-
-    def problems(self, problems):
-        for r in self.reporters:
-            r.problems(problems)
 
     @contextlib.contextmanager
     def phase(self, title):
@@ -138,32 +147,44 @@ class Reporters(Reporter):
                 stack.enter_context(r.phase(title))
             yield
 
-    def note(self, text):
-        for r in self.reporters:
-            r.note(text)
-
-    def secrets(self, secrets):
-        for r in self.reporters:
-            r.secrets(secrets)
-
+    # A link (a webhook's URL) makes events with no other key: a secret under GitHub Actions, masked before
+    # any reporter prints it (GitHub's `secrets`; elsewhere it is shown, for the sender to be given).
     def planned(self, outcome):
+        plan = getattr(outcome, "plan", None)
+        if links := [link for a in getattr(plan, "actions", []) if (link := formats.link(a))]:
+            self.secrets(links)
         for r in self.reporters:
             r.planned(outcome)
 
     def step(self, step):
+        if link := getattr(step, "link", None):
+            self.secrets([link])
         for r in self.reporters:
             r.step(step)
 
-    def finished(self, outcome):
+
+def _fan_out(event: str):
+    def each(self, *args, **kwargs):
         for r in self.reporters:
-            r.finished(outcome)
-
-    def failed(self, message, title):
-        for r in self.reporters:
-            r.failed(message, title)
+            getattr(r, event)(*args, **kwargs)
+    each.__name__ = event
+    return each
 
 
-REPORTERS = {"text": Text, "json": Json}
+# Every event of Reporter; each but `phase` (a context, entered in each reporter above) is handed on as it is.
+EVENTS = tuple(name for name, value in vars(Reporter).items() if callable(value) and not name.startswith("_"))
+for _event in EVENTS:
+    if _event not in vars(Reporters):
+        setattr(Reporters, _event, _fan_out(_event))
+
+# --output NAME: the one list of output formats (the CLI's choices and help, the action's log)
+FORMATS: dict[str, type[Reporter]] = {"text": Text, "json": Json}
+FOR_PEOPLE = "text"  # the CLI's default, and what the action logs (its outputs carry the JSON)
+
+
+def formats_help() -> str:
+    return "; ".join(f"{name}: {reporter.help}" for name, reporter in FORMATS.items())
+
 
 # A variable named like this holds a secret (the manifest warns when it names one in `${...}`): the runner
 # masks the job's secrets in the log, but not in the summary, the comment or the outputs.
@@ -179,7 +200,8 @@ def secret_values(environ) -> list[str]:
 def choose(name: str, settings: Settings, *, comment: bool = False) -> Reporter:
     """The reporter called `name`, with GitHub's beside it when the run is a GitHub Actions step (or is
     given its output files, as `act` and the tests do); `comment`: the plan on the pull request too."""
-    main = REPORTERS[name]()
+    github.use(settings.github)  # GitHub's commands, outputs and summary: as these settings say
+    main = FORMATS[name]()
     gh = settings.github
     if gh.active or gh.output or gh.step_summary or comment:
         reporter = GitHub(settings, comment=comment)

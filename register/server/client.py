@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import math
 import random
 import threading
 import time
@@ -28,7 +29,7 @@ import httpx
 
 from register import http
 from register.problems import Invalid, Problem
-from register.server import cloud
+from register.server import budget, cloud
 from register.server.pace import Window, places
 from register.server.profile import active_profile
 
@@ -50,10 +51,11 @@ class ServerError(Exception):
     """A request failed. `status` is the HTTP status, or None when the server could not be reached;
     `transient` when the server kept failing (5xx, 429, timeouts) until the retries ran out."""
 
-    def __init__(self, message: str, status: int | None = None, *, transient: bool = False):
+    def __init__(self, message: str, status: int | None = None, *, transient: bool = False, rule: str | None = None):
         super().__init__(message)
         self.status = status
         self.transient = transient
+        self.rule = rule  # a failure of its own kind, named in the report as [rule]
 
     @property
     def unreachable(self) -> bool:
@@ -70,6 +72,20 @@ def _secret_forms(secret: str, *, basic: bool = False) -> set[str]:
     return {f for f in forms if len(f) >= 4}
 
 
+@contextlib.contextmanager
+def _hidden(secrets: list[str]):
+    """A ServerError raised inside has every form of `secrets` replaced by ***."""
+    try:
+        yield
+    except ServerError as error:
+        text = str(error)
+        forms = sorted({f for s in secrets for f in _secret_forms(s) | {s.encode("unicode_escape").decode()}},
+                       key=len, reverse=True)
+        for form in forms:
+            text = text.replace(form, "***")
+        raise ServerError(text, error.status, transient=error.transient) from None
+
+
 @dataclass(frozen=True)
 class Connection:
     url: str
@@ -80,6 +96,16 @@ class Connection:
     # ... and how long while nothing has answered yet: a refused connection, an unknown host or a dropped
     # packet at first contact is a wrong URL or a server not started far more often than a restart.
     first_contact_seconds: float = 10.0
+    # requests a minute (register/server/budget.py): None, the default for the URL (Prefect Cloud's: 150;
+    # a self-hosted server: none); 0, none
+    requests_per_minute: float | None = None
+
+    @property
+    def budget(self) -> float | None:
+        """The requests a minute this run keeps to (None: no budget until a 429)."""
+        if self.requests_per_minute is None:
+            return float(budget.DEFAULT_CLOUD) if cloud.scope(self.url) else None
+        return self.requests_per_minute or None
 
     @property
     def display_url(self) -> str:
@@ -175,7 +201,20 @@ def connection_from_environment(environ: Mapping[str, str]) -> Connection:
 
     return Connection(url.rstrip("/"), setting("PREFECT_API_KEY"), setting("PREFECT_API_AUTH_STRING"),
                       timeout=seconds("PREFECT_API_REQUEST_TIMEOUT", 30.0),
-                      retry_seconds=seconds("FLOW_REGISTER_RETRY_SECONDS", 120.0))
+                      retry_seconds=seconds("FLOW_REGISTER_RETRY_SECONDS", 120.0),
+                      requests_per_minute=_requests_per_minute(setting("FLOW_REGISTER_REQUESTS_PER_MINUTE")))
+
+
+def _requests_per_minute(value: str | None) -> float | None:
+    """--requests-per-minute (FLOW_REGISTER_REQUESTS_PER_MINUTE): a whole number, 0 for none; None: the default."""
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise Invalid([Problem("--requests-per-minute", 0, 0,
+                               f"--requests-per-minute must be a whole number of requests a minute (0: no budget), not "
+                               f"'{value[:40]}'; Prefect Cloud's limits per account are Hobby 625, Starter 1250, Team "
+                               f"2500, Pro 5000, shared with production's flow runs", "request-budget")])
+    return float(value)
 
 
 def _workspace_url(url: str | None, account: str | None, workspace: str | None, cloud_api: str) -> str:
@@ -206,6 +245,17 @@ def _may_have_arrived(error: Exception | None, status: int | None) -> bool:
     return not isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
 
 
+def _retry_after(response: httpx.Response | None) -> float | None:
+    """The answer's Retry-After in seconds (HTTP allows a date too: then None, and the backoff applies)."""
+    if response is None or not response.headers.get("Retry-After"):
+        return None
+    try:
+        seconds = float(response.headers["Retry-After"])
+    except ValueError:
+        return None
+    return min(max(0.0, seconds), 600.0) if math.isfinite(seconds) else None
+
+
 def _maintenance(response: httpx.Response) -> bool:
     """Prefect Cloud's answer while it is under maintenance (Prefect's client waits these out)."""
     return response.headers.get("Prefect-Maintenance", "").lower() == "true"
@@ -231,6 +281,10 @@ class Server:
         self._answered = False  # the server has answered a request (any status) in this run
         self._fastest = float("inf")  # the fastest answer: the network's share of a round trip
         self._served: dict[str, float] = {}  # each kind of write: the server's time for it (smoothed)
+        where = cloud.scope(connection.url)
+        self.budget = budget.shared(where[1] if where else connection.url, connection.budget)
+        # Asked before every write is sent (the deploy lease's: raises when it may have lapsed)
+        self.before_write: Callable[[], None] | None = None
 
     @property
     def url(self) -> str:
@@ -258,13 +312,16 @@ class Server:
     # -- requests ------------------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, json=None, doing: str,
-                recover: Callable[[], object] | None = None, counted: bool = True):
+                recover: Callable[[], object] | None = None, counted: bool = True, priority: bool = False,
+                attempted: Callable[[float], None] | None = None):
         """Send one request, retried until it succeeds or the deadline passes; the parsed JSON answer.
 
         `recover`, for a write that is not safe to repeat: called before a retry when an attempt may have
         reached the server; what it returns (not None) is taken as the answer instead of writing again.
         `counted`: whether the report counts it and it waits its turn in the window (the deploy lease's
         requests are not the deploy's, and a renewal must not queue behind a narrowed window).
+        `priority`: sent ahead of the requests budget's queue (the lease's renewal and release).
+        `attempted`: told when each attempt is sent (monotonic seconds).
         """
         write = not (method == "GET" or path.endswith("/filter"))
         if counted:
@@ -283,8 +340,15 @@ class Server:
             error: Exception | None = None
             response = None
             windows = self._windows_of(method, path, write) if counted else []
+            # The run's own pacing (the budget's tokens) is not the server failing: not counted in its deadline.
+            sent, paced = self.budget.take(priority=priority)
+            deadline += paced
             with places(windows, self._gap(method, path) if write else 0.0) as slot:
+                if write and counted and self.before_write is not None:
+                    self.before_write()
                 began = time.monotonic()
+                if attempted is not None:
+                    attempted(began)
                 try:
                     response = self._client.request(method, path.lstrip("/"), json=json,
                                                     headers=self._csrf_headers(method))
@@ -319,12 +383,13 @@ class Server:
             # failure, attempts back off from 0.1 s to 10 s apart.
             busy = counted and status in BUSY_STATUSES
             wait = 0.0 if busy and attempt == 1 else \
-                min(10.0, 0.1 * 2 ** (attempt - 1 - busy)) * random.uniform(0.5, 1.0)
-            if response is not None and response.headers.get("Retry-After"):
-                try:
-                    wait = max(wait, float(response.headers["Retry-After"]))
-                except ValueError:
-                    pass
+                min(1.0 if priority else 10.0, 0.1 * 2 ** (attempt - 1 - busy)) * random.uniform(0.5, 1.0)
+            retry_after = _retry_after(response)
+            if retry_after is not None:
+                # the lease's renewal asks again as soon as the server says, not after a growing backoff
+                wait = retry_after if priority and status == 429 else max(wait, retry_after)
+            if status == 429:  # the account's limit: the whole run waits, and sends less (budget.py)
+                self.budget.refused_after(sent, retry_after)
             if response is not None and _maintenance(response):
                 # Prefect Cloud's maintenance: asked again every few seconds until the deadline, whatever
                 # Retry-After says, so a window shorter than it announced is not waited out in full.
@@ -407,6 +472,15 @@ class Server:
             return ServerError(f"{doing}: Prefect Cloud was under maintenance (Prefect-Maintenance) for all of the "
                                f"{seconds:.0f}s this run waits (FLOW_REGISTER_RETRY_SECONDS); run again when it has "
                                "ended", response.status_code, transient=True)
+        if response.status_code == 429:
+            budget_now = self.budget.per_minute
+            kept = f"; this run kept to {budget_now:.0f} requests a minute" if budget_now else ""
+            return ServerError(
+                f"{doing}: the Prefect server refused it for its rate limit (429 Too Many Requests) for all of the "
+                f"{seconds:.0f}s this run retries a request (FLOW_REGISTER_RETRY_SECONDS){tried}{kept}. On Prefect "
+                "Cloud the limit is the account's, spent by every client of it (production's flow runs too): run "
+                "again when they are quieter, or with a lower --requests-per-minute (input requests-per-minute)",
+                429, transient=True, rule="rate-limit")
         failed = self._status_error(response, doing)
         return ServerError(f"{failed}{tried}", failed.status, transient=True)
 
@@ -624,6 +698,137 @@ class Server:
             if error.status != 404:  # already gone (perhaps by an attempt whose answer was lost)
                 raise
 
+    # -- Prefect Cloud webhooks (Cloud's API: POST /webhooks/, POST /webhooks/filter, PUT and DELETE
+    #    /webhooks/{id}; an open-source server has none and answers 404) -------------------------------
+
+    def webhooks(self) -> list[dict]:
+        """Every webhook of the workspace: their ownership is in their descriptions, which no filter selects."""
+        return self._paged("/webhooks/filter", {}, "reading webhooks")
+
+    def webhook_url(self, slug: str) -> str:
+        """The URL other systems call: Cloud's API host, /hooks/, the slug Cloud gave the webhook."""
+        parts = urlsplit(self.connection.url)
+        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/hooks/{quote(str(slug), safe='')}"
+
+    def create_webhook(self, payload: dict) -> dict:
+        """Create a webhook; if an attempt's answer was lost, the one it made (same name and description,
+        whose ownership line holds the fingerprint of this write) instead of a second one."""
+        name = payload["name"]
+
+        def made_already():
+            return next((w for w in self.webhooks() if w.get("name") == name
+                         and w.get("description") == payload["description"]), None)
+
+        return self.request("POST", "/webhooks/", json=payload, recover=made_already,
+                            doing=f"creating webhook '{name}'")
+
+    def update_webhook(self, webhook_id: str, payload: dict) -> None:
+        self.request("PUT", f"/webhooks/{quote(webhook_id, safe='')}", json=payload,
+                     doing=f"updating webhook '{payload['name']}'")
+
+    def delete_webhook(self, webhook_id: str, name: str) -> None:
+        try:
+            self.request("DELETE", f"/webhooks/{quote(webhook_id, safe='')}", doing=f"deleting webhook '{name}'")
+        except ServerError as error:
+            if error.status != 404:  # already gone (perhaps by an attempt whose answer was lost)
+                raise
+
+    # -- blocks (register/kinds/block.py) ------------------------------------------------------------
+    # A block document's data may hold secrets: every write's error is stripped of them (`hiding`), since a
+    # server's refusal may echo the request (Prefect's 422 carries the request body).
+
+    def block_documents(self, slugs: list[str], names: list[str], ids: list[str]) -> list[dict]:
+        """Named block documents of these types, and those of these ids, with their secrets (held in memory
+        only, to compare them with the manifest's)."""
+        found: dict[str, dict] = {}
+        if slugs and names:
+            for raw in self._paged("/block_documents/filter", {
+                    "include_secrets": True, "block_types": {"slug": {"any_": sorted(set(slugs))}},
+                    "block_documents": {"name": {"any_": sorted(set(names))}, "is_anonymous": {"eq_": False}}},
+                    "reading blocks"):
+                found[str(raw["id"])] = raw
+        missing = sorted(set(ids) - set(found))
+        if missing:
+            for raw in self._paged("/block_documents/filter", {
+                    "include_secrets": True, "block_documents": {"id": {"any_": missing}}}, "reading blocks"):
+                found[str(raw["id"])] = raw
+        return list(found.values())
+
+    def block_document(self, slug: str, name: str) -> dict | None:
+        """One block document by type and name (without its secrets), or None."""
+        try:
+            return self.request("GET", f"/block_types/slug/{quote(slug, safe='')}/block_documents/name/"
+                                       f"{quote(name, safe='')}", doing=f"reading block '{slug}/{name}'")
+        except ServerError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def block_type_id(self, slug: str) -> str | None:
+        try:
+            return str(self.request("GET", f"/block_types/slug/{quote(slug, safe='')}",
+                                    doing=f"reading block type '{slug}'")["id"])
+        except ServerError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def create_block_type(self, block_type: dict) -> str:
+        """Register a block type (409: registered meanwhile, by an attempt whose answer was lost or by
+        another run: that one)."""
+        slug = block_type["slug"]
+        try:
+            return str(self.request("POST", "/block_types/", json=block_type,
+                                    doing=f"registering block type '{slug}'")["id"])
+        except ServerError as error:
+            if error.status == 409 and (found := self.block_type_id(slug)):
+                return found
+            raise
+
+    def block_schema_id(self, checksum: str, version: str) -> str | None:
+        try:
+            return str(self.request("GET", f"/block_schemas/checksum/{quote(checksum, safe='')}?version="
+                                           f"{quote(version, safe='')}", doing="reading a block schema")["id"])
+        except ServerError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def create_block_schema(self, schema: dict, slug: str) -> str:
+        """Register a block schema; the server answers an existing one of the same checksum with it."""
+        return str(self.request("POST", "/block_schemas/", json=schema,
+                                doing=f"registering the schema of block type '{slug}'")["id"])
+
+    def create_block_document(self, payload: dict, slug: str, hiding: list[str]) -> dict:
+        """Create a block document; if an attempt's answer was lost, the one it made (found by name)."""
+        name = payload["name"]
+        with _hidden(hiding):
+            return self.request("POST", "/block_documents/", json=payload, recover=lambda: self.block_document(
+                slug, name), doing=f"creating block '{slug}/{name}'")
+
+    def update_block_document(self, block_id: str, payload: dict, key: str, hiding: list[str]) -> None:
+        with _hidden(hiding):
+            self.request("PATCH", f"/block_documents/{quote(block_id, safe='')}", json=payload,
+                         doing=f"updating block '{key}'")
+
+    def delete_block_document(self, block_id: str, key: str) -> None:
+        try:
+            self.request("DELETE", f"/block_documents/{quote(block_id, safe='')}", doing=f"deleting block '{key}'")
+        except ServerError as error:
+            if error.status != 404:  # already gone (perhaps by an attempt whose answer was lost)
+                raise
+
+    def variable(self, name: str) -> dict | None:
+        try:
+            return self.request("GET", f"/variables/name/{quote(name, safe='')}", doing=f"reading variable '{name}'")
+        except ServerError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def tagged_variables(self, tag: str) -> list[dict]:
+        return self._paged("/variables/filter", {"variables": {"tags": {"all_": [tag]}}}, "reading variables")
+
     def create_work_pool(self, name: str, pool_type: str, base_job_template: dict) -> dict:
         return self.request("POST", "/work_pools/",
                             json={"name": name, "type": pool_type, "base_job_template": base_job_template},
@@ -646,7 +851,14 @@ class Server:
 
 
 class Lease:
-    """A held deploy lease; `lost` is set when the server no longer knows it (renewal refused)."""
+    """A held deploy lease; `lost` is set when the server no longer knows it (renewal refused).
+
+    Renewed every LEASE_SECONDS / 4, ahead of every other request (the requests budget's priority), and
+    again as soon as a Retry-After allows when the server refuses. `held_until` is when the lease lapses at
+    the earliest: LEASE_SECONDS after the last renewal the server took was sent. Every write asks `check`
+    first: once the lease may lapse before the write is answered (the server has refused its renewals for
+    a while, e.g. an account over its rate limit), the run stops before that write, so nothing is ever
+    written by a run whose lease another run may hold."""
 
     def __init__(self, server: Server, name: str, project: str, environment: str):
         self.server = server
@@ -654,8 +866,33 @@ class Lease:
         self.what = f"project '{project}' in environment '{environment}'"
         self.id: str | None = None
         self.lost: str | None = None
+        self.held_until = 0.0
+        self.renewed = 0  # renewals the server took, for the tests and the report
+        # a write is sent only while the lease holds for this much longer (the renewals have had three chances to
+        # get through by then: a SQLite server busy with the deploy's own writes can hold one for 30 s)
+        self.margin = min(server.connection.timeout, LEASE_SECONDS / 6)
+        self._attempt = 0.0
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
+
+    def _attempted(self, when: float) -> None:
+        self._attempt = when
+
+    def check(self) -> None:
+        """Raise, before a write is sent, when the lease is lost or may lapse before the write is answered."""
+        if self.lost:
+            raise ServerError(self.lost, transient=True, rule="deploy-lease")
+        left = self.held_until - time.monotonic()
+        if left >= self.margin:
+            return
+        refused = self.server.budget.refused
+        why = f" ({refused} answers 429 Too Many Requests in this run: the rate limit)" if refused else ""
+        ago = LEASE_SECONDS - left
+        raise ServerError(
+            f"stopped before the next write: the server has not taken a renewal of the deploy lease '{self.name}' "
+            f"for {ago:.0f}s{why}, and it lapses {LEASE_SECONDS}s after the last one; a write now could land after "
+            "another run took it. Nothing more was written; run again (it converges). On Prefect Cloud the rate "
+            "limit is the account's: production's flow runs spend it too", transient=True, rule="deploy-lease")
 
     def _increment(self) -> dict | None:
         """The lease, or None when the slot is taken (423)."""
@@ -663,7 +900,7 @@ class Lease:
             return self.server.request(
                 "POST", "/v2/concurrency_limits/increment-with-lease",
                 json={"names": [self.name], "slots": 1, "mode": "concurrency", "lease_duration": LEASE_SECONDS},
-                doing=f"taking the deploy lease of {self.what}", counted=False)
+                doing=f"taking the deploy lease of {self.what}", counted=False, attempted=self._attempted)
         except ServerError as error:
             if error.status == 423:
                 return None
@@ -691,6 +928,7 @@ class Lease:
                 continue
             if answer is not None:
                 self.id = answer["lease_id"]
+                self.held_until = self._attempt + LEASE_SECONDS
                 self._check_limit()
                 break
             left = deadline - time.monotonic()
@@ -709,6 +947,7 @@ class Lease:
             self.server._sleep(min(left, 2.0))
         self._renewer = threading.Thread(target=self._renew, name="deploy-lease", daemon=True)
         self._renewer.start()
+        self.server.before_write = self.check
 
     def _check_limit(self) -> None:
         """The limit is what makes the lease exclusive; a server user can change it. The server grants a
@@ -736,29 +975,37 @@ class Lease:
             f"(`prefect gcl delete {self.name}`) and flow-register makes it again", 423)
 
     def _renew(self) -> None:
-        while not self._stop.wait(LEASE_SECONDS / 4):
+        every = LEASE_SECONDS / 4
+        while not self._stop.wait(max(0.0, self.held_until - LEASE_SECONDS + every - time.monotonic())):
             try:
                 self.server.request("POST", f"/v2/concurrency_limits/leases/{self.id}/renew",
                                     json={"lease_duration": LEASE_SECONDS}, doing="renewing the deploy lease",
-                                    counted=False)
+                                    counted=False, priority=True, attempted=self._attempted)
             except ServerError as error:
                 if error.status in (404, 410):
                     self.lost = (f"the deploy lease '{self.name}' expired before this run ended (the server did "
                                  "not hear from it in time); stopped before the next write: run again")
                     return
+                self._stop.wait(1.0)  # refused for all of the retry time: asked again while the run lasts
+            else:
+                self.held_until = self._attempt + LEASE_SECONDS
+                self.renewed += 1
 
     def _release_id(self, lease_id: str) -> None:
         try:
             self.server.request("POST", "/v2/concurrency_limits/decrement-with-lease", json={"lease_id": lease_id},
-                                doing="releasing the deploy lease", counted=False)
+                                doing="releasing the deploy lease", counted=False, priority=True)
         except ServerError as error:
             if error.status not in (404, 410):
                 raise
 
     def release(self) -> None:
         self._stop.set()
+        if self.server.before_write == self.check:
+            self.server.before_write = None
         if self._renewer is not None:
-            self._renewer.join()
+            # a renewal still retrying (the server refusing) is not waited for: the lease is released or lapses
+            self._renewer.join(timeout=2.0)
         if self.id is not None and self.lost is None:
             with contextlib.suppress(ServerError):  # it expires by itself
                 self._release_id(self.id)

@@ -21,7 +21,7 @@ DESIGN_INPUTS = ["environment", "manifest", "working-directory", "work-pool", "c
                  "prefect-api-auth-string", "registry-username", "registry-password", "aws-region"]
 ADDED_INPUTS = ["comment", "github-token", "preview", "preview-active", "destroy", "concurrency", "lock-wait",
                 "smoke", "smoke-timeout", "runtime", "registry-host", "changed-since", "prefect-account-id",
-                "prefect-workspace-id"]
+                "prefect-workspace-id", "rollback", "requests-per-minute"]
 DESIGN_OUTPUTS = ["image", "plan", "deployments", "created", "updated", "unchanged", "deleted"]
 
 

@@ -43,7 +43,7 @@ def runner_reads(output: str) -> list[tuple[str, str]]:
 def fresh_commands(monkeypatch):
     monkeypatch.setattr(github, "_resume", None)
     monkeypatch.setattr(github, "_masked", set())
-    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    github.use(github.Context(active=True))  # as the CLI or the action's entry sets it under GitHub Actions
 
 
 @pytest.mark.parametrize("forged", FORGED)

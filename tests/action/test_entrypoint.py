@@ -39,10 +39,11 @@ def test_kebab_and_snake_case_inputs_both_map_onto_the_command_line():
 
 def test_comment_preview_concurrency_and_lock_wait_map_onto_flags():
     environ = {**REQUIRED, "INPUT_COMMENT": "true", "INPUT_PREVIEW": "pr-12", "INPUT_CONCURRENCY": "4",
-               "INPUT_LOCK_WAIT": "90", "INPUT_PREVIEW_ACTIVE": "true"}
+               "INPUT_LOCK_WAIT": "90", "INPUT_PREVIEW_ACTIVE": "true", "INPUT_REQUESTS_PER_MINUTE": "300"}
     assert command_line(read_inputs(environ)) == [
         "deploy", "--file", "flows.yaml", "--environment", "dev", "--build", "auto", "--output", "text",
-        "--preview", "pr-12", "--concurrency", "4", "--lock-wait", "90", "--comment", "--preview-active"]
+        "--preview", "pr-12", "--concurrency", "4", "--lock-wait", "90", "--requests-per-minute", "300", "--comment",
+        "--preview-active"]
 
 
 def test_smoke_and_its_timeout_map_onto_flags_and_a_bad_timeout_is_an_input_problem():
@@ -63,7 +64,7 @@ def test_destroy_with_a_preview_runs_destroy_instead_of_deploy():
 def test_every_input_problem_at_once_with_the_valid_choices():
     environ = {"INPUT_ENVIRONMENT": "dev", "INPUT_DRYRUN": "true", "INPUT_BUILD": "sometimes", "INPUT_PUSH": "maybe",
                "INPUT_CPU": "1", "INPUT_cpu": "2", "INPUT_CONCURRENCY": "0", "INPUT_LOCK-WAIT": "soon",
-               "INPUT_DESTROY": "true"}
+               "INPUT_DESTROY": "true", "INPUT_REQUESTS_PER_MINUTE": "a lot"}
     with pytest.raises(InputError) as raised:
         read_inputs(environ)
     problems = str(raised.value).splitlines()
@@ -77,7 +78,9 @@ def test_every_input_problem_at_once_with_the_valid_choices():
     assert "input 'lock-wait' must be a number of seconds, 0 or more; got 'soon'" in problems
     assert any(p.startswith("input 'destroy' deletes a preview's deployments and needs input 'preview'")
                for p in problems), problems
-    assert len(problems) == 8
+    assert "input 'requests-per-minute' must be a whole number of requests a minute, 0 for no budget; got 'a lot'" \
+        in problems
+    assert len(problems) == 9
 
 
 def test_defaults_come_from_action_yml_and_an_expression_default_counts_as_empty():
@@ -105,11 +108,11 @@ def test_inputs_become_the_engines_environment_and_empty_ones_leave_it_alone():
 
 def test_secrets_are_masked_first_and_only_under_github_actions(tmp_path, monkeypatch, capsys):
     summary = tmp_path / "summary.md"
-    monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    # the environment the entry is given is the one it reads: this process's is not looked at
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     environ = {"INPUT_ENVIRONMENT": "dev", "INPUT_PREFECT_API_URL": "https://user:url%25pw@prefect.example/api",
                "INPUT_REGISTRY-PASSWORD": "line-one\nline-two", "INPUT_BUILD": "bogus",
-               "GITHUB_STEP_SUMMARY": str(summary)}
+               "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
     assert entry.main(environ) == 1
     out = capsys.readouterr().out.splitlines()
     masks = [line for line in out if line.startswith("::add-mask::")]
@@ -121,9 +124,8 @@ def test_secrets_are_masked_first_and_only_under_github_actions(tmp_path, monkey
            "'never'; got 'bogus'" in out
     assert "Nothing was registered." in summary.read_text()
 
-    monkeypatch.delenv("GITHUB_ACTIONS")
     monkeypatch.setattr(github, "_resume", None)
-    entry.main({**environ, "GITHUB_STEP_SUMMARY": ""})
+    entry.main({**environ, "GITHUB_ACTIONS": "", "GITHUB_STEP_SUMMARY": ""})
     assert "add-mask" not in capsys.readouterr().out
 
 

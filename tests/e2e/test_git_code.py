@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from register.local_server import free_port
+from devtools.local_server import free_port
 from support.services import services_env
 from support.worker import BIN, api, create_docker_pool, run_to_end
 

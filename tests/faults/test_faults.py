@@ -110,7 +110,7 @@ def test_a_server_that_stays_down_is_the_servers_failure_and_writes_nothing(proj
 
 def test_an_address_nothing_answers_at_fails_after_first_contact_not_the_whole_retry_time(project, api):
     """A wrong URL or a server not started is told after 10 s of refused connections, not after 120 s."""
-    from register.local_server import free_port
+    from devtools.local_server import free_port
 
     url = f"http://127.0.0.1:{free_port()}/api"
     result = project.deploy(api_url=url)

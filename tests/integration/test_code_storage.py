@@ -25,7 +25,7 @@ import boto3
 import httpx
 import pytest
 
-from register.local_server import free_port
+from devtools.local_server import free_port
 
 from support.registration import Api
 from support.services import services_env

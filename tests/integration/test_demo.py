@@ -1,28 +1,32 @@
-"""`flow-register demo`, the main job: a server of its own, the example's pools, every environment
-deployed; a second run finds everything unchanged and writes nothing."""
+"""The demo (`python -m devtools.demo`, the README's first command): a server of its own, the example's pools,
+every environment deployed; a second run finds everything unchanged and writes nothing."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from support.registration import CLI, client_env
+from support.registration import client_env
+
+TOP = Path(__file__).resolve().parents[2]  # the repository's top, where the README's command runs
 
 pytestmark = pytest.mark.integration
 
 
 def test_demo_deploys_the_example_and_a_second_run_changes_nothing(tmp_path):
-    from register.local_server import free_port, running
+    from devtools.local_server import free_port, running
 
     home = tmp_path / "demo"
     env = client_env(None, tmp_path / "client-home", FLOW_REGISTER_DEMO_HOME=str(home))
     port = free_port()
 
     def demo(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([CLI, "demo", "--port", str(port), *args], env=env, capture_output=True, text=True,
-                              timeout=300)
+        return subprocess.run([sys.executable, "-m", "devtools.demo", "--port", str(port), *args], env=env, cwd=TOP,
+                              capture_output=True, text=True, timeout=300)
 
     try:
         first = demo()

@@ -349,7 +349,7 @@ def test_without_a_url_it_stops_and_never_starts_a_server(project):
 
 
 def test_an_unreachable_server_is_the_servers_failure_not_the_manifests(project):
-    from register.local_server import free_port
+    from devtools.local_server import free_port
 
     url = f"http://127.0.0.1:{free_port()}/api"
     result = project.cli("deploy", "-e", "dev", api_url=url, FLOW_REGISTER_RETRY_SECONDS="2")
@@ -387,7 +387,7 @@ def test_the_api_key_and_auth_string_are_never_printed(project, tmp_path):
 
     echo = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EchoesHeaders)
     threading.Thread(target=echo.serve_forever, daemon=True).start()
-    from register.local_server import free_port
+    from devtools.local_server import free_port
 
     try:
         outputs = []

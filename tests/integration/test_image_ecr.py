@@ -15,7 +15,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 import register.image as image_stage
-from register.local_server import free_port
+from support import stages
+from devtools.local_server import free_port
 from register.manifest import load_manifest
 from register.problems import Invalid
 from support.examples import example_copy
@@ -77,7 +78,7 @@ def test_a_first_deploy_creates_the_repository_logs_in_builds_pushes_and_pins_th
         ecr, manifest_path, fake_docker, monkeypatch, capsys):  # noqa: F811
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     create_repository_in(manifest_path)
-    image = image_stage.prepare(load_manifest(manifest_path), "dev")
+    image = stages.prepare(load_manifest(manifest_path), "dev")
 
     assert ecr.describe_repositories()["repositories"][0]["repositoryName"] == "sales-etl"
     assert tags_in_moto(ecr) == {image.content_tag}
@@ -97,9 +98,9 @@ def test_a_first_deploy_creates_the_repository_logs_in_builds_pushes_and_pins_th
 
 def test_an_unchanged_deploy_neither_builds_nor_pushes(ecr, manifest_path, fake_docker):  # noqa: F811
     create_repository_in(manifest_path)
-    first = image_stage.prepare(load_manifest(manifest_path), "dev")
+    first = stages.prepare(load_manifest(manifest_path), "dev")
     calls = len(fake_docker.calls)
-    again = image_stage.prepare(load_manifest(manifest_path), "dev")
+    again = stages.prepare(load_manifest(manifest_path), "dev")
     assert again.reference == first.reference
     assert (again.built, again.pushed, again.exists) == (False, False, True)
     assert len(fake_docker.calls) == calls  # not even a login
@@ -108,7 +109,7 @@ def test_an_unchanged_deploy_neither_builds_nor_pushes(ecr, manifest_path, fake_
 def test_a_missing_repository_without_create_repository_is_an_error_before_any_build(
         ecr, manifest_path, fake_docker):  # noqa: F811
     with pytest.raises(Invalid) as invalid:
-        image_stage.prepare(load_manifest(manifest_path), "dev")
+        stages.prepare(load_manifest(manifest_path), "dev")
     [problem] = invalid.value.problems
     assert problem.rule == "image-repository-missing"
     assert "image.create_repository: true" in problem.message and problem.line == 6
@@ -117,7 +118,7 @@ def test_a_missing_repository_without_create_repository_is_an_error_before_any_b
 
 def test_a_dry_run_creates_nothing(ecr, manifest_path, fake_docker, capsys):  # noqa: F811
     create_repository_in(manifest_path)
-    image = image_stage.prepare(load_manifest(manifest_path), "dev", dry_run=True)
+    image = stages.prepare(load_manifest(manifest_path), "dev", dry_run=True)
     assert image.reference == f"{REPOSITORY}:{image.content_tag}"
     assert ecr.describe_repositories()["repositories"] == []
     assert fake_docker.calls == []
@@ -126,19 +127,19 @@ def test_a_dry_run_creates_nothing(ecr, manifest_path, fake_docker, capsys):  # 
 
 def test_a_tag_pushed_earlier_is_found_by_ecrs_api(ecr, manifest_path, fake_docker):  # noqa: F811
     ecr.create_repository(repositoryName="sales-etl")
-    tag = image_stage.prepare(load_manifest(manifest_path), "dev", dry_run=True).content_tag
+    tag = stages.prepare(load_manifest(manifest_path), "dev", dry_run=True).content_tag
     digest = push_to_moto(ecr, tag)
-    image = image_stage.prepare(load_manifest(manifest_path), "dev", build="never")
+    image = stages.prepare(load_manifest(manifest_path), "dev", build="never")
     assert image.reference == f"{REPOSITORY}@{digest}" and image.exists
     assert fake_docker.calls == []
 
 
 def test_an_extra_tag_is_added_by_ecr_itself(ecr, manifest_path, fake_docker):  # noqa: F811
     ecr.create_repository(repositoryName="sales-etl")
-    tag = image_stage.prepare(load_manifest(manifest_path), "dev", dry_run=True).content_tag
+    tag = stages.prepare(load_manifest(manifest_path), "dev", dry_run=True).content_tag
     digest = push_to_moto(ecr, tag)
     # The environment's deployments already run it (as deploy reads the server): reused, tagged in ECR.
-    image = image_stage.prepare(load_manifest(manifest_path), "dev", image_tag="v1.4.0",
+    image = stages.prepare(load_manifest(manifest_path), "dev", image_tag="v1.4.0",
                                 recorded=[f"{REPOSITORY}@{digest}"])
     assert tags_in_moto(ecr) == {tag, "v1.4.0"}
     assert image.tags == ["v1.4.0"] and not image.pushed
@@ -148,7 +149,7 @@ def test_an_extra_tag_is_added_by_ecr_itself(ecr, manifest_path, fake_docker):  
 def test_the_login_token_is_ecrs_own(ecr):
     from register.image import registries
 
-    registry = registries.for_repository(registries.Repository.parse(REPOSITORY))
+    registry = stages.registry(registries.Repository.parse(REPOSITORY))
     credentials = registry.credentials()
     token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
     assert credentials.username == "AWS"
@@ -164,4 +165,4 @@ def test_missing_aws_credentials_are_one_clear_line(ecr, manifest_path, monkeypa
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(image_stage.ImageError, match=r"ECR \(eu-west-1\) could not look up tag ct-\w+: "
                                                      "Unable to locate credentials"):
-        image_stage.prepare(load_manifest(manifest_path), "dev")
+        stages.prepare(load_manifest(manifest_path), "dev")

@@ -74,7 +74,7 @@ def test_render_equals_what_deploy_registers(prefect_server, tmp_path, source, m
         if name not in have:
             api.create_pool(name, kind, worker_templates()[base_type(kind)])
     for environment in loaded.environments:
-        rendered = render(loaded, environment)
+        rendered = render(loaded, environment, settings=settings)
         code = run(DeployOptions(manifest=str(path), environment=environment, overrides=Overrides(),
                                  image=offline(loaded, environment)), settings, choose("json", settings))
         assert code == 0

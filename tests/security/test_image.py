@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 import register.image as image_stage
+from support import stages
 from register.manifest import load_manifest
 from register.problems import Invalid
 from support.services import services_env
@@ -134,7 +135,7 @@ def test_a_generated_image_pulled_back_from_the_registry_holds_no_credential_fil
     # The user's own .dockerignore tries to bring them back: it cannot.
     (root / ".dockerignore").write_text("!.git\n!gha-creds-*.json\n!.env\n!.aws\n")
 
-    image = image_stage.prepare(load_manifest(path), "prod")
+    image = stages.prepare(load_manifest(path), "prod")
     assert image.built and image.pushed
     local = [f"{repository}:{t}" for t in image.tags]
     docker("rmi", *local)
@@ -158,7 +159,7 @@ def test_a_custom_dockerfiles_context_with_credentials_gets_a_warning_with_the_l
     path = flows_repo(root, repository="127.0.0.1:9/flows", dockerfile="Dockerfile")
     (root / "Dockerfile").write_text("FROM python:3.12\nCOPY . /app\n")
     with_credentials(root)
-    image_stage.prepare(load_manifest(path), "prod", dry_run=True)  # a plan: the registry cannot be reached
+    stages.prepare(load_manifest(path), "prod", dry_run=True)  # a plan: the registry cannot be reached
     err = capsys.readouterr().err
     # A warning at the manifest's `dockerfile:` line (an annotation there under GitHub Actions).
     assert f"{path}:5:15: warning: the build context {root} sends credential files" in err
@@ -287,7 +288,7 @@ def test_no_committed_symlink_makes_a_deploy_write_outside_the_repository(docker
         generated.symlink_to(root / "nested" / "link")
     before = {p.name: p.read_bytes() for p in outside.iterdir()}
 
-    image_stage.prepare(load_manifest(path), "prod", push=False)
+    stages.prepare(load_manifest(path), "prod", push=False)
 
     assert {p.name: p.read_bytes() for p in outside.iterdir()} == before, "a deploy wrote outside the repository"
 
@@ -313,7 +314,7 @@ def test_no_manifest_value_can_add_a_line_to_a_generated_dockerfile(tmp_path, wh
     [problem] = problems
     assert problem.line == 6 and says in problem.message and "control character" in problem.message
     with pytest.raises(Invalid) as refused:  # deploy refuses it too, before anything is built or written
-        image_stage.prepare(load_manifest(path), "prod", dry_run=True)
+        stages.prepare(load_manifest(path), "prod", dry_run=True)
     assert [p.rule for p in refused.value.problems] == ["image-value"]
 
 
@@ -376,7 +377,7 @@ def test_a_dry_run_sends_the_credentials_to_no_registry_the_manifest_names(tmp_p
     registry, seen = hostile(lambda r: (401, {"WWW-Authenticate": 'Basic realm="registry"'}))
     try:
         path = flows_repo(tmp_path / "repo", repository=f"127.0.0.1:{registry.server_port}/flows")
-        image_stage.prepare(load_manifest(path), "prod", dry_run=True)
+        stages.prepare(load_manifest(path), "prod", dry_run=True)
     finally:
         registry.shutdown()
     assert seen, "the hostile registry was not asked"
@@ -396,7 +397,7 @@ def test_the_registrys_answer_sends_the_credentials_nowhere_else(tmp_path, monke
     monkeypatch.setenv("REGISTRY_HOST", f"127.0.0.1:{registry.server_port}")  # the right registry, this time
     try:
         path = flows_repo(tmp_path / "repo", repository=f"127.0.0.1:{registry.server_port}/flows")
-        image_stage.prepare(load_manifest(path), "prod", dry_run=True)
+        stages.prepare(load_manifest(path), "prod", dry_run=True)
     finally:
         registry.shutdown()
         realm.shutdown()
@@ -419,7 +420,7 @@ def test_no_registry_password_is_left_in_a_docker_config_after_a_run(docker_env,
     monkeypatch.setenv("REGISTRY_PASSWORD", docker_env["AUTH_REGISTRY_PASSWORD"])
     path = flows_repo(tmp_path / "repo", repository=f"{docker_env['AUTH_REGISTRY']}/sec-{uuid.uuid4().hex[:8]}/f",
                       extra=f"  base: {docker_env['BASE_IMAGE']}")
-    image = image_stage.prepare(load_manifest(path), "prod")
+    image = stages.prepare(load_manifest(path), "prod")
     assert image.pushed  # logged in, built and pushed
     secret = base64.b64encode(f"{docker_env['AUTH_REGISTRY_USER']}:{docker_env['AUTH_REGISTRY_PASSWORD']}".encode())
     for folder in (user_config, tmp_path / "home", tmp_path / "tmp"):
@@ -455,7 +456,7 @@ def test_import_never_writes_its_manifest_through_a_committed_link(tmp_path, tar
 
 
 def test_a_local_servers_files_are_not_written_through_a_committed_link(tmp_path):
-    from register import local_server
+    from devtools import local_server
 
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -19,6 +19,8 @@ import httpx
 import pytest
 
 from register.image import inspect, registries
+from register.report import github
+from support import stages
 from support.services import services_env
 
 pytestmark = pytest.mark.e2e
@@ -72,7 +74,7 @@ def push(registry: str, layers: list[bytes], workdir: str = "/app") -> tuple[reg
     answer = httpx.put(f"{base}/manifests/v1", content=json.dumps(manifest).encode(), timeout=60,
                        headers={"Content-Type": OCI_MANIFEST})
     assert answer.status_code == 201, answer.text
-    return registries.for_repository(registries.Repository.parse(f"{registry}/{name}")), "v1"
+    return stages.registry(registries.Repository.parse(f"{registry}/{name}")), "v1"
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +178,7 @@ def test_the_jobs_registry_password_never_goes_to_a_host_a_prebuilt_image_names(
     monkeypatch.setenv("DOCKER_CONFIG", "/nonexistent")
     try:
         with pytest.raises(inspect.UnreadableImage, match="refused"):
-            inspect.reader()(f"127.0.0.1:{server.server_address[1]}/someone/else:v1")
+            inspect.reader(settings=stages.settings(), secret=github.mask)(f"127.0.0.1:{server.server_address[1]}/someone/else:v1")
     finally:
         server.shutdown()
     assert seen, "the host was never asked"

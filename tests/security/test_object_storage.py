@@ -17,6 +17,7 @@ import pytest
 from register import upload
 from register.cli import main
 from register.manifest import load_manifest
+from support import stages
 from support.services import services_env
 
 SECRET = "AKIA-PLANTED-SECRET-0042"
@@ -78,7 +79,8 @@ def test_no_credential_file_or_link_out_of_the_project_reaches_the_bucket(tmp_pa
     client, name = bucket
     manifest = load_manifest(str(attacked_project(tmp_path, name)), "dev")
     assert not manifest.errors(), manifest.problems
-    [done] = upload.prepare(upload.uploads_for(manifest, manifest.deployments("dev")), dry_run=False)
+    [done] = upload.prepare(upload.uploads_for(manifest, manifest.deployments("dev")), dry_run=False,
+                            settings=stages.settings())
     objects = stored(client, name)
     assert sorted(k.rsplit("/", 1)[-1] for k in objects) == [done.prefix, "hello.py"], sorted(objects)
     assert all(SECRET.encode() not in body for body in objects.values())
@@ -87,7 +89,8 @@ def test_no_credential_file_or_link_out_of_the_project_reaches_the_bucket(tmp_pa
 def test_a_plan_uploads_nothing(tmp_path, bucket, capsys):
     client, name = bucket
     manifest = load_manifest(str(attacked_project(tmp_path, name)), "dev")
-    [planned] = upload.prepare(upload.uploads_for(manifest, manifest.deployments("dev")), dry_run=True)
+    [planned] = upload.prepare(upload.uploads_for(manifest, manifest.deployments("dev")), dry_run=True,
+                               settings=stages.settings())
     assert planned.present is False and planned.uploaded == 0
     assert "would upload 1 file: dry run" in planned.line(dry_run=True)
     assert stored(client, name) == {}

@@ -250,9 +250,10 @@ def short_deadlines(monkeypatch):
 
 
 def registry_at(server: Hostile):
-    from register.image.registries import Registry, Repository
+    from register.image.registries import Repository
+    from support import stages
 
-    return Registry(Repository.parse(f"127.0.0.1:{server.port}/flows"))
+    return stages.registry(Repository.parse(f"127.0.0.1:{server.port}/flows"))
 
 
 @pytest.mark.parametrize("attack", [trickle_body, trickle_headers], ids=["trickled body", "trickled headers"])

@@ -22,7 +22,20 @@ What it plays:
   whose role may only read: every write is 403;
 - a body above 5 MiB is 413; a POST, PUT or PATCH without `Content-Length` is 411;
 - maintenance on demand (`maintenance(seconds)`): every request is 503 with `Prefect-Maintenance: true`
-  and `Retry-After`, as Prefect's client expects (it waits such answers out without counting them).
+  and `Retry-After`, as Prefect's client expects (it waits such answers out without counting them);
+- Cloud's webhooks API, which the open-source server does not have, answered by the stand-in itself from
+  memory, one store per workspace (`Webhooks` below). Its request and response shapes are those Prefect's
+  CLI (prefect/cli/cloud/webhook.py) and the Terraform provider (internal/api/webhooks.go,
+  internal/client/webhooks.go) send and read, and Prefect's docs ("Webhooks") describe: POST /webhooks/
+  (201, the webhook), POST /webhooks/filter (200, a list; `{"webhooks": {"name": {"any_": [...]}}}`,
+  `limit`, `offset`), GET /webhooks/{id} (200), PUT /webhooks/{id} (204, every field), PATCH
+  /webhooks/{id} (204, the fields given), DELETE /webhooks/{id} (204), POST /webhooks/{id}/rotate (200, a
+  new slug); a webhook has `id`, `created`, `updated`, `name`, `description`, `enabled`, `template` (text),
+  `service_account_id`, `account`, `workspace` and `slug` (random, URL-safe, as in
+  `https://api.prefect.cloud/hooks/AERylZ_uewzpDx-8fcweHQ`); an unknown id is 404, a body of the wrong
+  shape 422 (FastAPI's `detail` list). Not published, so not played: whether Cloud refuses two webhooks
+  of one name (the stand-in takes both), how it checks a template's Jinja when it is saved (the stand-in
+  takes any text), and the /hooks/ endpoint itself (no events are made).
 
 In a test:  with CloudStandIn(prefect_server.api_url, plan="hobby") as cloud: ... cloud.api_url, cloud.api_key
 """
@@ -31,9 +44,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import math
 import re
+import secrets
 import threading
 import time
 import uuid
@@ -87,6 +102,7 @@ class Seen:
     path: str  # the server's path (/api/...)
     status: int
     client: str  # "production" or "deploy"
+    at: float = 0.0  # when it arrived (time.monotonic())
 
 
 @dataclass
@@ -97,6 +113,94 @@ class Production:
     refused: int = 0  # 429s
     failed: int = 0  # other errors
     statuses: Counter = field(default_factory=Counter)
+
+
+_WEBHOOK_FIELDS = {"name": str, "description": str, "enabled": bool, "template": str, "service_account_id": str}
+
+
+class Webhooks:
+    """One workspace's webhooks, as Cloud's webhooks API keeps and answers them (see the module's docstring).
+    Used from the stand-in's event loop only."""
+
+    def __init__(self, account: str, workspace: str):
+        self.account = account
+        self.workspace = workspace
+        self.by_id: dict[str, dict] = {}
+
+    def answer(self, method: str, rest: str, body: bytes) -> tuple[int, object]:
+        """(status, JSON answer or None) for a request to /webhooks`rest`."""
+        try:
+            given = json.loads(body) if body else {}
+        except ValueError:
+            return 422, {"detail": [{"loc": ["body"], "msg": "Invalid JSON", "type": "json_invalid"}]}
+        parts = [p for p in rest.split("/") if p]
+        if method == "POST" and not parts:
+            return self._create(given)
+        if method == "POST" and parts == ["filter"]:
+            return self._filter(given)
+        if not parts or parts[0] not in self.by_id:
+            return 404, {"detail": "Webhook not found."}
+        hook = self.by_id[parts[0]]
+        if method == "POST" and parts[1:] == ["rotate"]:
+            hook["slug"] = secrets.token_urlsafe(16)
+            return 200, hook
+        if len(parts) != 1:
+            return 404, {"detail": "Not Found"}
+        if method == "GET":
+            return 200, hook
+        if method == "DELETE":
+            del self.by_id[parts[0]]
+            return 204, None
+        if method in ("PUT", "PATCH"):
+            wrong = self._wrong(given, required=("name", "template") if method == "PUT" else ())
+            if wrong:
+                return 422, {"detail": wrong}
+            if method == "PUT":  # every field: one left out takes its default
+                given = {"description": "", "enabled": True, "service_account_id": None, **given}
+            hook.update({k: v for k, v in given.items() if k in _WEBHOOK_FIELDS}, updated=_now())
+            return 204, None
+        return 405, {"detail": "Method Not Allowed"}
+
+    @staticmethod
+    def _wrong(given, required: tuple) -> list[dict]:
+        if not isinstance(given, dict):
+            return [{"loc": ["body"], "msg": "Input should be a valid dictionary", "type": "dict_type"}]
+        wrong = [{"loc": ["body", k], "msg": "Field required", "type": "missing"} for k in required if k not in given]
+        for key, kind in _WEBHOOK_FIELDS.items():
+            value = given.get(key)
+            if key in given and not isinstance(value, kind) and not (key == "service_account_id" and value is None):
+                wrong.append({"loc": ["body", key], "msg": f"Input should be a valid {kind.__name__}",
+                              "type": f"{kind.__name__}_type"})
+        if isinstance(given.get("service_account_id"), str):
+            try:
+                uuid.UUID(given["service_account_id"])
+            except ValueError:
+                wrong.append({"loc": ["body", "service_account_id"], "msg": "Input should be a valid UUID",
+                              "type": "uuid_parsing"})
+        return wrong
+
+    def _create(self, given) -> tuple[int, object]:
+        if wrong := self._wrong(given, required=("name", "template")):
+            return 422, {"detail": wrong}
+        now = _now()
+        hook = {"id": str(uuid.uuid4()), "created": now, "updated": now, "name": given["name"],
+                "description": given.get("description", ""), "enabled": given.get("enabled", True),
+                "template": given["template"], "service_account_id": given.get("service_account_id"),
+                "account": self.account, "workspace": self.workspace, "slug": secrets.token_urlsafe(16)}
+        self.by_id[hook["id"]] = hook
+        return 201, hook
+
+    def _filter(self, given) -> tuple[int, object]:
+        if not isinstance(given, dict):
+            return 422, {"detail": self._wrong(given, ())}
+        names = ((given.get("webhooks") or {}).get("name") or {}).get("any_")
+        found = [h for h in self.by_id.values() if names is None or h["name"] in names]  # in creation order
+        offset, limit = int(given.get("offset") or 0), given.get("limit")
+        return 200, found[offset:None if limit is None else offset + int(limit)]
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 class CloudStandIn(Served):
@@ -120,6 +224,7 @@ class CloudStandIn(Served):
         self.production_stats = Production()
         self._maintenance_until = 0.0
         self._over_until = 0.0
+        self.webhooks: dict[str, Webhooks] = {}  # by workspace id
         self._lock = threading.Lock()
 
     # -- what tests read and change -----------------------------------------------------------
@@ -190,6 +295,7 @@ class CloudStandIn(Served):
             await self._pass(method, target, headers, lower, body, client, writer)
 
     async def _pass(self, method, target, headers, lower, body, client, writer) -> None:
+        arrived = time.monotonic()
         status, extra, answer, path = await self._decide(method, target, lower, body)
         if status is None:  # passed on to the server
             upstream = await self._client.request(method, path, content=body,
@@ -203,7 +309,7 @@ class CloudStandIn(Served):
                 status, answer = 404, json.dumps({"detail": "Lease not found."}).encode()
                 extra = [("Content-Type", "application/json")]
         with self._lock:
-            self.log.append(Seen(method, path, status, client))
+            self.log.append(Seen(method, path, status, client, arrived))
         await _respond(writer, status, extra, answer)
 
     async def _decide(self, method: str, target: str, headers: dict[str, str], body: bytes):
@@ -241,6 +347,11 @@ class CloudStandIn(Served):
         write = not (method == "GET" or path.endswith(("/filter", "/count")))
         if self.read_only and write:
             return refuse(403, "Forbidden: the actor does not have the permission to perform this action.")
+        if path.split("/")[2:3] == ["webhooks"]:
+            store = self.webhooks.setdefault(workspace, Webhooks(self.account, workspace))
+            status, answer = store.answer(method, path.removeprefix("/api/webhooks"), body)
+            payload = b"" if answer is None else json.dumps(answer).encode()
+            return status, [("Content-Type", "application/json")] if payload else [], payload, path
         if self.max_deployments is not None and method == "POST" and path == "/api/deployments/":
             if await self._would_add_deployment(body) and await self._deployments() >= self.max_deployments:
                 return refuse(403, f"You have reached the maximum number of deployments ({self.max_deployments}) "

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from register.cli import main
-from register.local_server import free_port
+from devtools.local_server import free_port
 
 FLOW = (Path(__file__).parent / "manifests" / "flows" / "etl.py").read_text()
 

@@ -58,7 +58,8 @@ def test_every_fargate_pair_is_accepted_and_its_neighbours_are_not():
     ("cloud-run", {"cpu": 1.5}, "cpu 1.5 is not allowed on 'cloud-run' pools: whole CPUs only (1, 2, 4, 6, 8)"),
     ("docker", {"cpu": 1}, "docker work pools have no cpu variable; remove resources.cpu (memory becomes mem_limit)"),
     ("process", {"memory": "1Gi"}, "work pool type 'process' takes no resources; remove 'resources' or use a pool "
-                                   "of type ecs, ecs:push, cloud-run-v2, cloud-run, azure-container-instance, "
+                                   "of type ecs, ecs:push, cloud-run, cloud-run:push, cloud-run-v2, "
+                                   "cloud-run-v2:push, azure-container-instance, azure-container-instance:push, "
                                    "kubernetes, docker"),
     ("ecs", {"memory": "2Gb"}, "memory '2Gb' has an unknown unit 'Gb'; use one of Ki, Mi, Gi, Ti, k, K, M, G, T "
                                "(or none, for MiB)"),

@@ -9,7 +9,9 @@ import httpx
 import pytest
 
 from register.image import docker, registries
-from register.image.registries import Repository, RegistryError, for_repository
+from register.report import github
+from register.image.registries import Repository, RegistryError
+from support import stages
 
 
 @pytest.fixture(autouse=True)
@@ -34,11 +36,11 @@ def _clean_env(monkeypatch, tmp_path):
 def test_the_registry_kind_follows_the_host(text, kind, host, path):
     repository = Repository.parse(text)
     assert (repository.host, repository.path) == (host, path)
-    assert for_repository(repository).kind == kind
+    assert stages.registry(repository).kind == kind
 
 
 def test_the_ecr_region_and_account_come_from_the_host():
-    registry = for_repository(Repository.parse("123456789012.dkr.ecr.ap-south-2.amazonaws.com/team/flows"))
+    registry = stages.registry(Repository.parse("123456789012.dkr.ecr.ap-south-2.amazonaws.com/team/flows"))
     assert (registry.account, registry.region) == ("123456789012", "ap-south-2")
 
 
@@ -61,14 +63,14 @@ def test_loopback_registries_are_spoken_to_in_plain_http(host, loopback):
 def test_explicit_credentials_need_both_halves(monkeypatch):
     monkeypatch.setenv("REGISTRY_USERNAME", "ci")
     with pytest.raises(RegistryError, match="REGISTRY_PASSWORD is not set"):
-        registries.explicit_credentials()
+        registries.explicit_credentials(stages.settings().environ, github.mask)
 
 
 def test_explicit_credentials_are_masked_under_github_actions(monkeypatch, capsys):
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("REGISTRY_USERNAME", "ci")
     monkeypatch.setenv("REGISTRY_PASSWORD", "hunter2-pw")
-    credentials = for_repository(Repository.parse("ghcr.io/acme/flows")).credentials()
+    credentials = stages.registry(Repository.parse("ghcr.io/acme/flows")).credentials()
     assert (credentials.username, credentials.password) == ("ci", "hunter2-pw")
     assert "::add-mask::hunter2-pw" in capsys.readouterr().err
     assert "hunter2-pw" not in repr(credentials)
@@ -77,14 +79,14 @@ def test_explicit_credentials_are_masked_under_github_actions(monkeypatch, capsy
 def test_explicit_credentials_are_only_for_the_host_the_workflow_names(monkeypatch):
     monkeypatch.setenv("REGISTRY_USERNAME", "ci")
     monkeypatch.setenv("REGISTRY_PASSWORD", "pw")
-    assert for_repository(Repository.parse("ghcr.io/acme/flows")).credentials().password == "pw"
-    assert for_repository(Repository.parse("evil.example/acme/flows")).credentials() is None
-    assert for_repository(Repository.parse("ghcr.io.evil.example/acme/flows")).credentials() is None
+    assert stages.registry(Repository.parse("ghcr.io/acme/flows")).credentials().password == "pw"
+    assert stages.registry(Repository.parse("evil.example/acme/flows")).credentials() is None
+    assert stages.registry(Repository.parse("ghcr.io.evil.example/acme/flows")).credentials() is None
     monkeypatch.setenv("REGISTRY_HOST", "docker.io")
-    assert for_repository(Repository.parse("acme/flows")).credentials().password == "pw"
+    assert stages.registry(Repository.parse("acme/flows")).credentials().password == "pw"
     monkeypatch.delenv("REGISTRY_HOST")
     with pytest.raises(RegistryError, match="set REGISTRY_HOST"):
-        for_repository(Repository.parse("ghcr.io/acme/flows")).credentials()
+        stages.registry(Repository.parse("ghcr.io/acme/flows")).credentials()
 
 
 @pytest.mark.parametrize("repository, realm, allowed", [
@@ -99,7 +101,7 @@ def test_explicit_credentials_are_only_for_the_host_the_workflow_names(monkeypat
     ("127.0.0.1:5000/a", "http://10.0.0.1/token", False),
 ])
 def test_a_token_realm_gets_credentials_only_over_https_on_the_registrys_domain(repository, realm, allowed):
-    assert for_repository(Repository.parse(repository)).realm_may_have(realm) is allowed
+    assert stages.registry(Repository.parse(repository)).realm_may_have(realm) is allowed
 
 
 def test_gcp_uses_an_access_token_of_the_default_credentials(monkeypatch, capsys):
@@ -119,7 +121,7 @@ def test_gcp_uses_an_access_token_of_the_default_credentials(monkeypatch, capsys
 
     monkeypatch.setattr(google.auth, "default", default)
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    credentials = for_repository(Repository.parse("europe-west1-docker.pkg.dev/acme/flows/x")).credentials()
+    credentials = stages.registry(Repository.parse("europe-west1-docker.pkg.dev/acme/flows/x")).credentials()
     assert (credentials.username, credentials.password) == ("oauth2accesstoken", "ya29.secret-token")
     assert seen["scopes"] == ["https://www.googleapis.com/auth/cloud-platform"]
     assert "::add-mask::ya29.secret-token" in capsys.readouterr().err
@@ -134,11 +136,12 @@ def test_gcp_without_credentials_says_how_to_get_them(monkeypatch):
 
     monkeypatch.setattr(google.auth, "default", default)
     with pytest.raises(RegistryError, match="google-github-actions/auth"):
-        for_repository(Repository.parse("europe-west1-docker.pkg.dev/acme/flows/x")).credentials()
+        stages.registry(Repository.parse("europe-west1-docker.pkg.dev/acme/flows/x")).credentials()
 
 
 def test_docker_login_gets_the_password_on_stdin_never_in_argv(fake_docker):
-    docker.login("127.0.0.1:5000", "ci", "ci-secret-pw")
+    with docker.private_config(stages.settings().environ):
+        docker.login("127.0.0.1:5000", "ci", "ci-secret-pw")
     [call] = fake_docker.calls
     assert call["argv"] == ["login", "127.0.0.1:5000", "--username", "ci", "--password-stdin"]
     assert "ci-secret-pw" not in json.dumps(call["argv"])
@@ -150,13 +153,13 @@ def test_what_docker_login_stored_is_found(tmp_path, monkeypatch):
     config.mkdir()
     auth = base64.b64encode(b"ci:stored-pw").decode()
     (config / "config.json").write_text(json.dumps({"auths": {"ghcr.io": {"auth": auth}}}))
-    found = registries.docker_config_credentials("ghcr.io")
+    found = registries.docker_config_credentials(stages.settings().environ, github.mask, "ghcr.io")
     assert (found.username, found.password) == ("ci", "stored-pw")
-    assert registries.docker_config_credentials("quay.io") is None
+    assert registries.docker_config_credentials(stages.settings().environ, github.mask, "quay.io") is None
 
 
 def _registry_with(handler, text="ghcr.io/acme/flows") -> registries.Registry:
-    registry = for_repository(Repository.parse(text))
+    registry = stages.registry(Repository.parse(text))
     registry._client = httpx.Client(transport=httpx.MockTransport(handler))
     return registry
 

@@ -1,4 +1,6 @@
-"""`flow-register demo`: the example registered into a local Prefect server, with nothing to install.
+"""The demo: the example registered into a local Prefect server, with nothing to install.
+
+    uv run python -m devtools.demo [--port 4300] [--stop]      (from the repository's top)
 
 It starts `prefect server start` (SQLite under `.flow-register/demo/` of this checkout, not ~/.prefect),
 creates the example's work pools from the server's bundled worker templates (offline), and deploys
@@ -8,6 +10,7 @@ everything unchanged, and writes nothing.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -20,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 # FLOW_REGISTER_DEMO_HOME lets the tests run a demo of their own beside the user's.
 HOME = Path(os.environ.get("FLOW_REGISTER_DEMO_HOME") or ROOT / ".flow-register" / "demo")
+COMMAND = "python -m devtools.demo"
 
 
 def _say(text: str) -> None:
@@ -59,7 +63,8 @@ def _create_pools(server, wanted: dict[str, str]) -> list[str]:
 
 
 def run(port: int = 4300, stop: bool = False) -> int:
-    from register import files, local_server
+    from devtools import local_server
+    from register import files
 
     if stop:
         server = local_server.running(HOME)
@@ -82,7 +87,7 @@ def run(port: int = 4300, stop: bool = False) -> int:
             return Exit.INVALID
         except RuntimeError as error:
             _say(f"flow-register: error: the demo server did not start: {error}\n"
-                 f"Is port {port} taken? Try `flow-register demo --port N`.")
+                 f"Is port {port} taken? Try `{COMMAND} --port N`.")
             return Exit.INVALID
         _say(f"Started in {time.monotonic() - started:.1f}s: {server.api_url}")
     else:
@@ -131,7 +136,7 @@ def run(port: int = 4300, stop: bool = False) -> int:
             return code
 
     ui = server.api_url.removesuffix("/api")
-    run = "uv run " if os.environ.get("UV") else ""  # the user's way in: `uv run flow-register demo`
+    run = "uv run " if os.environ.get("UV") else ""  # the user's way in: `uv run python -m devtools.demo`
     manifest_arg = _relative(manifest_path)
     print(f"""
 Done in {time.monotonic() - started:.1f}s. Where to look:
@@ -139,5 +144,25 @@ Done in {time.monotonic() - started:.1f}s. Where to look:
   the API:           PREFECT_API_URL={server.api_url} {run}prefect deployment ls
   the same plan:     PREFECT_API_URL={server.api_url} {run}flow-register plan -f {manifest_arg} -e dev
   the manifest:      {manifest_arg}: edit it and run the demo again; only what changed is written
-  stop the server:   {run}flow-register demo --stop   (its database stays in {_relative(HOME)})""", flush=True)
+  stop the server:   {run}{COMMAND} --stop   (its database stays in {_relative(HOME)})""", flush=True)
     return Exit.OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=COMMAND, description="Start a local Prefect server and deploy the "
+                                                               "example (examples/) into it.")
+    parser.add_argument("--port", type=int, default=4300)
+    parser.add_argument("--stop", action="store_true", help="stop the demo's server")
+    args = parser.parse_args(argv)
+    from register.problems import Invalid
+    from register.report.problems import print_problems
+
+    try:
+        return int(run(port=args.port, stop=args.stop))
+    except Invalid as invalid:
+        print_problems(invalid.problems)
+        return Exit.INVALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())

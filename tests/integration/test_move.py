@@ -1,0 +1,79 @@
+"""move against a real Prefect server: a project renamed in its manifest takes its deployments (and
+variables) along, in place, as a user runs it."""
+
+from __future__ import annotations
+
+import pytest
+
+from support.registration import Project, base_manifest, unique
+
+pytestmark = pytest.mark.integration
+
+OWNER = "managed-by:flow-register"
+
+
+@pytest.fixture
+def pool(api) -> str:
+    name = unique("docker")
+    api.create_pool(name, "docker")
+    return name
+
+
+def by_id(api, deployment_id: str) -> dict:
+    return api.deployment(deployment_id)
+
+
+def test_a_renamed_project_is_refused_with_the_move_command_and_move_keeps_ids_runs_and_schedules(
+        tmp_path, prefect_server, api, pool):
+    old, new, suffix = unique("old"), unique("new"), unique("mv")
+    project = Project(tmp_path / "repo", prefect_server.api_url, old)
+    manifest = base_manifest(old, pool)
+    manifest["defaults"]["name_template"] = "{name}-" + suffix  # names that stay when the project is renamed
+    manifest["deployments"][0]["schedules"].append({"interval": 3600, "slug": "hourly"})
+    manifest["variables"] = [{"name": f"region_{suffix.replace('-', '_')}", "value": "eu"}]
+    project.write(manifest)
+    first = project.deploy()
+    assert first.code == 0, first
+    before = api.deployments(OWNER, f"project:{old}", "environment:dev")
+    assert len(before) == 2
+    extract = before[f"extract-{suffix}"]
+    run = api.post(f"/deployments/{extract['id']}/create_flow_run", {})
+    schedules = sorted((s["id"], s["active"]) for s in extract["schedules"])
+    automations = api.automations_of(extract["id"])
+    assert len(automations) == 1
+
+    manifest["project"] = new
+    project.write(manifest)
+    refused = project.deploy()
+    assert refused.code == 1, refused
+    assert f"flow-register move -e dev --from-project {old}" in refused.err
+    assert api.deployments(OWNER, f"project:{new}") == {}
+
+    planned = project.cli("move", "-e", "dev", "--from-project", old, "--dry-run", "--detailed-exitcode")
+    assert planned.code == 2, planned
+    assert f"extract-{suffix}" in planned.out and f"project:{new}" in planned.out
+    assert api.deployments(OWNER, f"project:{new}") == {}  # a dry run writes nothing
+
+    moved = project.cli("move", "-e", "dev", "--from-project", old)
+    assert moved.code == 0, moved
+    table, applied = moved.out.index(f"project:{new}"), moved.out.index("updated")
+    assert table < applied  # the plan is shown before the writes
+    after = api.deployments(OWNER, f"project:{new}", "environment:dev")
+    assert {d["id"] for d in after.values()} == {d["id"] for d in before.values()}
+    assert api.deployments(OWNER, f"project:{old}") == {}
+    moved_extract = by_id(api, extract["id"])
+    assert sorted((s["id"], s["active"]) for s in moved_extract["schedules"]) == schedules
+    assert moved_extract["parameters"] == extract["parameters"]
+    flow_run = api.http.get(f"/flow_runs/{run['id']}").json()
+    assert flow_run["deployment_id"] == extract["id"]  # its run history stays with it
+    retagged = api.automations_of(extract["id"])
+    assert [a["id"] for a in retagged] == [a["id"] for a in automations]
+    assert f"project:{new}" in retagged[0]["tags"] and f"project:{old}" not in retagged[0]["tags"]
+    variable = api.post("/variables/filter", {"variables": {"name": {"any_": [manifest["variables"][0]["name"]]}}})
+    assert f"project:{new}" in variable[0]["tags"] and f"project:{old}" not in variable[0]["tags"]
+
+    deployed = project.deploy()  # the new name finds them as its own: nothing to write
+    assert deployed.code == 0, deployed
+    assert deployed.json["requests"]["writes"] == 0, deployed
+    again = project.cli("move", "-e", "dev", "--from-project", old, "--output", "json")
+    assert again.code == 0 and again.json["requests"]["writes"] == 0, again
