@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the stand-in imports its neighbours a
 from bench import postgres  # noqa: E402
 from bench.generate import generate  # noqa: E402
 from bench.run import OUT, Server, _git, _version, client_env, command, compile_code, create_pool  # noqa: E402
-from register.local_server import start  # noqa: E402
+from devtools.local_server import start  # noqa: E402
 from support.cloud import PLANS, CloudStandIn  # noqa: E402
 
 

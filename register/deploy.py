@@ -35,7 +35,7 @@ from register.engine.planner import Plan
 from register.problems import Detailed, Exit, Invalid, Problem
 from register.report.formats import Outcome
 from register.report.reporters import Reporter
-from register.server import Server, ServerError, connection_from_environment
+from register.server import Server, ServerError, cloud, connection_from_environment
 from register.server import releases
 from register import smoke as smoke_runs
 from register import upload as code_upload
@@ -167,6 +167,7 @@ def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Load
             if not options.preview_active:
                 d.schedules = [{**s, "active": False} for s in d.schedules]
                 d.triggers = []
+                d.slas = None  # a frequency or lateness SLA would report violations of runs never meant to start
         owner = preview
     # The other kinds the manifest has a section for (the deployments' desired states wait for the image and
     # the pools: see build_plan); a preview's deployments use the environment's.
@@ -217,6 +218,8 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
     for deployment in loaded.deployments:
         for path, message in releases.unkept(deployment, server.release):
             report.at(deployment.origin(*path), f"deployment '{deployment.manifest_name}': {message}", "server-release")
+    if cloud.scope(server.connection.url) is None:
+        cloud_only(report, loaded.deployments, server.url)
     spec = manifest.image(environment)
     pool_checks.check(report, environment, loaded.deployments, state.pools, server=server.url,
                       pool_names=server.work_pool_names, image=f"{spec['repository']}:latest" if spec else None)
@@ -252,6 +255,32 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
     if any(p.severity == "error" for p in problems):
         raise Invalid(problems)
     return [p for p in problems if p not in manifest.problems]
+
+
+def cloud_only(report: ProblemReport, deployments: list[Deployment], url: str) -> None:
+    """What only Prefect Cloud takes, refused before any write when the server is not a Cloud workspace
+    (its API URL names no /accounts/<id>/workspaces/<id>): SLAs (the open-source server has no SLA API;
+    Prefect's own `prefect deploy` refuses them there too) and metric triggers (its automations take event,
+    compound and sequence triggers only, and answer 422)."""
+    elsewhere = (f"the server at {url} is not a Prefect Cloud workspace (its URL names no "
+                 "/accounts/<id>/workspaces/<id>)")
+    for d in deployments:
+        if d.slas is not None:
+            report.at(d.origin("sla"), f"deployment '{d.manifest_name}' sets SLAs, which only Prefect Cloud has; "
+                                       f"{elsewhere}: remove 'sla' for this environment (e.g. sla: null in "
+                                       "its environments entry)", "sla-cloud-only", key=True)
+        for path in _metric_triggers(d.triggers, ("triggers",)):
+            report.at(d.origin(*path, "type"), f"deployment '{d.manifest_name}' has a metric trigger, which only "
+                                               f"Prefect Cloud runs; {elsewhere}: use an event, compound or sequence "
+                                               "trigger here", "trigger-cloud-only")
+
+
+def _metric_triggers(triggers, at: tuple):
+    for i, trigger in enumerate(triggers if isinstance(triggers, list) else []):
+        if isinstance(trigger, dict):
+            if trigger.get("type") == "metric":
+                yield at + (i,)
+            yield from _metric_triggers(trigger.get("triggers"), at + (i, "triggers"))
 
 
 def build_plan(options: DeployOptions, loaded: Loaded, state: ServerState, image: Image | None,
@@ -389,6 +418,9 @@ def _apply(outcome: Outcome, server: Server, flow_ids: dict[str, str], reporter:
                 outcome.result.error = f"the Prefect server failed: {outcome.result.error}"
             if outcome.result.rule:
                 outcome.result.error += f" [{outcome.result.rule}]"
+            if server.drops_automation_tags:
+                reporter.note(f"the server at {server.url} did not keep the tags of the automations written: "
+                              "flow-register finds its triggers by their names there instead")
     outcome.reads, outcome.writes, outcome.retries = server.reads, server.writes, server.retries
     outcome.busy_window = server.narrowest_window
     outcome.budget, outcome.refused, outcome.lowered_to = server.connection.budget, server.budget.refused, \

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -23,11 +24,17 @@ from register.settings import GitHub
 
 STATE_LABEL = "flow-register.state"  # the fingerprint of what flow-register wrote: drift is what differs since
 SCHEMA_LABEL = "flow-register.schema"  # the flow source its parameter schema was made from (flows.label)
+# The digest of the SLAs flow-register last set (Prefect Cloud): the SLA API writes and has no documented
+# read, so what was set is known by this label, written only after the SLAs themselves (register/fields.py).
+SLA_LABEL = fields.SLA_LABEL
+# Names looked for past a deployment's triggers: on a server that does not keep automation tags, the old
+# automations of triggers just removed from the manifest are found by these names.
+SPARE_TRIGGER_NAMES = 3
 
 # The fields of a deployment the plan compares (declared in register/fields.py); `triggers` are automations of
-# their own.
+# their own. A change of the others writes the deployment (SLAs: the label that records them).
 FIELDS = fields.NAMES
-DEPLOYMENT_FIELDS = tuple(f.name for f in fields.FIELDS if f.server is not None)
+DEPLOYMENT_FIELDS = tuple(f.name for f in fields.FIELDS if f.server is not None or f.label is not None)
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,9 @@ class Pool:
 
     @property
     def takes_image(self) -> bool:
+        declared_type = res.find(self.type)
+        if declared_type is not None and declared_type.official_images:  # never the project's image
+            return False
         declared = self.declared
         return "image" in declared if declared is not None else res.takes_image(self.type)
 
@@ -126,9 +136,22 @@ def body(state: State, flow_id: str) -> dict:
         "name": state.name,
         "flow_id": flow_id,
         **fields.server_body(state.fields),
-        "labels": {STATE_LABEL: state.fingerprint(), SCHEMA_LABEL: state.schema_label},
+        "labels": {STATE_LABEL: state.fingerprint(), SCHEMA_LABEL: state.schema_label, **fields.labels(state.fields)},
         **({"version_info": state.version_info} if state.version_info else {}),
     }
+
+
+sla_body, sla_digest = fields.sla_body, fields.sla_digest  # declared with the field
+
+
+def automation_names(deployments: list[tuple[str, list]]) -> list[str]:
+    """The names the automations of these (deployment name, trigger specs) have, or had: Prefect's
+    `<deployment>__automation_<n>` unless a trigger names itself, and a few past the last."""
+    names = []
+    for name, triggers in deployments:
+        names += [spec["name"] for spec in triggers if isinstance(spec, dict) and spec.get("name")]
+        names += [f"{name}__automation_{i}" for i in range(1, len(triggers) + SPARE_TRIGGER_NAMES + 1)]
+    return sorted(set(names))
 
 
 def automation_body(automation: dict, deployment_id: str) -> dict:
@@ -142,19 +165,41 @@ def automation_body(automation: dict, deployment_id: str) -> dict:
 
 
 
-def version_info(github, checkout: code.Checkout) -> dict | None:
-    """Prefect's version information (shown in its UI): the repository, branch, commit and the run that
-    deployed it, from the GitHub context, or from the checkout's git when run locally."""
+def version_info(github, checkout: code.Checkout, message: str = "") -> dict | None:
+    """Prefect's version information (shown in its UI, and in Prefect Cloud's version history): the
+    repository, branch, commit, its message and the run that deployed it, from the GitHub context, or from
+    the checkout's git when run locally; the fields of Prefect's GithubVersionInfo and GitVersionInfo
+    (prefect/_internal/versioning.py), `message` among them."""
     commit = github.sha or checkout.commit
     if not commit:
         return None
     info = {"type": "vcs:github" if github.repository else "vcs:git", "version": commit[:8], "commit_sha": commit,
+            "message": message,
             "branch": github.head_ref or github.ref_name or checkout.branch or "",
             "repository": github.repository or checkout.remote or "",
             "url": f"{github.repository_url}/tree/{commit}" if github.repository_url else (checkout.remote or "")}
     if github.run_url:
         info["run_url"] = github.run_url
     return info
+
+
+MESSAGE_CHARS = 500  # a commit's first line, as Prefect sends it; a longer one is cut
+
+
+def commit_message(root, commit: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The first line of `commit`'s message (what Prefect's `get_commit_message_first_line` sends), from the
+    checkout's git; '' when git or the commit is not there (a shallow clone has the commit it checked out).
+    The text is the commit author's: sent as data, as written, never shown by flow-register."""
+    if not commit or not re.fullmatch(r"[0-9a-fA-F]{7,64}", commit):
+        return ""
+    try:
+        out = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%B", commit, "--"],
+                             capture_output=True, text=True, timeout=30,
+                             env=dict(environ) if environ is not None else None)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    lines = out.stdout.strip().splitlines() if out.returncode == 0 else []
+    return "".join(c for c in lines[0] if c.isprintable())[:MESSAGE_CHARS] if lines else ""
 
 
 def _cloned_commit(d: Deployment, at: code.Checkout, root, asked: dict, environ) -> str | None:
@@ -205,7 +250,7 @@ def for_environment(manifest, environment: str, deployments: list[Deployment], *
     schemas = schemas or flows.Schemas()
     spec = manifest.image(environment)
     at = code.checkout(manifest.root, github.sha, environ)
-    info = version_info(github, at)
+    info = version_info(github, at, commit_message(manifest.root, github.sha or at.commit, environ))
     return [desired(d, pool=pool(d), image=_image_for(image, d),
                     flow_schema=schemas.of(manifest.root, d.entrypoint),
                     pull_steps=code.pull_steps(manifest, d, spec, at, prefixes),

@@ -82,13 +82,18 @@ def _equal(want, have) -> bool:
 @dataclass(frozen=True)
 class Field:
     name: str  # in the desired and registered states and in the plan's changes
-    server: str | None  # DeploymentCreate's and DeploymentUpdate's name; None: written as automations
+    # DeploymentCreate's and DeploymentUpdate's name; None: written otherwise (triggers as automations, SLAs
+    # with Prefect Cloud's SLA API)
+    server: str | None
     desired: Callable[[Inputs], object]
     read: Callable[[dict, list[dict]], object]  # (the server's deployment, the automations it owns)
     same: Callable[[object, object], bool] = _equal  # whether desired and registered agree
     settings: tuple[Setting, ...] = ()  # the manifest keys it is written with (none: not the manifest's)
     prefect_yaml: tuple[str, ...] = ()  # the prefect.yaml deployment keys `import` converts into it
     unset: object = None  # its desired value when a deployment does not set it (see fingerprint())
+    # A label of the deployment that holds the digest of the value last written, for a field the server has
+    # no read of (written with the deployment, so a change of it writes the deployment)
+    label: str | None = None
 
 
 # -- comparing --------------------------------------------------------------------------------------
@@ -116,8 +121,34 @@ def _same_concurrency_options(want, have) -> bool:
     return plain(want) == plain(have)
 
 
+def _same_slas(want, have) -> bool:
+    # unset in the manifest: the server's stay; else the digest of what was last set
+    return want is None or sla_digest(want) == have
+
+
 def _by_automations(want, have) -> bool:
     raise AssertionError("triggers are compared as automations (kinds/automation.py, compare)")
+
+
+# -- SLAs (Prefect Cloud) ----------------------------------------------------------------------------
+
+# The digest of the SLAs flow-register last set: the SLA API writes and has no documented read, so what was
+# set is known by this label, written only after the SLAs themselves.
+SLA_LABEL = "flow-register.slas"
+# What an SLA says, as Prefect Cloud's SLA API takes it (the fields Prefect's client and the Terraform
+# provider send: name, severity, enabled, and the kind's own; durations in seconds): the schema's `sla`
+# properties, what `import` keeps of prefect.yaml's and what is sent (tests/unit/test_cloud_objects_offline.py
+# holds them together; register/manifest/checks.py says which make each kind).
+SLA_KEYS = ("name", "severity", "enabled", "duration", "expected_event", "resource_match", "stale_after", "within")
+
+
+def sla_body(spec: dict) -> dict:
+    """An SLA of the manifest as Prefect Cloud's SLA API takes it."""
+    return {k: spec[k] for k in SLA_KEYS if spec.get(k) is not None}
+
+
+def sla_digest(slas: list[dict]) -> str:
+    return hashlib.sha256(json.dumps(slas, sort_keys=True).encode()).hexdigest()[:16]
 
 
 # -- resolving --------------------------------------------------------------------------------------
@@ -275,6 +306,18 @@ FIELDS: tuple[Field, ...] = (
               "description": "The deployment's version. Default: the image's content tag, so unchanged code leaves "
                              "it unchanged."}),),
           prefect_yaml=("version",)),
+    Field("slas", None,  # set with Prefect Cloud's SLA API (register/server/client.py: apply_slas)
+          # None: the manifest says nothing of SLAs, and the server's stay as they are (as `prefect deploy`)
+          desired=lambda i: None if i.deployment.slas is None else [models.plain(sla_body(s))
+                                                                    for s in i.deployment.slas],
+          read=lambda raw, _: (raw.get("labels") or {}).get(SLA_LABEL),  # the digest of what was last set
+          same=_same_slas,
+          settings=(Setting("sla", {
+              "type": ["array", "null"], "items": {"$ref": "#/$defs/sla"},
+              "description": "Prefect Cloud SLAs of the deployment, as `prefect.yaml`'s `sla:`; the list is what "
+                             "Cloud holds afterwards (an empty list removes them). Left out: the server's stay as "
+                             "they are."}, resolve=lambda value, _: {"slas": value}),),
+          prefect_yaml=("sla",), label=SLA_LABEL),
 )
 
 # What else DeploymentCreate and DeploymentUpdate take, and why it is no field of a deployment's state
@@ -318,6 +361,12 @@ def same(name: str, want, have) -> bool:
 def server_body(fields: dict) -> dict:
     """The fields as DeploymentCreate names them (triggers are automations: not in it)."""
     return {f.server: fields[f.name] for f in FIELDS if f.server is not None}
+
+
+def labels(fields: dict) -> dict:
+    """The labels that record the fields the server has no read of: the digest of each one set."""
+    return {f.label: sla_digest(fields[f.name]) for f in FIELDS
+            if f.label is not None and fields.get(f.name) is not None}
 
 
 def fingerprint(fields: dict) -> str:

@@ -22,6 +22,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from register import fields as deployment_fields
 from register import models
 from register.desired import FIELDS, State, Trigger
 from register.engine.kind import Item
@@ -167,9 +168,12 @@ def _only(value: dict, allowed: set, where: str) -> None:
     _need(not extra, where, f"has keys flow-register does not write: {', '.join(map(str, extra[:5]))}")
 
 
-# The fields a record holds are the plan's (desired.FIELDS, triggers apart); those checked one by one below
-# must be there, a field added to the plan later is taken as the JSON it is.
+# The fields a record holds are the plan's (desired.FIELDS, triggers apart). Those of version 1 must be
+# there; one added later (register/fields.py) may be missing from a record written before it, and reads as
+# unset there.
 FIELD_NAMES = set(FIELDS) - {"triggers"}
+LATER_FIELDS = FIELD_NAMES - deployment_fields.VERSION_1
+MAX_SLAS = 50
 
 
 def _image_allowed(image, registry: str | None, also: set[str], where: str) -> None:
@@ -211,7 +215,9 @@ def _pull_steps(steps, where: str) -> None:
 def _fields(fields, where: str, owner: list[str], registry: str | None, images: set[str],
             by_pool: dict[str, str]) -> dict:
     _json(fields, where, dict)
-    _need(set(fields) == FIELD_NAMES, where, "does not have exactly the fields of a deployment")
+    _need(FIELD_NAMES - LATER_FIELDS <= set(fields) <= FIELD_NAMES, where,
+          "does not have exactly the fields of a deployment")
+    fields = {**{name: deployment_fields.BY_NAME[name].unset for name in LATER_FIELDS}, **fields}
     _text(fields["work_pool"], f"{where}.work_pool", limit=200)
     _text(fields["work_queue"], f"{where}.work_queue", limit=200)
     for name in ("job_variables", "parameters"):
@@ -261,7 +267,30 @@ def _fields(fields, where: str, owner: list[str], registry: str | None, images: 
         _need(s.get("active") in (None, True, False), f"{at}.active", "is not true/false")
         _json(s.get("parameters") or {}, f"{at}.parameters", dict)
         _text(s.get("slug"), f"{at}.slug", none=True, limit=200)
+    _slas(fields["slas"], f"{where}.slas")
     return fields
+
+
+def _slas(slas, where: str) -> None:
+    """SLAs as flow-register sends them (fields.sla_body): named, of the SLA API's keys and kinds of value."""
+    if slas is None:
+        return
+    _json(slas, where, list)
+    _need(len(slas) <= MAX_SLAS, where, f"are more than {MAX_SLAS}")
+    for i, sla in enumerate(slas):
+        at = f"{where}[{i}]"
+        _json(sla, at, dict)
+        _only(sla, set(deployment_fields.SLA_KEYS), at)
+        _text(sla.get("name"), f"{at}.name", limit=200)
+        _need(sla.get("severity") in (None, "minor", "low", "moderate", "high", "critical"), f"{at}.severity",
+              "is not minor, low, moderate, high or critical")
+        _need(sla.get("enabled") in (None, True, False), f"{at}.enabled", "is not true/false")
+        for name in ("duration", "stale_after", "within"):  # seconds (duration whole ones: the schema's)
+            value = sla.get(name)
+            _need(value is None or isinstance(value, (int, float)) and not isinstance(value, bool)
+                  and 0 < value <= 10**10, f"{at}.{name}", "is not a number of seconds")
+        _text(sla.get("expected_event"), f"{at}.expected_event", none=True, limit=1000)
+        _json(sla.get("resource_match"), f"{at}.resource_match", dict, none=True)
 
 
 def _deployments(raw, owner: list[str], registry: str | None, images: set[str],

@@ -209,6 +209,9 @@ def translate(resources: dict, pool_type: str | None, launch: Launch = Launch())
         return out
     out.failed = {f for f, _, _ in out.errors}  # a value that did not parse: skip the checks of pairs
     declared = find(pool_type)
+    if declared is not None and declared.no_resources is not None:
+        declared.no_resources(resources, out)
+        return out
     if declared is None or declared.translate is None:
         first = "cpu" if resources.get("cpu") is not None else "memory"
         out.error(first, f"work pool type '{pool_type}' takes no resources; remove 'resources' or use a pool of "
@@ -433,8 +436,10 @@ def check_job_variables(job_variables: dict, pool_type: str, resources: dict | N
     """What the platform refuses in raw `cpu` and `memory` job variables (ECS CPU units and MiB, Cloud Run
     quantities, ACI vCPU and GB): the limits `resources` gets, e.g. Fargate's pairs. A value `resources`
     sets takes part in a pair, but only the raw variables' problems are returned (resources' are its own)."""
-    out = Translation()
     declared = find(pool_type)
+    if declared is not None and declared.check_variables is not None:
+        return declared.check_variables(job_variables)
+    out = Translation()
     raw = {"cpu", "memory"} & set(job_variables)
     if declared is None or declared.reads is None or not raw:
         return out
@@ -456,6 +461,56 @@ def _given(parse, value) -> Decimal | None:
         return None if value is None else parse(value)
     except UnitError:
         return None  # reported with resources
+
+
+# -- prefect:managed -----------------------------------------------------------------------------------
+# Prefect Cloud's managed execution, the only pool type of the Hobby plan. From Prefect's docs ("Run flows
+# on Prefect Managed infrastructure"): every run gets 4 vCPU, 16 GB of memory and 128 GB of disk, with no
+# variable to change them; runs use an official Prefect image (`prefecthq/prefect:...`), never the
+# project's; Python packages come at run time from `pip_packages`; the code comes from remote storage
+# (git, S3, GCS). The variables are those the docs name (image, env, pip_packages) and the ones every
+# worker's template has (command, labels, name); at plan time the pool's own template decides, as for any
+# pool.
+MANAGED = "prefect:managed"
+MANAGED_SIZE = "4 vCPU and 16 GB of memory"
+MANAGED_VARIABLES = ("command", "env", "image", "labels", "name", "pip_packages")
+MANAGED_IMAGES = ("prefecthq/prefect:", "docker.io/prefecthq/prefect:")
+
+
+def _managed_resources(resources: dict, out: Translation) -> None:
+    first = "cpu" if resources.get("cpu") is not None else "memory"
+    out.error(first, f"work pool type '{MANAGED}' runs every flow run with {MANAGED_SIZE} (Prefect Cloud's managed "
+                     "execution has no cpu or memory variable); remove 'resources', or use a pool of type "
+                     f"{', '.join(taking_resources())}", "resources-managed")
+
+
+def _managed_job_variables(job_variables: dict) -> Translation:
+    out = Translation()
+    for name, value in job_variables.items():
+        if name not in MANAGED_VARIABLES:
+            out.error(name, f"'{name}' is not a variable of '{MANAGED}' pools; they take "
+                            f"{', '.join(MANAGED_VARIABLES)} (runs get {MANAGED_SIZE})", "job-variables-managed")
+        elif name == "image" and not (isinstance(value, str) and value.startswith(MANAGED_IMAGES)):
+            out.error(name, f"'{MANAGED}' pools run only Prefect's official images (e.g. 'prefecthq/prefect:3-latest'), "
+                            f"not {_shown(value)!r}; add packages with pip_packages, or use a pool of type "
+                            f"{', '.join(taking_resources())} for an image of your own", "job-variables-managed")
+        elif name == "pip_packages" and not (isinstance(value, list) and all(isinstance(p, str) for p in value)):
+            out.error(name, "pip_packages must be a list of requirement strings, e.g. ['pandas', 'prefect-aws>=0.5']",
+                      "job-variables-managed")
+        elif name == "env" and not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
+            out.error(name, "env must be a mapping of names to strings, e.g. {LOG_LEVEL: 'DEBUG'}",
+                      "job-variables-managed")
+    return out
+
+
+def code_problem(pool_type: str | None, code) -> str | None:
+    """A deployment without remote code on a pool type that runs only its own images (`official_images`,
+    e.g. prefect:managed): its runs would start in an image where this project's code is not."""
+    declared = find(pool_type)
+    if declared is None or not declared.official_images or code:
+        return None
+    return (f"a '{declared.name}' pool runs Prefect's own image, not this project's, so its runs need their code "
+            "from remote storage: set code.git (or code.s3 / code.gcs) for this deployment")
 
 
 # -- the pool types -----------------------------------------------------------------------------------
@@ -514,6 +569,14 @@ class PoolType:
     # (tried by `guess_order`, after the variables that only one type's resources become)
     looks_like: Callable[[object, object], bool] | None = None
     guess_order: int = 0
+    # A type that takes no resources for a reason of its own: (resources, Translation) -> its refusal (None:
+    # the plain 'takes no resources')
+    no_resources: Callable | None = None
+    # The check of all its raw job variables, when it knows them all (None: only cpu and memory, by `reads`)
+    check_variables: Callable[[dict], Translation] | None = None
+    # The only images it runs (prefixes): never the project's, whatever its template declares, so a
+    # deployment's code must come from remote storage (`code_problem`)
+    official_images: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -550,6 +613,8 @@ POOL_TYPES: tuple[PoolType, ...] = (
              same_variables=("image", "env", "region", "machine_type")),
     PoolType("process", takes_image=False, prefect2=("Process", "LocalRun"),
              same_variables=("env", "working_dir", "stream_output")),
+    PoolType(MANAGED, takes_image=False, no_resources=_managed_resources, check_variables=_managed_job_variables,
+             official_images=MANAGED_IMAGES),
 )
 
 _BY_NAME = {name: t for t in POOL_TYPES for name in t.names}

@@ -26,6 +26,7 @@ from register import fields, files
 from register import resources as res
 from register.importer import templates
 from register.importer.templates import DROPPED
+from register.manifest.checks import SLA_KEYS
 from register.manifest.source import MAX_BYTES, Source, decode, parse
 from register.problems import Problem
 
@@ -322,6 +323,8 @@ class _Importer:
             out["schedules"] = schedules
         if entry.get("triggers"):
             out["triggers"] = self.triggers(entry["triggers"], at + ("triggers",))
+        if entry.get("sla") is not None:
+            out["sla"] = self.slas(entry["sla"], at + ("sla",))
         self.concurrency(entry.get("concurrency_limit"), at + ("concurrency_limit",), out)
         if entry.get("paused") is not None:
             out["paused"] = entry["paused"] if isinstance(entry["paused"], str) else bool(entry["paused"])
@@ -452,6 +455,28 @@ class _Importer:
                     kept[key] = templates.duration(kept[key])
             converted.append(kept)
         return triggers if converted == triggers else converted
+
+    def slas(self, slas, at: tuple):
+        """prefect.yaml's `sla:` (Prefect Cloud's SLAs of the deployment), as the manifest's `sla:`: the same
+        fields; durations Prefect reads as timedeltas ('PT10M', '0:10:00') in seconds."""
+        if isinstance(slas, dict):  # prefect deploy takes one SLA as well as a list
+            slas = [slas]
+        if not isinstance(slas, list):
+            return slas  # the manifest's schema check says what is wrong
+        converted = []
+        for i, sla in enumerate(slas):
+            if not isinstance(sla, dict):
+                converted.append(sla)
+                continue
+            for key in [k for k in sla if k not in SLA_KEYS]:
+                self.warn(at + (i, key), f"SLA '{key}' is not converted: the manifest's SLAs have "
+                                         f"{', '.join(SLA_KEYS)}", "sla")
+            kept = {k: v for k, v in sla.items() if k in SLA_KEYS}
+            for key in ("stale_after", "within"):
+                if isinstance(kept.get(key), str) and templates.duration(kept[key]) is not None:
+                    kept[key] = templates.duration(kept[key])
+            converted.append(kept)
+        return converted
 
     def concurrency(self, limit, at: tuple, out: dict) -> None:
         if isinstance(limit, int):

@@ -14,7 +14,6 @@ import json
 from register import models
 from register.desired import State, automation_body
 from register.engine.kind import Change
-from register.manifest.resolve import OWNER_TAG
 from register.server import Server
 
 
@@ -37,12 +36,6 @@ def fingerprints(automations: list[dict]) -> list[str | None]:
     """The fingerprint tag of each registered automation (None: made without flow-register)."""
     return [next((t for t in a.get("tags") or [] if t.startswith(models.FINGERPRINT_TAG)), None)
             for a in automations]
-
-
-def read_made_elsewhere(server: Server, deployment_id: str, name: str, count: int) -> list[dict]:
-    """The automations `prefect deploy` made for a deployment (without flow-register's tags), found by the names
-    it gives them, so taking the deployment over does not recreate triggers that are the same."""
-    return server.owned_automations(deployment_id, [f"{name}__automation_{i}" for i in range(1, count + 1)])
 
 
 def _canonical(value) -> str:
@@ -98,11 +91,11 @@ def _as_tagged(want: State, have: State) -> bool:
 
 def write(server: Server, want: State, have: State | None, deployment_id: str, name: str) -> None:
     """Replace the deployment's automations with the manifest's triggers."""
-    if have is not None and OWNER_TAG not in have.fields["tags"]:
-        # taken over from another tool: whatever automations it made for the deployment go
-        server.delete_owned_automations(deployment_id, name)
     # The old triggers are deleted by their ids, never "all the deployment's": a delete whose answer was
-    # lost may still reach the server after the new ones exist, and must not take them with it.
+    # lost may still reach the server after the new ones exist, and must not take them with it; and on
+    # Prefect Cloud a deployment's SLAs are owned by it too (prefect.deployment.<id>), so "all the
+    # deployment's" would take its SLAs. Those `prefect deploy` made, of a deployment taken over, were found
+    # by their names with the others.
     for automation in (have.automations or []) if have is not None else []:
         server.delete_automation(str(automation["id"]), name)
     for trigger in want.triggers:

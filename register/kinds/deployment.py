@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from register import fields as deployment_fields
 from register import models
-from register.desired import DEPLOYMENT_FIELDS, FIELDS, SCHEMA_LABEL, STATE_LABEL, State, body
+from register.desired import (DEPLOYMENT_FIELDS, FIELDS, SCHEMA_LABEL, SLA_LABEL, STATE_LABEL, State, automation_names,
+                              body)
 from register.engine import planner
 from register.kinds import automation
 from register.engine.applier import Step
@@ -49,8 +50,11 @@ def compare(want: State, have: State) -> list[Change]:
     for name in FIELDS:
         if name == "triggers":
             changes += filter(None, [automation.compare(want, have)])
-        elif not same(name, want.fields[name], have.fields[name]):
-            changes.append(Change(name, have.fields[name], want.fields[name]))
+        elif not same(name, want.fields.get(name), have.fields.get(name)):  # (states from before SLAs lack them)
+            before = have.fields.get(name)
+            if deployment_fields.BY_NAME[name].label:  # only the digest of what flow-register set is known
+                before = None if before is None else f"as flow-register last set them ({before})"
+            changes.append(Change(name, before, want.fields.get(name)))
     return changes
 
 
@@ -122,6 +126,12 @@ def writes_deployment(action: planner.Action) -> bool:
     return action.kind == "create" or any(c.field in DEPLOYMENT_FIELDS for c in action.changes)
 
 
+def writes_slas(action: planner.Action) -> bool:
+    if action.kind == "create":
+        return action.desired.fields.get("slas") is not None
+    return "slas" in action.changed
+
+
 def writes_triggers(action: planner.Action) -> bool:
     if action.kind == "create":
         return bool(action.desired.fields["triggers"])
@@ -137,7 +147,8 @@ def read_with_flows(server: Server, wanted: list, owner_tags: list[str]) -> tupl
     with ThreadPoolExecutor(3, thread_name_prefix="read-deployments") as pool:
         reading_deployments = pool.submit(server.deployments, [d.name for d in wanted], owner_tags)
         reading_flows = pool.submit(server.flows, [d.flow for d in wanted], [])
-        reading_automations = pool.submit(server.automations, owner_tags)
+        reading_automations = pool.submit(server.automations, owner_tags,
+                                          automation_names([(d.name, d.triggers) for d in wanted]))
         raw_deployments = reading_deployments.result()
         flows = reading_flows.result()
         automations = reading_automations.result()
@@ -145,13 +156,9 @@ def read_with_flows(server: Server, wanted: list, owner_tags: list[str]) -> tupl
     flows += server.flows([], [str(r["flow_id"]) for r in raw_deployments if str(r["flow_id"]) not in known])
     by_deployment = automation.by_deployment(automations)
     flow_names = {str(f["id"]): f["name"] for f in flows}
-    # A deployment `prefect deploy` made has automations without flow-register's tags
-    triggered = {(d.flow, d.name): d for d in wanted if d.triggers}
-    for raw in raw_deployments:
-        d = triggered.get((flow_names.get(str(raw["flow_id"])), raw["name"]))
-        if d is not None and OWNER_TAG not in (raw.get("tags") or []):
-            by_deployment[str(raw["id"])] = automation.read_made_elsewhere(server, str(raw["id"]), d.name,
-                                                                           len(d.triggers))
+    # Automations without flow-register's tags (made by `prefect deploy` for a deployment taken over, or
+    # held by a server that does not keep tags) were found by their names, in the same read: each is its
+    # deployment's when it runs it, so taking over does not recreate triggers that are the same.
     states = [registered(r, flow_names[str(r["flow_id"])], by_deployment.get(str(r["id"]), []), owner_tags)
               for r in raw_deployments if str(r["flow_id"]) in flow_names]
     return states, {f["name"]: str(f["id"]) for f in flows}
@@ -256,7 +263,15 @@ def write(server: Server, action: planner.Action, context) -> str | None:
     automations deleted by their ids, the new ones made to run the deployment."""
     deployment_id = action.id
     if writes_deployment(action):
-        deployment_id = server.upsert_deployment(body(action.desired, context.shared["flows"].id(action.flow)))
+        payload = body(action.desired, context.shared["flows"].id(action.flow))
+        if writes_slas(action):
+            # The SLAs first, then the label that says they are set: a run stopped between the two finds the
+            # label still old and sets them again. A new deployment is written once without it, for its id.
+            if deployment_id is None:
+                labels = {k: v for k, v in payload["labels"].items() if k != SLA_LABEL}
+                deployment_id = server.upsert_deployment({**payload, "labels": labels})
+            server.apply_slas(deployment_id, action.desired.fields["slas"], action.name)
+        deployment_id = server.upsert_deployment(payload)
         context.wrote(Step("created" if action.kind == "create" else "updated", action.flow, action.name,
                            deployment_id))
     context.ids[(action.flow, action.name)] = deployment_id
@@ -275,7 +290,9 @@ def read_back(server: Server, actions: list, owner_tags: list[str]) -> list[tupl
     planned, each with what differs, to be written again against what the server holds now."""
     raw = server.deployments([a.name for a in actions], owner_tags)
     flows = {str(f["id"]): f["name"] for f in server.flows([], [str(r["flow_id"]) for r in raw])}
-    by_deployment = automation.by_deployment(server.automations(owner_tags))
+    names = automation_names([(a.desired.name, [t.spec for t in a.desired.triggers or []])
+                              for a in actions if a.desired is not None])
+    by_deployment = automation.by_deployment(server.automations(owner_tags, names))
     have = {(flows[str(r["flow_id"])], r["name"]): r for r in raw if str(r["flow_id"]) in flows}
     wrong = []
     for action in actions:

@@ -13,6 +13,7 @@ import jsonschema
 
 from register import code, models
 from register import resources as res
+from register.fields import SLA_KEYS
 from register.flows import FlowNotFound, Schemas, read_flow
 from register.manifest import blocks, schema, webhooks
 from register.manifest.document import Manifest
@@ -360,12 +361,40 @@ def check_parameters(manifest: Manifest, environment: str, deployments: list[Dep
     return sorted(report.problems.values())
 
 
+# Prefect Cloud's SLA kinds, by the fields that make each (Prefect's client: TimeToCompletionSla, FrequencySla,
+# LatenessSla; the Terraform provider adds freshness): the first whose fields are all given is the kind.
+SLA_KINDS = {"time to completion": ("duration",), "frequency": ("stale_after",),
+             "freshness": ("within", "expected_event"), "lateness": ("within",)}
+_SLA_OWN = set(SLA_KEYS) - {"name", "severity", "enabled"}  # SLA_KEYS: what an SLA says (register/fields.py)
+
+
+def _slas(report: ProblemReport, d: Deployment) -> None:
+    """Each SLA is one kind, and names one SLA of the deployment (Cloud matches them by name)."""
+    seen: set[str] = set()
+    for i, sla in enumerate(d.slas or []):
+        if not isinstance(sla, dict) or not isinstance(sla.get("name"), str):
+            continue  # the schema says what is wrong
+        if sla["name"] in seen:
+            report.at(d.origin("sla", i, "name"), f"SLA '{sla['name']}' is named twice in deployment "
+                                                 f"'{d.manifest_name}'; Prefect Cloud matches SLAs by name: give each "
+                                                 "its own", "sla-name")
+        seen.add(sla["name"])
+        given = {k for k in _SLA_OWN if sla.get(k) is not None}
+        kind = next((k for k, needs in SLA_KINDS.items() if set(needs) <= given), None)
+        extra = given - set(SLA_KINDS[kind]) - ({"resource_match"} if kind == "freshness" else set()) if kind else set()
+        if kind is None or extra:
+            kinds = "; ".join(f"{k}: {' and '.join(v)}" for k, v in SLA_KINDS.items())
+            what = f"mixes {kind} with {', '.join(sorted(extra))}" if kind else "says no kind"
+            report.at(d.origin("sla", i), f"SLA '{sla['name']}' {what}; an SLA is one kind, by its fields "
+                                          f"({kinds}; resource_match only with freshness)", "sla-kind")
+
+
 def _deployment(report: ProblemReport, manifest: Manifest, env: str, d: Deployment, flows: dict) -> None:
     if not d.work_pool and not _rejected(report.manifest, env, d, "work_pool"):
         report.at(("deployments", d.index, "name"),
                   f"deployment '{d.manifest_name}' has no work_pool in environment '{env}'; set one in defaults, "
                   f"environments.{env} or the deployment", "work-pool")
-    if d.resources or d.job_variables:
+    if d.resources or d.job_variables or res.code_problem(d.work_pool_type, d.code):
         report_resources(report, d, env, d.work_pool_type)
     flow = flows.get(d.entrypoint)
     if flow is not None and flow[1] is not None:
@@ -380,6 +409,7 @@ def _deployment(report: ProblemReport, manifest: Manifest, env: str, d: Deployme
     for i, trigger in enumerate(d.triggers):
         if trigger:
             _trigger(report, d.origin("triggers", i), trigger)
+    _slas(report, d)
     if "image" in d.job_variables and manifest.image(env) is not None and \
             not (d.code and (d.code.get("directory") or d.code.get("git") or code.storage(d.code))):
         # An error, not a warning: the run would start in the built image's workdir inside another image,
@@ -413,6 +443,8 @@ def report_resources(report: ProblemReport, d: Deployment, environment: str, poo
             report.at(d.origin("job_variables", variable), f"job_variables.{variable} is also set by {source}; "
                                                            "set it in one place", "job-variables-clash", key=True)
         _raw_resources(report, d, context, pool_type, launch)
+        if problem := res.code_problem(pool_type, d.code):
+            report.at(d.origin("work_pool"), context + problem, "managed-code")
     return translation
 
 

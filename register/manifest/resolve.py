@@ -60,6 +60,7 @@ class Deployment:
     parameters: dict = field(default_factory=dict)
     schedules: list = field(default_factory=list)
     triggers: list = field(default_factory=list)
+    slas: list | None = None  # Prefect Cloud's SLAs (`sla:`); None: not managed, the server's stay
     tags: list = field(default_factory=list)
     description: str | None = None
     version: str | None = None

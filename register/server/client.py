@@ -281,6 +281,7 @@ class Server:
         self._answered = False  # the server has answered a request (any status) in this run
         self._fastest = float("inf")  # the fastest answer: the network's share of a round trip
         self._served: dict[str, float] = {}  # each kind of write: the server's time for it (smoothed)
+        self.drops_automation_tags = False  # an automation written came back without its tags
         where = cloud.scope(connection.url)
         self.budget = budget.shared(where[1] if where else connection.url, connection.budget)
         # Asked before every write is sent (the deploy lease's: raises when it may have lapsed)
@@ -598,9 +599,15 @@ class Server:
             criteria["id"] = {"any_": sorted(set(ids))}
         return self._paged("/flows/filter", {"flows": criteria}, "reading flows")
 
-    def automations(self, owner_tags: list[str]) -> list[dict]:
-        return self._paged("/automations/filter", {"automations": {"tags": {"all_": owner_tags}}},
-                           "reading automations")
+    def automations(self, owner_tags: list[str], names: list[str] = ()) -> list[dict]:
+        """Automations carrying all of `owner_tags`, or named one of `names`, in one read. The names find
+        what a server that does not keep automation tags holds (Prefect Cloud's keeping them is not
+        documented), and what `prefect deploy` made for a deployment being taken over; the caller keeps
+        only those that run its deployments."""
+        criteria: dict = {"operator": "or_", "tags": {"all_": owner_tags}}
+        if names:
+            criteria["name"] = {"any_": sorted(set(names))}
+        return self._paged("/automations/filter", {"automations": criteria}, "reading automations")
 
     def existing_blocks(self, wanted: set[tuple[str, str]]) -> set[tuple[str, str]]:
         """Of `wanted` (block type slug, name), those the server has, and others of the same types."""
@@ -645,23 +652,23 @@ class Server:
         return self.request("POST", "/deployments/", json=payload,
                             doing=f"registering deployment '{payload['name']}'")["id"]
 
-    def delete_deployment(self, deployment_id: str, name: str) -> None:
+    def _delete(self, path: str, doing: str) -> None:
+        """DELETE `path`; a 404 means already gone (perhaps by an attempt whose answer was lost)."""
         try:
-            self.request("DELETE", f"/deployments/{deployment_id}", doing=f"deleting deployment '{name}'")
+            self.request("DELETE", path, doing=doing)
         except ServerError as error:
-            if error.status != 404:  # already gone (perhaps by an attempt whose answer was lost)
+            if error.status != 404:
                 raise
+
+    def delete_deployment(self, deployment_id: str, name: str) -> None:
+        self._delete(f"/deployments/{deployment_id}", f"deleting deployment '{name}'")
 
     def delete_owned_automations(self, deployment_id: str, name: str) -> None:
         self.request("DELETE", f"/automations/owned-by/prefect.deployment.{deployment_id}",
                      doing=f"deleting the triggers of '{name}'")
 
     def delete_automation(self, automation_id: str, name: str) -> None:
-        try:
-            self.request("DELETE", f"/automations/{automation_id}", doing=f"deleting a trigger of '{name}'")
-        except ServerError as error:
-            if error.status != 404:
-                raise
+        self._delete(f"/automations/{automation_id}", f"deleting a trigger of '{name}'")
 
     def create_automation(self, automation: dict, name: str) -> str:
         """Create the automation; if an attempt's answer was lost, the one it made (found by its name and
@@ -672,8 +679,24 @@ class Server:
             found = self.owned_automations(owner, [automation["name"]])
             return found[0] if found else None
 
-        return self.request("POST", "/automations/", json=automation, recover=made_already,
-                            doing=f"creating trigger '{automation['name']}' of '{name}'")["id"]
+        made = self.request("POST", "/automations/", json=automation, recover=made_already,
+                            doing=f"creating trigger '{automation['name']}' of '{name}'")
+        if automation.get("tags") and not set(automation["tags"]) <= set(made.get("tags") or []):
+            self.drops_automation_tags = True  # written, read back without them: found by name (automations())
+        return made["id"]
+
+    def apply_slas(self, deployment_id: str, slas: list[dict], name: str) -> None:
+        """Make the deployment's SLAs exactly `slas` (Prefect Cloud matches them by name: creates, updates
+        and deletes), as Prefect's client `apply_slas_for_deployment` does. Safe to repeat."""
+        owner = f"prefect.deployment.{deployment_id}"
+        try:
+            self.request("POST", f"/slas/apply-resource-slas/{owner}",
+                         json=[{**sla, "owner_resource": owner} for sla in slas], doing=f"setting the SLAs of '{name}'")
+        except ServerError as error:
+            if error.status in (404, 405):
+                raise ServerError(f"{error}; the server at {self.url} has no SLA endpoints: SLAs are a Prefect "
+                                  "Cloud feature", error.status) from None
+            raise
 
     def create_variable(self, payload: dict) -> str:
         """Create a variable; if an attempt's answer was lost, the one it made (found by name) instead of a
@@ -692,11 +715,7 @@ class Server:
                      doing=f"updating variable '{payload['name']}'")
 
     def delete_variable(self, name: str) -> None:
-        try:
-            self.request("DELETE", f"/variables/name/{quote(name, safe='')}", doing=f"deleting variable '{name}'")
-        except ServerError as error:
-            if error.status != 404:  # already gone (perhaps by an attempt whose answer was lost)
-                raise
+        self._delete(f"/variables/name/{quote(name, safe='')}", f"deleting variable '{name}'")
 
     # -- Prefect Cloud webhooks (Cloud's API: POST /webhooks/, POST /webhooks/filter, PUT and DELETE
     #    /webhooks/{id}; an open-source server has none and answers 404) -------------------------------
@@ -727,11 +746,7 @@ class Server:
                      doing=f"updating webhook '{payload['name']}'")
 
     def delete_webhook(self, webhook_id: str, name: str) -> None:
-        try:
-            self.request("DELETE", f"/webhooks/{quote(webhook_id, safe='')}", doing=f"deleting webhook '{name}'")
-        except ServerError as error:
-            if error.status != 404:  # already gone (perhaps by an attempt whose answer was lost)
-                raise
+        self._delete(f"/webhooks/{quote(webhook_id, safe='')}", f"deleting webhook '{name}'")
 
     # -- blocks (register/kinds/block.py) ------------------------------------------------------------
     # A block document's data may hold secrets: every write's error is stripped of them (`hiding`), since a
@@ -812,11 +827,7 @@ class Server:
                          doing=f"updating block '{key}'")
 
     def delete_block_document(self, block_id: str, key: str) -> None:
-        try:
-            self.request("DELETE", f"/block_documents/{quote(block_id, safe='')}", doing=f"deleting block '{key}'")
-        except ServerError as error:
-            if error.status != 404:  # already gone (perhaps by an attempt whose answer was lost)
-                raise
+        self._delete(f"/block_documents/{quote(block_id, safe='')}", f"deleting block '{key}'")
 
     def variable(self, name: str) -> dict | None:
         try:

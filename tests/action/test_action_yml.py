@@ -27,7 +27,7 @@ DESIGN_OUTPUTS = ["image", "plan", "deployments", "created", "updated", "unchang
 
 def test_inputs_and_outputs_are_designs_plus_the_added_ones():
     assert list(ACTION["inputs"]) == DESIGN_INPUTS + ADDED_INPUTS
-    assert list(ACTION["outputs"]) == DESIGN_OUTPUTS + ["changes", "changed"]
+    assert list(ACTION["outputs"]) == DESIGN_OUTPUTS + ["changes", "changed", "images"]
     assert {n for n, s in ACTION["inputs"].items() if s.get("required")} == {"environment"}
     for name, output in ACTION["outputs"].items():
         assert output["value"] == f"${{{{ steps.register.outputs.{name} }}}}"

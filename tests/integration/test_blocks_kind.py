@@ -13,6 +13,17 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(autouse=True)
+def prefect_loads_from_the_server(prefect_server):
+    """`Block.load` in this process asks the session server: Prefect took its settings when it was first
+    imported (perhaps by an earlier test, before PREFECT_API_URL was set), so they are set here, not only in
+    the environment."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
+        yield
+
+
 def blocks_of(result) -> dict[str, dict]:
     return {b["name"]: b for b in result.json["blocks"]}
 

@@ -36,6 +36,8 @@ What it plays:
   shape 422 (FastAPI's `detail` list). Not published, so not played: whether Cloud refuses two webhooks
   of one name (the stand-in takes both), how it checks a template's Jinja when it is saved (the stand-in
   takes any text), and the /hooks/ endpoint itself (no events are made).
+- Cloud's own objects (section "Cloud's own objects" below): deployment SLAs, metric triggers, and, with
+  `keeps_automation_tags=False`, a Cloud that does not keep automation tags.
 
 In a test:  with CloudStandIn(prefect_server.api_url, plan="hobby") as cloud: ... cloud.api_url, cloud.api_key
 """
@@ -206,7 +208,7 @@ def _now() -> str:
 class CloudStandIn(Served):
     def __init__(self, upstream: str, *, plan: str = "hobby", per_minute: int | None = None,
                  burst_seconds: float = 10.0, api_key: str | None = None, max_deployments: int | None = None,
-                 read_only: bool = False, delay_ms: float = 0):
+                 read_only: bool = False, delay_ms: float = 0, keeps_automation_tags: bool = True):
         parts = urlsplit(upstream)
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.account = str(uuid.uuid4())
@@ -226,6 +228,9 @@ class CloudStandIn(Served):
         self._over_until = 0.0
         self.webhooks: dict[str, Webhooks] = {}  # by workspace id
         self._lock = threading.Lock()
+        self.keeps_automation_tags = keeps_automation_tags
+        self.sla_store: dict[str, dict[str, dict]] = {}  # owner resource -> name -> SLA
+        self.metric_automations: dict[str, dict] = {}  # id -> automation (the open-source server refuses them)
 
     # -- what tests read and change -----------------------------------------------------------
 
@@ -298,6 +303,7 @@ class CloudStandIn(Served):
         arrived = time.monotonic()
         status, extra, answer, path = await self._decide(method, target, lower, body)
         if status is None:  # passed on to the server
+            body = self._upstream_body(method, path, body)
             upstream = await self._client.request(method, path, content=body,
                                                   headers=[(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP
                                                            and k.lower() != "authorization"])
@@ -308,6 +314,9 @@ class CloudStandIn(Served):
             if status == 410 and _RENEW.search(path):  # Cloud: a lease it no longer has is not found
                 status, answer = 404, json.dumps({"detail": "Lease not found."}).encode()
                 extra = [("Content-Type", "application/json")]
+            answer = self._with_cloud_objects(method, path, status, body, answer)
+            if answer is not upstream.content:
+                extra = [(k, v) for k, v in extra if k.lower() != "content-length"]
         with self._lock:
             self.log.append(Seen(method, path, status, client, arrived))
         await _respond(writer, status, extra, answer)
@@ -356,6 +365,8 @@ class CloudStandIn(Served):
             if await self._would_add_deployment(body) and await self._deployments() >= self.max_deployments:
                 return refuse(403, f"You have reached the maximum number of deployments ({self.max_deployments}) "
                                    f"allowed by your {self.plan.title()} plan. Upgrade your plan to create more.")
+        if (own := await self._cloud_objects(method, path, body)) is not None:
+            return own
         return None, [], b"", path + (query or "")
 
     def _workspaces(self) -> list[dict]:
@@ -376,6 +387,121 @@ class CloudStandIn(Served):
     async def _deployments(self) -> int:
         counted = await self._client.post("/api/deployments/count", json={})
         return int(counted.json()) if counted.status_code == 200 else 0
+
+    # -- Cloud's own objects ------------------------------------------------------------------
+    # Built from Cloud's documented shapes: SLAs as Prefect's client (`apply_slas_for_deployment`,
+    # prefect/_experimental/sla) and the Terraform provider (prefect_resource_sla) send them, answered
+    # {created, updated, deleted}; an SLA is owned by its deployment (`prefect.deployment.<id>`), so Cloud's
+    # `DELETE /automations/owned-by/<that>` is played as taking its SLAs too (the risk issue 21 names).
+    # Metric triggers, which the open-source server refuses, are kept here, checked with Prefect's own
+    # automation model. How Cloud lists SLAs is not documented: they are not in /automations/filter here.
+
+    def slas(self, deployment_id: str) -> dict[str, dict]:
+        """The SLAs the deployment has, by name."""
+        with self._lock:
+            return dict(self.sla_store.get(f"prefect.deployment.{deployment_id}", {}))
+
+    async def _cloud_objects(self, method: str, path: str, body: bytes):
+        """(status, headers, body, path) for what the stand-in holds itself, else None (passed on)."""
+        def answer(status: int, value):
+            return status, [("Content-Type", "application/json")], json.dumps(value).encode(), path
+
+        if method == "POST" and (found := re.fullmatch(r"/api/slas/apply-resource-slas/([^/]+)", path)):
+            return answer(*await self._apply_slas(found[1], body))
+        if method == "POST" and path == "/api/automations/":
+            try:
+                wanted = json.loads(body)
+            except ValueError:
+                return None
+            if not _has_metric(wanted.get("trigger") if isinstance(wanted, dict) else None):
+                return None
+            from prefect.events.schemas.automations import AutomationCore
+            from pydantic import ValidationError
+
+            try:
+                AutomationCore.model_validate(wanted)
+            except ValidationError as error:
+                return answer(422, {"detail": json.loads(error.json())})
+            now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+            kept = {**wanted, "id": str(uuid.uuid4()), "created": now, "updated": now}
+            if not self.keeps_automation_tags:
+                kept["tags"] = []
+            with self._lock:
+                self.metric_automations[kept["id"]] = kept
+            return answer(201, kept)
+        if (found := re.fullmatch(r"/api/automations/([0-9a-f-]{36})", path)) and found[1] in self.metric_automations:
+            if method == "DELETE":
+                with self._lock:
+                    self.metric_automations.pop(found[1], None)
+                return 204, [], b"", path
+            if method == "GET":
+                return answer(200, self.metric_automations[found[1]])
+        if method == "DELETE" and (found := re.fullmatch(r"/api/automations/owned-by/([^/]+)", path)):
+            with self._lock:
+                self.sla_store.pop(found[1], None)
+                for key in [k for k, a in self.metric_automations.items() if a.get("owner_resource") == found[1]]:
+                    del self.metric_automations[key]
+        return None
+
+    async def _apply_slas(self, resource: str, body: bytes) -> tuple[int, object]:
+        try:
+            wanted = json.loads(body)
+        except ValueError:
+            return 422, {"detail": "the body is not JSON"}
+        problems = [] if isinstance(wanted, list) else ["the body must be a list of SLAs"]
+        for i, sla in enumerate(wanted if isinstance(wanted, list) else []):
+            problems += [f"[{i}]: {p}" for p in _sla_problems(sla)]
+        deployment = re.fullmatch(r"prefect\.deployment\.([0-9a-f-]{36})", resource)
+        if deployment is None:
+            problems.append(f"resource {resource!r} is not a deployment")
+        if problems:
+            return 422, {"detail": problems}
+        found = await self._client.get(f"/api/deployments/{deployment[1]}")
+        if found.status_code == 404:
+            return 404, {"detail": "Deployment not found."}
+        with self._lock:
+            before = self.sla_store.get(resource, {})
+            after: dict[str, dict] = {}
+            created, updated = [], []
+            for sla in wanted:
+                old = before.get(sla["name"])
+                kind = next(k for k, needs in SLA_KINDS if set(needs) <= {f for f in sla if sla[f] is not None})
+                after[sla["name"]] = {"id": old["id"] if old else str(uuid.uuid4()), "severity": "high",
+                                      "enabled": True, **sla, "type": kind, "owner_resource": resource}
+                (updated if old else created).append(after[sla["name"]])
+            deleted = [sla for name, sla in before.items() if name not in after]
+            self.sla_store[resource] = after
+        return 200, {"created": created, "updated": updated, "deleted": deleted}
+
+    def _upstream_body(self, method: str, path: str, body: bytes) -> bytes:
+        """A Cloud that does not keep automation tags: what reaches the server has none."""
+        if self.keeps_automation_tags or method not in ("POST", "PUT") or \
+                not re.fullmatch(r"/api/automations/([0-9a-f-]{36})?", path.split("?", 1)[0]):
+            return body
+        try:
+            wanted = json.loads(body)
+        except ValueError:
+            return body
+        if not isinstance(wanted, dict):
+            return body
+        wanted.pop("tags", None)
+        return json.dumps(wanted).encode()
+
+    def _with_cloud_objects(self, method: str, path: str, status: int, body: bytes, answer: bytes) -> bytes:
+        """The last page of /automations/filter with the metric automations the filter matches."""
+        if method != "POST" or path.split("?", 1)[0] != "/api/automations/filter" or status != 200 or \
+                not self.metric_automations:
+            return answer
+        try:
+            asked, page = json.loads(body or b"{}"), json.loads(answer)
+        except ValueError:
+            return answer
+        if len(page) >= asked.get("limit", 200):
+            return answer
+        criteria = asked.get("automations") or {}
+        with self._lock:
+            page += [a for a in self.metric_automations.values() if _matches(a, criteria)]
+        return json.dumps(page).encode()
 
     # -- production ---------------------------------------------------------------------------
 
@@ -425,3 +551,50 @@ class CloudStandIn(Served):
         elif response.status_code >= 400:
             stats.failed += 1
         return response.json() if response.status_code < 300 and response.content else None
+
+
+# -- Cloud's own objects: shapes -------------------------------------------------------------------
+
+SEVERITIES = ("minor", "low", "moderate", "high", "critical")
+# (kind as Cloud's answer names it, the fields that make it): Prefect's client and the Terraform provider
+SLA_KINDS = (("time_to_completion", ("duration",)), ("frequency", ("stale_after",)),
+             ("freshness", ("within", "expected_event")), ("lateness", ("within",)))
+SLA_FIELDS = {"name", "severity", "enabled", "owner_resource", "duration", "stale_after", "within", "expected_event",
+              "resource_match"}
+
+
+def _sla_problems(sla) -> list[str]:
+    if not isinstance(sla, dict):
+        return ["an SLA is an object"]
+    problems = [f"unknown field {k!r}" for k in sla if k not in SLA_FIELDS]
+    if not isinstance(sla.get("name"), str) or not sla.get("name"):
+        problems.append("name is required")
+    if "severity" in sla and sla["severity"] not in SEVERITIES:
+        problems.append(f"severity must be one of {', '.join(SEVERITIES)}")
+    for key in ("duration", "stale_after", "within"):
+        if key in sla and (isinstance(sla[key], bool) or not isinstance(sla[key], (int, float)) or sla[key] <= 0):
+            problems.append(f"{key} must be a positive number of seconds")
+    given = {k for k in ("duration", "stale_after", "within", "expected_event") if sla.get(k) is not None}
+    if not any(set(needs) <= given and not given - set(needs) for _, needs in SLA_KINDS):
+        problems.append("exactly one kind: duration, stale_after, within, or within with expected_event")
+    return problems
+
+
+def _has_metric(trigger) -> bool:
+    if not isinstance(trigger, dict):
+        return False
+    return trigger.get("type") == "metric" or any(_has_metric(t) for t in trigger.get("triggers") or [])
+
+
+def _matches(automation: dict, criteria: dict) -> bool:
+    """The open-source server's automation filter (name any_, tags all_, id any_), for the ones kept here."""
+    tests = []
+    if (names := (criteria.get("name") or {}).get("any_")) is not None:
+        tests.append(automation.get("name") in names)
+    if (tags := (criteria.get("tags") or {}).get("all_")) is not None:
+        tests.append(set(tags) <= set(automation.get("tags") or []))
+    if (ids := (criteria.get("id") or {}).get("any_")) is not None:
+        tests.append(automation.get("id") in ids)
+    if not tests:
+        return True
+    return any(tests) if criteria.get("operator") == "or_" else all(tests)

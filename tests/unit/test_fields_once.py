@@ -100,7 +100,8 @@ EVERY_SETTING = ("{name: etl, entrypoint: flows/etl.py:etl, work_queue: q, resou
                  "schedules: [{cron: '0 6 * * *'}], triggers: [{type: event, expect: [x.y]}], "
                  "concurrency_limit: {limit: 2, collision_strategy: CANCEL_NEW}, enforce_parameter_schema: false, "
                  "paused: true, code: {git: {repository: 'https://example.org/r.git', ref: "
-                 "0123456789abcdef0123456789abcdef01234567}}, description: d, version: v1}")
+                 "0123456789abcdef0123456789abcdef01234567}}, description: d, version: v1, "
+                 "sla: [{name: on-time, within: 300}]}")
 
 
 def desired_state(tmp_path: Path, deployment: str = EVERY_SETTING) -> State:
@@ -145,6 +146,7 @@ def test_every_setting_the_manifest_has_changes_the_desired_state(tmp_path):
     assert want["concurrency_options"] == {"collision_strategy": "CANCEL_NEW"}
     assert want["enforce_parameter_schema"] is False and want["paused"] is True
     assert want["description"] == "d" and want["version"] == "v1" and want["pull_steps"]
+    assert want["slas"] == [{"name": "on-time", "within": 300}]
 
 
 # -- the fingerprint ------------------------------------------------------------------------------------
@@ -157,9 +159,15 @@ def version_1_fingerprint(values: dict) -> str:
 def test_the_fingerprint_of_the_fields_of_version_1_is_the_one_version_1_wrote(tmp_path):
     (tmp_path / "plain").mkdir()
     plain = desired_state(tmp_path / "plain", "{name: etl, entrypoint: flows/etl.py:etl}")
-    for state in (desired_state(tmp_path), plain):
-        assert set(state.fields) == fields.VERSION_1
-        assert state.fingerprint() == version_1_fingerprint(state.fields)
+    (tmp_path / "every").mkdir()
+    every = desired_state(tmp_path / "every", EVERY_SETTING.replace(", sla: [{name: on-time, within: 300}]", ""))
+    for state in (every, plain):
+        # the fields added since are unset, and so left out
+        assert fields.VERSION_1 <= set(state.fields)
+        assert all(state.fields[name] == fields.BY_NAME[name].unset for name in set(state.fields) - fields.VERSION_1)
+        assert state.fingerprint() == version_1_fingerprint({k: state.fields[k] for k in fields.VERSION_1})
+    # a field added since counts once a deployment sets it
+    assert desired_state(tmp_path).fingerprint() != every.fingerprint()
 
 
 RETRIES = fields.Field("retries", None, desired=lambda i: getattr(i.deployment, "retries", None),
@@ -208,6 +216,7 @@ deployments:
   concurrency_limit: {limit: 2, collision_strategy: CANCEL_NEW}
   enforce_parameter_schema: false
   paused: true
+  sla: [{name: on-time, within: 300}]
   pull:
   - prefect.deployments.steps.git_clone:
       repository: https://example.org/r.git
@@ -234,7 +243,7 @@ def test_import_converts_every_field_a_prefect_yaml_can_set(tmp_path):
     assert set(yaml.safe_load(PREFECT_YAML)["deployments"][0]) <= read
 
 
-@pytest.mark.parametrize("name", [f.name for f in fields.FIELDS if f.server])
+@pytest.mark.parametrize("name", [f.name for f in fields.FIELDS if f.server or f.label])
 def test_every_field_the_server_holds_is_compared(name, tmp_path):
     """A value the server holds that differs from the desired one is a change of that field."""
     want = desired_state(tmp_path)
@@ -242,6 +251,9 @@ def test_every_field_the_server_holds_is_compared(name, tmp_path):
              "parameter_schema": {"type": "object", "properties": {"x": {}}}, "schedules": [],
              "tags": ["other"], "description": "other", "entrypoint": "flows/x.py:x", "pull_steps": [{"x": {}}],
              "concurrency_limit": 9, "concurrency_options": {"collision_strategy": "ENQUEUE"},
-             "enforce_parameter_schema": True, "paused": False, "version": "other"}
-    have = State(want.flow, want.name, {**want.fields, name: other[name]}, id="d-1", owned=True)
+             "enforce_parameter_schema": True, "paused": False, "version": "other",
+             "slas": "0123456789abcdef"}  # the digest of other SLAs
+    # a field the server has no read of reads back as its label: the digest of what was last set
+    read_back = {**want.fields, **{f.name: fields.labels(want.fields)[f.label] for f in fields.FIELDS if f.label}}
+    have = State(want.flow, want.name, {**read_back, name: other[name]}, id="d-1", owned=True)
     assert [c.field for c in compare(want, have) if c.field != "triggers"] == [name]

@@ -49,8 +49,12 @@ def test_every_declared_pool_type_validates_checks_translates_and_imports(pool_t
     problems = [(p.rule, p.message) for p in manifest.errors()]
     translation = resources.translate(SIZE, pool_type)
     if declared.translate is None:
-        assert [rule for rule, _ in problems] == ["resources-pool"]
-        assert problems[0][1].endswith(f"use a pool of type {', '.join(resources.taking_resources())}")
+        # refused, for the plain reason or the type's own (no_resources), naming the types that take resources
+        ((_, message, rule),) = translation.errors
+        assert rule == "resources-pool" or declared.no_resources is not None
+        assert message.endswith(f"use a pool of type {', '.join(resources.taking_resources())}")
+        # a type that runs only its own images also needs the code from remote storage
+        assert sorted(r for r, _ in problems) == sorted([rule] + (["managed-code"] if declared.official_images else []))
         assert translation.job_variables == {}
     else:
         # its translation sets only the variables declared for it, the ones variables_for names
@@ -64,7 +68,10 @@ def test_every_declared_pool_type_validates_checks_translates_and_imports(pool_t
     assert Pool("pool", pool_type).takes_image == declared.takes_image
 
     # import: the type is accepted, and the translated variables come back as the same resources
-    (tmp_path / "prefect.yaml").write_text(yaml.safe_dump({"name": "etl", "deployments": [{
+    # (a type that runs only its own images gets the code cloned, as it needs)
+    clone = {"pull": [{"prefect.deployments.steps.git_clone": {"repository": "https://github.com/acme/flows",
+                                                               "branch": "main"}}]} if declared.official_images else {}
+    (tmp_path / "prefect.yaml").write_text(yaml.safe_dump({"name": "etl", **clone, "deployments": [{
         "name": "etl", "entrypoint": "flows/etl.py:etl",
         "work_pool": {"name": "pool", "job_variables": translation.job_variables}}]}))
     (tmp_path / "flows.yaml").unlink()

@@ -28,7 +28,7 @@ def state() -> State:
               "entrypoint": "flows/etl.py:extract",
               "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": "/opt/etl"}}],
               "concurrency_limit": 1, "concurrency_options": None, "enforce_parameter_schema": True, "paused": False,
-              "version": "ct-1"}
+              "version": "ct-1", "slas": [{"name": "on-time", "within": 300, "severity": "high"}]}
     triggers = [Trigger({"type": "event", "expect": ["data.arrived"]}, "extract", 1, tuple(OWNER))]
     fields["triggers"] = [t.fingerprint for t in triggers]
     return State("extract", "extract", fields, manifest_name="extract", triggers=triggers)
@@ -51,6 +51,13 @@ def test_a_record_flow_register_wrote_reads_back_as_the_state_it_registered():
     assert got.fields == want.fields and got.key == want.key
     assert [t.automation for t in got.triggers] == [t.automation for t in want.triggers]
     assert entry.image == IMAGE and entry.revision == 1 and "commit abcdef123456" in entry.line()
+
+
+def test_a_record_written_before_slas_were_a_field_reads_back_with_them_unset():
+    raw = record()
+    del raw["data"]["deployments"][0]["fields"]["slas"]
+    (got,) = read(raw).deployments
+    assert got.fields == {**state().fields, "slas": None}
 
 
 TAMPERED = {
@@ -77,6 +84,9 @@ TAMPERED = {
         entrypoint="../../etc/passwd:x"), "entrypoint"),
     "a schedule Prefect refuses": (lambda d: d["deployments"][0]["fields"]["schedules"][0]["schedule"].update(
         timezone="Mars/Olympus"), "schedules[0]"),
+    "an SLA of another shape": (lambda d: d["deployments"][0]["fields"]["slas"][0].update(kind="lateness"),
+                                "slas[0]"),
+    "an SLA without a name": (lambda d: d["deployments"][0]["fields"]["slas"][0].pop("name"), "slas[0].name"),
     "a number beyond the server": (lambda d: d["deployments"][0]["fields"].update(concurrency_limit=2**40),
                                    "concurrency_limit"),
     "text that starts a workflow command": (lambda d: d["deployments"][0]["fields"].update(

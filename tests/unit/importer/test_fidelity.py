@@ -339,7 +339,10 @@ def test_a_prefect_yaml_in_a_subfolder_deployed_from_the_root_keeps_entrypoints_
 
 @pytest.mark.parametrize("pool_type", pool_types())
 def test_every_pool_type_the_manifest_accepts_is_accepted_by_pool_type(pool_type, tmp_path, capsys):
-    path = repository(tmp_path, "name: etl\ndeployments:\n- {name: etl, entrypoint: flows/etl.py:etl, "
+    # a managed pool runs Prefect's image: its runs clone their code
+    pull = "pull:\n- prefect.deployments.steps.git_clone: {repository: 'https://github.com/acme/flows'}\n" \
+        if pool_type == "prefect:managed" else ""
+    path = repository(tmp_path, f"name: etl\n{pull}deployments:\n- {{name: etl, entrypoint: flows/etl.py:etl, "
                                 "work_pool: {name: pool}}\n")
     manifest, _ = imported(path, capsys, "--pool-type", f"pool={pool_type}")
     assert manifest["environments"]["prod"]["work_pool"] == {"name": "pool", "type": pool_type}
