@@ -27,7 +27,7 @@ class Action:
     name: str
     id: str | None = None
     changes: list[Change] = field(default_factory=list)
-    desired: object = None  # the kind's desired thing (register.desired.State for a deployment, else an Item)
+    desired: object = None  # the kind's desired thing (register.engine.desired.State for a deployment, else an Item)
     registered: object = None  # the kind's registered thing
     notes: list[str] = field(default_factory=list)  # what the plan says beside the changes
     drift: bool = False  # the server changed outside flow-register since its last write

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 
-from register import models
-from register.desired import State, automation_body
+from register.prefect import models
+from register.engine.desired import State, automation_body
 from register.engine.kind import Change
 from register.server import Server
 

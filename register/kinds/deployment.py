@@ -1,12 +1,12 @@
 """Deployments, a kind of the engine: read in bulk with their automations, compared, written, deleted, owned.
 
-Both sides are brought into one shape (a `State`, see register/desired.py) before they are compared, field
+Both sides are brought into one shape (a `State`, see register/engine/desired.py) before they are compared, field
 by field, so defaults the server fills in compare equal to the manifest leaving them out. Triggers are the
 deployment's automations (register/kinds/automation.py): compared as its `triggers` field, written after
 the deployment in the same action, since they run it by its id, and deleted before it. A deployment `prefect deploy` made
 (without flow-register's tags) is taken over; one that another project or environment registered is a
 conflict, refused before any write. The desired states are built by the deploy stages (they need the
-server's work pools and the image: register/desired.py, `for_environment`), so `desired` here is None.
+server's work pools and the image: register/engine/desired.py, `for_environment`), so `desired` here is None.
 
 A deployment whose fields changed is written whole with one upsert (POST /deployments/: same flow and
 name, same id), so what the server has afterwards is exactly the manifest's, whatever was there before.
@@ -18,9 +18,9 @@ import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from register import fields as deployment_fields
-from register import models
-from register.desired import (DEPLOYMENT_FIELDS, FIELDS, SCHEMA_LABEL, SLA_LABEL, STATE_LABEL, State, automation_names,
+from register.prefect import fields as deployment_fields
+from register.prefect import models
+from register.engine.desired import (DEPLOYMENT_FIELDS, FIELDS, SCHEMA_LABEL, SLA_LABEL, STATE_LABEL, State, automation_names,
                               body)
 from register.engine import planner
 from register.kinds import automation
@@ -42,7 +42,7 @@ def registered(raw: dict, flow: str, automations: list[dict], owner_tags: list[s
 
 # -- comparing ----------------------------------------------------------------------------------------
 
-same = deployment_fields.same  # declared per field in register/fields.py
+same = deployment_fields.same  # declared per field in register/prefect/fields.py
 
 
 def compare(want: State, have: State) -> list[Change]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from register import models
+from register.prefect import models
 from register.engine.kind import STATE_TAG, Change, Item, Kind
 from register.manifest.resolve import Variable
 

@@ -11,7 +11,7 @@ import pytest
 from action.fake_github import TOKEN, fake_github
 from markdown_it import MarkdownIt
 
-from register.desired import State
+from register.engine.desired import State
 from register.engine.planner import Action, Plan
 from register.report import github
 from register.report import formats as report

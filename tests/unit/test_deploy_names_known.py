@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from register.deploy import DeployOptions, load
+from register.commands.deploy import DeployOptions, load
 from register.manifest import Overrides
 from register.problems import Invalid
 from register.report.reporters import Reporter

@@ -107,7 +107,7 @@ def test_a_variable_not_written_for_this_project_and_environment_is_a_conflict()
 
 
 def test_the_report_shows_each_kind_in_a_section_of_its_own_before_the_deployments():
-    from register.desired import State
+    from register.engine.desired import State
 
     deployment = State("f", "a", {"work_pool": "pool", "tags": OWNER})
     deployments = [engine.Action("create", "f", "a", desired=deployment)]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 import uuid
 
-from register.desired import State, Trigger, automation_body
-from register.models import schedule
+from register.engine.desired import State, Trigger, automation_body
+from register.prefect.models import schedule
 from register.engine.planner import conflicts
 from register.kinds.deployment import KIND, make_plan, registered, writes_deployment, writes_triggers
 from register.report import formats as report

@@ -1,6 +1,6 @@
 """`flow-register rollback`: put an environment back to what an earlier deploy registered.
 
-The deploy history (register/history.py) holds what each deploy applied. A rollback reads it, checks the
+The deploy history (register/commands/history.py) holds what each deploy applied. A rollback reads it, checks the
 chosen record as strictly as a manifest, and plans it against what the server has now exactly as a deploy
 plans the manifest (register/engine/planner.py, every kind's): the same table, the same lease, --dry-run and
 --detailed-exitcode, the same apply. Nothing is built: the record names its image by digest, and only a
@@ -17,9 +17,11 @@ import time
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from register import history, models
-from register.deploy import _apply, _exit, _reads, lease_scope
-from register.desired import Pool
+from register.commands import history
+
+from register.prefect import models
+from register.commands.deploy import _apply, _exit, _reads, lease_scope
+from register.engine.desired import Pool
 from register.image import Image
 from register.engine import planner
 from register.kinds import DEPLOYMENTS, KINDS, automation

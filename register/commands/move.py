@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from register import models
+from register.prefect import models
 from register.engine.applier import ApplyResult, Step
 from register.engine.kind import STATE_TAG, Change
 from register.engine.planner import Action, Plan
@@ -76,7 +76,7 @@ def _swap(tags: list[str], old: list[str], new: list[str]) -> list[str]:
 def run(options: MoveOptions, settings: Settings, reporter: Reporter) -> int:
     import re
 
-    from register.deploy import _exit, _reads, lease_scope  # deploy names this module's hint
+    from register.commands.deploy import _exit, _reads, lease_scope  # deploy names this module's hint
 
     started = time.monotonic()
     env = options.environment

@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from register import desired as desired_state
-from register import history
+from register.engine import desired as desired_state
+from register.commands import history
 from register.engine import planner
 from register.engine.applier import apply
 from register.engine.kind import Item, Unavailable
@@ -26,7 +26,7 @@ from register.image import Image, ImageError, inspect, prepare, secret_teller
 from register.kinds import BY_NAME, DEPLOYMENTS, IN_ORDER, KINDS
 from register.kinds import deployment as deployments_kind
 from register.manifest import Manifest, Overrides, load_manifest
-from register.move import hint as move_hint
+from register.commands.move import hint as move_hint
 from register.manifest.checks import ProblemReport, check_parameters
 from register.manifest import pools as pool_checks
 from register.manifest import references
@@ -37,8 +37,8 @@ from register.report.formats import Outcome
 from register.report.reporters import Reporter
 from register.server import Server, ServerError, cloud, connection_from_environment
 from register.server import releases
-from register import smoke as smoke_runs
-from register import upload as code_upload
+from register.commands import smoke as smoke_runs
+from register.code import upload as code_upload
 from register.settings import CONCURRENCY, Settings
 
 
@@ -506,7 +506,7 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
 
 def _record(outcome: Outcome, server: Server, loaded: Loaded, options: DeployOptions, settings: Settings,
             reporter: Reporter) -> None:
-    """Keep what this deploy registered in the deploy history, for `rollback` (register/history.py): after
+    """Keep what this deploy registered in the deploy history, for `rollback` (register/commands/history.py): after
     writes that all succeeded, under the lease. A history that cannot be written is told, not a failure."""
     if outcome.result is None or not outcome.result.ok or options.preview:
         return
