@@ -68,6 +68,12 @@ class Deferred(str):
     """Text that reads the environment at deploy time (`${X}`): it can be written, not compared."""
 
 
+class Dated(str):
+    """A date and time the script writes (`datetime(2024, 1, 1, tz="Europe/Paris")`), in ISO 8601 without an
+    offset; `zone` is the time zone it is in, which a schedule anchored on it runs in unless it names another."""
+    zone: str | None = None
+
+
 @dataclass
 class Flow3:
     """A Prefect 2/3 @flow function: what a deployment runs."""
@@ -194,6 +200,8 @@ class _Interpreter:
         self.depth = 0
         self.scope: dict = {}
         self.built: list[Spec] = []  # Prefect 2 deployments built, applied or not (`prefect deployment apply`)
+        self.called: set[int] = set()  # the script's functions a call reached (by their node's id)
+        self.registering: dict[int, bool] = {}  # whether a function of the script registers, once per function
 
     # -- warnings -------------------------------------------------------------------------------------
     def warn(self, node: ast.AST, message: str, rule: str) -> None:
@@ -248,18 +256,30 @@ class _Interpreter:
             self.run(node.finalbody, scope)
         elif isinstance(node, ast.Return):
             raise _Return(self.maybe(node.value, scope) if node.value is not None else None)
-        elif isinstance(node, (ast.While,)) and self.main and self.registers(node):
+        elif isinstance(node, (ast.While,)) and self.main and self.registers(node, scope):
             self.warn(node, "a while loop is known only when the script runs; the deployments it registers are "
                             "left out: write them as a loop over a literal list", "loop")
 
-    def registers(self, node: ast.AST) -> bool:
-        """Whether a statement holds a call that registers or describes deployments."""
+    def registers(self, node: ast.AST, scope: Mapping | None = None) -> bool:
+        """Whether a statement holds a call that registers or describes deployments, itself or through a function
+        of the script it calls (`if ...: deploy_all()`)."""
         for child in ast.walk(node):
-            if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) and child.func.attr in (
+            if not isinstance(child, ast.Call):
+                continue
+            if isinstance(child.func, ast.Attribute) and child.func.attr in (
                     "deploy", "to_deployment", "serve", "register", "build_from_flow", "apply"):
                 return True
-            if isinstance(child, ast.Call) and isinstance(child.func, ast.Name) and child.func.id in ("deploy", "serve"):
+            if isinstance(child.func, ast.Name) and child.func.id in ("deploy", "serve"):
                 return True
+            callee = (scope or {}).get(child.func.id, self.scope.get(child.func.id)) \
+                if isinstance(child.func, ast.Name) else None
+            if isinstance(callee, Function):
+                key = id(callee.node)
+                if key not in self.registering:
+                    self.registering[key] = False  # a function that calls itself is read once
+                    self.registering[key] = self.registers(callee.node, callee.scope)
+                if self.registering[key]:
+                    return True
         return False
 
     def imports(self, node: ast.Import | ast.ImportFrom, scope: dict) -> None:
@@ -356,7 +376,7 @@ class _Interpreter:
             if isinstance(condition, Deferred):
                 raise Unknown(test, "it reads the environment, which the script sees only when it runs")
         except Unknown as error:
-            if self.main and self.registers(node):
+            if self.main and self.registers(node, scope):
                 self.warn(test, f"this condition is known only when the script runs ({error.reason}); the "
                                 "deployments registered under it are left out: write each as it should be "
                                 "registered, or an environment of the manifest per case", "condition")
@@ -371,7 +391,7 @@ class _Interpreter:
             if not isinstance(items, (list, tuple)) or isinstance(items, Deferred):
                 raise Unknown(node.iter, "it is not a list written in the script")
         except Unknown as error:
-            if self.main and self.registers(node):
+            if self.main and self.registers(node, scope):
                 self.warn(node.iter, f"a loop over what is known only when the script runs ({error.reason}); the "
                                      "deployments it registers are left out: loop over a literal list",
                           "loop")
@@ -713,6 +733,21 @@ class _Interpreter:
         if self.depth > MAX_DEPTH // 2:
             raise Unknown(node, "the script's functions call each other too deeply to follow")
         args, kwargs = self.arguments(node, scope)
+        local = self.parameters(callee, args, kwargs, lambda param: Unknown(node, f"'{param.arg}' is not given"))
+        self.called.add(id(callee.node))
+        try:
+            self.depth += 4
+            self.run(callee.node.body, local)
+        except _Return as returned:
+            if isinstance(returned.value, Unknown):
+                raise returned.value from None
+            return returned.value
+        finally:
+            self.depth -= 4
+        return None
+
+    def parameters(self, callee: Function, args: list, kwargs: dict, missing) -> dict:
+        """The function's scope with its parameters bound; `missing(param)` is the value of one not given."""
         definition = callee.node.args
         local = dict(callee.scope)
         params = definition.posonlyargs + definition.args
@@ -725,20 +760,61 @@ class _Interpreter:
             elif defaults[i] is not None:
                 local[param.arg] = self.maybe(defaults[i], callee.scope)
             else:
-                local[param.arg] = Unknown(node, f"'{param.arg}' is not given")
+                local[param.arg] = missing(param)
         for param, default in zip(definition.kwonlyargs, definition.kw_defaults):
-            local[param.arg] = kwargs.get(param.arg, self.maybe(default, callee.scope) if default else
-                                          Unknown(node, f"'{param.arg}' is not given"))
-        try:
-            self.depth += 4
-            self.run(callee.node.body, local)
-        except _Return as returned:
-            if isinstance(returned.value, Unknown):
-                raise returned.value from None
-            return returned.value
-        finally:
-            self.depth -= 4
-        return None
+            local[param.arg] = kwargs[param.arg] if param.arg in kwargs else \
+                self.maybe(default, callee.scope) if default is not None else missing(param)
+        named = {p.arg for p in params + definition.kwonlyargs}
+        if definition.vararg is not None:
+            local[definition.vararg.arg] = list(args[len(params):])
+        if definition.kwarg is not None:
+            local[definition.kwarg.arg] = {k: v for k, v in kwargs.items() if k not in named and k != "**"}
+        return local
+
+    def uncalled(self, tree: ast.Module) -> None:
+        """Functions of the script that register deployments and that nothing in the file calls (a `main()` an entry
+        point, a CLI or another module calls): read once as if called without arguments, and said so."""
+        own = {id(n): n for n in _defined_at_top(tree.body)}
+        calls: dict[str, int] = {}  # calls of each name anywhere in the file, but from inside the function itself
+        for definition in own.values():
+            calls.setdefault(definition.name, 0)
+        for call in ast.walk(tree):
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in calls:
+                calls[call.func.id] += 1
+        for definition in own.values():
+            calls[definition.name] -= sum(1 for c in ast.walk(definition) if isinstance(c, ast.Call) and
+                                          isinstance(c.func, ast.Name) and c.func.id == definition.name)
+        functions = {id(v.node): v for v in self.scope.values() if isinstance(v, Function)}  # `run = main` once
+        for function in list(functions.values()):
+            node = function.node
+            if id(node) not in own or id(node) in self.called or calls.get(node.name, 0) > 0 or self.is_task(node):
+                continue
+            if not self.registers(node, function.scope):
+                continue
+            registered, built, warned = len(self.registrations), len(self.built), len(self.warnings)
+            local = self.parameters(function, [], {}, lambda param: Unknown(
+                param, f"'{param.arg}' is a parameter of {node.name}() without a default: its caller gives it"))
+            self.called.add(id(node))
+            try:
+                self.depth += 4
+                self.run(node.body, local)
+            except _Return:
+                pass
+            finally:
+                self.depth -= 4
+            found = len(self.registrations) > registered or len(self.built) > built
+            if found or any(w.rule in ("import-loop", "import-condition") for w in self.warnings[warned:]):
+                self.warn(node, f"read as if `{node.name}()` were called: nothing in this file calls it", "uncalled")
+            else:  # a method named deploy of something else (a model, a client): nothing of deployments was here
+                del self.warnings[warned:]
+
+    def is_task(self, node) -> bool:
+        """A Prefect @task: it runs inside a flow and registers nothing."""
+        for decorator in node.decorator_list:
+            name = self.resolved(decorator.func if isinstance(decorator, ast.Call) else decorator, self.scope) or ""
+            if name.startswith("prefect") and name.split(".")[-1] == "task":
+                return True
+        return False
 
     def method(self, owner, method: str, node: ast.Call, scope: dict):
         """Calls on a value: a flow's deploy/to_deployment/serve/register, a spec's apply, dict and str methods."""
@@ -882,10 +958,22 @@ class _Interpreter:
                 seconds += value * units[unit]
             return _number(seconds)
         if last in ("datetime",) and name.startswith(("datetime", "pendulum")):
-            if not all(isinstance(a, int) for a in args) or len(args) < 3:
+            fields = ("year", "month", "day", "hour", "minute", "second")
+            parts = dict(zip(fields, args))
+            parts.update({k: v for k, v in kwargs.items() if k in fields})
+            if not all(isinstance(parts.get(f, 0), int) and not isinstance(parts.get(f, 0), bool) for f in fields) \
+                    or len(args) > 6 or not all(f in parts for f in fields[:3]):
                 raise Unknown(node, "a date of what is not numbers written in the script")
-            parts = list(args) + [0] * (6 - len(args))
-            return "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}".format(*parts[:6])
+            zone = kwargs.get("tz", kwargs.get("tzinfo"))
+            if isinstance(zone, Ref) and zone.dotted.rsplit(".", 1)[-1] in ("utc", "UTC"):
+                zone = "UTC"  # datetime.timezone.utc, pendulum.UTC
+            if zone is not None and (not isinstance(zone, str) or isinstance(zone, Deferred)):
+                raise Unknown(node, "the date's time zone is computed when the script runs")
+            if any(k not in (*fields, "tz", "tzinfo") for k in kwargs):
+                raise Unknown(node, "a date with more than year to second and its time zone")
+            dated = Dated("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}".format(*(parts.get(f, 0) for f in fields)))
+            dated.zone = zone
+            return dated
         if last == "Flow" and not name.startswith("prefect.flows") and (name.startswith("prefect") or name == "Flow"):
             flow_name = kwargs.get("name", args[0] if args else None)
             if not isinstance(flow_name, str):
@@ -913,6 +1001,17 @@ class _Interpreter:
                 last in ("DockerImage", "ConcurrencyLimitConfig"):
             return Obj(last, kwargs, node, args)
         raise Unknown(node, f"it is what {name}(...) returns, known only when the script runs")
+
+
+def _defined_at_top(body: list[ast.stmt]):
+    """The functions a module defines at its top, also under its `if`, `try` and `with` blocks."""
+    for statement in body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield statement
+        elif isinstance(statement, (ast.If, ast.Try, ast.With, ast.AsyncWith)):
+            for inner in (statement.body, getattr(statement, "orelse", []), getattr(statement, "finalbody", []),
+                          *[h.body for h in getattr(statement, "handlers", [])]):
+                yield from _defined_at_top(inner)
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -993,7 +1092,7 @@ class _Converter:
         if isinstance(value, (Obj, Flow1, Flow3, Spec, Function)):
             self.warn(node, f"{what} is left out: it is not a value the manifest can hold", "unknown")
             return None
-        return str(value) if isinstance(value, Deferred) else value
+        return str(value) if isinstance(value, (Deferred, Dated)) else value
 
     def deployment(self, registration: Registration) -> tuple[str, dict] | None:
         if registration.generation == 1:
@@ -1333,6 +1432,8 @@ class _Converter:
         anchor = args.get("anchor_date", args.get("start_date"))
         if anchor is not None:
             out["anchor_date"] = anchor
+            if getattr(anchor, "zone", None) and args.get("timezone") is None:
+                out["timezone"] = anchor.zone  # Prefect takes a schedule's time zone from its anchor's
         if kind == "Interval" and len(positional) > 1:
             out["anchor_date"] = positional[1]
         timezone = args.get("timezone", positional[1] if kind == "Cron" and len(positional) > 1 else None)
@@ -1475,9 +1576,11 @@ def convert(path: Path, *, environment: str = "prod", root: Path | None = None) 
     interpreter = _Interpreter(path, root, warnings, registrations)
     interpreter.shown = shown
     try:
-        interpreter.run(tree.body, interpreter.scope)
-    except _Return:
-        pass
+        try:
+            interpreter.run(tree.body, interpreter.scope)
+        except _Return:
+            pass
+        interpreter.uncalled(tree)
     except RecursionError:
         raise ValueError(str(Problem(interpreter.shown, 1, 1, "nested too deeply to read", "import-file-size"))) from None
     for spec in interpreter.built:  # applied later with `prefect deployment apply`: the deployment it describes
