@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ MAX_STEPS = 20_000  # statements interpreted, loops unrolled included
 MAX_DEPLOYMENTS = 1_000
 MAX_TEXT = 100_000  # characters of one text value; `B = A + A` repeated would double it each line
 MAX_ITEMS = 10_000  # items of one list or dict
+_PYTHON = "{}.{}".format(*sys.version_info[:2])
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 _SERVE_POOL = "serve"  # the process pool a served deployment is written for (a process worker runs it as serve did)
@@ -380,6 +382,8 @@ class _Interpreter:
                 self.warn(test, f"this condition is known only when the script runs ({error.reason}); the "
                                 "deployments registered under it are left out: write each as it should be "
                                 "registered, or an environment of the manifest per case", "condition")
+            self.unset(node, scope, Unknown(test, f"it is set under a condition known only when the script runs "
+                                                  f"({error.reason})"))
             return
         self.run(node.body if condition else node.orelse, scope)
 
@@ -395,11 +399,25 @@ class _Interpreter:
                 self.warn(node.iter, f"a loop over what is known only when the script runs ({error.reason}); the "
                                      "deployments it registers are left out: loop over a literal list",
                           "loop")
+            self.unset(node, scope, Unknown(node.iter, f"it is set in a loop over what is known only when the script "
+                                                       f"runs ({error.reason})"))
             return
         for item in items:
             self.bind(node.target, item, scope, node)
             self.run(node.body, scope)
         self.run(node.orelse, scope)
+
+    def unset(self, node: ast.AST, scope: dict, why: Unknown) -> None:
+        """The names a block not read sets (`if unknown: pool = "a" else: pool = "b"`) are unknown after it, not
+        undefined and not what they were before it."""
+        pending = list(ast.iter_child_nodes(node))
+        while pending:
+            child = pending.pop()
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                continue  # their names are their own
+            if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+                scope[child.id] = why
+            pending.extend(ast.iter_child_nodes(child))
 
     def with_block(self, node, scope: dict) -> None:
         for item in node.items:
@@ -491,10 +509,13 @@ class _Interpreter:
             out = {}
             for key, val in zip(node.keys, node.values):
                 if key is None:
-                    inner = self.value(val, scope)
-                    if not isinstance(inner, dict):
+                    inner = self.maybe(val, scope)
+                    if isinstance(inner, Unknown):  # `{**loaded_defaults, "cpu": 1024}`: what is written is kept
+                        out.setdefault("**", inner)
+                    elif not isinstance(inner, dict):
                         raise Unknown(val, "it unpacks what is not a dict written in the script")
-                    out.update(inner)
+                    else:
+                        out.update(inner)
                 else:
                     k = self.value(key, scope)
                     if isinstance(k, Deferred):
@@ -648,11 +669,17 @@ class _Interpreter:
             self.modules[found.file] = {}  # an import cycle finds nothing instead of recursing
             try:
                 tree = read_tree(found.file)
-            except (ValueError, SyntaxError) as error:
-                raise Unknown(found.node, f"{_relative(found.file, self.root)} is not read: {error}") from None
+            except Unreadable as error:
+                # every name of it is said to be unread, not "not defined"
+                failed = self.modules[found.file] = Unknown(
+                    found.node, f"{_relative(found.file, self.root)}:{error.problem.line}:{error.problem.col} is not "
+                                f"read: {error.problem.message}")
+                raise Unknown(failed.node, failed.reason) from None
             module = _Interpreter(found.file, self.root, self.warnings, self.registrations, self.modules, main=False)
             module.run(tree.body, module.scope)
             names = self.modules[found.file] = module.scope
+        if isinstance(names, Unknown):
+            raise Unknown(names.node, names.reason)
         value = names.get(found.name)
         if value is None:
             raise Unknown(found.node, f"'{found.name}' is not a name {_relative(found.file, self.root)} defines")
@@ -702,6 +729,18 @@ class _Interpreter:
                     raise value
             default = args[1] if len(args) > 1 else kwargs.get("default")
             return self.environment(args[0] if args else kwargs.get("key"), default, node)
+        if name in ("os.path.join", "posixpath.join") and not node.keywords:  # an image: join(REGISTRY, "etl")
+            args, _ = self.arguments(node, scope)
+            for value in args:
+                if isinstance(value, Unknown):
+                    raise value
+            if not args or not all(isinstance(a, str) for a in args):
+                raise Unknown(node, "it joins what is not text written in the script")
+            joined = args[0]
+            for part in args[1:]:
+                joined = part if part.startswith("/") else f"{joined}/{part}" if joined and not joined.endswith("/") \
+                    else joined + part
+            return Deferred(joined) if any(isinstance(a, Deferred) for a in args) else joined
         callee = self.maybe(func, scope) if isinstance(func, ast.Name) else None
         if isinstance(callee, Function):
             return self.call_function(callee, node, scope)
@@ -1029,29 +1068,39 @@ def _relative(path: Path, root: Path) -> str:
         return path.name
 
 
+class Unreadable(ValueError):
+    """A Python file the import refuses to read (too large, not valid Python): `problem` says where and why."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(str(problem))
+        self.problem = problem
+
+
 def read_tree(path: Path, shown: str | None = None) -> ast.Module:
-    """The syntax tree of a Python file, refused (ValueError) beyond what a real deploy script needs."""
+    """The syntax tree of a Python file, refused (Unreadable, a ValueError) beyond what a real deploy script needs."""
     shown = shown or str(path)
     with path.open("rb") as file:
         raw = file.read(MAX_BYTES + 1)
     if len(raw) > MAX_BYTES:
         size = path.stat().st_size / 1024 / 1024
-        raise ValueError(str(Problem(shown, 1, 1, f"the file is {size:.1f} MiB; a Python file to import may be "
-                                                      f"at most {MAX_BYTES // 1024 // 1024} MiB", "import-file-size")))
+        raise Unreadable(Problem(shown, 1, 1, f"the file is {size:.1f} MiB; a Python file to import may be "
+                                                      f"at most {MAX_BYTES // 1024 // 1024} MiB", "import-file-size"))
     try:
         tree = ast.parse(raw, filename=str(path))
     except SyntaxError as error:
-        raise ValueError(str(Problem(shown, error.lineno or 1, error.offset or 1,
-                                     f"not valid Python: {error.msg}", "import-syntax"))) from None
+        raise Unreadable(Problem(shown, error.lineno or 1, error.offset or 1,
+                                     f"not valid Python: {error.msg} (read as Python {_PYTHON} reads it; a file "
+                                     f"written for a newer Python is read by flow-register run on that Python)",
+                                     "import-syntax")) from None
     except (RecursionError, MemoryError):
-        raise ValueError(str(Problem(shown, 1, 1, "nested too deeply to read", "import-file-size"))) from None
+        raise Unreadable(Problem(shown, 1, 1, "nested too deeply to read", "import-file-size")) from None
     seen = 0
     for node in ast.walk(tree):
         seen += 1
         if seen > MAX_NODES:
-            raise ValueError(str(Problem(shown, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1,
+            raise Unreadable(Problem(shown, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1,
                                          f"more than {MAX_NODES} syntax nodes in one file (a real deploy script has "
-                                         "a few thousand); import a smaller file", "import-file-size")))
+                                         "a few thousand); import a smaller file", "import-file-size"))
     return tree
 
 
@@ -1079,6 +1128,9 @@ class _Converter:
         if isinstance(value, dict):
             out = {}
             for k, v in value.items():
+                if k == "**" and isinstance(v, Unknown):
+                    self.i.unknown(v, f"what {what} unpacks (`**`)")
+                    continue
                 kept = self.known(v, node, f"{what}.{k}", depth + 1)
                 if kept is not None or v is None:
                     out[str(k)] = kept
@@ -1591,10 +1643,12 @@ def convert(path: Path, *, environment: str = "prod", root: Path | None = None) 
                                                               "smaller script", "import-file-size")))
     converter = _Converter(interpreter, environment)
     by_environment: dict[str, list[dict]] = {}
+    flows_of: dict[tuple[str, str], str] = {}  # (environment, name) -> the entrypoint that has it
     for registration in registrations:
         converted = converter.deployment(registration)
         if converted is not None:
             env, deployment = converted
+            _unique_name(env, deployment, flows_of, registration.node, interpreter)
             by_environment.setdefault(env, []).append(deployment)
     if not by_environment:
         warnings.append(Problem(interpreter.shown, 1, 1, "no deployment is registered here (flow.deploy, deploy(), "
@@ -1606,6 +1660,23 @@ def convert(path: Path, *, environment: str = "prod", root: Path | None = None) 
     text = repr(manifest)
     variables = sorted(set(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text)))  # those with no default
     return Result(manifest, sorted(warnings), root, variables)
+
+
+def _unique_name(env: str, deployment: dict, flows_of: dict, node: ast.AST, interpreter: _Interpreter) -> None:
+    """Prefect names a deployment within its flow (`etl/prod`, `report/prod`); a manifest's names are unique. A name
+    another flow's deployment already has gets the flow's function after it, said at the call."""
+    name, entrypoint = deployment["name"], deployment["entrypoint"]
+    if flows_of.setdefault((env, name), entrypoint) == entrypoint:
+        return  # the same flow's deployment again: the later one wins, as on the server
+    function = entrypoint.rpartition(":")[2].replace("_", "-")
+    renamed, n = f"{name}-{function}", 2
+    while flows_of.get((env, renamed), entrypoint) != entrypoint:
+        renamed, n = f"{name}-{function}-{n}", n + 1
+    flows_of[(env, renamed)] = entrypoint
+    interpreter.warn(node, f"'{name}' is also the name of a deployment of {flows_of[(env, name)]}; Prefect names a "
+                           f"deployment within its flow, a manifest's names are unique: this one of {entrypoint} is "
+                           f"'{renamed}' (registered under that name; rename it as you like)", "name")
+    deployment["name"] = renamed
 
 
 def _slug(text: str) -> str:

@@ -173,3 +173,85 @@ def test_prefect_2_schedule_objects_carry_their_time_zone_anchor_and_day_or(tmp_
         {"rrule": "FREQ=WEEKLY;BYDAY=MO", "timezone": "America/New_York"},
         {"cron": "0 7 * * *"}]
     assert "11:5: schedule 'max_active_runs' is not converted [import-schedule]" in messages(result)
+
+
+def test_one_name_for_deployments_of_several_flows_keeps_each_under_a_name_of_its_own(tmp_path):
+    # a helper that deploys any flow it is given under one fixed name: Prefect keeps etl/nightly and report/nightly
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "report.py").write_text("from prefect import flow\n\n\n@flow\ndef report():\n    pass\n")
+    path = script(tmp_path, """\
+        from flows.etl import etl
+        from flows.report import report
+
+
+        def create(flow, cron):
+            flow.deploy("nightly", work_pool_name="p", image="i:1", build=False, cron=cron)
+
+
+        if __name__ == "__main__":
+            create(etl, "0 1 * * *")
+            create(report, "0 2 * * *")
+            create(report, "0 3 * * *")  # the same flow's deployment again: the later wins, as on the server
+        """)
+    result = convert(path)
+    assert [(d["name"], d["entrypoint"], d["schedules"]) for d in result.manifest["deployments"]] == [
+        ("nightly", "flows/etl.py:etl", [{"cron": "0 1 * * *"}]),
+        ("nightly-report", "flows/report.py:report", [{"cron": "0 3 * * *"}])]
+    assert ("6:5: 'nightly' is also the name of a deployment of flows/etl.py:etl; Prefect names a deployment within "
+            "its flow, a manifest's names are unique: this one of flows/report.py:report is 'nightly-report' "
+            "(registered under that name; rename it as you like) [import-name]") in messages(result)
+
+
+def test_defaults_loaded_at_run_time_merged_with_literal_ones_keep_what_is_written(tmp_path):
+    path = script(tmp_path, """\
+        import os
+        from prefect.blocks.system import JSON
+        from flows.etl import etl
+
+        SIZES = {"cpu": 1024, "memory": 2048}
+        REGISTRY = os.environ["REGISTRY"]
+
+        defaults = JSON.load("job-defaults").value
+        etl.deploy("etl", work_pool_name="p", build=False, image=os.path.join(REGISTRY, "etl") + ":1",
+                   job_variables={**defaults, **SIZES, "env": {"MODE": "batch"}})
+        """)
+    result = convert(path)
+    assert result.manifest["deployments"][0]["job_variables"] == {
+        "image": "${REGISTRY}/etl:1", "cpu": 1024, "memory": 2048, "env": {"MODE": "batch"}}
+    assert any(w.startswith("8:12: what job_variables unpacks (`**`) is left out: '.value' is known only when the "
+                            "script runs") for w in messages(result)), messages(result)
+
+
+def test_a_name_set_under_a_condition_only_the_run_knows_is_unknown_after_it_not_undefined(tmp_path):
+    path = script(tmp_path, """\
+        import os
+        from flows.etl import etl
+
+        pool = "default"
+        if os.environ["GPU"] == "1":
+            pool = "gpu"
+        etl.deploy("etl", work_pool_name=pool, image="i:1", build=False)
+        """)
+    result = convert(path)
+    assert "work_pool" not in result.manifest["environments"]["prod"]  # "default" or "gpu": the run decides
+    assert any(w.startswith("5:4: the work pool is left out: it is set under a condition known only when the script "
+                            "runs") for w in messages(result)), messages(result)
+
+
+def test_a_module_in_a_newer_pythons_syntax_is_said_unread_for_each_name_it_gives(tmp_path):
+    (tmp_path / "settings.py").write_text('POOL = "ecs"\nIMAGE = "i:1"\ntype Row = dict[str, str]\n')  # 3.12's `type`
+    path = script(tmp_path, """\
+        from settings import IMAGE, POOL
+        from flows.etl import etl
+
+        etl.deploy("etl", work_pool_name=POOL, image=IMAGE, build=False)
+        """)
+    result = convert(path)
+    said = [w for w in messages(result) if w.startswith("1:1:")]
+    import sys
+    if sys.version_info >= (3, 12):  # read where Python knows the syntax
+        assert result.manifest["environments"]["prod"]["work_pool"] == "ecs" and not said
+        return
+    assert len(said) == 2 and all("settings.py:3:6 is not read: not valid Python: invalid syntax (read as Python 3.11 "
+                                  "reads it; a file written for a newer Python is read by flow-register run on that "
+                                  "Python)" in w for w in said), said
