@@ -204,6 +204,7 @@ class _Interpreter:
         self.built: list[Spec] = []  # Prefect 2 deployments built, applied or not (`prefect deployment apply`)
         self.called: set[int] = set()  # the script's functions a call reached (by their node's id)
         self.registering: dict[int, bool] = {}  # whether a function of the script registers, once per function
+        self.flows1: list[Flow1] = []  # Prefect 1 flows the script makes, registered in it or by `prefect register`
 
     # -- warnings -------------------------------------------------------------------------------------
     def warn(self, node: ast.AST, message: str, rule: str) -> None:
@@ -1017,8 +1018,11 @@ class _Interpreter:
             flow_name = kwargs.get("name", args[0] if args else None)
             if not isinstance(flow_name, str):
                 raise Unknown(node, "the flow's name is not text written in the script")
-            return Flow1(flow_name, node, {k: v for k, v in kwargs.items() if k in ("schedule", "run_config",
+            made = Flow1(flow_name, node, {k: v for k, v in kwargs.items() if k in ("schedule", "run_config",
                                                                                        "storage")})
+            if self.main:
+                self.flows1.append(made)
+            return made
         if last in ("deploy", "serve") and (name.startswith("prefect") or name in ("deploy", "serve")):
             for i, spec in enumerate(args):
                 if isinstance(spec, Unknown):
@@ -1635,6 +1639,14 @@ def convert(path: Path, *, environment: str = "prod", root: Path | None = None) 
         interpreter.uncalled(tree)
     except RecursionError:
         raise ValueError(str(Problem(interpreter.shown, 1, 1, "nested too deeply to read", "import-file-size"))) from None
+    registered = {id(r.flow.node) for r in registrations if r.generation == 1}
+    for flow1 in interpreter.flows1:  # Prefect 1's CLI registered a file's flows: `prefect register -p flows/`
+        if id(flow1.node) not in registered:
+            registered.add(id(flow1.node))
+            interpreter.warn(flow1.node, f"flow '{flow1.name}' is not registered in this file (`prefect register "
+                                         "--project NAME -p FILE`, Prefect 1's CLI, did it): imported as that registers "
+                                         f"it, in environment '{environment}' (-e NAME for another)", "prefect1-cli")
+            registrations.append(Registration(1, Flow1(flow1.name, flow1.node, dict(flow1.settings)), {}, flow1.node))
     for spec in interpreter.built:  # applied later with `prefect deployment apply`: the deployment it describes
         if not spec.args.get("__applied__") and isinstance(spec.flow, Flow3):
             registrations.append(Registration(2, spec.flow, spec.args, spec.node))

@@ -255,3 +255,36 @@ def test_a_module_in_a_newer_pythons_syntax_is_said_unread_for_each_name_it_give
     assert len(said) == 2 and all("settings.py:3:6 is not read: not valid Python: invalid syntax (read as Python 3.11 "
                                   "reads it; a file written for a newer Python is read by flow-register run on that "
                                   "Python)" in w for w in said), said
+
+
+def test_a_prefect_1_flow_file_registered_by_the_cli_is_imported_as_the_cli_registers_it(tmp_path):
+    # `prefect register --project etl -p flows/` registered every Flow of the files; the file itself never calls
+    # flow.register(): its run config and schedule are what was registered
+    path = script(tmp_path, """\
+        from prefect import Flow, task
+        from prefect.run_configs import ECSRun
+        from prefect.schedules import IntervalSchedule
+        from datetime import timedelta
+
+        RUN_CONFIG = ECSRun(labels=["prod"], cpu=2048, memory=4096)
+
+
+        @task
+        def hello():
+            pass
+
+
+        with Flow("hello", run_config=RUN_CONFIG, schedule=IntervalSchedule(interval=timedelta(hours=1))) as flow:
+            hello()
+
+        with Flow("registered-here") as other:
+            hello()
+        other.register()
+        """, name="hello.py")
+    result = convert(path)
+    assert [(d["name"], d.get("resources"), d.get("schedules")) for d in result.manifest["deployments"]] == [
+        ("registered-here", None, None), ("hello", {"cpu": 2, "memory": "4Gi"}, [{"interval": 3600}])]
+    assert ("14:6: flow 'hello' is not registered in this file (`prefect register --project NAME -p FILE`, Prefect 1's "
+            "CLI, did it): imported as that registers it, in environment 'prod' (-e NAME for another) "
+            "[import-prefect1-cli]") in messages(result)
+    assert not any("'registered-here' is not registered" in w for w in messages(result))
