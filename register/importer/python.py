@@ -1272,6 +1272,11 @@ class _Converter:
             self.warn(node, f"an agent's work queue '{queue}' becomes the work pool '{queue}'"
                             f"{f' of type {pool_type}' if pool_type else ''}: in Prefect 3 a worker polls a work "
                             "pool (create it, or name the pool your worker polls)", "agent")
+        elif "work_queue_name" not in args:  # Prefect 2's Deployment put it in the queue 'default'
+            pool = "default"
+            self.warn(node, f"no work queue: Prefect 2 put this deployment in the work queue 'default', which becomes "
+                            f"the work pool 'default'{f' of type {pool_type}' if pool_type else ''}: in Prefect 3 a "
+                            "worker polls a work pool (create it, or name the pool your worker polls)", "agent")
         else:
             self.warn(node, "no work pool or queue: set work_pool in the manifest", "work-pool")
         if pool:

@@ -288,3 +288,22 @@ def test_a_prefect_1_flow_file_registered_by_the_cli_is_imported_as_the_cli_regi
             "CLI, did it): imported as that registers it, in environment 'prod' (-e NAME for another) "
             "[import-prefect1-cli]") in messages(result)
     assert not any("'registered-here' is not registered" in w for w in messages(result))
+
+
+def test_a_prefect_2_deployment_without_a_queue_went_to_the_queue_default(tmp_path):
+    path = script(tmp_path, """\
+        from prefect.deployments import Deployment
+        from prefect.infrastructure.kubernetes import KubernetesJob
+        from flows.etl import etl
+
+        deployment = Deployment.build_from_flow(flow=etl, name="k8s", infrastructure=KubernetesJob(namespace="etl"))
+
+        if __name__ == "__main__":
+            deployment.apply()
+        """)
+    result = convert(path)
+    assert result.manifest["environments"]["prod"]["work_pool"] == {"name": "default", "type": "kubernetes"}
+    assert result.manifest["deployments"][0]["job_variables"] == {"namespace": "etl"}
+    assert ("5:14: no work queue: Prefect 2 put this deployment in the work queue 'default', which becomes the work "
+            "pool 'default' of type kubernetes: in Prefect 3 a worker polls a work pool (create it, or name the pool "
+            "your worker polls) [import-agent]") in messages(result)
