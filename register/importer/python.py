@@ -91,6 +91,7 @@ class Flow1:
     name: str
     node: ast.AST
     settings: dict = field(default_factory=dict)  # schedule, run_config, storage: values
+    file: Path | None = None  # the file that makes it, where its @flow is to be written
 
 
 @dataclass
@@ -887,7 +888,7 @@ class _Interpreter:
                 if args:
                     named.setdefault("project_name", args[0])
                 # what is set on the flow when it registers (a loop sets it again for the next stage)
-                self.registrations.append(Registration(1, Flow1(owner.name, owner.node, dict(owner.settings)), named,
+                self.registrations.append(Registration(1, Flow1(owner.name, owner.node, dict(owner.settings), owner.file), named,
                                                        node))
             return None
         if isinstance(owner, Flow1) and method in ("run_config", "schedule", "storage"):
@@ -1019,7 +1020,7 @@ class _Interpreter:
             if not isinstance(flow_name, str):
                 raise Unknown(node, "the flow's name is not text written in the script")
             made = Flow1(flow_name, node, {k: v for k, v in kwargs.items() if k in ("schedule", "run_config",
-                                                                                       "storage")})
+                                                                                       "storage")}, self.path)
             if self.main:
                 self.flows1.append(made)
             return made
@@ -1055,6 +1056,9 @@ def _defined_at_top(body: list[ast.stmt]):
             for inner in (statement.body, getattr(statement, "orelse", []), getattr(statement, "finalbody", []),
                           *[h.body for h in getattr(statement, "handlers", [])]):
                 yield from _defined_at_top(inner)
+
+
+_FIRST_LINE = ast.Pass(lineno=1, col_offset=0)  # where a warning about the file as a whole goes
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -1546,11 +1550,13 @@ class _Converter:
         function = re.sub(r"\W+", "_", flow.name.strip().lower()).strip("_") or "flow"
         if not function[0].isalpha():
             function = f"flow_{function}"
-        out: dict = {"name": flow.name,
-                     "entrypoint": f"{_relative(self.i.path, self.i.root)}:{function}"}
-        self.warn(flow.node, f"a Prefect 1 flow (`Flow(...)`) is written in Prefect 3 as a function decorated with "
-                             f"@flow: the manifest names '{function}' in this file (write it, calling your tasks, "
-                             f"with @flow(name=\"{flow.name}\"))", "prefect1")
+        file = flow.file or self.i.path
+        out: dict = {"name": flow.name, "entrypoint": f"{_relative(file, self.i.root)}:{function}"}
+        here = file == self.i.path  # or a flow imported from the project: said at the call that registers it
+        self.warn(flow.node if here else node, f"a Prefect 1 flow (`Flow(...)`) is written in Prefect 3 as a function "
+                                               f"decorated with @flow: the manifest names '{function}' in "
+                                               f"{'this file' if here else _relative(file, self.i.root)} (write it, "
+                                               f"calling your tasks, with @flow(name=\"{flow.name}\"))", "prefect1")
         run_config = flow.settings.get("run_config")
         labels = []
         pool_type = None
@@ -1645,13 +1651,17 @@ def convert(path: Path, *, environment: str = "prod", root: Path | None = None) 
     except RecursionError:
         raise ValueError(str(Problem(interpreter.shown, 1, 1, "nested too deeply to read", "import-file-size"))) from None
     registered = {id(r.flow.node) for r in registrations if r.generation == 1}
-    for flow1 in interpreter.flows1:  # Prefect 1's CLI registered a file's flows: `prefect register -p flows/`
+    imported = [names.get(v.name) for v in interpreter.scope.values() if isinstance(v, Lazy)
+                for names in [interpreter.modules.get(v.file)] if isinstance(names, dict)]  # modules the file read
+    for flow1 in interpreter.flows1 + [f for f in imported if isinstance(f, Flow1)]:  # Prefect 1's CLI registered a file's flows: `prefect register -p flows/`
         if id(flow1.node) not in registered:
             registered.add(id(flow1.node))
-            interpreter.warn(flow1.node, f"flow '{flow1.name}' is not registered in this file (`prefect register "
+            interpreter.warn(flow1.node if flow1.file == interpreter.path else _FIRST_LINE,
+                             f"flow '{flow1.name}' is not registered in this file (`prefect register "
                                          "--project NAME -p FILE`, Prefect 1's CLI, did it): imported as that registers "
                                          f"it, in environment '{environment}' (-e NAME for another)", "prefect1-cli")
-            registrations.append(Registration(1, Flow1(flow1.name, flow1.node, dict(flow1.settings)), {}, flow1.node))
+            registrations.append(Registration(1, Flow1(flow1.name, flow1.node, dict(flow1.settings), flow1.file), {},
+                                              flow1.node if flow1.file == interpreter.path else _FIRST_LINE))
     for spec in interpreter.built:  # applied later with `prefect deployment apply`: the deployment it describes
         if not spec.args.get("__applied__") and isinstance(spec.flow, Flow3):
             registrations.append(Registration(2, spec.flow, spec.args, spec.node))

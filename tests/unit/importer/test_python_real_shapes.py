@@ -307,3 +307,31 @@ def test_a_prefect_2_deployment_without_a_queue_went_to_the_queue_default(tmp_pa
     assert ("5:14: no work queue: Prefect 2 put this deployment in the work queue 'default', which becomes the work "
             "pool 'default' of type kubernetes: in Prefect 3 a worker polls a work pool (create it, or name the pool "
             "your worker polls) [import-agent]") in messages(result)
+
+
+def test_a_prefect_1_flow_imported_from_its_module_is_written_where_it_is_made(tmp_path):
+    # a register script (or a cloud wrapper the CLI registers) that sets a run config on a flow of another module
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "fetch.py").write_text('from prefect import Flow\n\nwith Flow("fetch") as flow:\n    pass\n')
+    (tmp_path / "flows" / "train.py").write_text('from prefect import Flow\n\nwith Flow("train") as flow:\n    pass\n')
+    registers = script(tmp_path, """\
+        from prefect.run_configs import ECSRun
+        from flows.fetch import flow
+
+        flow.run_config = ECSRun(labels=["prod"], image="acme/fetch:1")
+        flow.register(project_name="etl")
+        """, name="register.py")
+    cli = script(tmp_path, """\
+        from prefect.run_configs import ECSRun
+        from flows.train import flow
+
+        flow.run_config = ECSRun(labels=["prod"])
+        """, name="train_cloud.py")
+    result = convert(registers)
+    (deployment,) = result.manifest["deployments"]
+    assert (deployment["entrypoint"], deployment["job_variables"]) == ("flows/fetch.py:fetch", {"image": "acme/fetch:1"})
+    assert any(w.startswith("5:1: a Prefect 1 flow (`Flow(...)`) is written in Prefect 3 as a function decorated with "
+                            "@flow: the manifest names 'fetch' in flows/fetch.py") for w in messages(result))
+    result = convert(cli)
+    assert [d["entrypoint"] for d in result.manifest["deployments"]] == ["flows/train.py:train"]
+    assert any(w.startswith("1:1: flow 'train' is not registered in this file") for w in messages(result))
