@@ -137,6 +137,20 @@ class Registration:
     project: str | None = None  # Prefect 1: the project it is registered in
 
 
+@dataclass
+class Module:
+    """A module of the project bound to a name (`from flows import etl`, `import flows.etl as etl`): its names are
+    read when one is used (`etl.etl_flow`)."""
+    file: Path
+    node: ast.AST
+
+
+@dataclass
+class FunctionOf:
+    """`flow.fn`: the function a @flow decorates (its `__name__` is the entrypoint's function)."""
+    flow: Flow3
+
+
 @dataclass(frozen=True)
 class Ref:
     """A name the script imports (`os`, `prefect.deploy`, an enum member): known by what it names."""
@@ -286,11 +300,25 @@ class _Interpreter:
                     return True
         return False
 
+    def module_file(self, dotted: str, bases: list[Path]) -> tuple[Path | None, bool]:
+        """The project's file of a module (`flows.etl`: flows/etl.py or flows/etl/__init__.py) and whether one was
+        found at all (outside the repository too)."""
+        candidates = [c for base in bases for c in (base / (dotted.replace(".", "/") + ".py"),
+                                                    base / dotted.replace(".", "/") / "__init__.py")]
+        found = [c for c in candidates if dotted and c.is_file()]
+        return next((c for c in found if _inside(c, self.root)), None), bool(found)
+
     def imports(self, node: ast.Import | ast.ImportFrom, scope: dict) -> None:
+        searched = list(dict.fromkeys([self.path.parent, self.root]))  # the script's folder first, then the root
         if isinstance(node, ast.Import):
             for alias in node.names:
-                scope[alias.asname or alias.name.split(".")[0]] = Ref(alias.name if alias.asname else
-                                                                       alias.name.split(".")[0])
+                top = alias.name.split(".")[0]
+                own = None if top in sys.stdlib_module_names or top == "prefect" else \
+                    self.module_file(alias.name if alias.asname else top, searched)[0]
+                if own is not None:  # `import flows.etl as etl`, `import flows`: a module of the project
+                    scope[alias.asname or top] = Module(own, node)
+                else:
+                    scope[alias.asname or top] = Ref(alias.name if alias.asname else top)
             return
         module = node.module or ""
         if node.level:
@@ -298,14 +326,16 @@ class _Interpreter:
             for _ in range(node.level - 1):
                 bases = [bases[0].parent]
         else:  # as Python finds them: the script's folder first, then the folder it is run from
-            bases = list(dict.fromkeys([self.path.parent, self.root]))
-        candidates = [c for base in bases for c in (base / (module.replace(".", "/") + ".py"),
-                                                    base / module.replace(".", "/") / "__init__.py")]
-        found = [c for c in candidates if module and c.is_file()]
-        file = next((c for c in found if _inside(c, self.root)), None)
+            bases = searched
+        file, found = self.module_file(module, bases)
+        package = file.parent if file is not None and file.name == "__init__.py" else \
+            bases[0] if node.level and not module else None
         for alias in node.names:
             local = alias.asname or alias.name
-            if found and file is None:
+            submodule = self.module_file(alias.name, [package])[0] if package is not None else None
+            if submodule is not None:  # `from flows import etl`: flows/etl.py, a module of the package
+                scope[local] = Module(submodule, node)
+            elif found and file is None:
                 scope[local] = Unknown(node, f"module '{module}' is outside the repository, which the import does "
                                              "not read")
             elif file is not None:
@@ -622,6 +652,17 @@ class _Interpreter:
 
     def attribute(self, node: ast.Attribute, scope: dict):
         owner = self.value(node.value, scope)
+        if isinstance(owner, Module):
+            package = owner.file.parent if owner.file.name == "__init__.py" else None
+            submodule = self.module_file(node.attr, [package])[0] if package is not None else None
+            return Module(submodule, owner.node) if submodule is not None else \
+                self.lazy(Lazy(owner.file, node.attr, owner.node), node)
+        if isinstance(owner, Flow3) and node.attr == "name":
+            return owner.name
+        if isinstance(owner, Flow3) and node.attr == "fn":
+            return FunctionOf(owner)
+        if isinstance(owner, FunctionOf) and node.attr == "__name__":
+            return owner.flow.entrypoint.rpartition(":")[2]
         if isinstance(owner, Flow1):
             return owner.settings.get(node.attr)
         if isinstance(owner, Obj) and node.attr in owner.args:
@@ -1149,7 +1190,7 @@ class _Converter:
             self.warn(node, f"{what} is left out: it is '{value.dotted}', from a module the import does not read",
                       "unknown")
             return None
-        if isinstance(value, (Obj, Flow1, Flow3, Spec, Function)):
+        if isinstance(value, (Obj, Flow1, Flow3, Spec, Function, Module, FunctionOf)):
             self.warn(node, f"{what} is left out: it is not a value the manifest can hold", "unknown")
             return None
         return str(value) if isinstance(value, (Deferred, Dated)) else value

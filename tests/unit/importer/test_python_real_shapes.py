@@ -335,3 +335,22 @@ def test_a_prefect_1_flow_imported_from_its_module_is_written_where_it_is_made(t
     result = convert(cli)
     assert [d["entrypoint"] for d in result.manifest["deployments"]] == ["flows/train.py:train"]
     assert any(w.startswith("1:1: flow 'train' is not registered in this file") for w in messages(result))
+
+
+def test_flows_reached_through_a_module_of_the_package_and_named_after_the_flow(tmp_path):
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "__init__.py").write_text("")
+    (tmp_path / "pipelines" / "jobs.py").write_text(
+        "from prefect import flow\n\n\n@flow(name='nightly-load')\ndef load():\n    pass\n")
+    path = script(tmp_path, """\
+        import pipelines.jobs as aliased
+        from pipelines import jobs
+
+        for flow_obj in [jobs.load, aliased.load]:
+            flow_obj.deploy(name=f"{flow_obj.name}-{flow_obj.fn.__name__}", work_pool_name="p", image="i:1",
+                            build=False)
+        """)
+    result = convert(path)
+    assert [(d["name"], d["entrypoint"]) for d in result.manifest["deployments"]] == [
+        ("nightly-load-load", "pipelines/jobs.py:load")]
+    assert not any(w.rule == "import-unknown" for w in result.warnings), messages(result)
