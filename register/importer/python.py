@@ -117,6 +117,7 @@ class Spec:
 class Function:
     node: ast.FunctionDef
     scope: dict
+    file: Path | None = None
 
 
 @dataclass
@@ -125,6 +126,7 @@ class Lazy:
     file: Path
     name: str
     node: ast.AST
+    submodule: Path | None = None  # `from pkg import mod`: pkg/mod.py, when pkg/__init__.py has no such name
 
 
 @dataclass
@@ -333,7 +335,9 @@ class _Interpreter:
         for alias in node.names:
             local = alias.asname or alias.name
             submodule = self.module_file(alias.name, [package])[0] if package is not None else None
-            if submodule is not None:  # `from flows import etl`: flows/etl.py, a module of the package
+            if submodule is not None and file is not None:  # `from flows import etl`: a name of flows/__init__.py,
+                scope[local] = Lazy(file, alias.name, node, submodule)  # else the module flows/etl.py
+            elif submodule is not None:
                 scope[local] = Module(submodule, node)
             elif found and file is None:
                 scope[local] = Unknown(node, f"module '{module}' is outside the repository, which the import does "
@@ -357,7 +361,7 @@ class _Interpreter:
                             except Unknown:
                                 pass
                 return Flow3(flow_name, f"{_relative(self.path, self.root)}:{node.name}", node)
-        return Function(node, scope)
+        return Function(node, scope, self.path)
 
     def assign(self, node, scope: dict) -> None:
         if isinstance(node, ast.AugAssign):
@@ -655,8 +659,7 @@ class _Interpreter:
         if isinstance(owner, Module):
             package = owner.file.parent if owner.file.name == "__init__.py" else None
             submodule = self.module_file(node.attr, [package])[0] if package is not None else None
-            return Module(submodule, owner.node) if submodule is not None else \
-                self.lazy(Lazy(owner.file, node.attr, owner.node), node)
+            return self.lazy(Lazy(owner.file, node.attr, owner.node, submodule), node)
         if isinstance(owner, Flow3) and node.attr == "name":
             return owner.name
         if isinstance(owner, Flow3) and node.attr == "fn":
@@ -703,7 +706,7 @@ class _Interpreter:
             raise Unknown(node, "the default holds '$' or '}', which a ${NAME:-default} cannot")
         return Deferred("${" + name + ":-" + text + "}")
 
-    def lazy(self, found: Lazy, node: ast.AST):
+    def lazy(self, found: Lazy, node: ast.AST, hops: int = 0):
         """A name imported from the project: a @flow read from its file, or a constant of that module."""
         names = self.modules.get(found.file)
         if names is None:
@@ -724,10 +727,16 @@ class _Interpreter:
         if isinstance(names, Unknown):
             raise Unknown(names.node, names.reason)
         value = names.get(found.name)
+        if value is None and found.submodule is not None:
+            return Module(found.submodule, found.node)
         if value is None:
             raise Unknown(found.node, f"'{found.name}' is not a name {_relative(found.file, self.root)} defines")
         if isinstance(value, Unknown):
             raise Unknown(value.node, value.reason)
+        if isinstance(value, Lazy):  # re-exported (`from .report import report` in a package's __init__.py)
+            if hops >= 16:
+                raise Unknown(found.node, f"'{found.name}' is imported in a circle of the project's modules")
+            return self.lazy(value, node, hops + 1)
         return value
 
     # -- calls ----------------------------------------------------------------------------------------
@@ -963,6 +972,27 @@ class _Interpreter:
                                 "(run the import from the folder the script is run from)", "unknown")
                 return None if method != "to_deployment" else Unknown(node, f"'{owner.dotted}' is not found")
             return NotImplemented
+        if isinstance(owner, list) and method in ("append", "extend", "insert"):  # deployments.append(spec)
+            added = [args[-1]] if method != "extend" else args[0] if args and isinstance(args[0], (list, tuple)) \
+                else [Unknown(node, "it extends the list with what is not a list written in the script")]
+            if len(owner) + len(added) > MAX_ITEMS:
+                raise Unknown(node, f"it holds more than {MAX_ITEMS:,} items")
+            if method == "insert" and len(args) == 2 and isinstance(args[0], int):
+                owner.insert(args[0], args[1])
+            else:
+                owner.extend(added)
+            return None
+        if isinstance(owner, Function) and method in ("deploy", "serve", "to_deployment") and owner.node.decorator_list:
+            # a flow made by the team's own decorator (`@pipeline_flow`, wrapping Prefect's @flow): only a flow has these
+            made = Flow3(owner.node.name.replace("_", "-"), f"{_relative(owner.file or self.path, self.root)}:"
+                                                            f"{owner.node.name}", owner.node)
+            if self.main:
+                decorator = owner.node.decorator_list[0]
+                shown = _dotted(decorator.func if isinstance(decorator, ast.Call) else decorator) or "its decorator"
+                self.warn(node, f"'{owner.node.name}' is decorated with @{shown}, not Prefect's @flow; it is taken as "
+                                f"the flow '{made.name}' because .{method}(...) is called on it (check the flow's name: "
+                                f"@{shown} may give it another)", "flow")
+            return self.method(made, method, node, scope)
         if isinstance(owner, dict) and method in ("get", "items", "keys", "values", "copy"):
             for value in args:
                 if isinstance(value, Unknown):
@@ -1065,7 +1095,10 @@ class _Interpreter:
             if self.main:
                 self.flows1.append(made)
             return made
-        if last in ("deploy", "serve") and (name.startswith("prefect") or name in ("deploy", "serve")):
+        wrapped = last in ("deploy", "serve") and any(isinstance(a, Spec) for a in args)
+        if wrapped and not name.startswith("prefect") and name not in ("deploy", "serve") and self.main:
+            self.warn(node, f"'{name}' is taken as Prefect's {last}(): it is given deployments", "flow")
+        if last in ("deploy", "serve") and (name.startswith("prefect") or name in ("deploy", "serve") or wrapped):
             for i, spec in enumerate(args):
                 if isinstance(spec, Unknown):
                     if self.main:

@@ -354,3 +354,31 @@ def test_flows_reached_through_a_module_of_the_package_and_named_after_the_flow(
     assert [(d["name"], d["entrypoint"]) for d in result.manifest["deployments"]] == [
         ("nightly-load-load", "pipelines/jobs.py:load")]
     assert not any(w.rule == "import-unknown" for w in result.warnings), messages(result)
+
+
+def test_deployments_collected_with_append_for_a_serve_of_the_teams_own_wrappers(tmp_path):
+    # the team wraps Prefect's @flow and serve() in a library of its own; the deployments are gathered in a list
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "__init__.py").write_text("from .report import report\n\nFLOWS = [report]\n")
+    (tmp_path / "jobs" / "report.py").write_text(
+        "from ourlib import team_flow\n\n\n@team_flow(retries=2)\ndef report():\n    pass\n")
+    path = script(tmp_path, """\
+        from ourlib.prefect import serve
+        from flows.etl import etl
+        from jobs import FLOWS, report
+
+        deployments = [etl.to_deployment(name="etl")]
+        for flow in FLOWS:
+            deployments.append(flow.to_deployment(name="report", cron="0 5 * * *"))
+        deployments.extend([report.to_deployment(name="report-adhoc")])
+        serve(*deployments)
+        """)
+    result = convert(path)
+    assert [(d["name"], d["entrypoint"]) for d in result.manifest["deployments"]] == [
+        ("etl", "flows/etl.py:etl"), ("report", "jobs/report.py:report"), ("report-adhoc", "jobs/report.py:report")]
+    assert result.manifest["deployments"][1]["schedules"] == [{"cron": "0 5 * * *"}]
+    warnings = messages(result)
+    assert ("7:24: 'report' is decorated with @team_flow, not Prefect's @flow; it is taken as the flow 'report' because "
+            ".to_deployment(...) is called on it (check the flow's name: @team_flow may give it another) "
+            "[import-flow]") in warnings
+    assert "9:1: 'ourlib.prefect.serve' is taken as Prefect's serve(): it is given deployments [import-flow]" in warnings
