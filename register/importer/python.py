@@ -800,7 +800,8 @@ class _Interpreter:
         if name.startswith(("prefect", "datetime", "pendulum")) or last in POOL_TYPE or last in STORAGE or \
                 last in SCHEDULES or last in TRIGGERS or last in ("timedelta", "Flow", "deploy", "serve"):
             return self.prefect_call(name, last, args, kwargs, node)
-        if last in ("str", "int", "float", "bool", "dict", "list", "tuple", "len", "sorted"):
+        if last in ("str", "int", "float", "bool", "dict", "list", "tuple", "len", "sorted", "range", "enumerate", "zip") \
+                and name == last:
             return self.builtin(last, args, kwargs, node)
         called = name or (f".{func.attr}" if isinstance(func, ast.Attribute) else "this call")
         raise Unknown(node, f"it is what {called}(...) returns, known only when the script runs")
@@ -812,6 +813,17 @@ class _Interpreter:
         if any(isinstance(v, Deferred) for v in args) and name in ("int", "float", "str"):
             return args[0]  # `${X}` written unquoted is typed when the manifest reads it
         try:
+            if name == "range" and all(isinstance(a, int) and not isinstance(a, bool) for a in args) and not kwargs:
+                if len(range(*args)) > MAX_ITEMS:
+                    raise Unknown(node, f"it holds more than {MAX_ITEMS:,} items")
+                return list(range(*args))
+            start = args[1] if len(args) > 1 else kwargs.get("start", 0)
+            if name == "enumerate" and args and isinstance(args[0], (list, tuple, dict)) and isinstance(start, int):
+                return [(start + i, item) for i, item in enumerate(args[0])]
+            if name == "zip" and args and all(isinstance(a, (list, tuple, dict)) for a in args) and not kwargs:
+                return [tuple(items) for items in zip(*args)]
+            if name in ("range", "enumerate", "zip"):
+                raise TypeError
             if name == "dict":
                 return dict(*args, **kwargs)
             if name in ("list", "tuple", "sorted"):

@@ -92,6 +92,8 @@ def test_a_script_of_half_a_million_nodes_deep_nesting_or_endless_work_stops_at_
         "uncalled": (deploy + "L = [" + "0," * 5_000 + "]\n" + "".join(
             f"def f{i}():\n    for a in L:\n        etl.deploy(name='x', work_pool_name='p')\n" for i in range(3_000)),
                      "error: more than 20000 statements to read"),
+        "range": (deploy + "for i in range(1_000_000_000_000):\n    etl.deploy(name=str(i), work_pool_name='p')\n",
+                  "warning: a loop over what is known only when the script runs (it holds more than 10,000 items)"),
         "uncalled recursion": (deploy + "def main():\n    ping()\ndef ping():\n    pong()\n    pong()\n"
                                "def pong():\n    ping()\n    ping()\n    etl.deploy(name='x', work_pool_name='p')\n",
                                "warning: read as if `main()` were called: nothing in this file calls it"),

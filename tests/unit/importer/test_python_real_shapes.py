@@ -382,3 +382,21 @@ def test_deployments_collected_with_append_for_a_serve_of_the_teams_own_wrappers
             ".to_deployment(...) is called on it (check the flow's name: @team_flow may give it another) "
             "[import-flow]") in warnings
     assert "9:1: 'ourlib.prefect.serve' is taken as Prefect's serve(): it is given deployments [import-flow]" in warnings
+
+
+def test_loops_over_enumerate_zip_and_range_of_written_lists(tmp_path):
+    path = script(tmp_path, """\
+        from flows.etl import etl
+
+        POOLS = ["small", "large"]
+        for i, (pool, size) in enumerate(zip(POOLS, [1, 4]), start=1):
+            etl.deploy(name=f"etl-{i}", work_pool_name=pool, image="i:1", build=False, job_variables={"cpu": size})
+        for shard in range(2):
+            etl.deploy(name=f"shard-{shard}", work_pool_name="small", image="i:1", build=False,
+                       parameters={"day": str(shard)})
+        """)
+    result = convert(path)
+    assert [(d["name"], d["work_pool"], d.get("job_variables", {}).get("cpu")) for d in
+            result.manifest["deployments"]] == [("etl-1", "small", 1), ("etl-2", "large", 4), ("shard-0", "small", None),
+                                                ("shard-1", "small", None)]
+    assert not [w for w in result.warnings if w.rule == "import-unknown"], messages(result)
