@@ -33,6 +33,8 @@ MAX_STEPS = 20_000  # statements interpreted, loops unrolled included
 MAX_DEPLOYMENTS = 1_000
 MAX_TEXT = 100_000  # characters of one text value; `B = A + A` repeated would double it each line
 MAX_ITEMS = 10_000  # items of one list or dict
+# `{i:02d}`, `{x:>8}`, `{f:.2f}`: a fill, an alignment and at most three digits of width (no format costs more)
+_FORMAT_SPEC = re.compile(r"(.?[<>^=])?[+ -]?#?0?\d{0,3}[,_]?(\.\d{1,2})?[bcdeEfFgGnosxX%]?")
 _PYTHON = "{}.{}".format(*sys.version_info[:2])
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
@@ -521,13 +523,19 @@ class _Interpreter:
                 if isinstance(part, ast.Constant):
                     parts.append(_literal_text(part.value))
                     continue
-                if part.format_spec is not None or part.conversion not in (-1, ord("s")):
-                    raise Unknown(part, "a formatted value with a format spec is computed when the script runs")
+                spec = self.value(part.format_spec, scope) if part.format_spec is not None else ""
+                if part.conversion not in (-1, ord("s")) or not isinstance(spec, str) or isinstance(spec, Deferred) \
+                        or not _FORMAT_SPEC.fullmatch(spec):
+                    raise Unknown(part, "a formatted value with this format spec is computed when the script runs")
                 value = self.value(part.value, scope)
-                if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                if not isinstance(value, (str, int, float)) or isinstance(value, bool) or \
+                        (spec and isinstance(value, Deferred)):
                     raise Unknown(part, "it formats a value that is not text or a number")
                 deferred |= isinstance(value, Deferred)
-                parts.append(str(value))
+                try:
+                    parts.append(format(value, spec) if spec else str(value))
+                except ValueError:
+                    raise Unknown(part, "this format spec does not apply to the value") from None
             text = "".join(parts)
             return Deferred(text) if deferred else text
         if isinstance(node, (ast.List, ast.Tuple, ast.Set)):

@@ -94,6 +94,8 @@ def test_a_script_of_half_a_million_nodes_deep_nesting_or_endless_work_stops_at_
                      "error: more than 20000 statements to read"),
         "range": (deploy + "for i in range(1_000_000_000_000):\n    etl.deploy(name=str(i), work_pool_name='p')\n",
                   "warning: a loop over what is known only when the script runs (it holds more than 10,000 items)"),
+        "format width": (deploy + "etl.deploy(name=f'{1:999999999}', work_pool_name='p')\n",
+                         "warning: the name is left out: a formatted value with this format spec is computed when"),
         "uncalled recursion": (deploy + "def main():\n    ping()\ndef ping():\n    pong()\n    pong()\n"
                                "def pong():\n    ping()\n    ping()\n    etl.deploy(name='x', work_pool_name='p')\n",
                                "warning: read as if `main()` were called: nothing in this file calls it"),

@@ -400,3 +400,15 @@ def test_loops_over_enumerate_zip_and_range_of_written_lists(tmp_path):
             result.manifest["deployments"]] == [("etl-1", "small", 1), ("etl-2", "large", 4), ("shard-0", "small", None),
                                                 ("shard-1", "small", None)]
     assert not [w for w in result.warnings if w.rule == "import-unknown"], messages(result)
+
+
+def test_f_strings_with_a_small_format_spec_are_formatted(tmp_path):
+    path = script(tmp_path, """\
+        from prefect import serve
+        from flows.etl import etl
+
+        serve(*[etl.to_deployment(name=f"shard-{i:02d}", parameters={"day": f"{i / 4:.2f}"}) for i in range(2)])
+        """)
+    result = convert(path)
+    assert [(d["name"], d["parameters"]) for d in result.manifest["deployments"]] == [
+        ("shard-00", {"day": "0.00"}), ("shard-01", {"day": "0.25"})]
