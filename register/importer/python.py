@@ -229,7 +229,9 @@ class _Interpreter:
     def warn(self, node: ast.AST, message: str, rule: str) -> None:
         # names and values in the message come from the script: one line each, no terminal or workflow commands
         message = _CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
-        problem = Problem(self.shown, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1, message,
+        source = getattr(node, "_flow_register_file", None)
+        shown = self.shown if source is None or source == self.path else _shown(source)
+        problem = Problem(shown, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1, message,
                           f"import-{rule}", severity="warning")
         if problem not in self.warnings:
             self.warnings.append(problem)
@@ -1155,6 +1157,12 @@ def _defined_at_top(body: list[ast.stmt]):
 _FIRST_LINE = ast.Pass(lineno=1, col_offset=0)  # where a warning about the file as a whole goes
 
 
+def _shown(path: Path) -> str:
+    """A file as warnings name it: relative to the folder the import runs in when it is inside it."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
 def _inside(path: Path, root: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
@@ -1199,6 +1207,7 @@ def read_tree(path: Path, shown: str | None = None) -> ast.Module:
     seen = 0
     for node in ast.walk(tree):
         seen += 1
+        node._flow_register_file = path  # a warning at a node of a module the script imports names that module
         if seen > MAX_NODES:
             raise Unreadable(Problem(shown, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1,
                                          f"more than {MAX_NODES} syntax nodes in one file (a real deploy script has "
@@ -1730,7 +1739,7 @@ def convert(path: Path, *, environment: str = "prod", root: Path | None = None) 
         here = Path.cwd().resolve()
         root = here if _inside(path, here) else path.parent
     root = root.resolve()
-    shown = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
+    shown = _shown(path)
     tree = read_tree(path, shown)
     warnings: list[Problem] = []
     registrations: list[Registration] = []

@@ -412,3 +412,19 @@ def test_f_strings_with_a_small_format_spec_are_formatted(tmp_path):
     result = convert(path)
     assert [(d["name"], d["parameters"]) for d in result.manifest["deployments"]] == [
         ("shard-00", {"day": "0.00"}), ("shard-01", {"day": "0.25"})]
+
+
+def test_a_warning_inside_a_module_the_script_imports_names_that_module(tmp_path):
+    (tmp_path / "registration.py").write_text(textwrap.dedent("""\
+        import os
+        from flows.etl import etl
+
+
+        def work():
+            etl.deploy("etl", work_pool_name=os.environ["POOL"].lower(), image="i:1", build=False)
+        """))
+    path = script(tmp_path, "from registration import work\n\nwork()\n", name="worker.py")
+    result = convert(path)
+    assert [d["name"] for d in result.manifest["deployments"]] == ["etl"]
+    (warning,) = [w for w in result.warnings if w.rule == "import-unknown"]
+    assert (Path(warning.file).name, warning.line) == ("registration.py", 6), warning
