@@ -132,6 +132,16 @@ def preview_owner(project: str, environment: str, preview: str) -> list[str]:
     return ownership_tags(project, f"{environment}/{preview}") + [f"preview:{preview}"]
 
 
+def load_valid(path: str, environment: str, settings: Settings) -> Manifest:
+    """The manifest of a command that acts on what is registered (rollback, move, destroy): a mistake in it
+    refuses the command, with every mistake told. The flows' parameters are not checked: such a command
+    registers nothing from the flow source."""
+    manifest = load_manifest(path, environment, environ=settings.environ, parameters=False)
+    if manifest.errors():
+        raise Invalid(manifest.problems)
+    return manifest
+
+
 def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Loaded:
     env = options.environment
     manifest = load_manifest(options.manifest, env, options.overrides, environ=settings.environ, parameters=False)
@@ -546,9 +556,7 @@ def destroy(manifest_path: str, environment: str, preview: str, settings: Settin
     started = time.monotonic()
     if wrong := _preview_problems(preview, "--preview"):
         raise Invalid(wrong)
-    manifest = load_manifest(manifest_path, environment, environ=settings.environ, parameters=False)
-    if manifest.errors():
-        raise Invalid(manifest.problems)
+    manifest = load_valid(manifest_path, environment, settings)
     owner = preview_owner(manifest.project, environment, preview)
     connection = connection_from_environment(settings.environ)
     reporter.secrets(connection.secrets())

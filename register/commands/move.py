@@ -28,7 +28,7 @@ from register.engine.kind import STATE_TAG, Change
 from register.engine.planner import Action, Plan
 from register.kinds import KINDS, automation as automations_kind
 from register.kinds.deployment import registered
-from register.manifest import Overrides, load_manifest
+from register.manifest import Overrides
 from register.manifest.resolve import ownership_tags
 from register.problems import Detailed, Exit, Invalid, Problem
 from register.report import github
@@ -76,13 +76,11 @@ def _swap(tags: list[str], old: list[str], new: list[str]) -> list[str]:
 def run(options: MoveOptions, settings: Settings, reporter: Reporter) -> int:
     import re
 
-    from register.commands.deploy import _exit, _reads, lease_scope  # deploy names this module's hint
+    from register.commands.deploy import _exit, _reads, lease_scope, load_valid  # deploy names this module's hint
 
     started = time.monotonic()
     env = options.environment
-    manifest = load_manifest(options.manifest, env, environ=settings.environ, parameters=False)
-    if manifest.errors():
-        raise Invalid(manifest.problems)
+    manifest = load_valid(options.manifest, env, settings)
     project = manifest.project
     old_project, old_env = options.from_project or project, options.from_environment or env
     wrong = [Problem(flag, 0, 0, f"'{github.visible(value)[:80]}' is not a {what} name: lowercase letters, digits "

@@ -20,13 +20,13 @@ from types import SimpleNamespace
 from register.commands import history
 
 from register.prefect import models
-from register.commands.deploy import _apply, _exit, _reads, lease_scope
+from register.commands.deploy import _apply, _exit, _reads, lease_scope, load_valid
 from register.engine.desired import Pool
 from register.image import Image
 from register.engine import planner
 from register.kinds import DEPLOYMENTS, KINDS, automation
 from register.kinds.deployment import registered
-from register.manifest import Overrides, load_manifest
+from register.manifest import Overrides
 from register.manifest.resolve import ownership_tags
 from register.problems import Detailed, Exit, Invalid, Problem
 from register.report import github
@@ -99,9 +99,7 @@ def _listing(raws: list[dict], check) -> list[str]:
 def run(options: RollbackOptions, settings: Settings, reporter: Reporter) -> int:
     started = time.monotonic()
     env = options.environment
-    manifest = load_manifest(options.manifest, env, environ=settings.environ, parameters=False)
-    if manifest.errors():
-        raise Invalid(manifest.problems)
+    manifest = load_valid(options.manifest, env, settings)
     project = manifest.project
     owner = ownership_tags(project, env)
     spec = manifest.image(env)
