@@ -438,9 +438,13 @@ def _apply(outcome: Outcome, server: Server, flow_ids: dict[str, str], reporter:
     outcome.seconds = time.monotonic() - started
 
 
-def _exit(outcome: Outcome) -> int:
+def _exit(outcome: Outcome, detailed: bool = False) -> int:
+    """How a command that plans and applies ends; with --detailed-exitcode a plan that changes something
+    (applied or not) ends with Detailed.CHANGES."""
     if outcome.result is not None and not outcome.result.ok:
         return Exit.SERVER_FAILED if outcome.result.server_failed else Exit.APPLY_FAILED
+    if detailed and outcome.plan.changes_anything:
+        return Detailed.CHANGES
     return Exit.OK
 
 
@@ -509,9 +513,7 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
     reporter.finished(outcome)
     if outcome.smoke and not all(run.ok for run in outcome.smoke) and _exit(outcome) == Exit.OK:
         return Exit.SMOKE_FAILED
-    if options.detailed_exitcode and _exit(outcome) == Exit.OK and plan.changes_anything:
-        return Detailed.CHANGES
-    return _exit(outcome)
+    return _exit(outcome, options.detailed_exitcode)
 
 
 def _record(outcome: Outcome, server: Server, loaded: Loaded, options: DeployOptions, settings: Settings,

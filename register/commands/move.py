@@ -30,7 +30,7 @@ from register.kinds import KINDS, automation as automations_kind
 from register.kinds.deployment import registered
 from register.manifest import Overrides
 from register.manifest.resolve import ownership_tags
-from register.problems import Detailed, Exit, Invalid, Problem
+from register.problems import Invalid, Problem
 from register.report import github
 from register.report.formats import Outcome
 from register.report.reporters import Reporter
@@ -160,9 +160,7 @@ def run(options: MoveOptions, settings: Settings, reporter: Reporter) -> int:
         outcome.reads, outcome.writes, outcome.retries = server.reads, server.writes, server.retries
         outcome.seconds = time.monotonic() - started
     reporter.finished(outcome)
-    if options.detailed_exitcode and _exit(outcome) == Exit.OK and plan.changes_anything:
-        return Detailed.CHANGES
-    return _exit(outcome)
+    return _exit(outcome, options.detailed_exitcode)
 
 
 def _retagged(automation: dict, d, old: list[str], new: list[str]) -> dict:

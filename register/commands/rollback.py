@@ -28,7 +28,7 @@ from register.kinds import DEPLOYMENTS, KINDS, automation
 from register.kinds.deployment import registered
 from register.manifest import Overrides
 from register.manifest.resolve import ownership_tags
-from register.problems import Detailed, Exit, Invalid, Problem
+from register.problems import Exit, Invalid, Problem
 from register.report import github
 from register.report.formats import Outcome
 from register.report.reporters import Reporter
@@ -150,9 +150,7 @@ def run(options: RollbackOptions, settings: Settings, reporter: Reporter) -> int
             except ServerError as error:
                 reporter.note(f"warning: the rollback is not in the deploy history: {error}")
     reporter.finished(outcome)
-    if options.detailed_exitcode and _exit(outcome) == Exit.OK and plan.changes_anything:
-        return Detailed.CHANGES
-    return _exit(outcome)
+    return _exit(outcome, options.detailed_exitcode)
 
 
 def _version(entry: history.Entry) -> str | None:
