@@ -12,13 +12,6 @@ pytestmark = pytest.mark.integration
 OWNER = "managed-by:flow-register"
 
 
-@pytest.fixture
-def pool(api) -> str:
-    name = unique("docker")
-    api.create_pool(name, "docker")
-    return name
-
-
 def by_id(api, deployment_id: str) -> dict:
     return api.deployment(deployment_id)
 

@@ -12,24 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from support.registration import Project, client_env, fake_registry, unique
+from support.registration import Project, client_env, fake_registry
 from support.rollback import deploy_v1_and_v2, registered, variable_name, what_runs
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def pool(api) -> str:
-    name = unique("docker")
-    api.create_pool(name, "docker")
-    return name
-
-
-@pytest.fixture
-def project(tmp_path, prefect_server, pool) -> Project:
-    return Project(tmp_path / "repo", prefect_server.api_url, unique("roll"))
 
 
 def action(project: Project, tmp_path, **inputs: str) -> subprocess.CompletedProcess:
