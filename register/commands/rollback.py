@@ -134,7 +134,9 @@ def run(options: RollbackOptions, settings: Settings, reporter: Reporter) -> int
             kind = KINDS["variable"]
             planned.insert(0, (kind, *planner.plan_kind(kind, entry.variables, state.variables, owner=owner,
                                                         prune=options.prune)))
-        plan = planner.make_plan(project, env, planned, prune=options.prune, owner=owner)
+        # a rollback prunes nothing by itself: what it keeps is what the revision lacks, whatever the manifest has
+        plan = planner.make_plan(project, env, planned, prune=options.prune, owner=owner,
+                                 kept_because=f"not in the deploy rolled back to (revision {entry.revision})")
         image = Image(reference=entry.image, repository=registry, exists=True,
                       digest=entry.image.rsplit("@", 1)[-1] if "@" in entry.image else None,
                       content_tag=_version(entry)) if entry.image else None

@@ -44,6 +44,9 @@ def test_rollback_puts_v1_back_and_a_second_rollback_writes_nothing(project, api
         planned = project.cli("rollback", "-e", "dev", "--to", "1", "--dry-run", "--detailed-exitcode")
         assert planned.code == 2, planned  # something would change
         assert "update" in planned.out and "parameters" in planned.out
+        # kept because a rollback prunes nothing by itself, not because the manifest lost it
+        assert f"Not in the deploy rolled back to (revision 1), kept: extra-{project.name} (flow extract); " \
+               "--prune deletes them" in planned.out, planned
         assert {name: what_runs(d) for name, d in registered(api, project).items()} == v2  # nothing written
 
         rolled = project.cli("rollback", "-e", "dev", "--to", "1", "--output", "json")
