@@ -9,6 +9,10 @@ automations are re-tagged in place (PUT /automations/{id}), and so are the varia
 or created. It is planned like a deploy (the same table, the deploy leases of both names, --dry-run and
 --detailed-exitcode), and a deploy under the new name afterwards finds them as its own.
 
+The deploy history (register/commands/history.py) moves along: the old name's records are written again under
+the new name, holding what moved, so `rollback` under the new name goes back to deploys made before the
+rename. When the new name has a history of its own already, the old one stays where it is, and the plan says so.
+
 Deployments the old name owns that the manifest does not have stay where they are, and are listed; a
 deployment's name cannot change in place (Prefect has no rename), so names made from `{project}` or
 `{environment}` must stay the same across the move, and the plan says so when they would not.
@@ -22,6 +26,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from register.commands import history
 from register.prefect import models
 from register.engine.applier import ApplyResult, Step
 from register.engine.kind import STATE_TAG, Change
@@ -115,6 +120,8 @@ def run(options: MoveOptions, settings: Settings, reporter: Reporter) -> int:
             automations = automations_kind.by_deployment(server.automations(old))
             owned_variables = [v for v in KINDS["variable"].read(server, [], old) if set(old) <= set(v.tags)] \
                 if variables is not None else []
+            old_history = history.raw_records(server, old_project, old_env)
+            own_history = bool(history.raw_records(server, project, env, 1))
         if failed.exit is not None:
             return failed.exit
         states = [registered(r, flows[str(r["flow_id"])], automations.get(str(r["id"]), []), old)
@@ -153,10 +160,27 @@ def run(options: MoveOptions, settings: Settings, reporter: Reporter) -> int:
                 + (" (a deployment's name cannot change in place: keep name_template's names the same across the "
                    "move)" if any(d.manifest_name and have.name.startswith(d.manifest_name) for d in deployments)
                    else "")))
+        history_moves = bool(old_history) and not own_history and plan.changes_anything
+        if old_history and plan.changes_anything:
+            reporter.note(github.visible(
+                f"the deploy history of project '{old_project}', environment '{old_env}' ({len(old_history)} "
+                f"revision{'s' * (len(old_history) != 1)}) moves along: rollback -e {env} goes back to its deploys"
+                if history_moves else
+                f"the deploy history of project '{old_project}', environment '{old_env}' stays under that name: "
+                f"project '{project}' in '{env}' has a deploy history of its own, and rollback -e {env} goes back "
+                "only to its revisions"))
         reporter.planned(outcome)
         if not options.dry_run and plan.changes_anything:
             with reporter.phase("Apply"):
                 outcome.result = _apply(plan, server, reporter, lease)
+            if history_moves and outcome.result.ok:
+                moved = {(a.flow, a.name) for a in plan.of("deployment")}
+                try:
+                    history.carry(server, (old_project, old_env), (project, env), old, new, moved,
+                                  {a.name for a in plan.of("variable")}, old_history)
+                except ServerError as error:
+                    reporter.note(f"warning: the deploy history stays under project '{old_project}', environment "
+                                  f"'{old_env}': {error}")
         outcome.reads, outcome.writes, outcome.retries = server.reads, server.writes, server.retries
         outcome.seconds = time.monotonic() - started
     reporter.finished(outcome)
