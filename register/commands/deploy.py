@@ -476,7 +476,8 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
                 image = prepare(loaded.manifest, options.environment, settings=settings, events=reporter,
                                 build=options.build, push=options.push,
                                 image_tag=options.image_tag, dry_run=options.dry_run,
-                                recorded=recorded_images(state, loaded.owner))
+                                recorded=recorded_images(state, loaded.owner),
+                                pools={d.work_pool for d in loaded.deployments})
             except ImageError as error:
                 reporter.failed(f"{connection.redact(str(error))}; no deployment was written", "image")
                 return Exit.IMAGE_FAILED

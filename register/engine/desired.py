@@ -19,7 +19,7 @@ from register import code
 
 from register.prefect import models
 from register.code import upload as code_upload
-from register.prefect import resources as res
+from register.prefect.resources import Pool, job_variables  # noqa: F401 (part of what a desired state is built from)
 from register.prefect import fields
 from register import flows
 from register.manifest.resolve import Deployment
@@ -38,40 +38,6 @@ SPARE_TRIGGER_NAMES = 3
 # their own. A change of the others writes the deployment (SLAs: the label that records them).
 FIELDS = fields.NAMES
 DEPLOYMENT_FIELDS = tuple(f.name for f in fields.FIELDS if f.server is not None or f.label is not None)
-
-
-@dataclass(frozen=True)
-class Pool:
-    """What a deployment's work pool accepts: its type and its base job template's variables."""
-
-    name: str
-    type: str | None
-    variables: dict | None = None  # the template's variables schema; None offline (not known)
-
-    @classmethod
-    def from_server(cls, raw: dict) -> Pool:
-        return cls(raw["name"], raw["type"], (raw.get("base_job_template") or {}).get("variables") or {})
-
-    @property
-    def declared(self) -> set[str] | None:
-        """The variable names the template declares (None: not known offline)."""
-        return None if self.variables is None else set(self.variables.get("properties") or {})
-
-    @property
-    def takes_image(self) -> bool:
-        declared_type = res.find(self.type)
-        if declared_type is not None and declared_type.official_images:  # never the project's image
-            return False
-        declared = self.declared
-        return "image" in declared if declared is not None else res.takes_image(self.type)
-
-
-def job_variables(deployment: Deployment, pool: Pool, image: str | None) -> dict:
-    """Resources translated for the pool's type, then the raw job_variables (a clash is a manifest error),
-    with the image first where the pool runs one (a job_variables.image wins)."""
-    translated = res.translate(deployment.resources, pool.type).job_variables if pool.type else {}
-    out = {**translated, **deployment.job_variables}
-    return {"image": image, **out} if image and pool.takes_image else out
 
 
 @dataclass

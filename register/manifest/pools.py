@@ -13,7 +13,7 @@ import difflib
 from typing import Callable
 
 from register.prefect import models
-from register.engine.desired import Pool, job_variables
+from register.prefect.resources import Pool, job_variables
 from register.manifest.checks import ProblemReport, report_resources
 from register.manifest.resolve import Deployment
 from register.problems import one_of

@@ -304,9 +304,15 @@ class CloudStandIn(Served):
         status, extra, answer, path = await self._decide(method, target, lower, body)
         if status is None:  # passed on to the server
             body = self._upstream_body(method, path, body)
-            upstream = await self._client.request(method, path, content=body,
-                                                  headers=[(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP
-                                                           and k.lower() != "authorization"])
+            try:
+                upstream = await self._client.request(method, path, content=body,
+                                                      headers=[(k, v) for k, v in headers
+                                                               if k.lower() not in HOP_BY_HOP
+                                                               and k.lower() != "authorization"])
+            except httpx.HTTPError as error:  # Cloud's edge answers 502 when the API behind it fails
+                with self._lock:
+                    self.log.append(Seen(method, path, 502, client, arrived))
+                return await _respond(writer, 502, [("Content-Type", "text/plain")], f"upstream: {error!r}".encode())
             status = upstream.status_code
             answer = upstream.content
             extra = [(k, v) for k, v in upstream.headers.multi_items()

@@ -152,7 +152,9 @@ class Served:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         self._prepare()
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
+        # uvicorn closes a connection idle for 5 s, httpx's default expiry is also 5 s: a request sent on
+        # one at that instant reads nothing back (httpx.ReadError). Expire idle connections well before.
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=64, keepalive_expiry=2)
         async with httpx.AsyncClient(base_url=self.origin, timeout=300, limits=limits) as client:
             self._client = client
             server = await asyncio.start_server(self._connection, "127.0.0.1", self.port)
