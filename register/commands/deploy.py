@@ -132,6 +132,16 @@ def preview_owner(project: str, environment: str, preview: str) -> list[str]:
     return ownership_tags(project, f"{environment}/{preview}") + [f"preview:{preview}"]
 
 
+def load_valid(path: str, environment: str, settings: Settings) -> Manifest:
+    """The manifest of a command that acts on what is registered (rollback, move, destroy): a mistake in it
+    refuses the command, with every mistake told. The flows' parameters are not checked: such a command
+    registers nothing from the flow source."""
+    manifest = load_manifest(path, environment, environ=settings.environ, parameters=False)
+    if manifest.errors():
+        raise Invalid(manifest.problems)
+    return manifest
+
+
 def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Loaded:
     env = options.environment
     manifest = load_manifest(options.manifest, env, options.overrides, environ=settings.environ, parameters=False)
@@ -428,9 +438,13 @@ def _apply(outcome: Outcome, server: Server, flow_ids: dict[str, str], reporter:
     outcome.seconds = time.monotonic() - started
 
 
-def _exit(outcome: Outcome) -> int:
+def _exit(outcome: Outcome, detailed: bool = False) -> int:
+    """How a command that plans and applies ends; with --detailed-exitcode a plan that changes something
+    (applied or not) ends with Detailed.CHANGES."""
     if outcome.result is not None and not outcome.result.ok:
         return Exit.SERVER_FAILED if outcome.result.server_failed else Exit.APPLY_FAILED
+    if detailed and outcome.plan.changes_anything:
+        return Detailed.CHANGES
     return Exit.OK
 
 
@@ -500,9 +514,7 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
     reporter.finished(outcome)
     if outcome.smoke and not all(run.ok for run in outcome.smoke) and _exit(outcome) == Exit.OK:
         return Exit.SMOKE_FAILED
-    if options.detailed_exitcode and _exit(outcome) == Exit.OK and plan.changes_anything:
-        return Detailed.CHANGES
-    return _exit(outcome)
+    return _exit(outcome, options.detailed_exitcode)
 
 
 def _record(outcome: Outcome, server: Server, loaded: Loaded, options: DeployOptions, settings: Settings,
@@ -547,9 +559,7 @@ def destroy(manifest_path: str, environment: str, preview: str, settings: Settin
     started = time.monotonic()
     if wrong := _preview_problems(preview, "--preview"):
         raise Invalid(wrong)
-    manifest = load_manifest(manifest_path, environment, environ=settings.environ, parameters=False)
-    if manifest.errors():
-        raise Invalid(manifest.problems)
+    manifest = load_valid(manifest_path, environment, settings)
     owner = preview_owner(manifest.project, environment, preview)
     connection = connection_from_environment(settings.environ)
     reporter.secrets(connection.secrets())
