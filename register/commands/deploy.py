@@ -26,7 +26,6 @@ from register.image import Image, ImageError, inspect, prepare, secret_teller
 from register.kinds import BY_NAME, DEPLOYMENTS, IN_ORDER, KINDS
 from register.kinds import deployment as deployments_kind
 from register.manifest import Manifest, Overrides, load_manifest
-from register.commands.move import hint as move_hint
 from register.manifest.checks import ProblemReport, check_parameters
 from register.manifest import pools as pool_checks
 from register.manifest import references
@@ -124,6 +123,22 @@ def _names_known(manifest: Manifest, deployments: list[Deployment]) -> bool:
     made = {(p.file, p.line, p.col) for p in (manifest.source.problem(d.origin("name_template"), "", "")
                                               for d in deployments)}
     return not any(p.severity == "error" and (p.file, p.line, p.col) in made for p in manifest.problems)
+
+
+SLUG = "[a-z0-9][a-z0-9-]*"  # a project or environment name as a manifest can write it
+
+
+def move_hint(old_project: str | None, old_env: str | None, project: str, env: str) -> str:
+    """What a deploy refusing another name's deployment adds: if it is this manifest's under an old name
+    (the project or environment renamed), the command that moves it here."""
+    if not all(re.fullmatch(SLUG, name or "x") for name in (old_project, old_env)):
+        return ""  # server-held text: only names a manifest could have go into a command to copy
+    flags = (f" --from-project {old_project}" if old_project and old_project != project else "") + \
+        (f" --from-environment {old_env}" if old_env and old_env != env else "")
+    if not flags:
+        return ""
+    return (f". If the project or environment was renamed, move its deployments here first, keeping their ids and "
+            f"runs: flow-register move -e {env}{flags}")
 
 
 def preview_owner(project: str, environment: str, preview: str) -> list[str]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from register.commands import history
+from register.commands.deploy import SLUG, _exit, _reads, lease_scope, load_valid
 from register.prefect import models
 from register.engine.applier import ApplyResult, Step
 from register.engine.kind import STATE_TAG, Change
@@ -42,7 +43,6 @@ from register.report.reporters import Reporter
 from register.server import Server, ServerError, connection_from_environment
 from register.settings import Settings
 
-SLUG = "[a-z0-9][a-z0-9-]*"
 # What PUT /automations/{id} takes (Prefect's AutomationUpdate forbids anything else, e.g. Cloud's ids)
 AUTOMATION_FIELDS = ("name", "description", "enabled", "tags", "trigger", "actions", "actions_on_trigger",
                      "actions_on_resolve")
@@ -59,21 +59,6 @@ class MoveOptions:
     lock_wait: float = 600
 
 
-def hint(old_project: str | None, old_env: str | None, project: str, env: str) -> str:
-    """What a deploy refusing another name's deployment adds: if it is this manifest's under an old name
-    (the project or environment renamed), the command that moves it here."""
-    import re
-
-    if not all(re.fullmatch(SLUG, name or "x") for name in (old_project, old_env)):
-        return ""  # server-held text: only names a manifest could have go into a command to copy
-    flags = (f" --from-project {old_project}" if old_project and old_project != project else "") + \
-        (f" --from-environment {old_env}" if old_env and old_env != env else "")
-    if not flags:
-        return ""
-    return (f". If the project or environment was renamed, move its deployments here first, keeping their ids and "
-            f"runs: flow-register move -e {env}{flags}")
-
-
 def _swap(tags: list[str], old: list[str], new: list[str]) -> list[str]:
     return [t for t in tags if t not in old] + [t for t in new if t not in tags or t in old]
 
@@ -81,7 +66,6 @@ def _swap(tags: list[str], old: list[str], new: list[str]) -> list[str]:
 def run(options: MoveOptions, settings: Settings, reporter: Reporter) -> int:
     import re
 
-    from register.commands.deploy import _exit, _reads, lease_scope, load_valid  # deploy names this module's hint
 
     started = time.monotonic()
     env = options.environment
