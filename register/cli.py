@@ -65,6 +65,15 @@ def _server_args(parser: argparse.ArgumentParser) -> None:
                                           "else 150 on Prefect Cloud, none on a self-hosted server)")
 
 
+DETAILED_EXITCODE = "--detailed-exitcode"
+
+
+def _detailed_exitcode_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(DETAILED_EXITCODE, action="store_true",
+                        help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} when "
+                             f"something would, {Detailed.ERROR:d} on any error")
+
+
 def _output_arg(parser: argparse.ArgumentParser, *, default: str | None = None, help: str | None = None) -> None:
     from register.report.reporters import FOR_PEOPLE, FORMATS, formats_help
 
@@ -112,9 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--smoke-timeout", type=_seconds, metavar="SECONDS",
                                  help="how long a smoke run may take to end (default 600)")
         else:
-            command.add_argument("--detailed-exitcode", action="store_true",
-                                 help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} "
-                                      f"when something would, {Detailed.ERROR:d} on any error")
+            _detailed_exitcode_arg(command)
 
     destroy = commands.add_parser("destroy", help="delete a preview's deployments and their triggers")
     _manifest_args(destroy, environment="required")
@@ -133,9 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
     rollback.add_argument("--prune", action="store_true",
                           help="delete this environment's deployments that the revision did not have")
-    rollback.add_argument("--detailed-exitcode", action="store_true",
-                          help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} when "
-                               f"something would, {Detailed.ERROR:d} on any error")
+    _detailed_exitcode_arg(rollback)
     _output_arg(rollback)
     _server_args(rollback)
 
@@ -147,9 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     move.add_argument("--from-environment", metavar="OLD", help="the environment name they are owned by now "
                                                                 "(default: --environment)")
     move.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
-    move.add_argument("--detailed-exitcode", action="store_true",
-                      help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} when "
-                           f"something would, {Detailed.ERROR:d} on any error")
+    _detailed_exitcode_arg(move)
     _output_arg(move)
     _server_args(move)
 
@@ -202,7 +205,7 @@ def _validate(args, settings: Settings) -> int:
 
 def _render(args, settings: Settings) -> int:
     from register.manifest import load_manifest
-    from register.render import render
+    from register.commands.render import render
     from register.report.problems import print_problems
 
     overrides = overrides_from(args)
@@ -244,14 +247,14 @@ def _smoke_names(args) -> list[str] | None:
 
 
 def _deploy(args, settings: Settings) -> int:
-    from register.deploy import run
+    from register.commands.deploy import run
     from register.report.reporters import choose
 
     return run(_options(args, settings), settings, choose(args.output, settings, comment=args.comment))
 
 
 def _options(args, settings: Settings):
-    from register.deploy import DeployOptions
+    from register.commands.deploy import DeployOptions
 
     return DeployOptions(
         manifest=args.file,
@@ -274,8 +277,8 @@ def _options(args, settings: Settings):
 
 
 def _changed(args, settings: Settings) -> int:
-    from register import changed
-    from register.projects import expand
+    from register.commands import changed
+    from register.commands.projects import expand
     from register.report import github
 
     paths = expand((args.manifests or []) + (args.file or []) or ["flows.yaml"])[0]
@@ -306,7 +309,7 @@ def _import(args, settings: Settings) -> int:
 
 
 def _one_manifest(args) -> str:
-    from register.projects import expand
+    from register.commands.projects import expand
 
     paths = expand(args.file or ["flows.yaml"])[0]
     if len(paths) != 1:
@@ -316,7 +319,7 @@ def _one_manifest(args) -> str:
 
 def _rollback(args, settings: Settings) -> int:
     from register.report.reporters import choose
-    from register.rollback import RollbackOptions, run
+    from register.commands.rollback import RollbackOptions, run
 
     labels = getattr(args, "labels", None) or {}
     return run(RollbackOptions(manifest=_one_manifest(args), environment=args.environment, to=args.to,
@@ -327,7 +330,7 @@ def _rollback(args, settings: Settings) -> int:
 
 
 def _move(args, settings: Settings) -> int:
-    from register.move import MoveOptions, run
+    from register.commands.move import MoveOptions, run
     from register.report.reporters import choose
 
     return run(MoveOptions(manifest=_one_manifest(args), environment=args.environment,
@@ -337,7 +340,7 @@ def _move(args, settings: Settings) -> int:
 
 
 def _destroy(args, settings: Settings) -> int:
-    from register.deploy import destroy
+    from register.commands.deploy import destroy
     from register.report.reporters import choose
 
     return destroy(args.file, args.environment, args.preview, settings, choose(args.output, settings),
@@ -364,7 +367,7 @@ def main(argv: list[str] | None = None, labels: dict[str, str] | None = None,
     github.use(settings.github)
     github.guard_output()  # under GitHub Actions, nothing printed from here on starts a workflow command
     argv = sys.argv[1:] if argv is None else argv
-    _Parser.detailed = any(len(arg) > 4 and "--detailed-exitcode".startswith(arg) for arg in argv)  # or abbreviated
+    _Parser.detailed = any(len(arg) > 4 and DETAILED_EXITCODE.startswith(arg) for arg in argv)  # or abbreviated
     args = build_parser().parse_args(argv)
     args.labels = labels
     code = _run(args, settings)
@@ -378,7 +381,7 @@ _SEVERAL = ("validate", "render", "plan", "deploy", "destroy")  # the commands t
 
 def _several(args, settings: Settings) -> int:
     """One manifest as always; several (repeated -f, a comma list, a glob) each as its own project."""
-    from register import projects
+    from register.commands import projects
 
     paths, many = projects.expand(args.file or ["flows.yaml"])
     args.file = paths[0]

@@ -7,9 +7,10 @@ import json
 import urllib.parse
 from dataclasses import dataclass, field
 
-from register.apply import ApplyResult
+from register.engine.applier import ApplyResult
+from register.engine.kind import Change
+from register.engine.planner import Action, Plan
 from register.kinds import KINDS
-from register.plan import Action, Change, Plan
 from register.report import github
 
 PAST = {"create": "created", "update": "updated", "delete": "deleted", "unchanged": "unchanged"}
@@ -33,8 +34,8 @@ class Outcome:
     lowered_to: float | None = None  # the lowest budget the 429s taught
     seconds: float = 0.0
     image_how: str | None = None  # says how the image was made, when the image stage was not asked to
-    smoke: list = field(default_factory=list)  # register.smoke.SmokeRun of each smoke run, after applying
-    uploads: list = field(default_factory=list)  # register.upload.Upload: code in object storage
+    smoke: list = field(default_factory=list)  # register.commands.smoke.SmokeRun of each smoke run, after applying
+    uploads: list = field(default_factory=list)  # register.code.upload.Upload: code in object storage
 
     def deployment_id(self, action: Action) -> str | None:
         if self.result is not None:
@@ -178,6 +179,10 @@ def _details(action: Action) -> list[str]:
             + action.notes]
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def table(outcome: Outcome) -> str:
     """The header and one row per deployment, with what changed under each update."""
     plan = outcome.plan
@@ -199,7 +204,7 @@ def table(outcome: Outcome) -> str:
                 details[len(rows) - 1] = extra
         lines += _rows(rows, details) if len(rows) > 1 else [f"  (no {kind.plural})"]
         if kept := plan.kept_other.get(kind.plural):
-            lines += [f"  {kind.plural.capitalize()} no longer in the manifest, kept: "
+            lines += [f"  {kind.plural.capitalize()} {plan.kept_because}, kept: "
                       f"{', '.join(github.visible(i.name) for i in kept)}; --prune deletes them"]
         lines.append("")
     deployments = plan.of("deployment")
@@ -216,7 +221,7 @@ def table(outcome: Outcome) -> str:
         lines.append("  (no deployments)")
     if plan.kept:
         names = ", ".join(f"{github.visible(s.name)} (flow {github.visible(s.flow)})" for s in plan.kept)
-        lines += ["", f"No longer in the manifest, kept: {names}; --prune deletes them"]
+        lines += ["", f"{_sentence(plan.kept_because)}, kept: {names}; --prune deletes them"]
     return "\n".join(lines)
 
 
@@ -380,7 +385,7 @@ def markdown(outcome: Outcome) -> str:
                                   [line for c in a.changes for line in change_lines(c)] + a.notes)
             lines.append(f"| {a.kind} | {github.code(a.name, cell=True)} | {changes} |")
         if kept := plan.kept_other.get(kind.plural):
-            lines += ["", f"{kind.plural.capitalize()} no longer in the manifest, kept (`prune` deletes them): " +
+            lines += ["", f"{kind.plural.capitalize()} {plan.kept_because}, kept (`prune` deletes them): " +
                       ", ".join(github.code(i.name) for i in kept)]
         lines.append("")
     lines += ["| Action | Deployment | Flow | Work pool | Changes |", "|---|---|---|---|---|"]
@@ -391,7 +396,7 @@ def markdown(outcome: Outcome) -> str:
         lines.append(f"| {a.kind} | {github.code(a.name, cell=True)} | {github.code(a.flow, cell=True)} "
                      f"| {github.code(pool or '', cell=True)} | {changes} |")
     if plan.kept:
-        lines += ["", "No longer in the manifest, kept (`prune` deletes them): " +
+        lines += ["", f"{_sentence(plan.kept_because)}, kept (`prune` deletes them): " +
                   ", ".join(github.code(s.name) for s in plan.kept)]
     lines += ["", summary_line(outcome)]
     if outcome.smoke:

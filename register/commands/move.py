@@ -9,6 +9,10 @@ automations are re-tagged in place (PUT /automations/{id}), and so are the varia
 or created. It is planned like a deploy (the same table, the deploy leases of both names, --dry-run and
 --detailed-exitcode), and a deploy under the new name afterwards finds them as its own.
 
+The deploy history (register/commands/history.py) moves along: the old name's records are written again under
+the new name, holding what moved, so `rollback` under the new name goes back to deploys made before the
+rename. When the new name has a history of its own already, the old one stays where it is, and the plan says so.
+
 Deployments the old name owns that the manifest does not have stay where they are, and are listed; a
 deployment's name cannot change in place (Prefect has no rename), so names made from `{project}` or
 `{environment}` must stay the same across the move, and the plan says so when they would not.
@@ -22,16 +26,18 @@ import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from register import models
-from register.apply import ApplyResult, Step
-from register.engine.kind import STATE_TAG
-from register.kinds import KINDS
-from register.manifest import Overrides, load_manifest
+from register.commands import history
+from register.prefect import models
+from register.engine.applier import ApplyResult, Step
+from register.engine.kind import STATE_TAG, Change
+from register.engine.planner import Action, Plan
+from register.kinds import KINDS, automation as automations_kind
+from register.kinds.deployment import registered
+from register.manifest import Overrides
 from register.manifest.resolve import ownership_tags
-from register.plan import Action, Change, Plan, automation_deployments, registered
-from register.problems import Detailed, Exit, Invalid, Problem
+from register.problems import Invalid, Problem
 from register.report import github
-from register.report.plan import Outcome
+from register.report.formats import Outcome
 from register.report.reporters import Reporter
 from register.server import Server, ServerError, connection_from_environment
 from register.settings import Settings
@@ -75,13 +81,11 @@ def _swap(tags: list[str], old: list[str], new: list[str]) -> list[str]:
 def run(options: MoveOptions, settings: Settings, reporter: Reporter) -> int:
     import re
 
-    from register.deploy import _exit, _read_failed, lease_scope  # deploy names this module's hint
+    from register.commands.deploy import _exit, _reads, lease_scope, load_valid  # deploy names this module's hint
 
     started = time.monotonic()
     env = options.environment
-    manifest = load_manifest(options.manifest, env, environ=settings.environ, parameters=False)
-    if manifest.errors():
-        raise Invalid(manifest.problems)
+    manifest = load_valid(options.manifest, env, settings)
     project = manifest.project
     old_project, old_env = options.from_project or project, options.from_environment or env
     wrong = [Problem(flag, 0, 0, f"'{github.visible(value)[:80]}' is not a {what} name: lowercase letters, digits "
@@ -104,24 +108,22 @@ def run(options: MoveOptions, settings: Settings, reporter: Reporter) -> int:
     connection = connection_from_environment(settings.environ)
     reporter.secrets(connection.secrets())
     with Server(connection) as server, contextlib.ExitStack() as held:
-        with reporter.phase(f"Read {server.url}"):
-            try:
-                lease = None
-                if not options.dry_run:  # neither name deploys while their deployments change hands
-                    lease = held.enter_context(server.lease(project, lease_scope(env, None), wait=options.lock_wait,
-                                                            say=reporter.note))
-                    held.enter_context(server.lease(old_project, lease_scope(old_env, None), wait=options.lock_wait,
-                                                    say=reporter.note))
-                raw = server.deployments([], old)
-                flows = {str(f["id"]): f["name"] for f in server.flows([], [str(r["flow_id"]) for r in raw])}
-                automations: dict[str, list[dict]] = {}
-                for automation in server.automations(old):
-                    for deployment_id in automation_deployments(automation):
-                        automations.setdefault(deployment_id, []).append(automation)
-                owned_variables = [v for v in KINDS["variable"].read(server, [], old) if set(old) <= set(v.tags)] \
-                    if variables is not None else []
-            except ServerError as error:
-                return _read_failed(error, connection, reporter)
+        with reporter.phase(f"Read {server.url}"), _reads(connection, reporter) as failed:
+            lease = None
+            if not options.dry_run:  # neither name deploys while their deployments change hands
+                lease = held.enter_context(server.lease(project, lease_scope(env, None), wait=options.lock_wait,
+                                                        say=reporter.note))
+                held.enter_context(server.lease(old_project, lease_scope(old_env, None), wait=options.lock_wait,
+                                                say=reporter.note))
+            raw = server.deployments([], old)
+            flows = {str(f["id"]): f["name"] for f in server.flows([], [str(r["flow_id"]) for r in raw])}
+            automations = automations_kind.by_deployment(server.automations(old))
+            owned_variables = [v for v in KINDS["variable"].read(server, [], old) if set(old) <= set(v.tags)] \
+                if variables is not None else []
+            old_history = history.raw_records(server, old_project, old_env)
+            own_history = bool(history.raw_records(server, project, env, 1))
+        if failed.exit is not None:
+            return failed.exit
         states = [registered(r, flows[str(r["flow_id"])], automations.get(str(r["id"]), []), old)
                   for r in raw if str(r["flow_id"]) in flows]
         plan = Plan(project, env, owner=new)
@@ -158,16 +160,31 @@ def run(options: MoveOptions, settings: Settings, reporter: Reporter) -> int:
                 + (" (a deployment's name cannot change in place: keep name_template's names the same across the "
                    "move)" if any(d.manifest_name and have.name.startswith(d.manifest_name) for d in deployments)
                    else "")))
+        history_moves = bool(old_history) and not own_history and plan.changes_anything
+        if old_history and plan.changes_anything:
+            reporter.note(github.visible(
+                f"the deploy history of project '{old_project}', environment '{old_env}' ({len(old_history)} "
+                f"revision{'s' * (len(old_history) != 1)}) moves along: rollback -e {env} goes back to its deploys"
+                if history_moves else
+                f"the deploy history of project '{old_project}', environment '{old_env}' stays under that name: "
+                f"project '{project}' in '{env}' has a deploy history of its own, and rollback -e {env} goes back "
+                "only to its revisions"))
         reporter.planned(outcome)
         if not options.dry_run and plan.changes_anything:
             with reporter.phase("Apply"):
                 outcome.result = _apply(plan, server, reporter, lease)
+            if history_moves and outcome.result.ok:
+                moved = {(a.flow, a.name) for a in plan.of("deployment")}
+                try:
+                    history.carry(server, (old_project, old_env), (project, env), old, new, moved,
+                                  {a.name for a in plan.of("variable")}, old_history)
+                except ServerError as error:
+                    reporter.note(f"warning: the deploy history stays under project '{old_project}', environment "
+                                  f"'{old_env}': {error}")
         outcome.reads, outcome.writes, outcome.retries = server.reads, server.writes, server.retries
         outcome.seconds = time.monotonic() - started
     reporter.finished(outcome)
-    if options.detailed_exitcode and _exit(outcome) == Exit.OK and plan.changes_anything:
-        return Detailed.CHANGES
-    return _exit(outcome)
+    return _exit(outcome, options.detailed_exitcode)
 
 
 def _retagged(automation: dict, d, old: list[str], new: list[str]) -> dict:
