@@ -85,11 +85,14 @@ def read_flow(root: Path, entrypoint: str) -> FlowFacts:
                                else "entrypoint-not-flow")
         raise FlowNotFound(f"'{function}' in '{file}' is not a @flow: decorate it with @flow from prefect",
                            "entrypoint-not-flow")
+    # `@etl_flow(name="etl")`: the team's decorator's own name= counts when it reaches Prefect's flow call
+    # (passed on as **kw or as name=); a literal name= in that call wins
+    site = verdict.site if verdict.call is None or any(k.arg in (None, "name", "description")
+                                                      for k in verdict.call.keywords) else None
     return FlowFacts(
         function=function,
-        name=_literal_kwarg(verdict.call, "name") or _literal_kwarg(verdict.site, "name")
-        or node.name.replace("_", "-"),
-        description=_literal_kwarg(verdict.call, "description") or _literal_kwarg(verdict.site, "description")
+        name=_literal_kwarg(verdict.call, "name") or _literal_kwarg(site, "name") or node.name.replace("_", "-"),
+        description=_literal_kwarg(verdict.call, "description") or _literal_kwarg(site, "description")
         or ast.get_docstring(node),
         var_names=tuple(a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None),
         takes_any_keyword=node.args.kwarg is not None,
