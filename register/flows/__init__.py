@@ -81,8 +81,7 @@ def read_flow(root: Path, entrypoint: str) -> FlowFacts:
         if verdict.reason:
             raise FlowNotFound(f"'{function}' in '{file}' is not known to be a @flow: {verdict.reason}; decorate it "
                                "with Prefect's @flow, or with a decorator of the project that visibly returns "
-                               "Prefect's flow", "entrypoint-flow-unseen" if "cannot be read" in verdict.reason
-                               else "entrypoint-not-flow")
+                               "Prefect's flow", "entrypoint-flow-unseen" if verdict.unseen else "entrypoint-not-flow")
         raise FlowNotFound(f"'{function}' in '{file}' is not a @flow: decorate it with @flow from prefect",
                            "entrypoint-not-flow")
     # `@etl_flow(name="etl")`: the team's decorator's own name= counts when it reaches Prefect's flow call
@@ -130,7 +129,7 @@ def _find_flow(project: Project, module: Module, function: str, decorators=None)
     target = functions.get(made.id) if isinstance(made, ast.Name) else None
     if target is None:
         return None
-    return target, Verdict(verdict.is_flow, verdict.call, verdict.reason)
+    return target, verdict
 
 
 def _flows_in(project: Project, module: Module) -> list[str]:

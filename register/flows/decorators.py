@@ -52,6 +52,7 @@ class Verdict:
     call: ast.Call | None = None
     reason: str = ""
     site: ast.Call | None = None  # `@my_flow(name="x")`: the decorator's own call, for its literal name=
+    unseen: bool = False  # whether it makes a flow cannot be seen without running code
 
 
 class Decorators:
@@ -83,8 +84,8 @@ class Decorators:
         where = self._where(callee)
         if result.kind == "unknown" or callee.kind == "unknown":
             why = (result if result.kind == "unknown" else callee).why
-            return Verdict(False, reason=f"its decorator '{_name(shown)}'{where} cannot be read as making a Prefect "
-                                         f"flow without running code: {why}")
+            return Verdict(False, unseen=True, reason=f"its decorator '{_name(shown)}'{where} cannot be read as "
+                                                      f"making a Prefect flow without running code: {why}")
         if callee.kind == "function":
             return Verdict(False, reason=f"its decorator '{_name(shown)}'{where} does not return a Prefect flow")
         return Verdict(False)
