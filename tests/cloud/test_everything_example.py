@@ -11,7 +11,8 @@ What issue 20 promises, checked on what the server holds and what the user reads
 - a change of the secret's environment value is planned as "secret changed", and neither value appears in the
   output, the errors, the JSON, the step summary, the action's outputs or anything readable on the server;
 - a hand edit of one thing of each kind (a deployment's parameters, an automation, a variable's value, a block's
-  non-secret field, a webhook's template) is drift in the next plan, and the next deploy puts it back.
+  non-secret field, a webhook's template), and of the secret, is drift in the next plan (the secret's as "secret
+  changed", the hand-typed value shown nowhere), and the next deploy puts it back.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "everything"
 OWNER = "managed-by:flow-register"
 OLD_TOKEN = "xoxb-1111-old-slack-token-e2e"
 NEW_TOKEN = "xoxb-2222-new-slack-token-e2e"
+HAND_TOKEN = "xoxb-3333-typed-in-the-ui-e2e"
 KINDS = ("deployments", "variables", "blocks", "webhooks")
 
 
@@ -166,7 +168,8 @@ def test_the_everything_example_end_to_end_on_cloud(tmp_path, api, prefect_serve
 
         # -- the secret changes in the environment: planned as "secret changed", its values nowhere ------------
         team.token = NEW_TOKEN
-        planned = team.run("plan", "--detailed-exitcode")
+        # the pull request's plan: JSON on stdout, and the step summary (the comment's text) and the action's outputs
+        planned = team.run("plan", "--detailed-exitcode", github=True)
         assert planned.code == 2, planned
         token = by_name(planned.json, "blocks")[f"secret/{team.token_block}"]
         assert token["action"] == "update" and token["changes"] == ["value"], token
@@ -174,17 +177,13 @@ def test_the_everything_example_end_to_end_on_cloud(tmp_path, api, prefect_serve
         assert {kind: set(names.values()) for kind, names in actions(planned.json).items()} == {
             "deployments": {"unchanged"}, "variables": {"unchanged"}, "webhooks": {"unchanged"},
             "blocks": {"update", "unchanged"}}
-        # the pull request's plan: the log, the step summary (the comment's text) and the action's outputs
-        reviewed = team.run("plan", output="text", github=True)
-        assert reviewed.code == 0, reviewed
-        assert "value: secret changed" in reviewed.out, reviewed.out
         assert "value: secret changed" in (tmp_path / "github_step_summary").read_text()
         applied = team.run("deploy")
         assert applied.code == 0, applied
         assert [(a["action"], a["name"]) for a in applied.json["applied"]] == [
             ("updated", f"secret/{team.token_block}")]
         assert server.block("secret", team.token_block)["data"] == {"value": NEW_TOKEN}
-        printed = "".join(r.out + r.err for r in (first, again, planned, reviewed, applied)) + team.github_files()
+        printed = "".join(r.out + r.err for r in (first, again, planned, applied)) + team.github_files()
         for value in (OLD_TOKEN, NEW_TOKEN):
             assert value not in printed and value not in server.everything_readable()
 
@@ -199,6 +198,8 @@ def test_the_everything_example_end_to_end_on_cloud(tmp_path, api, prefect_serve
         api.http.patch(f"/block_documents/{exports['id']}",
                        json={"data": {"bucket_name": "acme-payments-exports-dev", "bucket_folder": "by-hand"},
                              "merge_existing_data": False}).raise_for_status()
+        api.http.patch(f"/block_documents/{server.block('secret', team.token_block)['id']}",
+                       json={"data": {"value": HAND_TOKEN}, "merge_existing_data": False}).raise_for_status()
         server.cloud_http.patch(f"webhooks/{hooks['bank-export']['id']}", json={
             "template": '{"event": "by.hand", "resource": {"prefect.resource.id": "x"}}'}).raise_for_status()
 
@@ -214,13 +215,19 @@ def test_the_everything_example_end_to_end_on_cloud(tmp_path, api, prefect_serve
         by_automation = by_name(drifted.json, "deployments")["record-payment"]
         assert (by_automation["action"], by_automation["changes"], by_automation["drift"]) == \
                ("update", ["triggers"], True), by_automation
-        assert by_name(drifted.json, "blocks")[f"secret/{team.token_block}"]["action"] == "unchanged"
-        assert drifted.json["summary"]["update"] == 5, drifted.json["summary"]
+        token = by_name(drifted.json, "blocks")[f"secret/{team.token_block}"]
+        assert (token["action"], token["diff"], token["drift"]) == (
+            "update", {"value": {"from": "(secret)", "to": "(secret changed)"}}, True), token
+        assert drifted.json["summary"]["update"] == 6, drifted.json["summary"]
+        assert HAND_TOKEN not in drifted.out + drifted.err and NEW_TOKEN not in drifted.out + drifted.err
 
         back = team.run("deploy")
         assert back.code == 0, back
+        assert HAND_TOKEN not in back.out + back.err and NEW_TOKEN not in back.out + back.err
         assert sorted(a["name"] for a in back.json["applied"]) == sorted(
-            ["reconcile", "record-payment", team.api_url_var, f"s3-bucket/{team.exports_block}", "bank-export"])
+            ["reconcile", "record-payment", team.api_url_var, f"s3-bucket/{team.exports_block}",
+             f"secret/{team.token_block}", "bank-export"])
+        assert server.block("secret", team.token_block)["data"] == {"value": NEW_TOKEN}
         assert server.deployments()["reconcile"]["parameters"] == {"tolerance_cents": 100}
         assert [a["enabled"] for a in api.automations_of(record["id"])] == [True]
         assert server.variables()[team.api_url_var] == "https://payments.dev.example.com"
