@@ -48,7 +48,7 @@ def _pools(manifest) -> dict[str, str]:
 
 def _create_pools(server, wanted: dict[str, str]) -> list[str]:
     """Create the pools the server lacks, each from the bundled default template of its type."""
-    from register.resources import base_type
+    from register.prefect.resources import base_type
 
     have = server.work_pools(list(wanted))
     missing = {name: kind for name, kind in wanted.items() if name not in have}
@@ -97,8 +97,8 @@ def run(port: int = 4300, stop: bool = False) -> int:
     environ = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_KEY", "PREFECT_API_AUTH_STRING")}
     settings = Settings.from_environ({**environ, "PREFECT_API_URL": server.api_url})
 
-    from register.deploy import DeployOptions
-    from register.deploy import run as deploy
+    from register.commands.deploy import DeployOptions
+    from register.commands.deploy import run as deploy
     from register.image import offline
     from register.manifest import Overrides, load_manifest
     from register.problems import Invalid

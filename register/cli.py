@@ -202,7 +202,7 @@ def _validate(args, settings: Settings) -> int:
 
 def _render(args, settings: Settings) -> int:
     from register.manifest import load_manifest
-    from register.render import render
+    from register.commands.render import render
     from register.report.problems import print_problems
 
     overrides = overrides_from(args)
@@ -244,14 +244,14 @@ def _smoke_names(args) -> list[str] | None:
 
 
 def _deploy(args, settings: Settings) -> int:
-    from register.deploy import run
+    from register.commands.deploy import run
     from register.report.reporters import choose
 
     return run(_options(args, settings), settings, choose(args.output, settings, comment=args.comment))
 
 
 def _options(args, settings: Settings):
-    from register.deploy import DeployOptions
+    from register.commands.deploy import DeployOptions
 
     return DeployOptions(
         manifest=args.file,
@@ -274,8 +274,8 @@ def _options(args, settings: Settings):
 
 
 def _changed(args, settings: Settings) -> int:
-    from register import changed
-    from register.projects import expand
+    from register.commands import changed
+    from register.commands.projects import expand
     from register.report import github
 
     paths = expand((args.manifests or []) + (args.file or []) or ["flows.yaml"])[0]
@@ -306,7 +306,7 @@ def _import(args, settings: Settings) -> int:
 
 
 def _one_manifest(args) -> str:
-    from register.projects import expand
+    from register.commands.projects import expand
 
     paths = expand(args.file or ["flows.yaml"])[0]
     if len(paths) != 1:
@@ -316,7 +316,7 @@ def _one_manifest(args) -> str:
 
 def _rollback(args, settings: Settings) -> int:
     from register.report.reporters import choose
-    from register.rollback import RollbackOptions, run
+    from register.commands.rollback import RollbackOptions, run
 
     labels = getattr(args, "labels", None) or {}
     return run(RollbackOptions(manifest=_one_manifest(args), environment=args.environment, to=args.to,
@@ -327,7 +327,7 @@ def _rollback(args, settings: Settings) -> int:
 
 
 def _move(args, settings: Settings) -> int:
-    from register.move import MoveOptions, run
+    from register.commands.move import MoveOptions, run
     from register.report.reporters import choose
 
     return run(MoveOptions(manifest=_one_manifest(args), environment=args.environment,
@@ -337,7 +337,7 @@ def _move(args, settings: Settings) -> int:
 
 
 def _destroy(args, settings: Settings) -> int:
-    from register.deploy import destroy
+    from register.commands.deploy import destroy
     from register.report.reporters import choose
 
     return destroy(args.file, args.environment, args.preview, settings, choose(args.output, settings),
@@ -378,7 +378,7 @@ _SEVERAL = ("validate", "render", "plan", "deploy", "destroy")  # the commands t
 
 def _several(args, settings: Settings) -> int:
     """One manifest as always; several (repeated -f, a comma list, a glob) each as its own project."""
-    from register import projects
+    from register.commands import projects
 
     paths, many = projects.expand(args.file or ["flows.yaml"])
     args.file = paths[0]

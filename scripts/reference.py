@@ -6,7 +6,7 @@
 - the exit codes, from register/problems.py;
 
 and the parts of schemas/manifest.schema.json that are declared in code: each deployment field's settings
-(register/fields.py) and the work pool types (register/resources.py: POOL_TYPES).
+(register/prefect/fields.py) and the work pool types (register/prefect/resources.py: POOL_TYPES).
 
     python scripts/reference.py          # rewrite the generated sections of README.md and the schema's parts
     python scripts/reference.py --check  # exit 1 if README.md or the schema is not what this would write
@@ -183,7 +183,7 @@ def exit_codes_table() -> str:
 def schema_text() -> str:
     """schemas/manifest.schema.json with the deployment fields' settings and the pool types as declared."""
     sys.path.insert(0, str(ROOT))
-    from register import fields, resources
+    from register.prefect import fields, resources
 
     return json.dumps(resources.schema(fields.schema(json.loads(SCHEMA.read_text()))), indent=2) + "\n"
 

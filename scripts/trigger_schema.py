@@ -1,4 +1,4 @@
-"""Write register/triggers.schema.json: the JSON Schema of Prefect's deployment triggers, from the pinned
+"""Write register/prefect/triggers.schema.json: the JSON Schema of Prefect's deployment triggers, from the pinned
 Prefect's own model, so `validate` can check a trigger without importing Prefect (about 1.5 s).
 
     uv run python scripts/trigger_schema.py          # after a Prefect upgrade; tests/unit/test_models.py
@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-TARGET = Path(__file__).resolve().parents[1] / "register" / "triggers.schema.json"
+TARGET = Path(__file__).resolve().parents[1] / "register" / "prefect" / "triggers.schema.json"
 
 
 def _stricter(node, name: str = ""):

@@ -306,12 +306,14 @@ def inputs(manifest, environment: str) -> tuple[Path, list[Path]] | None:
 
 def prepare(manifest, environment: str, *, settings: Settings, events: Events, build: str = "auto",
             push: bool = True, image_tag: str | None = None, dry_run: bool = False,
-            recorded: Iterable[str] = ()) -> Image:
+            recorded: Iterable[str] = (), pools: Iterable[str] | None = None) -> Image:
     """The image for `environment`'s deployments; Image() when the manifest has no image.
 
     `settings`: the run's variables (registry credentials, Docker's, GitHub's); `events`: told what happens.
     `recorded`: the images (repository@digest) this environment's deployments of this project already run,
-    as the Prefect server has them: the only registry images `build: auto` reuses (see the module's doc)."""
+    as the Prefect server has them: the only registry images `build: auto` reuses (see the module's doc).
+    `pools`: the work pools the run's deployments go to (None: all): a repository of `image.repositories`
+    that none of them pulls from is not pushed to (validate warns about it at its line)."""
     wanted = manifest.image(environment)
     if wanted is None:
         return Image()
@@ -321,6 +323,11 @@ def prepare(manifest, environment: str, *, settings: Settings, events: Events, b
         raise Invalid([Problem("image-tag", 0, 0, f"'{image_tag}' is not a Docker tag: up to 128 letters, digits, "
                                                   "'_', '.' and '-', not starting with '.' or '-'", "input-image-tag")])
     spec = _spec(manifest, environment, wanted)
+    if pools is not None:
+        used = set(pools)
+        for pool in [p for p in spec.pools if p not in used]:
+            events.note(f"not pushed to {spec.pools.pop(pool).text}: no deployment of this run goes to work pool "
+                        f"'{pool}'")
     repository = spec.repository
     content = _content(manifest, spec)
     image = Image(content_tag=content.tag, repository=repository.text,

@@ -22,8 +22,10 @@ from pathlib import Path
 
 import yaml
 
-from register import fields, files
-from register import resources as res
+from register.prefect import fields
+
+from register import files
+from register.prefect import resources as res
 from register.importer import templates
 from register.importer.templates import DROPPED
 from register.manifest.checks import SLA_KEYS
@@ -701,7 +703,7 @@ _NOT_A_MANIFEST = {"duplicate-key", "environment-variable", "environment-secret"
 
 
 def pool_types() -> tuple[str, ...]:
-    """Every work pool type a manifest accepts: the declared ones (register/resources.py: POOL_TYPES)."""
+    """Every work pool type a manifest accepts: the declared ones (register/prefect/resources.py: POOL_TYPES)."""
     return res.names()
 
 

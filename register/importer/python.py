@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from register import resources as res
+from register.prefect import resources as res
 from register.manifest.source import MAX_BYTES
 from register.problems import Problem
 

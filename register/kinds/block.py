@@ -13,7 +13,7 @@ never race on a shared one, and no size limit of a variable's value caps how man
 
 **Drift.** The server sets a block's `updated` on every write; a block whose `updated` differs from the
 record's was written by someone else since: its changes are drift when the manifest's non-secret fields are
-what flow-register wrote last (the engine's rule, register/engine/plan.py).
+what flow-register wrote last (the engine's rule, register/engine/planner.py).
 
 **Secrets.** They are read with `include_secrets` into memory only (`BlockItem.secrets`, never in `fields`,
 which reports show): a difference is a `SecretChange` ("secret changed"), never a value or a digest of one.
@@ -31,9 +31,8 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from register.engine.kind import Item, Kind
+from register.engine.kind import Change, Item, Kind
 from register.manifest.blocks import Block, catalog
-from register.plan import Change
 from register.server import ServerError
 
 RECORD_TAG = "flow-register-record:blocks"

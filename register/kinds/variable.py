@@ -3,15 +3,15 @@
 A variable's value and tags are compared; the ownership tags say whose it is, and a tag holding the
 fingerprint of what flow-register wrote tells a hand edit (drift) from a change of the manifest. A
 variable of the same name made by hand, or by another project or environment, is never overwritten
-(see register/engine/plan.py, `conflicts`).
+(see register/engine/planner.py, `conflicts`).
 """
 
 from __future__ import annotations
 
 import json
 
-from register import models
-from register.engine.kind import STATE_TAG, Item, Kind
+from register.prefect import models
+from register.engine.kind import STATE_TAG, Change, Item, Kind
 from register.manifest.resolve import Variable
 
 
@@ -38,8 +38,6 @@ def read(server, names: list[str], owner_tags: list[str]) -> list[Item]:
 
 
 def compare(want: Item, have: Item) -> list:
-    from register.plan import Change
-
     same = lambda a, b: json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # noqa: E731
     return [Change(name, have.fields[name], want.fields[name]) for name in ("value", "tags")
             if not same(want.fields[name], have.fields[name])]

@@ -5,7 +5,7 @@ its description, `[managed-by:flow-register project:<project> environment:<env> 
 the same ownership tags a deployment carries and the fingerprint of what flow-register wrote (a hand edit
 is drift). No record apart from the webhook is kept: a record could disagree with the workspace, the line
 cannot. A webhook without the line (made by hand), or whose line names another project or environment, is
-never overwritten (register/engine/plan.py, `conflicts`) and never pruned. Someone who deletes the line by
+never overwritten (register/engine/planner.py, `conflicts`) and never pruned. Someone who deletes the line by
 hand turns the webhook into a hand-made one: the next plan refuses it until the line is put back or the
 webhook deleted.
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 
-from register.engine.kind import STATE_TAG, Item, Kind, Unavailable
+from register.engine.kind import STATE_TAG, Change, Item, Kind, Unavailable
 from register.manifest.resolve import OWNER_TAG
 from register.manifest.webhooks import Webhook
 from register.server import ServerError
@@ -83,8 +83,6 @@ def _template_value(text):
 
 
 def compare(want: Item, have: Item) -> list:
-    from register.plan import Change
-
     changes = []
     for name in FIELDS:
         before, after = have.fields[name], want.fields[name]

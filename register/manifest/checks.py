@@ -11,9 +11,11 @@ import re
 
 import jsonschema
 
-from register import code, models
-from register import resources as res
-from register.fields import SLA_KEYS
+from register import code
+
+from register.prefect import models
+from register.prefect import resources as res
+from register.prefect.fields import SLA_KEYS
 from register.flows import FlowNotFound, Schemas, read_flow
 from register.manifest import blocks, schema, webhooks
 from register.manifest.document import Manifest
@@ -383,7 +385,7 @@ def check_parameters(manifest: Manifest, environment: str, deployments: list[Dep
 # LatenessSla; the Terraform provider adds freshness): the first whose fields are all given is the kind.
 SLA_KINDS = {"time to completion": ("duration",), "frequency": ("stale_after",),
              "freshness": ("within", "expected_event"), "lateness": ("within",)}
-_SLA_OWN = set(SLA_KEYS) - {"name", "severity", "enabled"}  # SLA_KEYS: what an SLA says (register/fields.py)
+_SLA_OWN = set(SLA_KEYS) - {"name", "severity", "enabled"}  # SLA_KEYS: what an SLA says (register/prefect/fields.py)
 
 
 def _slas(report: ProblemReport, d: Deployment) -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import difflib
 from typing import Callable
 
-from register import models
-from register.desired import Pool, job_variables
+from register.prefect import models
+from register.prefect.resources import Pool, job_variables
 from register.manifest.checks import ProblemReport, report_resources
 from register.manifest.resolve import Deployment
 from register.problems import one_of

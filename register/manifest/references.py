@@ -16,7 +16,7 @@ BLOCK = re.compile(r"\{\{\s*prefect\.blocks\.([\w-]+)\.([\w-]+)")
 VARIABLE = re.compile(r"\{\{\s*prefect\.variables\.([\w-]+)")
 # The resolved settings a run's templates are filled in from.
 _FIELDS = ("parameters", "job_variables", "code", "schedules", "triggers")
-# code.git/s3/gcs.credentials.block is written as TYPE/NAME and becomes a block template (register/code.py).
+# code.git/s3/gcs.credentials.block is written as TYPE/NAME and becomes a block template (register/code/__init__.py).
 _CREDENTIALS = {("code", kind, "credentials", "block") for kind in ("git", *STORAGE)}
 
 

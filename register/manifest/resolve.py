@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from register import fields
+from register.prefect import fields
 
 OWNER_TAG = "managed-by:flow-register"
 DEFAULT_NAME_TEMPLATE = "{name}"
@@ -68,7 +68,7 @@ class Deployment:
     concurrency_options: dict | None = None  # {collision_strategy, grace_period_seconds?} with a limit
     enforce_parameter_schema: bool = True  # Prefect 3's default
     paused: bool | None = None  # None: not set; the server's (an operator's) choice stays
-    code: dict | None = None  # where a run gets its code (register/code.py); None: the image's workdir
+    code: dict | None = None  # where a run gets its code (register/code/__init__.py); None: the image's workdir
     flow: str | None = None  # the flow's name, read from source by the flow checks
     origins: dict = field(default_factory=dict, repr=False)  # resolved path -> manifest path
 
@@ -171,7 +171,7 @@ def resolve(manifest: dict, environment: str, overrides: Overrides | None = None
             name=render_name(merged.get("name_template", DEFAULT_NAME_TEMPLATE), entry["name"], environment, project),
             manifest_name=entry["name"],
             index=index,
-            # every deployment field's setting (register/fields.py)
+            # every deployment field's setting (register/prefect/fields.py)
             **fields.resolved(merged, entry, ownership_tags(project, environment)),
             origins=origins,
         ))

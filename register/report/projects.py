@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 
 from register.report import github
-from register.report import plan as formats
+from register.report import formats
 from register.report.comment import upsert_comment
 from register.report.reporters import FORMATS, GitHub, Reporter, secret_values
 from register.settings import Settings

@@ -16,7 +16,7 @@ import sys
 
 from register.problems import Problem
 from register.report import github
-from register.report import plan as formats
+from register.report import formats
 from register.report.comment import upsert_comment
 from register.report.problems import print_problems
 from register.settings import Settings

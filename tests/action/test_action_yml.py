@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import yaml
-from conftest import ROOT
+from support.action_repos import ROOT
 
 from register.action.masking import SECRET_INPUTS
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from act import local_repositories, run_act
-from conftest import add_test_workflows, git_repository
+from support.action_repos import add_test_workflows, git_repository
 
 pytestmark = pytest.mark.e2e
 

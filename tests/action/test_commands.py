@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from support.action_repos import ROOT
 
 from register.problems import Problem
 from register.report import github

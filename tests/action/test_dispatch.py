@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 from act import local_repositories, run_act
-from conftest import deployments_on
+from support.action_repos import deployments_on
 from fake_github import BOT, TOKEN, fake_github, user
 
 pytestmark = pytest.mark.e2e

@@ -13,7 +13,8 @@ import re
 
 import pytest
 from act import local_repositories, run_act
-from conftest import deployments_on, docker
+from support.action_repos import deployments_on
+from support.services import docker
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ import socket
 import subprocess
 
 import pytest
-from conftest import ROOT
+from support.action_repos import ROOT
 
 from register.action import launcher
 from register.report import github

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 from act import local_repositories, run_act
-from conftest import EXAMPLES, deployments_on, git_repository
+from support.action_repos import EXAMPLES, deployments_on, git_repository
 
 pytestmark = pytest.mark.e2e
 

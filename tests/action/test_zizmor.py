@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import EXAMPLES, ROOT, TEST_WORKFLOWS, git_repository
+from support.action_repos import EXAMPLES, ROOT, TEST_WORKFLOWS, git_repository
 
 ZIZMOR = Path(sys.executable).with_name("zizmor")
 

@@ -133,6 +133,31 @@ def test_one_build_pushed_to_each_pool_s_repository_and_each_deployment_runs_its
 ACR_TOKEN_USER = "00000000-0000-0000-0000-000000000000"  # the user name `az acr login` stores with its token
 
 
+def test_a_repository_no_deployment_of_the_run_pulls_from_is_not_pushed_to(project, docker_argv, tmp_path):
+    """A pool in image.repositories that none of the run's deployments goes to (renamed, or a typo): validate
+    warns at its line, and the image stage leaves that repository alone and says so."""
+    services = services_env()
+    shim, log = docker_argv
+    default = f"{services['REGISTRY']}/{unique('unused')}/etl"
+    stray = f"{services['AUTH_REGISTRY']}/{unique('unused')}/etl"
+    manifest = project.manifest
+    manifest["image"] = {"repository": default, "dockerfile": "Dockerfile", "workdir": "/opt/prefect/etl",
+                         "repositories": {"no-such-pool": stray}}
+    project.write(manifest)
+    (project.root / "Dockerfile").write_text(f"FROM {services['BASE_IMAGE']}\nWORKDIR /opt/prefect/etl\nCOPY flows/ flows/\n")
+    env = client_env(project.api_url, project.home, DOCKER_HOST=services["DOCKER_HOST"],
+                     DOCKER_CONFIG=str(tmp_path / "docker-config"), PATH=f"{shim}:{os.environ['PATH']}")
+
+    planned = project.plan(env=env, timeout=600)
+    assert planned.code == 0, planned
+    assert "no deployment of environment 'dev' runs on work pool 'no-such-pool'" in planned.err, planned
+    push_line = next(line for line in planned.err.splitlines() if "would build and push" in line)
+    assert f"would build and push {default}:ct-" in push_line and stray not in push_line, planned
+    assert f"not pushed to {stray}: no deployment of this run goes to work pool 'no-such-pool'" in planned.err
+    assert stray not in json.dumps(planned.json["image"]), planned.json["image"]
+    assert pushes(commands(log)) == []
+
+
 def test_a_docker_login_made_before_the_step_serves_its_own_host_inside_the_private_config(tmp_path):
     """`az acr login --name acme` (after azure/login) writes acme.azurecr.io's token into the user's Docker
     config, as `docker login` does for any host: flow-register's own Docker config starts from a copy of it, each

@@ -1,7 +1,7 @@
 """What an earlier version registered reads as unchanged, and a hand edit of it as drift, also after a field is
 added: on a real Prefect server, deployments written with version 1's fingerprint (the code of flow-register
 before the fields were declared, kept here) are planned by a flow-register whose declaration
-(register/fields.py) has one field more."""
+(register/prefect/fields.py) has one field more."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from register import fields
+from register.prefect import fields
 from register.cli import main
-from register.desired import STATE_LABEL, State
+from register.engine.desired import STATE_LABEL, State
 from support.registration import Api, Project, base_manifest, unique
 
 pytestmark = pytest.mark.integration

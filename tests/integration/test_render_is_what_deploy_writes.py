@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from register import models
-from register.deploy import DeployOptions, run
+from register.prefect import models
+from register.commands.deploy import DeployOptions, run
 from register.image import offline
 from register.manifest import Overrides, load_manifest
-from register.render import render
-from register.resources import base_type
+from register.commands.render import render
+from register.prefect.resources import base_type
 from register.report.reporters import choose
 from register.server import Server, connection_from_environment
 from register.settings import Settings

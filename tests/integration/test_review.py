@@ -91,8 +91,8 @@ def test_a_preview_lives_next_to_dev_and_destroy_removes_exactly_it(project, api
 def test_taking_over_a_deployment_with_prefect_deploys_trigger_keeps_the_trigger(project, api):
     """`prefect deploy` names a deployment's automations NAME__automation_N and tags them with nothing:
     the same trigger, so taking the deployment over changes its tags only."""
-    from register.desired import automation_body
-    from register.models import trigger
+    from register.engine.desired import automation_body
+    from register.prefect.models import trigger
 
     extract = project.manifest["deployments"][0]
     name = f"extract-{project.name}"

@@ -1,6 +1,6 @@
 """rollback against a real Prefect server: deploy v1, deploy v2, roll back to v1, as a user runs it.
 
-The deploy history is Prefect artifacts on the server (register/history.py); each test has a project of
+The deploy history is Prefect artifacts on the server (register/commands/history.py); each test has a project of
 its own, so its history key is its own too.
 """
 

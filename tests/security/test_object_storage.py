@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from register import upload
+from register.code import upload
 from register.cli import main
 from register.manifest import load_manifest
 from support import stages

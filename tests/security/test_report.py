@@ -30,14 +30,15 @@ from action.fake_github import BOT, TOKEN, fake_github, user
 from markdown_it import MarkdownIt
 from support.registration import CLI, _serve, client_env
 
-from register.desired import State
-from register.plan import Action, Change, Plan
+from register.engine.desired import State
+from register.engine.kind import Change
+from register.engine.planner import Action, Plan
 from register.report import github
-from register.report import plan as report
+from register.report import formats as report
 from register.report.comment import marker, upsert_comment
 from register.report.reporters import choose
 from register.settings import GitHub, Settings
-from register.smoke import SmokeRun
+from register.commands.smoke import SmokeRun
 
 ROOT = Path(__file__).resolve().parents[2]
 

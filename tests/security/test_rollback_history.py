@@ -1,4 +1,4 @@
-"""Attacks on the deploy history (register/history.py): a Prefect-server user can write artifacts under the
+"""Attacks on the deploy history (register/commands/history.py): a Prefect-server user can write artifacts under the
 history's key, so every record is read as untrusted data. A tampered record is refused with its reason,
 before any write; it can never make a rollback register an image that is not a digest of the environment's
 registry, a pull step flow-register does not write, or another project's deployment."""
@@ -9,7 +9,7 @@ import copy
 
 import pytest
 
-from register import history
+from register.commands import history
 from support.registration import Project, fake_registry, unique
 from support.rollback import deploy_v1_and_v2, registered, what_runs
 

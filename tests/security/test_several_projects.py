@@ -11,10 +11,10 @@ import pytest
 from action.fake_github import TOKEN, fake_github
 from markdown_it import MarkdownIt
 
-from register.desired import State
-from register.plan import Action, Plan
+from register.engine.desired import State
+from register.engine.planner import Action, Plan
 from register.report import github
-from register.report import plan as report
+from register.report import formats as report
 from register.report.projects import Projects
 from register.settings import GitHub, Settings
 

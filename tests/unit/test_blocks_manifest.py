@@ -11,7 +11,7 @@ from pathlib import Path
 from register.kinds import block
 from register.manifest import load_manifest
 from register.manifest.blocks import catalog
-from register.report import plan as report
+from register.report import formats as report
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOW = "from prefect import flow\n\n@flow\ndef f():\n    pass\n"

@@ -1,5 +1,5 @@
 """Prefect Cloud's own objects, checked offline: a `prefect:managed` pool's job variables and resources
-(register/resources.py), and what `validate` says about them before any server is asked."""
+(register/prefect/resources.py), and what `validate` says about them before any server is asked."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from register.cli import main
-from register.resources import check_job_variables, translate
+from register.prefect.resources import check_job_variables, translate
 
 FLOW = "from prefect import flow\n\n@flow\ndef hello(x: int = 1):\n    pass\n"
 
@@ -74,7 +74,7 @@ def test_official_images_are_taken(image):
 
 
 def test_a_managed_pool_never_gets_the_projects_image():
-    from register.desired import Pool
+    from register.engine.desired import Pool
 
     declared = {"properties": {"image": {"type": "string"}, "pip_packages": {"type": "array"}}}
     assert Pool("hobby", "prefect:managed", declared).takes_image is False
@@ -108,7 +108,7 @@ def test_version_info_carries_the_commits_message_as_prefects_github_version_inf
     from prefect._internal.versioning import GithubVersionInfo
 
     from register import code
-    from register.desired import commit_message, version_info
+    from register.engine.desired import commit_message, version_info
     from register.settings import GitHub
 
     git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]

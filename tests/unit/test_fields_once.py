@@ -1,4 +1,4 @@
-"""Each deployment field is declared once (register/fields.py): these tests fail when the schema, resolution,
+"""Each deployment field is declared once (register/prefect/fields.py): these tests fail when the schema, resolution,
 the desired state, the server's models, the comparison, the fingerprint or the importer miss one."""
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import pytest
 import yaml
 from prefect.server.schemas.actions import DeploymentCreate, DeploymentUpdate
 
-from register import fields
-from register.desired import Pool, State, body, desired
+from register.prefect import fields
+from register.engine.desired import Pool, State, body, desired
 from register.flows import FlowSchema
 from register.importer import convert
 from register.manifest import load_manifest
 from register.manifest.resolve import Deployment
-from register.plan import compare, make_plan, registered
+from register.kinds.deployment import compare, make_plan, registered
 
 ROOT = Path(__file__).resolve().parents[2]
 OWNER = ["managed-by:flow-register", "project:p", "environment:dev"]

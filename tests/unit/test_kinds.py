@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import textwrap
 
-from register.engine import plan as engine
+from register.engine import planner as engine
 from register.engine.kind import STATE_TAG
 from register.kinds import variable
 from register.manifest import load_manifest
-from register.plan import make_plan
-from register.report import plan as report
+from register.kinds import DEPLOYMENTS
+from register.kinds.deployment import make_plan
+from register.report import formats as report
 
 OWNER = ["managed-by:flow-register", "project:p", "environment:dev"]
 FLOW = "from prefect import flow\n\n@flow\ndef f():\n    pass\n"
@@ -101,21 +102,20 @@ def test_a_variable_not_written_for_this_project_and_environment_is_a_conflict()
     have = [variable.registered(r) for r in (raw("mine", "m"), raw("by_hand", "x", tags=["ops"]),
                                              raw("theirs", "t", tags=["managed-by:flow-register", "project:q",
                                                                       "environment:prod"]))]
-    found = [(w.name, engine.owner_of(h)) for w, h in engine.conflicts(want, have, OWNER)]
+    found = [(w.name, engine.owner_of(h.tags)) for w, h in engine.conflicts(variable.KIND, want, have, OWNER)]
     assert found == [("by_hand", (None, None)), ("theirs", ("q", "prod"))]
 
 
 def test_the_report_shows_each_kind_in_a_section_of_its_own_before_the_deployments():
-    from register.desired import State
+    from register.engine.desired import State
 
     deployment = State("f", "a", {"work_pool": "pool", "tags": OWNER})
-    deployments = make_plan("p", "dev", [], [], manifest_keys=set(), prune=True, owner=OWNER)
-    from register.plan import Action
-    deployments.actions = [Action("create", "f", "a", desired=deployment)]
+    deployments = [engine.Action("create", "f", "a", desired=deployment)]
     want = desired(region="eu", old_name="x")
     have = [variable.registered(raw("region", "us")), variable.registered(raw("gone", "g"))]
-    plan = engine.combine(deployments, [(variable.KIND, *engine.plan_kind(variable.KIND, want[:1], have,
-                                                                           owner=OWNER, prune=True))])
+    plan = engine.make_plan("p", "dev", [(variable.KIND, *engine.plan_kind(variable.KIND, want[:1], have,
+                                                                           owner=OWNER, prune=True)),
+                                         (DEPLOYMENTS, deployments, [])], prune=True, owner=OWNER)
     assert [(a.resource, a.kind) for a in plan.actions] == [
         ("variable", "update"), ("deployment", "create"), ("variable", "delete")]
     outcome = report.Outcome(plan, "http://server/api", dry_run=True, reads=5)

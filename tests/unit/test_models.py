@@ -1,4 +1,4 @@
-"""register/models.py shapes and checks schedules by hand, so a plan need not import Prefect: each
+"""register/prefect/models.py shapes and checks schedules by hand, so a plan need not import Prefect: each
 hand-made answer is held here against Prefect's own schedule models, which fail this test when an
 upgrade changes what they store or refuse."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from register import models
+from register.prefect import models
 from support.registration import worker_templates
 
 SCHEDULES = [
@@ -70,7 +70,7 @@ def test_what_prefect_refuses_is_refused(spec):
 
 def prefect_modules_after(code: str) -> list[str]:
     """The Prefect modules a fresh interpreter has loaded after running `code` (with `models` imported)."""
-    script = f"import sys, json; from register import models; {code}; " \
+    script = f"import sys, json; from register.prefect import models; {code}; " \
              "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect')))"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -92,14 +92,14 @@ def test_an_open_rrule_matches_what_the_server_anchored():
 
 
 def test_the_shipped_trigger_schema_is_the_pinned_prefects():
-    """register/triggers.schema.json lets validate check triggers without Prefect; regenerate it with
+    """register/prefect/triggers.schema.json lets validate check triggers without Prefect; regenerate it with
     `uv run python scripts/trigger_schema.py` when Prefect changes."""
     from importlib import resources
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
     from trigger_schema import generate
 
-    assert resources.files("register").joinpath("triggers.schema.json").read_text() == generate()
+    assert resources.files("register.prefect").joinpath("triggers.schema.json").read_text() == generate()
 
 
 @pytest.mark.parametrize("spec", [

@@ -5,10 +5,11 @@ from __future__ import annotations
 import copy
 import uuid
 
-from register.desired import State, Trigger, automation_body
-from register.models import schedule
-from register.plan import conflicts, make_plan, registered
-from register.report import plan as report
+from register.engine.desired import State, Trigger, automation_body
+from register.prefect.models import schedule
+from register.engine.planner import conflicts
+from register.kinds.deployment import KIND, make_plan, registered, writes_deployment, writes_triggers
+from register.report import formats as report
 
 OWNER = ["managed-by:flow-register", "project:p", "environment:dev"]
 
@@ -92,7 +93,7 @@ def test_triggers_compare_with_the_automations_the_server_returns():
 
     changed = state(triggers=[{**spec, "expect": ["data.late"]}])
     action = plan_of([changed], [raw], {raw["id"]: [automation]}).actions[0]
-    assert action.changed == ["triggers"] and action.writes_triggers and not action.writes_deployment
+    assert action.changed == ["triggers"] and writes_triggers(action) and not writes_deployment(action)
 
 
 def test_a_trigger_prefect_deploy_made_is_the_same_trigger():
@@ -126,7 +127,7 @@ def test_what_flow_register_does_not_own_is_never_deleted():
 def test_a_name_owned_by_another_environment_is_a_conflict_and_one_made_by_hand_is_taken_over():
     want = state("a")
     theirs = on_server(want, tags=["managed-by:flow-register", "project:p", "environment:prod"])
-    assert [s.name for s in conflicts([want.key], [registered(theirs, "f", [], OWNER)])] == ["a"]
+    assert [s.name for _, s in conflicts(KIND, [want], [registered(theirs, "f", [], OWNER)], OWNER)] == ["a"]
     by_hand = on_server(want, tags=["team"])
     action = plan_of([want], [by_hand]).actions[0]
     assert action.kind == "update" and action.changed == ["tags"] and any("takes it over" in n for n in action.notes)

@@ -1,4 +1,4 @@
-"""Each work pool type is declared once (register/resources.py: POOL_TYPES): every declared name, push variants
+"""Each work pool type is declared once (register/prefect/resources.py: POOL_TYPES): every declared name, push variants
 included, goes through the schema, the offline check, the translation and `import --pool-type` alike."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from register import resources
+from register.prefect import resources
 from register.cli import main
-from register.desired import Pool
+from register.engine.desired import Pool
 from register.importer import python as python_import
 from register.manifest import load_manifest
 

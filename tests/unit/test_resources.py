@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from register.resources import FARGATE, parse_cpu, parse_memory, translate
+from register.prefect.resources import FARGATE, parse_cpu, parse_memory, translate
 
 
 @pytest.mark.parametrize("text, mib", [("512Mi", 512), ("2Gi", 2048), (1024, 1024), ("1G", 953.67431640625),

@@ -1,4 +1,4 @@
-"""The deploy history's records read as untrusted data (register/history.py): what flow-register writes is
+"""The deploy history's records read as untrusted data (register/commands/history.py): what flow-register writes is
 read back as it was; anything it would never write is refused with where and why; revisions are picked by
 number or commit, and an ambiguous or missing one is an error that says what there is."""
 
@@ -8,11 +8,11 @@ import copy
 
 import pytest
 
-from register import history
-from register.desired import State, Trigger
+from register.commands import history
+from register.engine.desired import State, Trigger
 from register.manifest.resolve import ownership_tags
 from register.problems import Invalid
-from register.rollback import pick
+from register.commands.rollback import pick
 
 OWNER = ownership_tags("etl", "dev")
 REGISTRY = "registry.example.com/etl"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from register import resources
+from register.prefect import resources
 from register.cli import main
 from register.manifest import load_manifest
 

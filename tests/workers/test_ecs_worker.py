@@ -15,7 +15,7 @@ import boto3
 import pytest
 from prefect_aws.workers.ecs_worker import ECS_DEFAULT_CPU, ECS_DEFAULT_MEMORY, ECSWorker
 
-from register.resources import FARGATE
+from register.prefect.resources import FARGATE
 from registered import accepted, flow_run, ids, job_configuration, mib, registered, vcpu
 from support.services import services_env
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from register import resources
+from register.prefect import resources
 
 from registered import ALL
 

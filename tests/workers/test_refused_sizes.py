@@ -13,7 +13,7 @@ import pytest
 from prefect_aws.workers.ecs_worker import ECS_DEFAULT_CPU, ECS_DEFAULT_MEMORY
 from prefect_gcp.workers.cloud_run_v2 import CloudRunWorkerV2
 
-from register import resources
+from register.prefect import resources
 from register.cli import main
 
 from registered import mib

@@ -12,7 +12,7 @@ from register.cli import main
 from register.image.inspect import Files, dockerfile_workdir
 from register.manifest import load_manifest
 from register.problems import Invalid
-from register.smoke import wanted, ui_url
+from register.commands.smoke import wanted, ui_url
 
 
 @pytest.mark.parametrize("text, workdir", [
@@ -130,9 +130,9 @@ def test_a_build_context_that_is_a_subfolder_is_told_with_where_the_image_has_th
 
 
 def test_the_summary_shows_each_smoke_run_and_a_servers_text_stays_text():
-    from register.plan import Plan
-    from register.report.plan import Outcome, markdown, smoke_lines
-    from register.smoke import SmokeRun
+    from register.engine.planner import Plan
+    from register.report.formats import Outcome, markdown, smoke_lines
+    from register.commands.smoke import SmokeRun
 
     url = "http://127.0.0.1:4200/runs/flow-run/0b9c3c52-8d4e-4bf5-9a55-1d2b0e0f3a11"
     outcome = Outcome(Plan("shop", "test"), "http://127.0.0.1:4200/api", smoke=[

@@ -14,29 +14,31 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
-from register import desired as desired_state
-from register import history
-from register.apply import apply
-from register.engine import plan as engine
+from register.engine import desired as desired_state
+from register.commands import history
+from register.engine import planner
+from register.engine.applier import apply
 from register.engine.kind import Item, Unavailable
 from register.flows import Schemas
 from register.image import Image, ImageError, inspect, prepare, secret_teller
-from register.kinds import BEFORE_DEPLOYMENTS, KINDS
+from register.kinds import BY_NAME, DEPLOYMENTS, IN_ORDER, KINDS
+from register.kinds import deployment as deployments_kind
 from register.manifest import Manifest, Overrides, load_manifest
-from register.move import hint as move_hint
+from register.commands.move import hint as move_hint
 from register.manifest.checks import ProblemReport, check_parameters
 from register.manifest import pools as pool_checks
 from register.manifest import references
 from register.manifest.resolve import Deployment, ownership_tags, render_name
-from register.plan import Plan, automation_deployments, conflicts, make_plan, owner_of, registered, unstorable
+from register.engine.planner import Plan
 from register.problems import Detailed, Exit, Invalid, Problem
-from register.report.plan import Outcome
+from register.report.formats import Outcome
 from register.report.reporters import Reporter
 from register.server import Server, ServerError, cloud, connection_from_environment
 from register.server import releases
-from register import smoke as smoke_runs
-from register import upload as code_upload
+from register.commands import smoke as smoke_runs
+from register.code import upload as code_upload
 from register.settings import CONCURRENCY, Settings
 
 
@@ -112,12 +114,16 @@ def _preview_problems(name: str, label: str) -> list[Problem]:
                                  "starting with a letter or digit, e.g. pr-123", "preview")]
 
 
-def _names_known(manifest: Manifest) -> bool:
+def _names_known(manifest: Manifest, deployments: list[Deployment]) -> bool:
     """Whether a manifest with mistakes still gives its deployments their names and owners: the server is
-    not asked about names that a mistake made up (it would answer with other projects' deployments)."""
+    not asked about names that a mistake made up (it would answer with other projects' deployments). A name
+    is made up when the schema dropped the project or a name_template, or an error sits where a deployment's
+    name is made (its name_template, or the deployment when no template applies)."""
     if any(path == ("project",) or path[-1:] == ("name_template",) for path in manifest.dropped):
         return False
-    return not any(p.rule == "name-template" for p in manifest.problems)
+    made = {(p.file, p.line, p.col) for p in (manifest.source.problem(d.origin("name_template"), "", "")
+                                              for d in deployments)}
+    return not any(p.severity == "error" and (p.file, p.line, p.col) in made for p in manifest.problems)
 
 
 def preview_owner(project: str, environment: str, preview: str) -> list[str]:
@@ -137,9 +143,11 @@ def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Load
         # still be checked against the server.
         manifest = load_manifest(options.manifest, env, options.overrides, environ=settings.environ)
         manifest.problems += preview_problems
-        if manifest.usable is None or not _names_known(manifest):
+        if manifest.usable is None:
             raise Invalid(manifest.problems)
         deployments = everything = manifest.checkable(env, options.overrides)
+        if not _names_known(manifest, deployments):
+            raise Invalid(manifest.problems)
     else:
         reporter.problems(manifest.problems)  # warnings
         deployments = manifest.deployments(env, options.overrides)
@@ -161,46 +169,30 @@ def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Load
                 d.triggers = []
                 d.slas = None  # a frequency or lateness SLA would report violations of runs never meant to start
         owner = preview
-    # The other kinds the manifest has a section for; a preview's deployments use the environment's.
+    # The other kinds the manifest has a section for (the deployments' desired states wait for the image and
+    # the pools: see build_plan); a preview's deployments use the environment's.
     others = {} if options.preview else \
-        {kind.name: found for kind in BEFORE_DEPLOYMENTS if (found := kind.desired(manifest, env)) is not None}
+        {kind.name: found for kind in IN_ORDER if (found := kind.desired(manifest, env)) is not None}
     return Loaded(manifest, deployments, everything, owner, broken=broken, others=others)
 
 
 def read_server(server: Server, loaded: Loaded) -> ServerState:
-    deployments = loaded.deployments
-    # The four reads at once: against a hosted server each costs a round trip.
-    with ThreadPoolExecutor(4 + len(loaded.others), thread_name_prefix="read") as pool:
+    """Each kind's things read in bulk, and the work pools the deployments name, all at once: against a
+    hosted server each read costs a round trip."""
+    with ThreadPoolExecutor(2 + len(loaded.others), thread_name_prefix="read") as pool:
         reading_others = {name: pool.submit(KINDS[name].read, server, [i.name for i in items], loaded.owner)
                           for name, items in loaded.others.items()}
-        reading_pools = pool.submit(server.work_pools, [d.work_pool for d in deployments])
-        reading_deployments = pool.submit(server.deployments, [d.name for d in deployments], loaded.owner)
-        reading_flows = pool.submit(server.flows, [d.flow for d in deployments], [])
-        reading_automations = pool.submit(server.automations, loaded.owner,
-                                          desired_state.automation_names([(d.name, d.triggers) for d in deployments]))
+        reading_pools = pool.submit(server.work_pools, [d.work_pool for d in loaded.deployments])
+        reading_deployments = pool.submit(deployments_kind.read_with_flows, server, loaded.deployments, loaded.owner)
         pools = {name: desired_state.Pool.from_server(raw) for name, raw in reading_pools.result().items()}
-        raw_deployments = reading_deployments.result()
-        flows = reading_flows.result()
-        automations = reading_automations.result()
+        states, flow_ids = reading_deployments.result()
         others, unavailable = {}, {}
         for name, reading in reading_others.items():
             try:
                 others[name] = reading.result()
             except Unavailable as error:  # told at the manifest's section by `check`, with the other mistakes
                 unavailable[name] = str(error)
-    known = {str(f["id"]) for f in flows}  # a deployment of the same name under another flow: that flow too
-    flows += server.flows([], [str(r["flow_id"]) for r in raw_deployments if str(r["flow_id"]) not in known])
-    by_deployment: dict[str, list[dict]] = {}
-    for automation in automations:
-        for deployment_id in automation_deployments(automation):
-            by_deployment.setdefault(deployment_id, []).append(automation)
-    flow_names = {str(f["id"]): f["name"] for f in flows}
-    # Automations without flow-register's tags (made by `prefect deploy` for a deployment taken over, or
-    # held by a server that does not keep tags) were found by their names, in the same read: each is its
-    # deployment's when it runs it, so taking over does not recreate triggers that are the same.
-    states = [registered(r, flow_names[str(r["flow_id"])], by_deployment.get(str(r["id"]), []), loaded.owner)
-              for r in raw_deployments if str(r["flow_id"]) in flow_names]
-    return ServerState(pools, states, {f["name"]: str(f["id"]) for f in flows}, others, unavailable)
+    return ServerState(pools, states, flow_ids, others, unavailable)
 
 
 def check(loaded: Loaded, state: ServerState, server: Server, environment: str) -> list[Problem]:
@@ -218,7 +210,7 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
     # refused at that line is one problem, not two.
     refused = {(p.file, p.line) for p in [*manifest.problems, *report.problems.values()] if p.severity == "error"}
     for deployment in loaded.deployments:
-        for path, message in unstorable(deployment):
+        for path, message in deployments_kind.unstorable(deployment):
             problem = manifest.source.problem(deployment.origin(*path), "", "server-range")
             if (problem.file, problem.line) not in refused:
                 report.at(deployment.origin(*path), f"deployment '{deployment.manifest_name}': {message}",
@@ -242,8 +234,8 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
         report.at((KINDS[name].plural,), why, f"{name}-unavailable", key=True)
     for name, items in loaded.others.items():
         kind = KINDS[name]
-        for want, have in engine.conflicts(items, state.others.get(name, []), loaded.owner):
-            project, env = engine.owner_of(have)
+        for want, have in planner.conflicts(kind, items, state.others.get(name, []), loaded.owner):
+            project, env = planner.owner_of(have.tags)
             whose = f"belongs to project '{project}', environment '{env}'" if project else \
                 "was made outside flow-register (it lacks the tag managed-by:flow-register)"
             report.at((kind.plural, want.index, "name"),
@@ -251,10 +243,10 @@ def check(loaded: Loaded, state: ServerState, server: Server, environment: str) 
                       f"this one another name, or delete that one on the server to let this manifest own it"
                       + (move_hint(project, env, loaded.manifest.project, environment) if project else ""),
                       f"{kind.name}-owner")
-    for have in conflicts([(d.flow, d.name) for d in loaded.deployments], state.registered):
-        project, env = owner_of(have)
-        index = next(d.index for d in loaded.deployments if (d.flow, d.name) == have.key)
-        report.at(("deployments", index, "name"),
+    keyed = [SimpleNamespace(key=(d.flow, d.name), index=d.index) for d in loaded.deployments]
+    for want, have in planner.conflicts(DEPLOYMENTS, keyed, state.registered, loaded.owner):
+        project, env = planner.owner_of(have.fields["tags"])
+        report.at(("deployments", want.index, "name"),
                   f"deployment '{have.name}' of flow '{have.flow}' on {server.url} belongs to project '{project}', "
                   f"environment '{env}'; registering it here would take it away from there. Give this environment "
                   "names of its own (name_template: '{name}-{environment}') or a Prefect server of its own"
@@ -297,13 +289,14 @@ def build_plan(options: DeployOptions, loaded: Loaded, state: ServerState, image
                                            pool=lambda d: state.pools[d.work_pool], owner=loaded.owner,
                                            github=settings.github, schemas=loaded.schemas, uploads=uploads,
                                            environ=settings.environ)
-    plan = make_plan(loaded.manifest.project, options.environment, wanted, state.registered,
-                     manifest_keys={(d.flow, d.name) for d in loaded.everything}, prune=options.prune,
-                     owner=loaded.owner)
-    planned = [(kind, *engine.plan_kind(kind, loaded.others[kind.name], state.others.get(kind.name, []),
-                                        owner=loaded.owner, prune=options.prune))
-               for kind in BEFORE_DEPLOYMENTS if kind.name in loaded.others]
-    return engine.combine(plan, planned)
+    desired = {**loaded.others, DEPLOYMENTS.name: wanted}
+    registered = {**state.others, DEPLOYMENTS.name: state.registered}
+    keep = {DEPLOYMENTS.name: {(d.flow, d.name) for d in loaded.everything}}
+    planned = [(kind, *planner.plan_kind(kind, desired[kind.name], registered.get(kind.name, []), owner=loaded.owner,
+                                         prune=options.prune, keep=keep.get(kind.name)))
+               for kind in IN_ORDER if kind.name in desired]
+    return planner.make_plan(loaded.manifest.project, options.environment, planned, prune=options.prune,
+                             owner=loaded.owner)
 
 
 def check_image(loaded: Loaded, plan: Plan, image: Image | None, environment: str, reporter: Reporter,
@@ -336,33 +329,71 @@ def recorded_images(state: ServerState, owner: list[str]) -> list[str]:
             and isinstance(have.fields["job_variables"].get("image"), str)]
 
 
+@dataclass
+class ReadFailure:
+    """How the reads before the first write ended, when they did not: see `_reads`."""
+
+    problems: list[Problem] = field(default_factory=list)  # a brief read: the server's view of the mistakes
+    exit: int | None = None  # the server failed (it kept failing, or the deploy lease is taken): the exit code
+
+
+@contextlib.contextmanager
+def _reads(connection, reporter: Reporter, loaded: Loaded | None = None, environment: str | None = None, *,
+           brief: bool = False):
+    """Every read before the first write (the deploy's, the destroy's, a rollback's, a move's, and the brief
+    one that tells a broken manifest's server-side mistakes) runs under this, and what its failure means is
+    decided here alone:
+
+    - the server's answers show mistakes (Invalid): a brief read adds them to the manifest's; otherwise
+      they are the run's (exit 1);
+    - the server cannot be read (ServerError): a brief read leaves the manifest's own mistakes. Otherwise a
+      mistake in the manifest is told first (the checks that waited for the server, run offline); then a
+      refusal of the address or the credentials is a problem with the inputs (exit 1), and a server that
+      kept failing, or a deploy lease held elsewhere, has its own exit code;
+    - the checks crash on a manifest the schema cut parts out of: a brief read leaves the manifest's own
+      mistakes; on a schema-valid manifest a crash is a bug, and raised.
+    """
+    failure = ReadFailure()
+    try:
+        yield failure
+    except Invalid as found:
+        if not brief:
+            raise
+        failure.problems += found.problems
+    except ServerError as error:
+        if brief:
+            return
+        if loaded is not None:
+            problems = check_parameters(loaded.manifest, environment, loaded.deployments, loaded.schemas)
+            if any(p.severity == "error" for p in problems):
+                raise Invalid(problems) from None
+        if not (error.transient or error.status == 423):
+            raise Invalid([_server_problem(error, connection)]) from None
+        message = str(error) if error.status == 423 else \
+            f"the Prefect server failed: {error}; nothing was written, run again"  # 423: the deploy lease is taken
+        if error.rule:  # a failure of its own kind (ServerError.rule): the lease, the request budget
+            message += f" [{error.rule}]"
+        reporter.failed(message, "server failed")
+        failure.exit = Exit.SERVER_FAILED
+    except (KeyError, TypeError, AttributeError, ValueError):
+        if not (brief and loaded is not None and loaded.manifest.dropped):
+            raise
+
+
 def _broken(loaded: Loaded, settings: Settings, reporter: Reporter, environment: str) -> Invalid:
     """A manifest with mistakes is not registered; what the server would refuse in the rest of it (pools, job
     variables, names taken) is told with them, so one run shows every mistake. Read only, without the lease,
     and not waited for: a server that cannot tell now leaves the manifest's own mistakes."""
     problems = list(loaded.manifest.problems)
     if loaded.deployments:
-        try:
+        with _reads(None, reporter, loaded, environment, brief=True) as failed:
             connection = connection_from_environment(settings.environ)
             reporter.secrets(connection.secrets())
             brief = dataclasses.replace(connection, timeout=5.0, retry_seconds=5.0, first_contact_seconds=0.0)
             with Server(brief) as server:
                 problems += check(loaded, read_server(server, loaded), server, environment)
-        except Invalid as found:
-            problems += found.problems
-        except ServerError:
-            pass
-        except (KeyError, TypeError, AttributeError, ValueError):
-            if not loaded.manifest.dropped:
-                raise  # on a schema-valid manifest a crash is a bug, not a user's problem
+        problems += failed.problems
     return Invalid(sorted(set(problems)))
-
-
-def _offline_check(loaded: Loaded, environment: str) -> None:
-    """The checks that wait for the server's read, when it cannot be read: with every schema built."""
-    problems = check_parameters(loaded.manifest, environment, loaded.deployments, loaded.schemas)
-    if any(p.severity == "error" for p in problems):
-        raise Invalid(problems)
 
 
 def _server_problem(error: ServerError, connection) -> Problem:
@@ -376,26 +407,13 @@ def _server_problem(error: ServerError, connection) -> Problem:
     return Problem("PREFECT_API_URL", 0, 0, str(error), "server")
 
 
-def _read_failed(error: ServerError, connection, reporter: Reporter) -> int:
-    """A read before the first write failed: the server's failure (it kept failing, or the deploy lease is
-    taken) has its own exit code; any other answer is a problem with the inputs (Invalid, exit 1)."""
-    if not (error.transient or error.status == 423):
-        raise Invalid([_server_problem(error, connection)]) from None
-    message = str(error) if error.status == 423 else \
-        f"the Prefect server failed: {error}; nothing was written, run again"  # 423: the deploy lease is taken
-    if error.rule:
-        message += f" [{error.rule}]"
-    reporter.failed(message, "server failed")
-    return Exit.SERVER_FAILED
-
-
 def _apply(outcome: Outcome, server: Server, flow_ids: dict[str, str], reporter: Reporter, started: float, *,
            concurrency: int, lease) -> None:
     """Write the plan unless it is a dry run or changes nothing; count the requests and the time."""
     if not outcome.dry_run and outcome.plan.changes_anything:
         with reporter.phase("Apply"):
-            outcome.result = apply(outcome.plan, server, flow_ids, reporter.step, concurrency=concurrency,
-                                   lease=lease)
+            outcome.result = apply(outcome.plan, server, flow_ids, BY_NAME, reporter.step,
+                                   concurrency=concurrency, lease=lease)
             if outcome.result.server_failed:
                 outcome.result.error = f"the Prefect server failed: {outcome.result.error}"
             if outcome.result.rule:
@@ -427,17 +445,16 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
     connection = connection_from_environment(settings.environ)
     reporter.secrets(connection.secrets())
     with Server(connection) as server, contextlib.ExitStack() as held:
-        with reporter.phase(f"Read {server.url}"):
-            try:
-                # One deploy at a time per project and environment; the plan is made after it is held.
-                lease = None if options.dry_run else held.enter_context(server.lease(
-                    loaded.manifest.project, lease_scope(options.environment, options.preview), wait=options.lock_wait,
-                    say=reporter.note))
-                state = read_server(server, loaded)
-                reporter.problems(check(loaded, state, server, options.environment))  # new warnings
-            except ServerError as error:
-                _offline_check(loaded, options.environment)  # a mistake in the manifest is told first
-                return _read_failed(error, connection, reporter)
+        with reporter.phase(f"Read {server.url}"), _reads(connection, reporter, loaded,
+                                                           options.environment) as failed:
+            # One deploy at a time per project and environment; the plan is made after it is held.
+            lease = None if options.dry_run else held.enter_context(server.lease(
+                loaded.manifest.project, lease_scope(options.environment, options.preview), wait=options.lock_wait,
+                say=reporter.note))
+            state = read_server(server, loaded)
+            reporter.problems(check(loaded, state, server, options.environment))  # new warnings
+        if failed.exit is not None:
+            return failed.exit
 
         image = options.image
         if image is None and loaded.manifest.image(options.environment):
@@ -445,7 +462,8 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
                 image = prepare(loaded.manifest, options.environment, settings=settings, events=reporter,
                                 build=options.build, push=options.push,
                                 image_tag=options.image_tag, dry_run=options.dry_run,
-                                recorded=recorded_images(state, loaded.owner))
+                                recorded=recorded_images(state, loaded.owner),
+                                pools={d.work_pool for d in loaded.deployments})
             except ImageError as error:
                 reporter.failed(f"{connection.redact(str(error))}; no deployment was written", "image")
                 return Exit.IMAGE_FAILED
@@ -489,7 +507,7 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
 
 def _record(outcome: Outcome, server: Server, loaded: Loaded, options: DeployOptions, settings: Settings,
             reporter: Reporter) -> None:
-    """Keep what this deploy registered in the deploy history, for `rollback` (register/history.py): after
+    """Keep what this deploy registered in the deploy history, for `rollback` (register/commands/history.py): after
     writes that all succeeded, under the lease. A history that cannot be written is told, not a failure."""
     if outcome.result is None or not outcome.result.ok or options.preview:
         return
@@ -536,18 +554,18 @@ def destroy(manifest_path: str, environment: str, preview: str, settings: Settin
     connection = connection_from_environment(settings.environ)
     reporter.secrets(connection.secrets())
     with Server(connection) as server, contextlib.ExitStack() as held:
-        with reporter.phase(f"Read {server.url}"):
-            try:
-                lease = None if dry_run else held.enter_context(server.lease(
-                    manifest.project, lease_scope(environment, preview), wait=lock_wait, say=reporter.note))
-                raw = server.deployments([], owner)
-                flows = server.flows([], [str(r["flow_id"]) for r in raw])
-            except ServerError as error:
-                return _read_failed(error, connection, reporter)
+        with reporter.phase(f"Read {server.url}"), _reads(connection, reporter) as failed:
+            lease = None if dry_run else held.enter_context(server.lease(
+                manifest.project, lease_scope(environment, preview), wait=lock_wait, say=reporter.note))
+            raw = server.deployments([], owner)
+            flows = server.flows([], [str(r["flow_id"]) for r in raw])
+        if failed.exit is not None:
+            return failed.exit
         names = {str(f["id"]): f["name"] for f in flows}
-        have = [registered(r, names[str(r["flow_id"])], [], owner) for r in raw if str(r["flow_id"]) in names]
-        plan = make_plan(manifest.project, f"{environment}/{preview}", [], have, manifest_keys=set(), prune=True,
-                         owner=owner)
+        have = [deployments_kind.registered(r, names[str(r["flow_id"])], [], owner) for r in raw
+                if str(r["flow_id"]) in names]
+        plan = deployments_kind.make_plan(manifest.project, f"{environment}/{preview}", [], have,
+                                          manifest_keys=set(), prune=True, owner=owner)
         outcome = Outcome(plan, server.url, dry_run=dry_run)
         reporter.planned(outcome)
         _apply(outcome, server, {}, reporter, started, concurrency=concurrency, lease=lease)

@@ -9,7 +9,7 @@ the prefix the runs pull, so runs never download it.
 
 The deploy uploads with the credentials of its own environment (boto3's chain for S3, `AWS_ENDPOINT_URL`
 included; Application Default Credentials for GCS, or `STORAGE_EMULATOR_HOST` as Google's own clients read
-it). Runs pull with the block the manifest names (register/code.py). A plan (`--dry-run`) only reads: it says
+it). Runs pull with the block the manifest names (register/code/__init__.py). A plan (`--dry-run`) only reads: it says
 what would be uploaded, or that it is there already.
 """
 

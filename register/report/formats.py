@@ -7,9 +7,10 @@ import json
 import urllib.parse
 from dataclasses import dataclass, field
 
-from register.apply import ApplyResult
+from register.engine.applier import ApplyResult
+from register.engine.kind import Change
+from register.engine.planner import Action, Plan
 from register.kinds import KINDS
-from register.plan import Action, Change, Plan
 from register.report import github
 
 PAST = {"create": "created", "update": "updated", "delete": "deleted", "unchanged": "unchanged"}
@@ -33,8 +34,8 @@ class Outcome:
     lowered_to: float | None = None  # the lowest budget the 429s taught
     seconds: float = 0.0
     image_how: str | None = None  # says how the image was made, when the image stage was not asked to
-    smoke: list = field(default_factory=list)  # register.smoke.SmokeRun of each smoke run, after applying
-    uploads: list = field(default_factory=list)  # register.upload.Upload: code in object storage
+    smoke: list = field(default_factory=list)  # register.commands.smoke.SmokeRun of each smoke run, after applying
+    uploads: list = field(default_factory=list)  # register.code.upload.Upload: code in object storage
 
     def deployment_id(self, action: Action) -> str | None:
         if self.result is not None:

@@ -15,60 +15,29 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-from register import code, models
-from register import upload as code_upload
-from register import resources as res
-from register import fields, flows
+from register import code
+
+from register.prefect import models
+from register.code import upload as code_upload
+from register.prefect.resources import Pool, job_variables  # noqa: F401 (part of what a desired state is built from)
+from register.prefect import fields
+from register import flows
 from register.manifest.resolve import Deployment
 from register.settings import GitHub
 
 STATE_LABEL = "flow-register.state"  # the fingerprint of what flow-register wrote: drift is what differs since
 SCHEMA_LABEL = "flow-register.schema"  # the flow source its parameter schema was made from (flows.label)
 # The digest of the SLAs flow-register last set (Prefect Cloud): the SLA API writes and has no documented
-# read, so what was set is known by this label, written only after the SLAs themselves (register/fields.py).
+# read, so what was set is known by this label, written only after the SLAs themselves (register/prefect/fields.py).
 SLA_LABEL = fields.SLA_LABEL
 # Names looked for past a deployment's triggers: on a server that does not keep automation tags, the old
 # automations of triggers just removed from the manifest are found by these names.
 SPARE_TRIGGER_NAMES = 3
 
-# The fields of a deployment the plan compares (declared in register/fields.py); `triggers` are automations of
+# The fields of a deployment the plan compares (declared in register/prefect/fields.py); `triggers` are automations of
 # their own. A change of the others writes the deployment (SLAs: the label that records them).
 FIELDS = fields.NAMES
 DEPLOYMENT_FIELDS = tuple(f.name for f in fields.FIELDS if f.server is not None or f.label is not None)
-
-
-@dataclass(frozen=True)
-class Pool:
-    """What a deployment's work pool accepts: its type and its base job template's variables."""
-
-    name: str
-    type: str | None
-    variables: dict | None = None  # the template's variables schema; None offline (not known)
-
-    @classmethod
-    def from_server(cls, raw: dict) -> Pool:
-        return cls(raw["name"], raw["type"], (raw.get("base_job_template") or {}).get("variables") or {})
-
-    @property
-    def declared(self) -> set[str] | None:
-        """The variable names the template declares (None: not known offline)."""
-        return None if self.variables is None else set(self.variables.get("properties") or {})
-
-    @property
-    def takes_image(self) -> bool:
-        declared_type = res.find(self.type)
-        if declared_type is not None and declared_type.official_images:  # never the project's image
-            return False
-        declared = self.declared
-        return "image" in declared if declared is not None else res.takes_image(self.type)
-
-
-def job_variables(deployment: Deployment, pool: Pool, image: str | None) -> dict:
-    """Resources translated for the pool's type, then the raw job_variables (a clash is a manifest error),
-    with the image first where the pool runs one (a job_variables.image wins)."""
-    translated = res.translate(deployment.resources, pool.type).job_variables if pool.type else {}
-    out = {**translated, **deployment.job_variables}
-    return {"image": image, **out} if image and pool.takes_image else out
 
 
 @dataclass
@@ -240,7 +209,7 @@ def for_environment(manifest, environment: str, deployments: list[Deployment], *
     """The desired state of each of `environment`'s `deployments`, in the manifest's order. `image`: the
     image stage's (None without one); `github`: the run's context (settings.GitHub), for the commit;
     `schemas`: where the flows' schemas come from (built from source when not given); `uploads`: the code
-    upload stage's (register/upload.py), for code in object storage; `environ`: the run's variables (settings),
+    upload stage's (register/code/upload.py), for code in object storage; `environ`: the run's variables (settings),
     for git."""
     if uploads is None:  # render: the same content prefixes, computed offline
         uploads = code_upload.uploads_for(manifest, deployments)

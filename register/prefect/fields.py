@@ -9,8 +9,8 @@ value is made and the registered one read back, how the two are compared, and wh
   overrides (`schema()`, written by scripts/reference.py, checked by its `--check`);
 - resolution (register/manifest/resolve.py: `resolved()`; a setting's attributes are attributes of its
   `Deployment`, the one other line a new setting needs, which the tests hold to the declaration);
-- the desired state and the body of `POST /deployments/` (register/desired.py);
-- the registered state and the comparison (register/plan.py: `registered()`, `same()`);
+- the desired state and the body of `POST /deployments/` (register/engine/desired.py);
+- the registered state and the comparison (register/kinds/deployment.py: `registered()`, `same()`);
 - the fingerprint (`fingerprint()`);
 - the importer's keys (`PREFECT_YAML_KEYS`).
 
@@ -30,7 +30,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from register import models
+from register.prefect import models
 
 # Where a manifest key may be written: the schema's $defs that get it.
 EVERYWHERE = ("defaults", "environment", "deployment", "deployment_override")
@@ -65,7 +65,7 @@ class Setting:
 
 @dataclass(frozen=True)
 class Inputs:
-    """What a deployment's desired fields are made from (register/desired.py gathers them)."""
+    """What a deployment's desired fields are made from (register/engine/desired.py gathers them)."""
 
     deployment: object  # register.manifest.resolve.Deployment
     job_variables: dict  # resources translated for the pool, the raw job_variables, the image
@@ -127,7 +127,7 @@ def _same_slas(want, have) -> bool:
 
 
 def _by_automations(want, have) -> bool:
-    raise AssertionError("triggers are compared as automations (plan._trigger_change)")
+    raise AssertionError("triggers are compared as automations (kinds/automation.py, compare)")
 
 
 # -- SLAs (Prefect Cloud) ----------------------------------------------------------------------------

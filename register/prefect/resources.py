@@ -651,3 +651,39 @@ def schema(document: dict) -> dict:
     mapping = next(s for s in out["$defs"]["work_pool"]["oneOf"] if s.get("type") == "object")
     mapping["properties"]["type"]["enum"] = list(names())
     return out
+
+
+# -- a work pool as a deployment meets it ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Pool:
+    """What a deployment's work pool accepts: its type and its base job template's variables."""
+
+    name: str
+    type: str | None
+    variables: dict | None = None  # the template's variables schema; None offline (not known)
+
+    @classmethod
+    def from_server(cls, raw: dict) -> Pool:
+        return cls(raw["name"], raw["type"], (raw.get("base_job_template") or {}).get("variables") or {})
+
+    @property
+    def declared(self) -> set[str] | None:
+        """The variable names the template declares (None: not known offline)."""
+        return None if self.variables is None else set(self.variables.get("properties") or {})
+
+    @property
+    def takes_image(self) -> bool:
+        declared_type = find(self.type)
+        if declared_type is not None and declared_type.official_images:  # never the project's image
+            return False
+        declared = self.declared
+        return "image" in declared if declared is not None else takes_image(self.type)
+
+
+def job_variables(deployment, pool: Pool, image: str | None) -> dict:
+    """A resolved deployment's resources translated for the pool's type, then its raw job_variables (a clash is a manifest error),
+    with the image first where the pool runs one (a job_variables.image wins)."""
+    translated = translate(deployment.resources, pool.type).job_variables if pool.type else {}
+    out = {**translated, **deployment.job_variables}
+    return {"image": image, **out} if image and pool.takes_image else out

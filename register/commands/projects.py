@@ -82,7 +82,7 @@ def validate(paths: list[str], environment: str | None, settings, output: str) -
 def _check_all(options, paths: list[str], settings) -> None:
     """Every mistake of every manifest before any write: each manifest as one deploy checks it (offline,
     then against the server, then its image settings), without its lease and writing nothing."""
-    from register import deploy
+    from register.commands import deploy
     from register import image as images
     from register.report.reporters import Reporter
     from register.server import Server, ServerError, connection_from_environment
@@ -119,7 +119,7 @@ def _check_all(options, paths: list[str], settings) -> None:
 
 def run(options, paths: list[str], settings, output: str) -> int:
     """plan or deploy each manifest; the exit code is the first failure's, as for one manifest."""
-    from register import deploy
+    from register.commands import deploy
     from register.problems import Detailed
     from register.report.projects import Projects
 

@@ -22,9 +22,9 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from register import fields as deployment_fields
-from register import models
-from register.desired import FIELDS, State, Trigger
+from register.prefect import fields as deployment_fields
+from register.prefect import models
+from register.engine.desired import FIELDS, State, Trigger
 from register.engine.kind import Item
 from register.problems import Invalid, Problem
 
@@ -35,7 +35,7 @@ MAX_DEPLOYMENTS = 2000
 MAX_VARIABLES = 2000
 ARTIFACT_TYPE = "flow-register-history"
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-# The pull steps flow-register writes (register/code.py); a record naming any other step is refused.
+# The pull steps flow-register writes (register/code/__init__.py); a record naming any other step is refused.
 PULL_STEPS = {"prefect.deployments.steps.set_working_directory", "prefect.deployments.steps.git_clone",
               "prefect.deployments.steps.pip_install_requirements", "prefect.deployments.steps.run_shell_script",
               "prefect_aws.deployments.steps.pull_from_s3", "prefect_gcp.deployments.steps.pull_from_gcs"}
@@ -169,7 +169,7 @@ def _only(value: dict, allowed: set, where: str) -> None:
 
 
 # The fields a record holds are the plan's (desired.FIELDS, triggers apart). Those of version 1 must be
-# there; one added later (register/fields.py) may be missing from a record written before it, and reads as
+# there; one added later (register/prefect/fields.py) may be missing from a record written before it, and reads as
 # unset there.
 FIELD_NAMES = set(FIELDS) - {"triggers"}
 LATER_FIELDS = FIELD_NAMES - deployment_fields.VERSION_1

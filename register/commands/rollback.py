@@ -1,8 +1,8 @@
 """`flow-register rollback`: put an environment back to what an earlier deploy registered.
 
-The deploy history (register/history.py) holds what each deploy applied. A rollback reads it, checks the
+The deploy history (register/commands/history.py) holds what each deploy applied. A rollback reads it, checks the
 chosen record as strictly as a manifest, and plans it against what the server has now exactly as a deploy
-plans the manifest (register/plan.py, the kinds' engine): the same table, the same lease, --dry-run and
+plans the manifest (register/engine/planner.py, every kind's): the same table, the same lease, --dry-run and
 --detailed-exitcode, the same apply. Nothing is built: the record names its image by digest, and only a
 digest in the environment's registry (the manifest's `image.repository`) is accepted. Deployments made
 after that revision are kept and listed, or deleted with --prune, as a deploy does. A rollback that
@@ -15,19 +15,22 @@ import contextlib
 import re
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 
-from register import history, models
-from register.deploy import _apply, _exit, _read_failed, lease_scope
-from register.desired import Pool
+from register.commands import history
+
+from register.prefect import models
+from register.commands.deploy import _apply, _exit, _reads, lease_scope
+from register.engine.desired import Pool
 from register.image import Image
-from register.engine import plan as engine
-from register.kinds import KINDS
+from register.engine import planner
+from register.kinds import DEPLOYMENTS, KINDS, automation
+from register.kinds.deployment import registered
 from register.manifest import Overrides, load_manifest
 from register.manifest.resolve import ownership_tags
-from register.plan import automation_deployments, conflicts, make_plan, owner_of, registered
 from register.problems import Detailed, Exit, Invalid, Problem
 from register.report import github
-from register.report.plan import Outcome
+from register.report.formats import Outcome
 from register.report.reporters import Reporter
 from register.server import Server, ServerError, connection_from_environment
 from register.settings import CONCURRENCY, Settings
@@ -113,27 +116,27 @@ def run(options: RollbackOptions, settings: Settings, reporter: Reporter) -> int
     connection = connection_from_environment(settings.environ)
     reporter.secrets(connection.secrets())
     with Server(connection) as server, contextlib.ExitStack() as held:
-        with reporter.phase(f"Read {server.url}"):
-            try:
-                lease = None if options.dry_run or options.list else held.enter_context(server.lease(
-                    project, lease_scope(env, None), wait=options.lock_wait, say=reporter.note))
-                raws = history.raw_records(server, project, env)
-                if options.list:
-                    print("\n".join(_listing(raws, check)) or
-                          f"no deploy history of project {project} in {env} yet", flush=True)
-                    return Exit.OK
-                entry = check(pick(raws, options.to, options.label))
-                reporter.note(github.visible(f"Rolling back project {project} in {env} to {entry.line()}"))
-                state = _read(server, entry, owner)
-            except ServerError as error:
-                return _read_failed(error, connection, reporter)
+        with reporter.phase(f"Read {server.url}"), _reads(connection, reporter) as failed:
+            lease = None if options.dry_run or options.list else held.enter_context(server.lease(
+                project, lease_scope(env, None), wait=options.lock_wait, say=reporter.note))
+            raws = history.raw_records(server, project, env)
+            if options.list:
+                print("\n".join(_listing(raws, check)) or
+                      f"no deploy history of project {project} in {env} yet", flush=True)
+                return Exit.OK
+            entry = check(pick(raws, options.to, options.label))
+            reporter.note(github.visible(f"Rolling back project {project} in {env} to {entry.line()}"))
+            state = _read(server, entry, owner)
+        if failed.exit is not None:
+            return failed.exit
         _refuse_conflicts(entry, state, owner, server.url)
-        plan = make_plan(project, env, entry.deployments, state.deployments, manifest_keys=entry.keys,
-                         prune=options.prune, owner=owner)
-        if entry.variables is not None:
+        planned = [(DEPLOYMENTS, *planner.plan_kind(DEPLOYMENTS, entry.deployments, state.deployments, owner=owner,
+                                                    prune=options.prune, keep=set(entry.keys)))]
+        if entry.variables is not None:  # written before the deployments naming them, deleted after
             kind = KINDS["variable"]
-            plan = engine.combine(plan, [(kind, *engine.plan_kind(kind, entry.variables, state.variables,
-                                                                   owner=owner, prune=options.prune))])
+            planned.insert(0, (kind, *planner.plan_kind(kind, entry.variables, state.variables, owner=owner,
+                                                        prune=options.prune)))
+        plan = planner.make_plan(project, env, planned, prune=options.prune, owner=owner)
         image = Image(reference=entry.image, repository=registry, exists=True,
                       digest=entry.image.rsplit("@", 1)[-1] if "@" in entry.image else None,
                       content_tag=_version(entry)) if entry.image else None
@@ -173,10 +176,7 @@ def _read(server: Server, entry: history.Entry, owner: list[str]) -> _State:
     raw = server.deployments([s.name for s in entry.deployments], owner)
     flows = server.flows([s.flow for s in entry.deployments], [str(r["flow_id"]) for r in raw])
     names = {str(f["id"]): f["name"] for f in flows}
-    by_deployment: dict[str, list[dict]] = {}
-    for automation in server.automations(owner):
-        for deployment_id in automation_deployments(automation):
-            by_deployment.setdefault(deployment_id, []).append(automation)
+    by_deployment = automation.by_deployment(server.automations(owner))
     states = [registered(r, names[str(r["flow_id"])], by_deployment.get(str(r["id"]), []), owner)
               for r in raw if str(r["flow_id"]) in names]
     variables = KINDS["variable"].read(server, [i.name for i in entry.variables], owner) \
@@ -190,13 +190,14 @@ def _refuse_conflicts(entry: history.Entry, state: _State, owner: list[str], url
     """What the server would refuse, or what belongs to someone else, refused before any write."""
     problems = []
     where = f"revision {entry.revision}"
-    for have in conflicts(list(entry.keys), state.deployments):
-        project, env = owner_of(have)
+    keyed = [SimpleNamespace(key=key) for key in entry.keys]
+    for _, have in planner.conflicts(DEPLOYMENTS, keyed, state.deployments, owner):
+        project, env = planner.owner_of(have.fields["tags"])
         problems.append(Problem(where, 0, 0, f"deployment '{have.name}' of flow '{have.flow}' on {url} belongs to "
                                 f"project '{project}', environment '{env}' now; a rollback does not take it",
                                 "deployment-owner"))
     if entry.variables is not None:
-        for want, have in engine.conflicts(entry.variables, state.variables, owner):
+        for want, have in planner.conflicts(KINDS["variable"], entry.variables, state.variables, owner):
             problems.append(Problem(where, 0, 0, f"variable '{want.name}' on {url} is not this environment's now; "
                                     "a rollback does not take it", "variable-owner"))
     for s in entry.deployments:

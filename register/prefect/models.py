@@ -225,14 +225,14 @@ def _trigger_validator():
     import jsonschema
     from importlib import resources
 
-    schema = json.loads(resources.files("register").joinpath("triggers.schema.json").read_text())
+    schema = json.loads(resources.files("register.prefect").joinpath("triggers.schema.json").read_text())
     return jsonschema.Draft202012Validator(schema)
 
 
 def trigger_problems(spec: dict) -> list[tuple[tuple, str]]:
     """What Prefect's deployment-trigger model refuses in `spec`, as (place in the trigger, message).
 
-    A trigger the model's JSON Schema (register/triggers.schema.json, generated from the pinned Prefect)
+    A trigger the model's JSON Schema (register/prefect/triggers.schema.json, generated from the pinned Prefect)
     accepts needs no Prefect; one it refuses is judged, and worded, by Prefect's model itself. Durations
     beyond what the server computes with are refused first (its model fails on them, or the server later)."""
     too_long = list(_duration_problems(spec))

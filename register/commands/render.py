@@ -7,11 +7,11 @@ pinned by digest and the pools' types read from the server.
 
 from __future__ import annotations
 
-from register import desired as desired_state
+from register.engine import desired as desired_state
 from register.image import offline
 from register.manifest import Manifest, Overrides
 from register.manifest.resolve import ownership_tags
-from register.plan import settle
+from register.kinds.deployment import settle
 from register.settings import Settings
 
 

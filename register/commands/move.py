@@ -22,16 +22,17 @@ import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from register import models
-from register.apply import ApplyResult, Step
-from register.engine.kind import STATE_TAG
-from register.kinds import KINDS
+from register.prefect import models
+from register.engine.applier import ApplyResult, Step
+from register.engine.kind import STATE_TAG, Change
+from register.engine.planner import Action, Plan
+from register.kinds import KINDS, automation as automations_kind
+from register.kinds.deployment import registered
 from register.manifest import Overrides, load_manifest
 from register.manifest.resolve import ownership_tags
-from register.plan import Action, Change, Plan, automation_deployments, registered
 from register.problems import Detailed, Exit, Invalid, Problem
 from register.report import github
-from register.report.plan import Outcome
+from register.report.formats import Outcome
 from register.report.reporters import Reporter
 from register.server import Server, ServerError, connection_from_environment
 from register.settings import Settings
@@ -75,7 +76,7 @@ def _swap(tags: list[str], old: list[str], new: list[str]) -> list[str]:
 def run(options: MoveOptions, settings: Settings, reporter: Reporter) -> int:
     import re
 
-    from register.deploy import _exit, _read_failed, lease_scope  # deploy names this module's hint
+    from register.commands.deploy import _exit, _reads, lease_scope  # deploy names this module's hint
 
     started = time.monotonic()
     env = options.environment
@@ -104,24 +105,20 @@ def run(options: MoveOptions, settings: Settings, reporter: Reporter) -> int:
     connection = connection_from_environment(settings.environ)
     reporter.secrets(connection.secrets())
     with Server(connection) as server, contextlib.ExitStack() as held:
-        with reporter.phase(f"Read {server.url}"):
-            try:
-                lease = None
-                if not options.dry_run:  # neither name deploys while their deployments change hands
-                    lease = held.enter_context(server.lease(project, lease_scope(env, None), wait=options.lock_wait,
-                                                            say=reporter.note))
-                    held.enter_context(server.lease(old_project, lease_scope(old_env, None), wait=options.lock_wait,
-                                                    say=reporter.note))
-                raw = server.deployments([], old)
-                flows = {str(f["id"]): f["name"] for f in server.flows([], [str(r["flow_id"]) for r in raw])}
-                automations: dict[str, list[dict]] = {}
-                for automation in server.automations(old):
-                    for deployment_id in automation_deployments(automation):
-                        automations.setdefault(deployment_id, []).append(automation)
-                owned_variables = [v for v in KINDS["variable"].read(server, [], old) if set(old) <= set(v.tags)] \
-                    if variables is not None else []
-            except ServerError as error:
-                return _read_failed(error, connection, reporter)
+        with reporter.phase(f"Read {server.url}"), _reads(connection, reporter) as failed:
+            lease = None
+            if not options.dry_run:  # neither name deploys while their deployments change hands
+                lease = held.enter_context(server.lease(project, lease_scope(env, None), wait=options.lock_wait,
+                                                        say=reporter.note))
+                held.enter_context(server.lease(old_project, lease_scope(old_env, None), wait=options.lock_wait,
+                                                say=reporter.note))
+            raw = server.deployments([], old)
+            flows = {str(f["id"]): f["name"] for f in server.flows([], [str(r["flow_id"]) for r in raw])}
+            automations = automations_kind.by_deployment(server.automations(old))
+            owned_variables = [v for v in KINDS["variable"].read(server, [], old) if set(old) <= set(v.tags)] \
+                if variables is not None else []
+        if failed.exit is not None:
+            return failed.exit
         states = [registered(r, flows[str(r["flow_id"])], automations.get(str(r["id"]), []), old)
                   for r in raw if str(r["flow_id"]) in flows]
         plan = Plan(project, env, owner=new)

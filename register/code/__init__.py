@@ -19,7 +19,7 @@ registers for the same prefect.yaml: `git_clone`, `pip_install_requirements`, `r
 With `code: {s3: {bucket, folder, credentials: {block: aws-credentials/NAME}}}` (or `gcs:` with a
 gcp-credentials block) the deploy uploads the flow files (the set `dockerfile: auto` would copy into an
 image) under `FOLDER/ct-HASH/`, named by their content, and each run pulls them with the step prefect-aws
-(`pull_from_s3`) or prefect-gcp (`pull_from_gcs`) provides (register/upload.py does the upload).
+(`pull_from_s3`) or prefect-gcp (`pull_from_gcs`) provides (register/code/upload.py does the upload).
 Credentials are only ever named (a Prefect block, or a variable of the run's environment that Prefect
 reads when the run starts); a secret written into the manifest is refused.
 """
