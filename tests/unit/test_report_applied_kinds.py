@@ -3,17 +3,17 @@ block) of one name are two things, and a write of one is not a write of the othe
 
 from __future__ import annotations
 
-from register.apply import ApplyResult, Step
-from register.desired import State
-from register.engine.kind import Item
-from register.plan import Action, Change, make_plan
-from register.report import plan as report
+from register.engine.applier import ApplyResult, Step
+from register.engine.desired import State
+from register.engine.kind import Change, Item
+from register.engine.planner import Action, Plan
+from register.report import formats as report
 
 OWNER = ["managed-by:flow-register", "project:payments", "environment:dev"]
 
 
 def test_a_write_of_a_webhook_is_not_reported_as_a_write_of_the_variable_of_its_name():
-    plan = make_plan("payments", "dev", [], [], manifest_keys=set(), prune=False, owner=OWNER)
+    plan = Plan("payments", "dev", owner=OWNER)
     variable = Item("reconcile", {"value": 1, "tags": []}, tags=OWNER, id="v1")
     webhook = Item("reconcile", {"description": "", "paused": False, "template": "{}", "service_account_id": None},
                    tags=OWNER, id="w1")
