@@ -65,6 +65,15 @@ def _server_args(parser: argparse.ArgumentParser) -> None:
                                           "else 150 on Prefect Cloud, none on a self-hosted server)")
 
 
+DETAILED_EXITCODE = "--detailed-exitcode"
+
+
+def _detailed_exitcode_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(DETAILED_EXITCODE, action="store_true",
+                        help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} when "
+                             f"something would, {Detailed.ERROR:d} on any error")
+
+
 def _output_arg(parser: argparse.ArgumentParser, *, default: str | None = None, help: str | None = None) -> None:
     from register.report.reporters import FOR_PEOPLE, FORMATS, formats_help
 
@@ -112,9 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--smoke-timeout", type=_seconds, metavar="SECONDS",
                                  help="how long a smoke run may take to end (default 600)")
         else:
-            command.add_argument("--detailed-exitcode", action="store_true",
-                                 help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} "
-                                      f"when something would, {Detailed.ERROR:d} on any error")
+            _detailed_exitcode_arg(command)
 
     destroy = commands.add_parser("destroy", help="delete a preview's deployments and their triggers")
     _manifest_args(destroy, environment="required")
@@ -133,9 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
     rollback.add_argument("--prune", action="store_true",
                           help="delete this environment's deployments that the revision did not have")
-    rollback.add_argument("--detailed-exitcode", action="store_true",
-                          help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} when "
-                               f"something would, {Detailed.ERROR:d} on any error")
+    _detailed_exitcode_arg(rollback)
     _output_arg(rollback)
     _server_args(rollback)
 
@@ -147,9 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     move.add_argument("--from-environment", metavar="OLD", help="the environment name they are owned by now "
                                                                 "(default: --environment)")
     move.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
-    move.add_argument("--detailed-exitcode", action="store_true",
-                      help=f"exit {Detailed.NO_CHANGES:d} when nothing would change, {Detailed.CHANGES:d} when "
-                           f"something would, {Detailed.ERROR:d} on any error")
+    _detailed_exitcode_arg(move)
     _output_arg(move)
     _server_args(move)
 
@@ -364,7 +367,7 @@ def main(argv: list[str] | None = None, labels: dict[str, str] | None = None,
     github.use(settings.github)
     github.guard_output()  # under GitHub Actions, nothing printed from here on starts a workflow command
     argv = sys.argv[1:] if argv is None else argv
-    _Parser.detailed = any(len(arg) > 4 and "--detailed-exitcode".startswith(arg) for arg in argv)  # or abbreviated
+    _Parser.detailed = any(len(arg) > 4 and DETAILED_EXITCODE.startswith(arg) for arg in argv)  # or abbreviated
     args = build_parser().parse_args(argv)
     args.labels = labels
     code = _run(args, settings)

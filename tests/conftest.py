@@ -53,13 +53,21 @@ def api(prefect_server):
 
 
 @pytest.fixture
-def project(tmp_path, prefect_server, api):
-    """A flows repository of the test's own (project name, Docker work pool), registering into the session's
-    server; `project.manifest` is the base manifest of support.registration."""
+def pool(api) -> str:
+    """A Docker work pool of the test's own on the session's server (its name)."""
+    from support.registration import unique
+
+    name = unique("docker")
+    api.create_pool(name, "docker")
+    return name
+
+
+@pytest.fixture
+def project(tmp_path, prefect_server, pool):
+    """A flows repository of the test's own (project name, the `pool` fixture's Docker work pool), registering
+    into the session's server; `project.manifest` is the base manifest of support.registration, written."""
     from support.registration import Project, base_manifest, unique
 
-    pool = unique("docker")
-    api.create_pool(pool, "docker")
     project = Project(tmp_path / "repo", prefect_server.api_url, unique("etl"))
     project.write(base_manifest(project.name, pool))
     return project

@@ -26,7 +26,6 @@ from register.image import Image, ImageError, inspect, prepare, secret_teller
 from register.kinds import BY_NAME, DEPLOYMENTS, IN_ORDER, KINDS
 from register.kinds import deployment as deployments_kind
 from register.manifest import Manifest, Overrides, load_manifest
-from register.commands.move import hint as move_hint
 from register.manifest.checks import ProblemReport, check_parameters
 from register.manifest import pools as pool_checks
 from register.manifest import references
@@ -126,10 +125,36 @@ def _names_known(manifest: Manifest, deployments: list[Deployment]) -> bool:
     return not any(p.severity == "error" and (p.file, p.line, p.col) in made for p in manifest.problems)
 
 
+SLUG = "[a-z0-9][a-z0-9-]*"  # a project or environment name as a manifest can write it
+
+
+def move_hint(old_project: str | None, old_env: str | None, project: str, env: str) -> str:
+    """What a deploy refusing another name's deployment adds: if it is this manifest's under an old name
+    (the project or environment renamed), the command that moves it here."""
+    if not all(re.fullmatch(SLUG, name or "x") for name in (old_project, old_env)):
+        return ""  # server-held text: only names a manifest could have go into a command to copy
+    flags = (f" --from-project {old_project}" if old_project and old_project != project else "") + \
+        (f" --from-environment {old_env}" if old_env and old_env != env else "")
+    if not flags:
+        return ""
+    return (f". If the project or environment was renamed, move its deployments here first, keeping their ids and "
+            f"runs: flow-register move -e {env}{flags}")
+
+
 def preview_owner(project: str, environment: str, preview: str) -> list[str]:
     """A preview's ownership: an environment of its own, so that neither the environment's prune nor another
     preview's destroy ever touches it."""
     return ownership_tags(project, f"{environment}/{preview}") + [f"preview:{preview}"]
+
+
+def load_valid(path: str, environment: str, settings: Settings) -> Manifest:
+    """The manifest of a command that acts on what is registered (rollback, move, destroy): a mistake in it
+    refuses the command, with every mistake told. The flows' parameters are not checked: such a command
+    registers nothing from the flow source."""
+    manifest = load_manifest(path, environment, environ=settings.environ, parameters=False)
+    if manifest.errors():
+        raise Invalid(manifest.problems)
+    return manifest
 
 
 def load(options: DeployOptions, settings: Settings, reporter: Reporter) -> Loaded:
@@ -428,9 +453,13 @@ def _apply(outcome: Outcome, server: Server, flow_ids: dict[str, str], reporter:
     outcome.seconds = time.monotonic() - started
 
 
-def _exit(outcome: Outcome) -> int:
+def _exit(outcome: Outcome, detailed: bool = False) -> int:
+    """How a command that plans and applies ends; with --detailed-exitcode a plan that changes something
+    (applied or not) ends with Detailed.CHANGES."""
     if outcome.result is not None and not outcome.result.ok:
         return Exit.SERVER_FAILED if outcome.result.server_failed else Exit.APPLY_FAILED
+    if detailed and outcome.plan.changes_anything:
+        return Detailed.CHANGES
     return Exit.OK
 
 
@@ -500,9 +529,7 @@ def run(options: DeployOptions, settings: Settings, reporter: Reporter) -> int:
     reporter.finished(outcome)
     if outcome.smoke and not all(run.ok for run in outcome.smoke) and _exit(outcome) == Exit.OK:
         return Exit.SMOKE_FAILED
-    if options.detailed_exitcode and _exit(outcome) == Exit.OK and plan.changes_anything:
-        return Detailed.CHANGES
-    return _exit(outcome)
+    return _exit(outcome, options.detailed_exitcode)
 
 
 def _record(outcome: Outcome, server: Server, loaded: Loaded, options: DeployOptions, settings: Settings,
@@ -547,9 +574,7 @@ def destroy(manifest_path: str, environment: str, preview: str, settings: Settin
     started = time.monotonic()
     if wrong := _preview_problems(preview, "--preview"):
         raise Invalid(wrong)
-    manifest = load_manifest(manifest_path, environment, environ=settings.environ, parameters=False)
-    if manifest.errors():
-        raise Invalid(manifest.problems)
+    manifest = load_valid(manifest_path, environment, settings)
     owner = preview_owner(manifest.project, environment, preview)
     connection = connection_from_environment(settings.environ)
     reporter.secrets(connection.secrets())

@@ -397,6 +397,47 @@ def check(raw: dict, project: str, environment: str, owner: list[str], registry:
         raise Invalid([problem(raw, f"it cannot be read ({type(error).__name__})")]) from None
 
 
+def carry(server, old: tuple[str, str], new: tuple[str, str], old_tags: list[str], new_tags: list[str],
+          deployments: set, variables: set[str], records: list[dict]) -> int:
+    """After `move`: the old name's records (`records`, newest first) written again as the new name's, so
+    a rollback under the new name goes back to the deploys made under the old one. Each keeps its revision,
+    time, commit and image, and holds only what moved (the `deployments` keys, the `variables` names), owned
+    by the new name; the old name's records stay as they are. How many were written.
+
+    The records are untrusted data here too; they are copied, not believed: a rollback checks each when it
+    reads it, and a record without the old name's ownership tags keeps its tags (and is refused then)."""
+    def retag(tags):
+        if not isinstance(tags, list) or not set(old_tags) <= set(tags):
+            return tags
+        return [t for t in tags if t not in old_tags] + [t for t in new_tags if t not in tags or t in old_tags]
+
+    written = 0
+    for raw in reversed(records[:KEEP]):  # oldest first: the server lists a key's records by when written
+        data = raw.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("deployments"), list):
+            continue
+        moved = []
+        for d in data["deployments"]:
+            if isinstance(d, dict) and (d.get("flow"), d.get("name")) in deployments:
+                fields = d.get("fields")
+                moved.append({**d, "fields": {**fields, "tags": retag(fields.get("tags"))}}
+                             if isinstance(fields, dict) else d)
+        kept = data.get("variables")
+        if isinstance(kept, list):
+            kept = [{**v, "fields": {**v["fields"], "tags": retag(v["fields"].get("tags"))}}
+                    if isinstance(v.get("fields"), dict) else v
+                    for v in kept if isinstance(v, dict) and v.get("name") in variables]
+        body = {"key": key(*new), "type": ARTIFACT_TYPE,
+                "data": {**data, "project": new[0], "environment": new[1], "deployments": moved, "variables": kept},
+                "description": f"flow-register: revision {revision_of(raw)} of project `{new[0]}` in `{new[1]}` "
+                               f"(moved from project `{old[0]}` in `{old[1]}`)"}
+        if len(json.dumps(body["data"])) > MAX_BYTES:
+            continue
+        write(server, body, older=[])
+        written += 1
+    return written
+
+
 def revision_of(raw: dict) -> int | None:
     data = raw.get("data")
     revision = data.get("revision") if isinstance(data, dict) else None

@@ -9,6 +9,10 @@ automations are re-tagged in place (PUT /automations/{id}), and so are the varia
 or created. It is planned like a deploy (the same table, the deploy leases of both names, --dry-run and
 --detailed-exitcode), and a deploy under the new name afterwards finds them as its own.
 
+The deploy history (register/commands/history.py) moves along: the old name's records are written again under
+the new name, holding what moved, so `rollback` under the new name goes back to deploys made before the
+rename. When the new name has a history of its own already, the old one stays where it is, and the plan says so.
+
 Deployments the old name owns that the manifest does not have stay where they are, and are listed; a
 deployment's name cannot change in place (Prefect has no rename), so names made from `{project}` or
 `{environment}` must stay the same across the move, and the plan says so when they would not.
@@ -22,22 +26,23 @@ import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from register.commands import history
+from register.commands.deploy import SLUG, _exit, _reads, lease_scope, load_valid
 from register.prefect import models
 from register.engine.applier import ApplyResult, Step
 from register.engine.kind import STATE_TAG, Change
 from register.engine.planner import Action, Plan
 from register.kinds import KINDS, automation as automations_kind
 from register.kinds.deployment import registered
-from register.manifest import Overrides, load_manifest
+from register.manifest import Overrides
 from register.manifest.resolve import ownership_tags
-from register.problems import Detailed, Exit, Invalid, Problem
+from register.problems import Invalid, Problem
 from register.report import github
 from register.report.formats import Outcome
 from register.report.reporters import Reporter
 from register.server import Server, ServerError, connection_from_environment
 from register.settings import Settings
 
-SLUG = "[a-z0-9][a-z0-9-]*"
 # What PUT /automations/{id} takes (Prefect's AutomationUpdate forbids anything else, e.g. Cloud's ids)
 AUTOMATION_FIELDS = ("name", "description", "enabled", "tags", "trigger", "actions", "actions_on_trigger",
                      "actions_on_resolve")
@@ -54,21 +59,6 @@ class MoveOptions:
     lock_wait: float = 600
 
 
-def hint(old_project: str | None, old_env: str | None, project: str, env: str) -> str:
-    """What a deploy refusing another name's deployment adds: if it is this manifest's under an old name
-    (the project or environment renamed), the command that moves it here."""
-    import re
-
-    if not all(re.fullmatch(SLUG, name or "x") for name in (old_project, old_env)):
-        return ""  # server-held text: only names a manifest could have go into a command to copy
-    flags = (f" --from-project {old_project}" if old_project and old_project != project else "") + \
-        (f" --from-environment {old_env}" if old_env and old_env != env else "")
-    if not flags:
-        return ""
-    return (f". If the project or environment was renamed, move its deployments here first, keeping their ids and "
-            f"runs: flow-register move -e {env}{flags}")
-
-
 def _swap(tags: list[str], old: list[str], new: list[str]) -> list[str]:
     return [t for t in tags if t not in old] + [t for t in new if t not in tags or t in old]
 
@@ -76,13 +66,10 @@ def _swap(tags: list[str], old: list[str], new: list[str]) -> list[str]:
 def run(options: MoveOptions, settings: Settings, reporter: Reporter) -> int:
     import re
 
-    from register.commands.deploy import _exit, _reads, lease_scope  # deploy names this module's hint
 
     started = time.monotonic()
     env = options.environment
-    manifest = load_manifest(options.manifest, env, environ=settings.environ, parameters=False)
-    if manifest.errors():
-        raise Invalid(manifest.problems)
+    manifest = load_valid(options.manifest, env, settings)
     project = manifest.project
     old_project, old_env = options.from_project or project, options.from_environment or env
     wrong = [Problem(flag, 0, 0, f"'{github.visible(value)[:80]}' is not a {what} name: lowercase letters, digits "
@@ -117,6 +104,8 @@ def run(options: MoveOptions, settings: Settings, reporter: Reporter) -> int:
             automations = automations_kind.by_deployment(server.automations(old))
             owned_variables = [v for v in KINDS["variable"].read(server, [], old) if set(old) <= set(v.tags)] \
                 if variables is not None else []
+            old_history = history.raw_records(server, old_project, old_env)
+            own_history = bool(history.raw_records(server, project, env, 1))
         if failed.exit is not None:
             return failed.exit
         states = [registered(r, flows[str(r["flow_id"])], automations.get(str(r["id"]), []), old)
@@ -155,16 +144,31 @@ def run(options: MoveOptions, settings: Settings, reporter: Reporter) -> int:
                 + (" (a deployment's name cannot change in place: keep name_template's names the same across the "
                    "move)" if any(d.manifest_name and have.name.startswith(d.manifest_name) for d in deployments)
                    else "")))
+        history_moves = bool(old_history) and not own_history and plan.changes_anything
+        if old_history and plan.changes_anything:
+            reporter.note(github.visible(
+                f"the deploy history of project '{old_project}', environment '{old_env}' ({len(old_history)} "
+                f"revision{'s' * (len(old_history) != 1)}) moves along: rollback -e {env} goes back to its deploys"
+                if history_moves else
+                f"the deploy history of project '{old_project}', environment '{old_env}' stays under that name: "
+                f"project '{project}' in '{env}' has a deploy history of its own, and rollback -e {env} goes back "
+                "only to its revisions"))
         reporter.planned(outcome)
         if not options.dry_run and plan.changes_anything:
             with reporter.phase("Apply"):
                 outcome.result = _apply(plan, server, reporter, lease)
+            if history_moves and outcome.result.ok:
+                moved = {(a.flow, a.name) for a in plan.of("deployment")}
+                try:
+                    history.carry(server, (old_project, old_env), (project, env), old, new, moved,
+                                  {a.name for a in plan.of("variable")}, old_history)
+                except ServerError as error:
+                    reporter.note(f"warning: the deploy history stays under project '{old_project}', environment "
+                                  f"'{old_env}': {error}")
         outcome.reads, outcome.writes, outcome.retries = server.reads, server.writes, server.retries
         outcome.seconds = time.monotonic() - started
     reporter.finished(outcome)
-    if options.detailed_exitcode and _exit(outcome) == Exit.OK and plan.changes_anything:
-        return Detailed.CHANGES
-    return _exit(outcome)
+    return _exit(outcome, options.detailed_exitcode)
 
 
 def _retagged(automation: dict, d, old: list[str], new: list[str]) -> dict:

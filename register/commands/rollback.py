@@ -20,15 +20,15 @@ from types import SimpleNamespace
 from register.commands import history
 
 from register.prefect import models
-from register.commands.deploy import _apply, _exit, _reads, lease_scope
+from register.commands.deploy import _apply, _exit, _reads, lease_scope, load_valid
 from register.engine.desired import Pool
 from register.image import Image
 from register.engine import planner
 from register.kinds import DEPLOYMENTS, KINDS, automation
 from register.kinds.deployment import registered
-from register.manifest import Overrides, load_manifest
+from register.manifest import Overrides
 from register.manifest.resolve import ownership_tags
-from register.problems import Detailed, Exit, Invalid, Problem
+from register.problems import Exit, Invalid, Problem
 from register.report import github
 from register.report.formats import Outcome
 from register.report.reporters import Reporter
@@ -99,9 +99,7 @@ def _listing(raws: list[dict], check) -> list[str]:
 def run(options: RollbackOptions, settings: Settings, reporter: Reporter) -> int:
     started = time.monotonic()
     env = options.environment
-    manifest = load_manifest(options.manifest, env, environ=settings.environ, parameters=False)
-    if manifest.errors():
-        raise Invalid(manifest.problems)
+    manifest = load_valid(options.manifest, env, settings)
     project = manifest.project
     owner = ownership_tags(project, env)
     spec = manifest.image(env)
@@ -136,7 +134,9 @@ def run(options: RollbackOptions, settings: Settings, reporter: Reporter) -> int
             kind = KINDS["variable"]
             planned.insert(0, (kind, *planner.plan_kind(kind, entry.variables, state.variables, owner=owner,
                                                         prune=options.prune)))
-        plan = planner.make_plan(project, env, planned, prune=options.prune, owner=owner)
+        # a rollback prunes nothing by itself: what it keeps is what the revision lacks, whatever the manifest has
+        plan = planner.make_plan(project, env, planned, prune=options.prune, owner=owner,
+                                 kept_because=f"not in the deploy rolled back to (revision {entry.revision})")
         image = Image(reference=entry.image, repository=registry, exists=True,
                       digest=entry.image.rsplit("@", 1)[-1] if "@" in entry.image else None,
                       content_tag=_version(entry)) if entry.image else None
@@ -152,9 +152,7 @@ def run(options: RollbackOptions, settings: Settings, reporter: Reporter) -> int
             except ServerError as error:
                 reporter.note(f"warning: the rollback is not in the deploy history: {error}")
     reporter.finished(outcome)
-    if options.detailed_exitcode and _exit(outcome) == Exit.OK and plan.changes_anything:
-        return Detailed.CHANGES
-    return _exit(outcome)
+    return _exit(outcome, options.detailed_exitcode)
 
 
 def _version(entry: history.Entry) -> str | None:

@@ -50,6 +50,8 @@ class Plan:
     owner: list[str] = field(default_factory=list)  # the ownership tags of what this plan may write or delete
     # Of the other kinds (their plural, e.g. "variables"): owned, no longer in the manifest, kept without --prune
     kept_other: dict[str, list] = field(default_factory=dict)
+    # Why the kept ones are not planned, as the report says it: what this plan is made from lacks them
+    kept_because: str = "no longer in the manifest"
 
     def of(self, resource: str) -> list[Action]:
         """The actions on things of one kind ("deployment", "variable"), in the plan's order."""
@@ -115,11 +117,13 @@ def plan_kind(kind: Kind, desired: list, registered: list, *, owner: list[str],
 
 
 def make_plan(project: str, environment: str, planned: list[tuple[Kind, list[Action], list]], *,
-              prune: bool, owner: list[str]) -> Plan:
+              prune: bool, owner: list[str], kept_because: str | None = None) -> Plan:
     """One plan of every kind's actions, `planned` in dependency order: the writes in that order, then the
     deletions in the reverse one (the last written deleted first). A kind whose deletions run beside its
     writes (`Kind.deletes_with_writes`) keeps them there."""
     plan = Plan(project, environment, prune=prune, owner=owner)
+    if kept_because:
+        plan.kept_because = kept_because
     writes = [a for kind, actions, _ in planned for a in actions
               if a.kind != "delete" or kind.deletes_with_writes]
     deletes = [a for kind, actions, _ in reversed(planned) for a in actions

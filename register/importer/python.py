@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,9 @@ MAX_STEPS = 20_000  # statements interpreted, loops unrolled included
 MAX_DEPLOYMENTS = 1_000
 MAX_TEXT = 100_000  # characters of one text value; `B = A + A` repeated would double it each line
 MAX_ITEMS = 10_000  # items of one list or dict
+# `{i:02d}`, `{x:>8}`, `{f:.2f}`: a fill, an alignment and at most three digits of width (no format costs more)
+_FORMAT_SPEC = re.compile(r"(.?[<>^=])?[+ -]?#?0?\d{0,3}[,_]?(\.\d{1,2})?[bcdeEfFgGnosxX%]?")
+_PYTHON = "{}.{}".format(*sys.version_info[:2])
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 _SERVE_POOL = "serve"  # the process pool a served deployment is written for (a process worker runs it as serve did)
@@ -68,6 +72,12 @@ class Deferred(str):
     """Text that reads the environment at deploy time (`${X}`): it can be written, not compared."""
 
 
+class Dated(str):
+    """A date and time the script writes (`datetime(2024, 1, 1, tz="Europe/Paris")`), in ISO 8601 without an
+    offset; `zone` is the time zone it is in, which a schedule anchored on it runs in unless it names another."""
+    zone: str | None = None
+
+
 @dataclass
 class Flow3:
     """A Prefect 2/3 @flow function: what a deployment runs."""
@@ -83,6 +93,7 @@ class Flow1:
     name: str
     node: ast.AST
     settings: dict = field(default_factory=dict)  # schedule, run_config, storage: values
+    file: Path | None = None  # the file that makes it, where its @flow is to be written
 
 
 @dataclass
@@ -108,6 +119,7 @@ class Spec:
 class Function:
     node: ast.FunctionDef
     scope: dict
+    file: Path | None = None
 
 
 @dataclass
@@ -116,6 +128,7 @@ class Lazy:
     file: Path
     name: str
     node: ast.AST
+    submodule: Path | None = None  # `from pkg import mod`: pkg/mod.py, when pkg/__init__.py has no such name
 
 
 @dataclass
@@ -126,6 +139,20 @@ class Registration:
     node: ast.AST
     served: bool = False
     project: str | None = None  # Prefect 1: the project it is registered in
+
+
+@dataclass
+class Module:
+    """A module of the project bound to a name (`from flows import etl`, `import flows.etl as etl`): its names are
+    read when one is used (`etl.etl_flow`)."""
+    file: Path
+    node: ast.AST
+
+
+@dataclass
+class FunctionOf:
+    """`flow.fn`: the function a @flow decorates (its `__name__` is the entrypoint's function)."""
+    flow: Flow3
 
 
 @dataclass(frozen=True)
@@ -194,12 +221,17 @@ class _Interpreter:
         self.depth = 0
         self.scope: dict = {}
         self.built: list[Spec] = []  # Prefect 2 deployments built, applied or not (`prefect deployment apply`)
+        self.called: set[int] = set()  # the script's functions a call reached (by their node's id)
+        self.registering: dict[int, bool] = {}  # whether a function of the script registers, once per function
+        self.flows1: list[Flow1] = []  # Prefect 1 flows the script makes, registered in it or by `prefect register`
 
     # -- warnings -------------------------------------------------------------------------------------
     def warn(self, node: ast.AST, message: str, rule: str) -> None:
         # names and values in the message come from the script: one line each, no terminal or workflow commands
         message = _CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
-        problem = Problem(self.shown, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1, message,
+        source = getattr(node, "_flow_register_file", None)
+        shown = self.shown if source is None or source == self.path else _shown(source)
+        problem = Problem(shown, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1, message,
                           f"import-{rule}", severity="warning")
         if problem not in self.warnings:
             self.warnings.append(problem)
@@ -248,25 +280,51 @@ class _Interpreter:
             self.run(node.finalbody, scope)
         elif isinstance(node, ast.Return):
             raise _Return(self.maybe(node.value, scope) if node.value is not None else None)
-        elif isinstance(node, (ast.While,)) and self.main and self.registers(node):
+        elif isinstance(node, (ast.While,)) and self.main and self.registers(node, scope):
             self.warn(node, "a while loop is known only when the script runs; the deployments it registers are "
                             "left out: write them as a loop over a literal list", "loop")
 
-    def registers(self, node: ast.AST) -> bool:
-        """Whether a statement holds a call that registers or describes deployments."""
+    def registers(self, node: ast.AST, scope: Mapping | None = None) -> bool:
+        """Whether a statement holds a call that registers or describes deployments, itself or through a function
+        of the script it calls (`if ...: deploy_all()`)."""
         for child in ast.walk(node):
-            if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) and child.func.attr in (
+            if not isinstance(child, ast.Call):
+                continue
+            if isinstance(child.func, ast.Attribute) and child.func.attr in (
                     "deploy", "to_deployment", "serve", "register", "build_from_flow", "apply"):
                 return True
-            if isinstance(child, ast.Call) and isinstance(child.func, ast.Name) and child.func.id in ("deploy", "serve"):
+            if isinstance(child.func, ast.Name) and child.func.id in ("deploy", "serve"):
                 return True
+            callee = (scope or {}).get(child.func.id, self.scope.get(child.func.id)) \
+                if isinstance(child.func, ast.Name) else None
+            if isinstance(callee, Function):
+                key = id(callee.node)
+                if key not in self.registering:
+                    self.registering[key] = False  # a function that calls itself is read once
+                    self.registering[key] = self.registers(callee.node, callee.scope)
+                if self.registering[key]:
+                    return True
         return False
 
+    def module_file(self, dotted: str, bases: list[Path]) -> tuple[Path | None, bool]:
+        """The project's file of a module (`flows.etl`: flows/etl.py or flows/etl/__init__.py) and whether one was
+        found at all (outside the repository too)."""
+        candidates = [c for base in bases for c in (base / (dotted.replace(".", "/") + ".py"),
+                                                    base / dotted.replace(".", "/") / "__init__.py")]
+        found = [c for c in candidates if dotted and c.is_file()]
+        return next((c for c in found if _inside(c, self.root)), None), bool(found)
+
     def imports(self, node: ast.Import | ast.ImportFrom, scope: dict) -> None:
+        searched = list(dict.fromkeys([self.path.parent, self.root]))  # the script's folder first, then the root
         if isinstance(node, ast.Import):
             for alias in node.names:
-                scope[alias.asname or alias.name.split(".")[0]] = Ref(alias.name if alias.asname else
-                                                                       alias.name.split(".")[0])
+                top = alias.name.split(".")[0]
+                own = None if top in sys.stdlib_module_names or top == "prefect" else \
+                    self.module_file(alias.name if alias.asname else top, searched)[0]
+                if own is not None:  # `import flows.etl as etl`, `import flows`: a module of the project
+                    scope[alias.asname or top] = Module(own, node)
+                else:
+                    scope[alias.asname or top] = Ref(alias.name if alias.asname else top)
             return
         module = node.module or ""
         if node.level:
@@ -274,14 +332,18 @@ class _Interpreter:
             for _ in range(node.level - 1):
                 bases = [bases[0].parent]
         else:  # as Python finds them: the script's folder first, then the folder it is run from
-            bases = list(dict.fromkeys([self.path.parent, self.root]))
-        candidates = [c for base in bases for c in (base / (module.replace(".", "/") + ".py"),
-                                                    base / module.replace(".", "/") / "__init__.py")]
-        found = [c for c in candidates if module and c.is_file()]
-        file = next((c for c in found if _inside(c, self.root)), None)
+            bases = searched
+        file, found = self.module_file(module, bases)
+        package = file.parent if file is not None and file.name == "__init__.py" else \
+            bases[0] if node.level and not module else None
         for alias in node.names:
             local = alias.asname or alias.name
-            if found and file is None:
+            submodule = self.module_file(alias.name, [package])[0] if package is not None else None
+            if submodule is not None and file is not None:  # `from flows import etl`: a name of flows/__init__.py,
+                scope[local] = Lazy(file, alias.name, node, submodule)  # else the module flows/etl.py
+            elif submodule is not None:
+                scope[local] = Module(submodule, node)
+            elif found and file is None:
                 scope[local] = Unknown(node, f"module '{module}' is outside the repository, which the import does "
                                              "not read")
             elif file is not None:
@@ -303,7 +365,7 @@ class _Interpreter:
                             except Unknown:
                                 pass
                 return Flow3(flow_name, f"{_relative(self.path, self.root)}:{node.name}", node)
-        return Function(node, scope)
+        return Function(node, scope, self.path)
 
     def assign(self, node, scope: dict) -> None:
         if isinstance(node, ast.AugAssign):
@@ -356,10 +418,12 @@ class _Interpreter:
             if isinstance(condition, Deferred):
                 raise Unknown(test, "it reads the environment, which the script sees only when it runs")
         except Unknown as error:
-            if self.main and self.registers(node):
+            if self.main and self.registers(node, scope):
                 self.warn(test, f"this condition is known only when the script runs ({error.reason}); the "
                                 "deployments registered under it are left out: write each as it should be "
                                 "registered, or an environment of the manifest per case", "condition")
+            self.unset(node, scope, Unknown(test, f"it is set under a condition known only when the script runs "
+                                                  f"({error.reason})"))
             return
         self.run(node.body if condition else node.orelse, scope)
 
@@ -371,15 +435,29 @@ class _Interpreter:
             if not isinstance(items, (list, tuple)) or isinstance(items, Deferred):
                 raise Unknown(node.iter, "it is not a list written in the script")
         except Unknown as error:
-            if self.main and self.registers(node):
+            if self.main and self.registers(node, scope):
                 self.warn(node.iter, f"a loop over what is known only when the script runs ({error.reason}); the "
                                      "deployments it registers are left out: loop over a literal list",
                           "loop")
+            self.unset(node, scope, Unknown(node.iter, f"it is set in a loop over what is known only when the script "
+                                                       f"runs ({error.reason})"))
             return
         for item in items:
             self.bind(node.target, item, scope, node)
             self.run(node.body, scope)
         self.run(node.orelse, scope)
+
+    def unset(self, node: ast.AST, scope: dict, why: Unknown) -> None:
+        """The names a block not read sets (`if unknown: pool = "a" else: pool = "b"`) are unknown after it, not
+        undefined and not what they were before it."""
+        pending = list(ast.iter_child_nodes(node))
+        while pending:
+            child = pending.pop()
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                continue  # their names are their own
+            if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+                scope[child.id] = why
+            pending.extend(ast.iter_child_nodes(child))
 
     def with_block(self, node, scope: dict) -> None:
         for item in node.items:
@@ -447,13 +525,19 @@ class _Interpreter:
                 if isinstance(part, ast.Constant):
                     parts.append(_literal_text(part.value))
                     continue
-                if part.format_spec is not None or part.conversion not in (-1, ord("s")):
-                    raise Unknown(part, "a formatted value with a format spec is computed when the script runs")
+                spec = self.value(part.format_spec, scope) if part.format_spec is not None else ""
+                if part.conversion not in (-1, ord("s")) or not isinstance(spec, str) or isinstance(spec, Deferred) \
+                        or not _FORMAT_SPEC.fullmatch(spec):
+                    raise Unknown(part, "a formatted value with this format spec is computed when the script runs")
                 value = self.value(part.value, scope)
-                if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                if not isinstance(value, (str, int, float)) or isinstance(value, bool) or \
+                        (spec and isinstance(value, Deferred)):
                     raise Unknown(part, "it formats a value that is not text or a number")
                 deferred |= isinstance(value, Deferred)
-                parts.append(str(value))
+                try:
+                    parts.append(format(value, spec) if spec else str(value))
+                except ValueError:
+                    raise Unknown(part, "this format spec does not apply to the value") from None
             text = "".join(parts)
             return Deferred(text) if deferred else text
         if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
@@ -471,10 +555,13 @@ class _Interpreter:
             out = {}
             for key, val in zip(node.keys, node.values):
                 if key is None:
-                    inner = self.value(val, scope)
-                    if not isinstance(inner, dict):
+                    inner = self.maybe(val, scope)
+                    if isinstance(inner, Unknown):  # `{**loaded_defaults, "cpu": 1024}`: what is written is kept
+                        out.setdefault("**", inner)
+                    elif not isinstance(inner, dict):
                         raise Unknown(val, "it unpacks what is not a dict written in the script")
-                    out.update(inner)
+                    else:
+                        out.update(inner)
                 else:
                     k = self.value(key, scope)
                     if isinstance(k, Deferred):
@@ -579,6 +666,16 @@ class _Interpreter:
 
     def attribute(self, node: ast.Attribute, scope: dict):
         owner = self.value(node.value, scope)
+        if isinstance(owner, Module):
+            package = owner.file.parent if owner.file.name == "__init__.py" else None
+            submodule = self.module_file(node.attr, [package])[0] if package is not None else None
+            return self.lazy(Lazy(owner.file, node.attr, owner.node, submodule), node)
+        if isinstance(owner, Flow3) and node.attr == "name":
+            return owner.name
+        if isinstance(owner, Flow3) and node.attr == "fn":
+            return FunctionOf(owner)
+        if isinstance(owner, FunctionOf) and node.attr == "__name__":
+            return owner.flow.entrypoint.rpartition(":")[2]
         if isinstance(owner, Flow1):
             return owner.settings.get(node.attr)
         if isinstance(owner, Obj) and node.attr in owner.args:
@@ -619,7 +716,7 @@ class _Interpreter:
             raise Unknown(node, "the default holds '$' or '}', which a ${NAME:-default} cannot")
         return Deferred("${" + name + ":-" + text + "}")
 
-    def lazy(self, found: Lazy, node: ast.AST):
+    def lazy(self, found: Lazy, node: ast.AST, hops: int = 0):
         """A name imported from the project: a @flow read from its file, or a constant of that module."""
         names = self.modules.get(found.file)
         if names is None:
@@ -628,16 +725,28 @@ class _Interpreter:
             self.modules[found.file] = {}  # an import cycle finds nothing instead of recursing
             try:
                 tree = read_tree(found.file)
-            except (ValueError, SyntaxError) as error:
-                raise Unknown(found.node, f"{_relative(found.file, self.root)} is not read: {error}") from None
+            except Unreadable as error:
+                # every name of it is said to be unread, not "not defined"
+                failed = self.modules[found.file] = Unknown(
+                    found.node, f"{_relative(found.file, self.root)}:{error.problem.line}:{error.problem.col} is not "
+                                f"read: {error.problem.message}")
+                raise Unknown(failed.node, failed.reason) from None
             module = _Interpreter(found.file, self.root, self.warnings, self.registrations, self.modules, main=False)
             module.run(tree.body, module.scope)
             names = self.modules[found.file] = module.scope
+        if isinstance(names, Unknown):
+            raise Unknown(names.node, names.reason)
         value = names.get(found.name)
+        if value is None and found.submodule is not None:
+            return Module(found.submodule, found.node)
         if value is None:
             raise Unknown(found.node, f"'{found.name}' is not a name {_relative(found.file, self.root)} defines")
         if isinstance(value, Unknown):
             raise Unknown(value.node, value.reason)
+        if isinstance(value, Lazy):  # re-exported (`from .report import report` in a package's __init__.py)
+            if hops >= 16:
+                raise Unknown(found.node, f"'{found.name}' is imported in a circle of the project's modules")
+            return self.lazy(value, node, hops + 1)
         return value
 
     # -- calls ----------------------------------------------------------------------------------------
@@ -682,6 +791,18 @@ class _Interpreter:
                     raise value
             default = args[1] if len(args) > 1 else kwargs.get("default")
             return self.environment(args[0] if args else kwargs.get("key"), default, node)
+        if name in ("os.path.join", "posixpath.join") and not node.keywords:  # an image: join(REGISTRY, "etl")
+            args, _ = self.arguments(node, scope)
+            for value in args:
+                if isinstance(value, Unknown):
+                    raise value
+            if not args or not all(isinstance(a, str) for a in args):
+                raise Unknown(node, "it joins what is not text written in the script")
+            joined = args[0]
+            for part in args[1:]:
+                joined = part if part.startswith("/") else f"{joined}/{part}" if joined and not joined.endswith("/") \
+                    else joined + part
+            return Deferred(joined) if any(isinstance(a, Deferred) for a in args) else joined
         callee = self.maybe(func, scope) if isinstance(func, ast.Name) else None
         if isinstance(callee, Function):
             return self.call_function(callee, node, scope)
@@ -689,7 +810,8 @@ class _Interpreter:
         if name.startswith(("prefect", "datetime", "pendulum")) or last in POOL_TYPE or last in STORAGE or \
                 last in SCHEDULES or last in TRIGGERS or last in ("timedelta", "Flow", "deploy", "serve"):
             return self.prefect_call(name, last, args, kwargs, node)
-        if last in ("str", "int", "float", "bool", "dict", "list", "tuple", "len", "sorted"):
+        if last in ("str", "int", "float", "bool", "dict", "list", "tuple", "len", "sorted", "range", "enumerate", "zip") \
+                and name == last:
             return self.builtin(last, args, kwargs, node)
         called = name or (f".{func.attr}" if isinstance(func, ast.Attribute) else "this call")
         raise Unknown(node, f"it is what {called}(...) returns, known only when the script runs")
@@ -701,6 +823,17 @@ class _Interpreter:
         if any(isinstance(v, Deferred) for v in args) and name in ("int", "float", "str"):
             return args[0]  # `${X}` written unquoted is typed when the manifest reads it
         try:
+            if name == "range" and all(isinstance(a, int) and not isinstance(a, bool) for a in args) and not kwargs:
+                if len(range(*args)) > MAX_ITEMS:
+                    raise Unknown(node, f"it holds more than {MAX_ITEMS:,} items")
+                return list(range(*args))
+            start = args[1] if len(args) > 1 else kwargs.get("start", 0)
+            if name == "enumerate" and args and isinstance(args[0], (list, tuple, dict)) and isinstance(start, int):
+                return [(start + i, item) for i, item in enumerate(args[0])]
+            if name == "zip" and args and all(isinstance(a, (list, tuple, dict)) for a in args) and not kwargs:
+                return [tuple(items) for items in zip(*args)]
+            if name in ("range", "enumerate", "zip"):
+                raise TypeError
             if name == "dict":
                 return dict(*args, **kwargs)
             if name in ("list", "tuple", "sorted"):
@@ -713,6 +846,21 @@ class _Interpreter:
         if self.depth > MAX_DEPTH // 2:
             raise Unknown(node, "the script's functions call each other too deeply to follow")
         args, kwargs = self.arguments(node, scope)
+        local = self.parameters(callee, args, kwargs, lambda param: Unknown(node, f"'{param.arg}' is not given"))
+        self.called.add(id(callee.node))
+        try:
+            self.depth += 4
+            self.run(callee.node.body, local)
+        except _Return as returned:
+            if isinstance(returned.value, Unknown):
+                raise returned.value from None
+            return returned.value
+        finally:
+            self.depth -= 4
+        return None
+
+    def parameters(self, callee: Function, args: list, kwargs: dict, missing) -> dict:
+        """The function's scope with its parameters bound; `missing(param)` is the value of one not given."""
         definition = callee.node.args
         local = dict(callee.scope)
         params = definition.posonlyargs + definition.args
@@ -725,20 +873,61 @@ class _Interpreter:
             elif defaults[i] is not None:
                 local[param.arg] = self.maybe(defaults[i], callee.scope)
             else:
-                local[param.arg] = Unknown(node, f"'{param.arg}' is not given")
+                local[param.arg] = missing(param)
         for param, default in zip(definition.kwonlyargs, definition.kw_defaults):
-            local[param.arg] = kwargs.get(param.arg, self.maybe(default, callee.scope) if default else
-                                          Unknown(node, f"'{param.arg}' is not given"))
-        try:
-            self.depth += 4
-            self.run(callee.node.body, local)
-        except _Return as returned:
-            if isinstance(returned.value, Unknown):
-                raise returned.value from None
-            return returned.value
-        finally:
-            self.depth -= 4
-        return None
+            local[param.arg] = kwargs[param.arg] if param.arg in kwargs else \
+                self.maybe(default, callee.scope) if default is not None else missing(param)
+        named = {p.arg for p in params + definition.kwonlyargs}
+        if definition.vararg is not None:
+            local[definition.vararg.arg] = list(args[len(params):])
+        if definition.kwarg is not None:
+            local[definition.kwarg.arg] = {k: v for k, v in kwargs.items() if k not in named and k != "**"}
+        return local
+
+    def uncalled(self, tree: ast.Module) -> None:
+        """Functions of the script that register deployments and that nothing in the file calls (a `main()` an entry
+        point, a CLI or another module calls): read once as if called without arguments, and said so."""
+        own = {id(n): n for n in _defined_at_top(tree.body)}
+        calls: dict[str, int] = {}  # calls of each name anywhere in the file, but from inside the function itself
+        for definition in own.values():
+            calls.setdefault(definition.name, 0)
+        for call in ast.walk(tree):
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in calls:
+                calls[call.func.id] += 1
+        for definition in own.values():
+            calls[definition.name] -= sum(1 for c in ast.walk(definition) if isinstance(c, ast.Call) and
+                                          isinstance(c.func, ast.Name) and c.func.id == definition.name)
+        functions = {id(v.node): v for v in self.scope.values() if isinstance(v, Function)}  # `run = main` once
+        for function in list(functions.values()):
+            node = function.node
+            if id(node) not in own or id(node) in self.called or calls.get(node.name, 0) > 0 or self.is_task(node):
+                continue
+            if not self.registers(node, function.scope):
+                continue
+            registered, built, warned = len(self.registrations), len(self.built), len(self.warnings)
+            local = self.parameters(function, [], {}, lambda param: Unknown(
+                param, f"'{param.arg}' is a parameter of {node.name}() without a default: its caller gives it"))
+            self.called.add(id(node))
+            try:
+                self.depth += 4
+                self.run(node.body, local)
+            except _Return:
+                pass
+            finally:
+                self.depth -= 4
+            found = len(self.registrations) > registered or len(self.built) > built
+            if found or any(w.rule in ("import-loop", "import-condition") for w in self.warnings[warned:]):
+                self.warn(node, f"read as if `{node.name}()` were called: nothing in this file calls it", "uncalled")
+            else:  # a method named deploy of something else (a model, a client): nothing of deployments was here
+                del self.warnings[warned:]
+
+    def is_task(self, node) -> bool:
+        """A Prefect @task: it runs inside a flow and registers nothing."""
+        for decorator in node.decorator_list:
+            name = self.resolved(decorator.func if isinstance(decorator, ast.Call) else decorator, self.scope) or ""
+            if name.startswith("prefect") and name.split(".")[-1] == "task":
+                return True
+        return False
 
     def method(self, owner, method: str, node: ast.Call, scope: dict):
         """Calls on a value: a flow's deploy/to_deployment/serve/register, a spec's apply, dict and str methods."""
@@ -771,7 +960,7 @@ class _Interpreter:
                 if args:
                     named.setdefault("project_name", args[0])
                 # what is set on the flow when it registers (a loop sets it again for the next stage)
-                self.registrations.append(Registration(1, Flow1(owner.name, owner.node, dict(owner.settings)), named,
+                self.registrations.append(Registration(1, Flow1(owner.name, owner.node, dict(owner.settings), owner.file), named,
                                                        node))
             return None
         if isinstance(owner, Flow1) and method in ("run_config", "schedule", "storage"):
@@ -805,6 +994,27 @@ class _Interpreter:
                                 "(run the import from the folder the script is run from)", "unknown")
                 return None if method != "to_deployment" else Unknown(node, f"'{owner.dotted}' is not found")
             return NotImplemented
+        if isinstance(owner, list) and method in ("append", "extend", "insert"):  # deployments.append(spec)
+            added = [args[-1]] if method != "extend" else args[0] if args and isinstance(args[0], (list, tuple)) \
+                else [Unknown(node, "it extends the list with what is not a list written in the script")]
+            if len(owner) + len(added) > MAX_ITEMS:
+                raise Unknown(node, f"it holds more than {MAX_ITEMS:,} items")
+            if method == "insert" and len(args) == 2 and isinstance(args[0], int):
+                owner.insert(args[0], args[1])
+            else:
+                owner.extend(added)
+            return None
+        if isinstance(owner, Function) and method in ("deploy", "serve", "to_deployment") and owner.node.decorator_list:
+            # a flow made by the team's own decorator (`@pipeline_flow`, wrapping Prefect's @flow): only a flow has these
+            made = Flow3(owner.node.name.replace("_", "-"), f"{_relative(owner.file or self.path, self.root)}:"
+                                                            f"{owner.node.name}", owner.node)
+            if self.main:
+                decorator = owner.node.decorator_list[0]
+                shown = _dotted(decorator.func if isinstance(decorator, ast.Call) else decorator) or "its decorator"
+                self.warn(node, f"'{owner.node.name}' is decorated with @{shown}, not Prefect's @flow; it is taken as "
+                                f"the flow '{made.name}' because .{method}(...) is called on it (check the flow's name: "
+                                f"@{shown} may give it another)", "flow")
+            return self.method(made, method, node, scope)
         if isinstance(owner, dict) and method in ("get", "items", "keys", "values", "copy"):
             for value in args:
                 if isinstance(value, Unknown):
@@ -882,17 +1092,35 @@ class _Interpreter:
                 seconds += value * units[unit]
             return _number(seconds)
         if last in ("datetime",) and name.startswith(("datetime", "pendulum")):
-            if not all(isinstance(a, int) for a in args) or len(args) < 3:
+            fields = ("year", "month", "day", "hour", "minute", "second")
+            parts = dict(zip(fields, args))
+            parts.update({k: v for k, v in kwargs.items() if k in fields})
+            if not all(isinstance(parts.get(f, 0), int) and not isinstance(parts.get(f, 0), bool) for f in fields) \
+                    or len(args) > 6 or not all(f in parts for f in fields[:3]):
                 raise Unknown(node, "a date of what is not numbers written in the script")
-            parts = list(args) + [0] * (6 - len(args))
-            return "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}".format(*parts[:6])
+            zone = kwargs.get("tz", kwargs.get("tzinfo"))
+            if isinstance(zone, Ref) and zone.dotted.rsplit(".", 1)[-1] in ("utc", "UTC"):
+                zone = "UTC"  # datetime.timezone.utc, pendulum.UTC
+            if zone is not None and (not isinstance(zone, str) or isinstance(zone, Deferred)):
+                raise Unknown(node, "the date's time zone is computed when the script runs")
+            if any(k not in (*fields, "tz", "tzinfo") for k in kwargs):
+                raise Unknown(node, "a date with more than year to second and its time zone")
+            dated = Dated("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}".format(*(parts.get(f, 0) for f in fields)))
+            dated.zone = zone
+            return dated
         if last == "Flow" and not name.startswith("prefect.flows") and (name.startswith("prefect") or name == "Flow"):
             flow_name = kwargs.get("name", args[0] if args else None)
             if not isinstance(flow_name, str):
                 raise Unknown(node, "the flow's name is not text written in the script")
-            return Flow1(flow_name, node, {k: v for k, v in kwargs.items() if k in ("schedule", "run_config",
-                                                                                       "storage")})
-        if last in ("deploy", "serve") and (name.startswith("prefect") or name in ("deploy", "serve")):
+            made = Flow1(flow_name, node, {k: v for k, v in kwargs.items() if k in ("schedule", "run_config",
+                                                                                       "storage")}, self.path)
+            if self.main:
+                self.flows1.append(made)
+            return made
+        wrapped = last in ("deploy", "serve") and any(isinstance(a, Spec) for a in args)
+        if wrapped and not name.startswith("prefect") and name not in ("deploy", "serve") and self.main:
+            self.warn(node, f"'{name}' is taken as Prefect's {last}(): it is given deployments", "flow")
+        if last in ("deploy", "serve") and (name.startswith("prefect") or name in ("deploy", "serve") or wrapped):
             for i, spec in enumerate(args):
                 if isinstance(spec, Unknown):
                     if self.main:
@@ -915,6 +1143,26 @@ class _Interpreter:
         raise Unknown(node, f"it is what {name}(...) returns, known only when the script runs")
 
 
+def _defined_at_top(body: list[ast.stmt]):
+    """The functions a module defines at its top, also under its `if`, `try` and `with` blocks."""
+    for statement in body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield statement
+        elif isinstance(statement, (ast.If, ast.Try, ast.With, ast.AsyncWith)):
+            for inner in (statement.body, getattr(statement, "orelse", []), getattr(statement, "finalbody", []),
+                          *[h.body for h in getattr(statement, "handlers", [])]):
+                yield from _defined_at_top(inner)
+
+
+_FIRST_LINE = ast.Pass(lineno=1, col_offset=0)  # where a warning about the file as a whole goes
+
+
+def _shown(path: Path) -> str:
+    """A file as warnings name it: relative to the folder the import runs in when it is inside it."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
 def _inside(path: Path, root: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
@@ -930,29 +1178,40 @@ def _relative(path: Path, root: Path) -> str:
         return path.name
 
 
+class Unreadable(ValueError):
+    """A Python file the import refuses to read (too large, not valid Python): `problem` says where and why."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(str(problem))
+        self.problem = problem
+
+
 def read_tree(path: Path, shown: str | None = None) -> ast.Module:
-    """The syntax tree of a Python file, refused (ValueError) beyond what a real deploy script needs."""
+    """The syntax tree of a Python file, refused (Unreadable, a ValueError) beyond what a real deploy script needs."""
     shown = shown or str(path)
     with path.open("rb") as file:
         raw = file.read(MAX_BYTES + 1)
     if len(raw) > MAX_BYTES:
         size = path.stat().st_size / 1024 / 1024
-        raise ValueError(str(Problem(shown, 1, 1, f"the file is {size:.1f} MiB; a Python file to import may be "
-                                                      f"at most {MAX_BYTES // 1024 // 1024} MiB", "import-file-size")))
+        raise Unreadable(Problem(shown, 1, 1, f"the file is {size:.1f} MiB; a Python file to import may be "
+                                                      f"at most {MAX_BYTES // 1024 // 1024} MiB", "import-file-size"))
     try:
         tree = ast.parse(raw, filename=str(path))
     except SyntaxError as error:
-        raise ValueError(str(Problem(shown, error.lineno or 1, error.offset or 1,
-                                     f"not valid Python: {error.msg}", "import-syntax"))) from None
+        raise Unreadable(Problem(shown, error.lineno or 1, error.offset or 1,
+                                     f"not valid Python: {error.msg} (read as Python {_PYTHON} reads it; a file "
+                                     f"written for a newer Python is read by flow-register run on that Python)",
+                                     "import-syntax")) from None
     except (RecursionError, MemoryError):
-        raise ValueError(str(Problem(shown, 1, 1, "nested too deeply to read", "import-file-size"))) from None
+        raise Unreadable(Problem(shown, 1, 1, "nested too deeply to read", "import-file-size")) from None
     seen = 0
     for node in ast.walk(tree):
         seen += 1
+        node._flow_register_file = path  # a warning at a node of a module the script imports names that module
         if seen > MAX_NODES:
-            raise ValueError(str(Problem(shown, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1,
+            raise Unreadable(Problem(shown, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1,
                                          f"more than {MAX_NODES} syntax nodes in one file (a real deploy script has "
-                                         "a few thousand); import a smaller file", "import-file-size")))
+                                         "a few thousand); import a smaller file", "import-file-size"))
     return tree
 
 
@@ -980,6 +1239,9 @@ class _Converter:
         if isinstance(value, dict):
             out = {}
             for k, v in value.items():
+                if k == "**" and isinstance(v, Unknown):
+                    self.i.unknown(v, f"what {what} unpacks (`**`)")
+                    continue
                 kept = self.known(v, node, f"{what}.{k}", depth + 1)
                 if kept is not None or v is None:
                     out[str(k)] = kept
@@ -990,10 +1252,10 @@ class _Converter:
             self.warn(node, f"{what} is left out: it is '{value.dotted}', from a module the import does not read",
                       "unknown")
             return None
-        if isinstance(value, (Obj, Flow1, Flow3, Spec, Function)):
+        if isinstance(value, (Obj, Flow1, Flow3, Spec, Function, Module, FunctionOf)):
             self.warn(node, f"{what} is left out: it is not a value the manifest can hold", "unknown")
             return None
-        return str(value) if isinstance(value, Deferred) else value
+        return str(value) if isinstance(value, (Deferred, Dated)) else value
 
     def deployment(self, registration: Registration) -> tuple[str, dict] | None:
         if registration.generation == 1:
@@ -1117,6 +1379,11 @@ class _Converter:
             self.warn(node, f"an agent's work queue '{queue}' becomes the work pool '{queue}'"
                             f"{f' of type {pool_type}' if pool_type else ''}: in Prefect 3 a worker polls a work "
                             "pool (create it, or name the pool your worker polls)", "agent")
+        elif "work_queue_name" not in args:  # Prefect 2's Deployment put it in the queue 'default'
+            pool = "default"
+            self.warn(node, f"no work queue: Prefect 2 put this deployment in the work queue 'default', which becomes "
+                            f"the work pool 'default'{f' of type {pool_type}' if pool_type else ''}: in Prefect 3 a "
+                            "worker polls a work pool (create it, or name the pool your worker polls)", "agent")
         else:
             self.warn(node, "no work pool or queue: set work_pool in the manifest", "work-pool")
         if pool:
@@ -1333,6 +1600,8 @@ class _Converter:
         anchor = args.get("anchor_date", args.get("start_date"))
         if anchor is not None:
             out["anchor_date"] = anchor
+            if getattr(anchor, "zone", None) and args.get("timezone") is None:
+                out["timezone"] = anchor.zone  # Prefect takes a schedule's time zone from its anchor's
         if kind == "Interval" and len(positional) > 1:
             out["anchor_date"] = positional[1]
         timezone = args.get("timezone", positional[1] if kind == "Cron" and len(positional) > 1 else None)
@@ -1384,11 +1653,13 @@ class _Converter:
         function = re.sub(r"\W+", "_", flow.name.strip().lower()).strip("_") or "flow"
         if not function[0].isalpha():
             function = f"flow_{function}"
-        out: dict = {"name": flow.name,
-                     "entrypoint": f"{_relative(self.i.path, self.i.root)}:{function}"}
-        self.warn(flow.node, f"a Prefect 1 flow (`Flow(...)`) is written in Prefect 3 as a function decorated with "
-                             f"@flow: the manifest names '{function}' in this file (write it, calling your tasks, "
-                             f"with @flow(name=\"{flow.name}\"))", "prefect1")
+        file = flow.file or self.i.path
+        out: dict = {"name": flow.name, "entrypoint": f"{_relative(file, self.i.root)}:{function}"}
+        here = file == self.i.path  # or a flow imported from the project: said at the call that registers it
+        self.warn(flow.node if here else node, f"a Prefect 1 flow (`Flow(...)`) is written in Prefect 3 as a function "
+                                               f"decorated with @flow: the manifest names '{function}' in "
+                                               f"{'this file' if here else _relative(file, self.i.root)} (write it, "
+                                               f"calling your tasks, with @flow(name=\"{flow.name}\"))", "prefect1")
         run_config = flow.settings.get("run_config")
         labels = []
         pool_type = None
@@ -1468,18 +1739,32 @@ def convert(path: Path, *, environment: str = "prod", root: Path | None = None) 
         here = Path.cwd().resolve()
         root = here if _inside(path, here) else path.parent
     root = root.resolve()
-    shown = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
+    shown = _shown(path)
     tree = read_tree(path, shown)
     warnings: list[Problem] = []
     registrations: list[Registration] = []
     interpreter = _Interpreter(path, root, warnings, registrations)
     interpreter.shown = shown
     try:
-        interpreter.run(tree.body, interpreter.scope)
-    except _Return:
-        pass
+        try:
+            interpreter.run(tree.body, interpreter.scope)
+        except _Return:
+            pass
+        interpreter.uncalled(tree)
     except RecursionError:
         raise ValueError(str(Problem(interpreter.shown, 1, 1, "nested too deeply to read", "import-file-size"))) from None
+    registered = {id(r.flow.node) for r in registrations if r.generation == 1}
+    imported = [names.get(v.name) for v in interpreter.scope.values() if isinstance(v, Lazy)
+                for names in [interpreter.modules.get(v.file)] if isinstance(names, dict)]  # modules the file read
+    for flow1 in interpreter.flows1 + [f for f in imported if isinstance(f, Flow1)]:  # Prefect 1's CLI registered a file's flows: `prefect register -p flows/`
+        if id(flow1.node) not in registered:
+            registered.add(id(flow1.node))
+            interpreter.warn(flow1.node if flow1.file == interpreter.path else _FIRST_LINE,
+                             f"flow '{flow1.name}' is not registered in this file (`prefect register "
+                                         "--project NAME -p FILE`, Prefect 1's CLI, did it): imported as that registers "
+                                         f"it, in environment '{environment}' (-e NAME for another)", "prefect1-cli")
+            registrations.append(Registration(1, Flow1(flow1.name, flow1.node, dict(flow1.settings), flow1.file), {},
+                                              flow1.node if flow1.file == interpreter.path else _FIRST_LINE))
     for spec in interpreter.built:  # applied later with `prefect deployment apply`: the deployment it describes
         if not spec.args.get("__applied__") and isinstance(spec.flow, Flow3):
             registrations.append(Registration(2, spec.flow, spec.args, spec.node))
@@ -1488,10 +1773,12 @@ def convert(path: Path, *, environment: str = "prod", root: Path | None = None) 
                                                               "smaller script", "import-file-size")))
     converter = _Converter(interpreter, environment)
     by_environment: dict[str, list[dict]] = {}
+    flows_of: dict[tuple[str, str], str] = {}  # (environment, name) -> the entrypoint that has it
     for registration in registrations:
         converted = converter.deployment(registration)
         if converted is not None:
             env, deployment = converted
+            _unique_name(env, deployment, flows_of, registration.node, interpreter)
             by_environment.setdefault(env, []).append(deployment)
     if not by_environment:
         warnings.append(Problem(interpreter.shown, 1, 1, "no deployment is registered here (flow.deploy, deploy(), "
@@ -1503,6 +1790,23 @@ def convert(path: Path, *, environment: str = "prod", root: Path | None = None) 
     text = repr(manifest)
     variables = sorted(set(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text)))  # those with no default
     return Result(manifest, sorted(warnings), root, variables)
+
+
+def _unique_name(env: str, deployment: dict, flows_of: dict, node: ast.AST, interpreter: _Interpreter) -> None:
+    """Prefect names a deployment within its flow (`etl/prod`, `report/prod`); a manifest's names are unique. A name
+    another flow's deployment already has gets the flow's function after it, said at the call."""
+    name, entrypoint = deployment["name"], deployment["entrypoint"]
+    if flows_of.setdefault((env, name), entrypoint) == entrypoint:
+        return  # the same flow's deployment again: the later one wins, as on the server
+    function = entrypoint.rpartition(":")[2].replace("_", "-")
+    renamed, n = f"{name}-{function}", 2
+    while flows_of.get((env, renamed), entrypoint) != entrypoint:
+        renamed, n = f"{name}-{function}-{n}", n + 1
+    flows_of[(env, renamed)] = entrypoint
+    interpreter.warn(node, f"'{name}' is also the name of a deployment of {flows_of[(env, name)]}; Prefect names a "
+                           f"deployment within its flow, a manifest's names are unique: this one of {entrypoint} is "
+                           f"'{renamed}' (registered under that name; rename it as you like)", "name")
+    deployment["name"] = renamed
 
 
 def _slug(text: str) -> str:

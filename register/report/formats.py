@@ -181,6 +181,10 @@ def _details(action: Action) -> list[str]:
             + action.notes]
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def table(outcome: Outcome) -> str:
     """The header and one row per deployment, with what changed under each update."""
     plan = outcome.plan
@@ -202,7 +206,7 @@ def table(outcome: Outcome) -> str:
                 details[len(rows) - 1] = extra
         lines += _rows(rows, details) if len(rows) > 1 else [f"  (no {kind.plural})"]
         if kept := plan.kept_other.get(kind.plural):
-            lines += [f"  {kind.plural.capitalize()} no longer in the manifest, kept: "
+            lines += [f"  {kind.plural.capitalize()} {plan.kept_because}, kept: "
                       f"{', '.join(github.visible(i.name) for i in kept)}; --prune deletes them"]
         lines.append("")
     deployments = plan.of("deployment")
@@ -219,7 +223,7 @@ def table(outcome: Outcome) -> str:
         lines.append("  (no deployments)")
     if plan.kept:
         names = ", ".join(f"{github.visible(s.name)} (flow {github.visible(s.flow)})" for s in plan.kept)
-        lines += ["", f"No longer in the manifest, kept: {names}; --prune deletes them"]
+        lines += ["", f"{_sentence(plan.kept_because)}, kept: {names}; --prune deletes them"]
     return "\n".join(lines)
 
 
@@ -383,7 +387,7 @@ def markdown(outcome: Outcome) -> str:
                                   [line for c in a.changes for line in change_lines(c)] + a.notes)
             lines.append(f"| {a.kind} | {github.code(a.name, cell=True)} | {changes} |")
         if kept := plan.kept_other.get(kind.plural):
-            lines += ["", f"{kind.plural.capitalize()} no longer in the manifest, kept (`prune` deletes them): " +
+            lines += ["", f"{kind.plural.capitalize()} {plan.kept_because}, kept (`prune` deletes them): " +
                       ", ".join(github.code(i.name) for i in kept)]
         lines.append("")
     lines += ["| Action | Deployment | Flow | Work pool | Changes |", "|---|---|---|---|---|"]
@@ -394,7 +398,7 @@ def markdown(outcome: Outcome) -> str:
         lines.append(f"| {a.kind} | {github.code(a.name, cell=True)} | {github.code(a.flow, cell=True)} "
                      f"| {github.code(pool or '', cell=True)} | {changes} |")
     if plan.kept:
-        lines += ["", "No longer in the manifest, kept (`prune` deletes them): " +
+        lines += ["", f"{_sentence(plan.kept_because)}, kept (`prune` deletes them): " +
                   ", ".join(github.code(s.name) for s in plan.kept)]
     lines += ["", summary_line(outcome)]
     if outcome.smoke:

@@ -26,20 +26,6 @@ OWNER = "managed-by:flow-register"
 PREBUILT = ("--build", "never")
 
 
-@pytest.fixture
-def pool(api) -> str:
-    name = unique("docker")
-    api.create_pool(name, "docker")
-    return name
-
-
-@pytest.fixture
-def project(tmp_path, prefect_server, pool) -> Project:
-    project = Project(tmp_path / "repo", prefect_server.api_url, unique("etl"))
-    project.write(base_manifest(project.name, pool))
-    return project
-
-
 def owned(api: Api, project: Project, environment: str = "dev") -> dict[str, dict]:
     """The project's deployments in `environment`, by their names in the manifest."""
     found = api.deployments(OWNER, f"project:{project.name}", f"environment:{environment}")

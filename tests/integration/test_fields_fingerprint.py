@@ -13,7 +13,7 @@ import pytest
 from register.prefect import fields
 from register.cli import main
 from register.engine.desired import STATE_LABEL, State
-from support.registration import Api, Project, base_manifest, unique
+from support.registration import Project
 
 pytestmark = pytest.mark.integration
 
@@ -22,19 +22,11 @@ RETRIES = fields.Field("retries", None, desired=lambda i: None, read=lambda raw,
 
 
 @pytest.fixture
-def project(tmp_path, prefect_server, api) -> Project:
-    pool = unique("docker")
-    api.create_pool(pool, "docker")
-    project = Project(tmp_path / "repo", prefect_server.api_url, unique("etl"))
-    project.manifest = base_manifest(project.name, pool)
+def project(project) -> Project:
+    """The base project, its weekly deployment with a description and paused (fields version 1 had)."""
     project.manifest["deployments"][1].update(description="weekly report", paused=True)
     project.write()
     return project
-
-
-@pytest.fixture
-def api(prefect_server) -> Api:
-    return Api(prefect_server.api_url)
 
 
 def version_1_fingerprint(state: State) -> str:

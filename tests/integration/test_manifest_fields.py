@@ -5,23 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from support.registration import Api, Project, base_manifest, unique
+from support.registration import Api, Project
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def api(prefect_server) -> Api:
-    return Api(prefect_server.api_url)
-
-
-@pytest.fixture
-def project(tmp_path, prefect_server, api) -> Project:
-    pool = unique("docker")
-    api.create_pool(pool, "docker")
-    project = Project(tmp_path / "repo", prefect_server.api_url, unique("etl"))
-    project.manifest = base_manifest(project.name, pool)
-    return project
 
 
 def registered(api: Api, project: Project) -> dict[str, dict]:

@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from support.registration import Project, base_manifest, unique
+from register.commands import history
+from support.registration import Project, base_manifest, fake_registry, unique
+from support.rollback import deploy_v1_and_v2
 
 pytestmark = pytest.mark.integration
 
 OWNER = "managed-by:flow-register"
-
-
-@pytest.fixture
-def pool(api) -> str:
-    name = unique("docker")
-    api.create_pool(name, "docker")
-    return name
 
 
 def by_id(api, deployment_id: str) -> dict:
@@ -77,3 +72,56 @@ def test_a_renamed_project_is_refused_with_the_move_command_and_move_keeps_ids_r
     assert deployed.json["requests"]["writes"] == 0, deployed
     again = project.cli("move", "-e", "dev", "--from-project", old, "--output", "json")
     assert again.code == 0 and again.json["requests"]["writes"] == 0, again
+
+
+def test_after_a_move_rollback_under_the_new_name_goes_back_to_a_deploy_made_under_the_old_one(
+        tmp_path, prefect_server, api, pool):
+    old, new, suffix = unique("old"), unique("new"), unique("mvh")
+    project = Project(tmp_path / "repo", prefect_server.api_url, old)
+    with fake_registry() as (registry, _):
+        first, _ = deploy_v1_and_v2(project, pool, registry, name_template="{name}-" + suffix)
+        before = api.deployments(OWNER, f"project:{old}", "environment:dev")
+        manifest = project.manifest
+        manifest["project"] = new
+        project.write(manifest)
+
+        planned = project.cli("move", "-e", "dev", "--from-project", old, "--dry-run")
+        assert planned.code == 0, planned
+        assert f"the deploy history of project '{old}', environment 'dev' (2 revisions) moves along" in planned.err
+        assert api.post("/artifacts/filter", {"artifacts": {"key": {"any_": [history.key(new, "dev")]}}}) == []
+
+        moved = project.cli("move", "-e", "dev", "--from-project", old)
+        assert moved.code == 0, moved
+        listed = project.cli("rollback", "-e", "dev", "--list")
+        assert listed.code == 0, listed
+        lines = listed.out.splitlines()
+        assert lines[0].startswith("revision 2: ") and "(registered now)" in lines[0], listed
+        assert lines[1].startswith("revision 1: ") and first.json["image"]["reference"] in lines[1], listed
+
+        rolled = project.cli("rollback", "-e", "dev", "--to", "1")
+        assert rolled.code == 0, rolled
+        # made after revision 1 (in v2): kept, and the plan says why in a rollback's words
+        assert f"Not in the deploy rolled back to (revision 1), kept: extra-{suffix} (flow extract); " \
+               "--prune deletes them" in rolled.out, rolled
+        assert "No longer in the manifest" not in rolled.out
+        now = api.deployments(OWNER, f"project:{new}", "environment:dev")
+        assert {d["id"] for d in now.values()} == {d["id"] for d in before.values()}  # the same deployments
+        extract = now[f"extract-{suffix}"]
+        assert extract["parameters"] == {"region": "eu"}  # revision 1's, deployed under the old name
+        assert extract["job_variables"]["image"] == first.json["image"]["reference"]
+        assert f"project:{old}" not in extract["tags"]
+        assert api.deployments(OWNER, f"project:{old}") == {}
+        variable = api.post("/variables/filter", {"variables": {"name": {"any_": [manifest["variables"][0]["name"]]}}})
+        assert variable[0]["value"] == "eu" and f"project:{new}" in variable[0]["tags"]
+        # the old name's records stay as they were
+        kept = api.post("/artifacts/filter", {"artifacts": {"key": {"any_": [history.key(old, "dev")]}}})
+        assert sorted(a["data"]["revision"] for a in kept) == [1, 2]
+        assert project.cli("rollback", "-e", "dev", "--list").out.startswith("revision 3: ")
+
+        # moved back, the old name has a history of its own: the new name's stays where it is, and it says so
+        manifest["project"] = old
+        project.write(manifest)
+        back = project.cli("move", "-e", "dev", "--from-project", new, "--dry-run")
+        assert back.code == 0, back
+        assert f"the deploy history of project '{new}', environment 'dev' stays under that name: project '{old}' " \
+               "in 'dev' has a deploy history of its own" in back.err

@@ -12,24 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from support.registration import Project, client_env, fake_registry, unique
+from support.registration import Project, client_env, fake_registry
 from support.rollback import deploy_v1_and_v2, registered, variable_name, what_runs
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def pool(api) -> str:
-    name = unique("docker")
-    api.create_pool(name, "docker")
-    return name
-
-
-@pytest.fixture
-def project(tmp_path, prefect_server, pool) -> Project:
-    return Project(tmp_path / "repo", prefect_server.api_url, unique("roll"))
 
 
 def action(project: Project, tmp_path, **inputs: str) -> subprocess.CompletedProcess:
@@ -56,6 +44,9 @@ def test_rollback_puts_v1_back_and_a_second_rollback_writes_nothing(project, api
         planned = project.cli("rollback", "-e", "dev", "--to", "1", "--dry-run", "--detailed-exitcode")
         assert planned.code == 2, planned  # something would change
         assert "update" in planned.out and "parameters" in planned.out
+        # kept because a rollback prunes nothing by itself, not because the manifest lost it
+        assert f"Not in the deploy rolled back to (revision 1), kept: extra-{project.name} (flow extract); " \
+               "--prune deletes them" in planned.out, planned
         assert {name: what_runs(d) for name, d in registered(api, project).items()} == v2  # nothing written
 
         rolled = project.cli("rollback", "-e", "dev", "--to", "1", "--output", "json")

@@ -87,6 +87,18 @@ def test_a_script_of_half_a_million_nodes_deep_nesting_or_endless_work_stops_at_
                       "warning: the name is left out: the script's functions call each other too deeply to follow"),
         "self-reference": (deploy + "D = {}\nD['d'] = D\netl.deploy(name='x', work_pool_name='p', job_variables=D)\n",
                            "is left out: it is nested more than 32 levels deep"),
+        # functions nothing calls are read as if called once: thousands of them share the one bound, and two that
+        # call each other (no caller outside) are followed no deeper than any other call
+        "uncalled": (deploy + "L = [" + "0," * 5_000 + "]\n" + "".join(
+            f"def f{i}():\n    for a in L:\n        etl.deploy(name='x', work_pool_name='p')\n" for i in range(3_000)),
+                     "error: more than 20000 statements to read"),
+        "range": (deploy + "for i in range(1_000_000_000_000):\n    etl.deploy(name=str(i), work_pool_name='p')\n",
+                  "warning: a loop over what is known only when the script runs (it holds more than 10,000 items)"),
+        "format width": (deploy + "etl.deploy(name=f'{1:999999999}', work_pool_name='p')\n",
+                         "warning: the name is left out: a formatted value with this format spec is computed when"),
+        "uncalled recursion": (deploy + "def main():\n    ping()\ndef ping():\n    pong()\n    pong()\n"
+                               "def pong():\n    ping()\n    ping()\n    etl.deploy(name='x', work_pool_name='p')\n",
+                               "warning: read as if `main()` were called: nothing in this file calls it"),
     }
     for name, (text, said) in cases.items():
         root = repository(tmp_path / name, "X = 1\n")

@@ -10,22 +10,10 @@ import copy
 import pytest
 
 from register.commands import history
-from support.registration import Project, fake_registry, unique
+from support.registration import fake_registry
 from support.rollback import deploy_v1_and_v2, registered, what_runs
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def pool(api) -> str:
-    name = unique("docker")
-    api.create_pool(name, "docker")
-    return name
-
-
-@pytest.fixture
-def project(tmp_path, prefect_server, pool) -> Project:
-    return Project(tmp_path / "repo", prefect_server.api_url, unique("tamper"))
 
 
 def test_a_tampered_history_is_refused_with_its_reason_and_nothing_is_written(project, api, pool):

@@ -27,8 +27,10 @@ def variable_name(project: Project) -> str:
     return "region_" + project.name.replace("-", "_")
 
 
-def deploy_v1_and_v2(project: Project, pool: str, registry: str):
+def deploy_v1_and_v2(project: Project, pool: str, registry: str, name_template: str | None = None):
     v1 = base_manifest(project.name, pool, image=f"{registry}/etl")
+    if name_template:
+        v1["defaults"]["name_template"] = name_template
     v1["variables"] = [{"name": variable_name(project), "value": "eu"}]
     project.write(v1)
     first = project.deploy(*PREBUILT)

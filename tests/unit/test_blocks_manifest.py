@@ -5,29 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 from register.kinds import block
-from register.manifest import load_manifest
 from register.manifest.blocks import catalog
 from register.report import formats as report
+from support.manifests import with_section as manifest
 
 ROOT = Path(__file__).resolve().parents[2]
-FLOW = "from prefect import flow\n\n@flow\ndef f():\n    pass\n"
-
-
-def manifest(tmp_path, blocks: str, environ=None):
-    (tmp_path / "flows").mkdir(exist_ok=True)
-    (tmp_path / "flows" / "f.py").write_text(FLOW)
-    (tmp_path / "flows.yaml").write_text(textwrap.dedent("""\
-        version: 1
-        project: p
-        defaults: {work_pool: {name: pool, type: docker}}
-        environments: {dev: {}, prod: {}}
-        deployments: [{name: a, entrypoint: flows/f.py:f}]
-        """) + textwrap.dedent(blocks))
-    return load_manifest(tmp_path / "flows.yaml", environ=environ or {})
 
 
 def test_the_block_types_are_what_the_installed_packages_classes_say():

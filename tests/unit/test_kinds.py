@@ -8,26 +8,12 @@ import textwrap
 from register.engine import planner as engine
 from register.engine.kind import STATE_TAG
 from register.kinds import variable
-from register.manifest import load_manifest
 from register.kinds import DEPLOYMENTS
 from register.kinds.deployment import make_plan
 from register.report import formats as report
+from support.manifests import with_section as manifest
 
 OWNER = ["managed-by:flow-register", "project:p", "environment:dev"]
-FLOW = "from prefect import flow\n\n@flow\ndef f():\n    pass\n"
-
-
-def manifest(tmp_path, variables: str, environ=None):
-    (tmp_path / "flows").mkdir(exist_ok=True)
-    (tmp_path / "flows" / "f.py").write_text(FLOW)
-    (tmp_path / "flows.yaml").write_text(textwrap.dedent("""\
-        version: 1
-        project: p
-        defaults: {work_pool: {name: pool, type: docker}}
-        environments: {dev: {}, prod: {}}
-        deployments: [{name: a, entrypoint: flows/f.py:f}]
-        """) + textwrap.dedent(variables))
-    return load_manifest(tmp_path / "flows.yaml", environ=environ or {})
 
 
 def test_a_variable_takes_its_environments_value_and_tags_and_the_environment_s_variables(tmp_path):
