@@ -45,7 +45,9 @@ class Outcome:
     def applied(self, action: Action) -> bool:
         if self.result is None:
             return False
-        return any((s.flow, s.name) == (action.flow, action.name) for s in self.result.applied)
+        # things of other kinds are found by name alone (flow ""): a variable and a webhook may share one
+        return any((s.resource, s.flow, s.name) == (action.resource, action.flow, action.name)
+                   for s in self.result.applied)
 
 
 # -- values, short ------------------------------------------------------------------------------------
