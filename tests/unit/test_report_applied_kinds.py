@@ -33,3 +33,21 @@ def test_a_write_of_a_webhook_is_not_reported_as_a_write_of_the_variable_of_its_
     assert [(b["name"], b["applied"]) for b in shown["blocks"]] == [("secret/reconcile", False)]
     assert [(d["name"], d["applied"]) for d in shown["deployments"]] == [("reconcile", False)]
     assert shown["applied"] == [{"action": "updated", "name": "reconcile", "flow": "", "id": "w1", "kind": "webhook"}]
+
+
+def test_a_failed_apply_says_the_kind_of_what_failed_and_of_each_thing_not_attempted():
+    plan = Plan("payments", "dev", owner=OWNER)
+    variable = Item("reconcile", {"value": 1, "tags": []}, tags=OWNER)
+    webhook = Item("reconcile", {"description": "", "paused": False, "template": "{}", "service_account_id": None},
+                   tags=OWNER)
+    deployment = State("reconcile", "nightly", {"work_pool": "pool", "tags": OWNER})
+    failing = Action("create", "", "reconcile", desired=variable, resource="variable")
+    later = [Action("create", "", "reconcile", desired=webhook, resource="webhook"),
+             Action("create", "reconcile", "nightly", desired=deployment)]
+    plan.actions = [failing, *later]
+    result = ApplyResult(failed=failing, error="the Prefect server failed: 500", not_attempted=later)
+    failed = report.as_json(report.Outcome(plan, "http://server/api", result=result))["failed"]
+    assert failed["kind"] == "variable" and failed["name"] == "reconcile"
+    assert failed["not_attempted"] == ["reconcile", "nightly"]  # names, as before
+    assert failed["not_attempted_items"] == [{"kind": "webhook", "name": "reconcile"},
+                                             {"kind": "deployment", "name": "nightly", "flow": "reconcile"}]
