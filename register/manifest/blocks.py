@@ -150,8 +150,11 @@ def _leaves(value, path: tuple):
         yield path, value
 
 
-def check(report, data: dict, declared: list[str], source) -> None:
-    """Every mistake in `blocks`, at its place; a secret's value is never part of a message."""
+def check(report, data: dict, declared: list[str], source, checked: list[str] | None = None) -> None:
+    """Every mistake in `blocks`, at its place; a secret's value is never part of a message. An empty secret
+    is one only where the block is registered in an environment being checked (`checked`, default all):
+    dev's job has no value for a block only prod registers."""
+    checked = declared if checked is None else checked
     if not data.get("blocks"):
         return
     known = catalog()
@@ -172,17 +175,19 @@ def check(report, data: dict, declared: list[str], source) -> None:
             report.at(at + ("name",), f"block '{slug}/{name}' is already declared by blocks[{seen[f'{slug}/{name}']}]; "
                                       "a block type's names must be unique", "duplicate-name")
         seen.setdefault(f"{slug}/{name}", index)
-        places = [(at + ("fields",), entry.get("fields") or {})]
+        registered = [env for env in checked if _enabled(entry, env)]
+        places = [(at + ("fields",), entry.get("fields") or {}, bool(registered))]
         for env, override in (entry.get("environments") or {}).items():
             if env not in declared:
                 report.at(at + ("environments", env),
                           f"environment '{env}' is not declared; declared environments are {one_of(declared)}",
                           "unknown-environment", key=True)
             elif isinstance(override, dict) and isinstance(override.get("fields"), dict):
-                places.append((at + ("environments", env, "fields"), override["fields"]))
-        for where, fields in places:
+                places.append((at + ("environments", env, "fields"), override["fields"], env in registered))
+        for where, fields, used in places:
             for field_name, value in fields.items():
-                _field(report, kind, where + (field_name,), field_name, value, source, removing=len(where) > 3)
+                _field(report, kind, where + (field_name,), field_name, value, source, removing=len(where) > 3,
+                       used=used)
         for env in declared:
             if not _enabled(entry, env):
                 continue
@@ -193,7 +198,8 @@ def check(report, data: dict, declared: list[str], source) -> None:
                           "block-field")
 
 
-def _field(report, kind: BlockType, path: tuple, name: str, value, source, *, removing: bool) -> None:
+def _field(report, kind: BlockType, path: tuple, name: str, value, source, *, removing: bool,
+           used: bool = True) -> None:
     slug = kind.slug
     where = f"blocks[{path[1]}].{'.'.join(str(p) for p in path[2:])}"
     if name not in kind.properties:
@@ -219,7 +225,7 @@ def _field(report, kind: BlockType, path: tuple, name: str, value, source, *, re
                                 f"action: env: {{VAR: ${{{{ secrets.VAR }}}}}}); a secret never belongs in the manifest",
                       "block-secret")
             return
-        empty = [leaf for leaf, text in _leaves(value, path) if text == ""]
+        empty = [leaf for leaf, text in _leaves(value, path) if text == ""] if used else []
         if empty:  # a GitHub secret not defined for this job is an empty string: never written over a real one
             variable = source.written[empty[0]][2:-1]
             report.at(empty[0], f"{where} is a secret field of block type '{slug}', and environment variable "

@@ -52,7 +52,7 @@ def check(manifest: Manifest, environment: str | None = None, overrides: Overrid
     _names_and_environments(report, data, declared)
     _variables(report, data, declared)
     webhooks.check(report, data, declared)
-    blocks.check(report, data, declared, manifest.source)
+    blocks.check(report, data, declared, manifest.source, checked=[environment] if environment else declared)
     _image(report, manifest, data)
     code.check_secrets(report, manifest.data)
     if environment is not None and environment not in declared:
@@ -108,29 +108,47 @@ def _variables(report: ProblemReport, data: dict, declared: list[str]) -> None:
                                 f"at most {MAX_VARIABLE_VALUE}", "variable-value")
 
 
-def _environments_using(path: tuple, declared: list[str]) -> list[str]:
+ENTRIES = ("deployments", "variables", "blocks", "webhooks")  # lists whose entries say where they are registered
+
+
+def registered_in(entry, environment: str) -> bool:
+    """Whether a deployment, variable, block or webhook of the manifest is registered in `environment`
+    (`enabled: false`, for all or in that environment, leaves it out there)."""
+    if not isinstance(entry, dict):
+        return True
+    override = (entry.get("environments") or {}).get(environment)
+    override = override if isinstance(override, dict) else {}
+    return override.get("enabled", entry.get("enabled", True)) is not False
+
+
+def _environments_using(path: tuple, declared: list[str], data: dict | None = None) -> list[str]:
     """The environments a value written at `path` is part of: its own environment's, or all of them (an
-    `x-` block is used only where an alias repeats it, and each alias is a path of its own)."""
+    `x-` block is used only where an alias repeats it, and each alias is a path of its own); of an entry of
+    `deployments`, `variables`, `blocks` or `webhooks`, only those it is registered in."""
     if path[:1] == ("environments",) and len(path) > 1:
         return [path[1]]
-    if path[:1] in (("deployments",), ("blocks",)) and len(path) > 3 and path[2] == "environments":
-        return [path[3]]
     if path and isinstance(path[0], str) and path[0].startswith("x-"):
         return []
+    if path[:1] and path[0] in ENTRIES and len(path) > 1 and isinstance(path[1], int):
+        using = [path[3]] if len(path) > 3 and path[2] == "environments" else list(declared)
+        entries = (data or {}).get(path[0])
+        entry = entries[path[1]] if isinstance(entries, list) and path[1] < len(entries) else None
+        return [e for e in using if registered_in(entry, e)]
     return list(declared)
 
 
 def unset_variables(source, environment: str | None) -> list[Problem]:
     """One problem per unset `${NAME}`, listing every line that uses it: an error where an environment being
     checked (`environment`, or every one) uses it, else a warning (each environment's job sets its own)."""
-    declared = environment_names(source.data) if isinstance(source.data, dict) else []
+    data = source.data if isinstance(source.data, dict) else {}
+    declared = environment_names(data) if data else []
     checked = [environment] if environment else declared
     problems = []
     for name, uses in source.unset.items():
-        users = [e for e in declared if any(e in _environments_using(path, declared) for path, _ in uses)]
+        users = [e for e in declared if any(e in _environments_using(path, declared, data) for path, _ in uses)]
         lines = sorted({line for _, (line, _) in uses})
         on = f"line{'s' if len(lines) > 1 else ''} {_and(lines, quote=False)}"
-        mine = [at for path, at in uses if set(checked) & set(_environments_using(path, declared))]
+        mine = [at for path, at in uses if set(checked) & set(_environments_using(path, declared, data))]
         fix = f"set it, or give a default: ${{{name}:-value}}"
         if mine:
             by = f"environment{'s' if len(users) > 1 else ''} {_and(users)}"

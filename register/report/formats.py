@@ -45,7 +45,9 @@ class Outcome:
     def applied(self, action: Action) -> bool:
         if self.result is None:
             return False
-        return any((s.flow, s.name) == (action.flow, action.name) for s in self.result.applied)
+        # things of other kinds are found by name alone (flow ""): a variable and a webhook may share one
+        return any((s.resource, s.flow, s.name) == (action.resource, action.flow, action.name)
+                   for s in self.result.applied)
 
 
 # -- values, short ------------------------------------------------------------------------------------
@@ -331,9 +333,14 @@ def as_json(outcome: Outcome) -> dict:
     if result is not None:
         out["applied"] = [{"action": s.action, "name": s.name, "flow": s.flow, "id": s.id,
                            **({"kind": s.resource} if s.resource != "deployment" else {})} for s in result.applied]
-        out["failed"] = None if result.ok else {"action": result.failed.kind, "name": result.failed.name,
-                                                "flow": result.failed.flow, "error": result.error,
-                                                "not_attempted": [a.name for a in result.not_attempted]}
+        # not_attempted: names, as before; not_attempted_items says each one's kind (a variable and a webhook
+        # may share a name)
+        out["failed"] = None if result.ok else {
+            "action": result.failed.kind, "name": result.failed.name, "flow": result.failed.flow,
+            **({"kind": result.failed.resource} if result.failed.resource != "deployment" else {}),
+            "error": result.error, "not_attempted": [a.name for a in result.not_attempted],
+            "not_attempted_items": [{"kind": a.resource, "name": a.name, **({"flow": a.flow} if a.flow else {})}
+                                    for a in result.not_attempted]}
     return out
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from prefect import flow, get_run_logger
+from prefect_aws import S3Bucket
 
 
 @flow
@@ -18,6 +19,10 @@ def record_payment(payment_id: str, amount_cents: int = 0) -> str:
 
 @flow
 def reconcile(export: str = "latest", tolerance_cents: int = 0) -> str:
-    """Match the day's recorded payments against the bank's export (`bank.export.finished`)."""
-    get_run_logger().info("reconciling export %s within %s cents", export, tolerance_cents)
-    return export
+    """Match the day's recorded payments against the bank's export (`bank.export.finished`), read from the
+    environment's bucket (the `payments-exports` block of flows.yaml)."""
+    exports = S3Bucket.load("payments-exports")
+    name = export.removeprefix("bank.export.")
+    get_run_logger().info("reconciling %s/%s/%s within %s cents", exports.bucket_name, exports.bucket_folder, name,
+                          tolerance_cents)
+    return name
