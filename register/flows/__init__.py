@@ -134,9 +134,12 @@ def _find_flow(project: Project, module: Module, function: str, decorators=None)
 
 def _flows_in(project: Project, module: Module) -> list[str]:
     """The names of the file's top-level flows, for a message that lists them."""
-    names = [n.name for n in module.tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.decorator_list]
-    names += [t.id for n in module.tree.body if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
-              for t in n.targets if isinstance(t, ast.Name)]
+    names = []  # in the file's order
+    for n in module.tree.body:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.decorator_list:
+            names.append(n.name)
+        elif isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
+            names += [t.id for t in n.targets if isinstance(t, ast.Name)]
     from register.flows.decorators import Decorators
 
     decorators = Decorators(project, module)  # one budget for the whole file

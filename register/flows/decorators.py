@@ -243,7 +243,13 @@ class Decorators:
             results = []
             for statement in _statements(node.body):
                 if isinstance(statement, ast.Return) and statement.value is not None:
-                    results.append(self._evaluate(statement.value, function.module, scope))
+                    values = [statement.value]
+                    while values:  # `return apply(fn) if fn else apply`: each branch is a return
+                        value = values.pop()
+                        if isinstance(value, ast.IfExp):
+                            values += [value.orelse, value.body]
+                        else:
+                            results.append(self._evaluate(value, function.module, scope))
         finally:
             self.entered.pop()
         # `def d(fn=None, **kw)`: one branch returns the flow, another a decorator (`partial(d, **kw)`); which

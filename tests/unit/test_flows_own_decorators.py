@@ -18,11 +18,13 @@ from register.flows import FlowNotFound, flow_schema, read_flow
 DECORATED = Path(__file__).parent / "flows" / "decorated"
 # one per shape: the team's decorator, an alias, a decorator made by a call, a factory, a wrapper that applies
 # flow, one that goes through another of the team's decorators, a functools.wraps wrapper inside a factory,
-# the optional-arguments idiom both ways, flow(fn) and Flow(fn) at module level
+# the optional-arguments idiom both ways (with partial, and with `apply(fn) if fn else apply`), flow(fn) and
+# Flow(fn) at module level
 SHAPES = {
     "aliased": "aliased", "retried": "retried", "extract": "etl", "piped_fn": "piped", "hopped": "piped",
     "research": "research", "optional_bare": "optional-bare", "optional_called": "optional-named",
     "via_module": "via-module", "hello": "hello-fn", "made": "made-by-class", "wrapped": "piped",
+    "keyword_called": "keyword", "keyword_bare": "keyword-bare",
 }
 # What Prefect makes of the same file, by importing it as `prefect deploy` does (a test's own fixture, run in a
 # subprocess: flow-register itself never imports it).
@@ -64,7 +66,10 @@ def test_a_missing_function_lists_the_flows_made_by_the_teams_decorators():
     with pytest.raises(FlowNotFound) as error:
         read_flow(DECORATED, "flows/shapes.py:nothing")
     assert error.value.rule == "entrypoint-function"
-    assert str(error.value).endswith("flows in that file: " + ", ".join(SHAPES))
+    listed = ["aliased", "retried", "extract", "piped_fn", "hopped", "research", "optional_bare", "optional_called",
+              "via_module", "hello", "made", "wrapped", "keyword_called", "keyword_bare"]  # the file's order
+    assert sorted(listed) == sorted(SHAPES)
+    assert str(error.value).endswith("flows in that file: " + ", ".join(listed))
 
 
 def _refused(function: str) -> FlowNotFound:

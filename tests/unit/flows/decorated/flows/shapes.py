@@ -1,7 +1,7 @@
 import prefect
 from prefect import Flow
 from prefect import flow as prefect_flow
-from team.decorators import etl_flow, my_flow, optional_flow, pipeline, pipeline_flow, team_flow
+from team.decorators import etl_flow, keyword_flow, my_flow, optional_flow, pipeline, pipeline_flow, team_flow
 
 
 @prefect_flow(name="aliased")
@@ -56,3 +56,13 @@ def hello_fn(who: str = "world"):
 hello = prefect_flow(hello_fn)
 made = Flow(hello_fn, name="made-by-class")
 wrapped = pipeline(hello_fn)
+
+
+@keyword_flow(name="keyword", retries=1)
+def keyword_called(a: int = 0):
+    pass
+
+
+@keyword_flow
+def keyword_bare(a: int = 0):
+    pass

@@ -53,3 +53,10 @@ def from_elsewhere(fn):
     import json
 
     return json.loads(fn)
+
+
+def keyword_flow(fn=None, *, retries: int = 0, **kw):
+    def apply(inner):
+        return flow(retries=retries, **kw)(inner)
+
+    return apply(fn) if fn else apply
