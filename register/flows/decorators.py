@@ -128,6 +128,8 @@ class Decorators:
                 return self._global(node.attr, base.module)
             if base.kind == "functools" and node.attr == "partial":
                 return Kind("functools-partial")
+            if base.kind == "typing" and node.attr == "cast":
+                return Kind("cast")
             return base if base.kind == "unknown" else OTHER
         if isinstance(node, ast.Lambda):
             return Kind("lambda", node, module)
@@ -154,6 +156,8 @@ class Decorators:
             return self._evaluate(callee.node.body, callee.module, inner)
         if callee.kind == "partial" and callee.node is not None:  # functools.partial(f, **kw)(fn)
             return self._call(callee.node, call, module, local)
+        if callee.kind == "cast" and len(call.args) == 2:  # typing.cast(T, value) is value
+            return self._evaluate(call.args[1], module, local)
         if callee.kind == "functools-partial" and positional:
             return Kind("partial", node=self._evaluate(call.args[0], module, local))
         return callee if callee.kind == "unknown" else OTHER
@@ -195,8 +199,8 @@ class Decorators:
         if binding.kind == "import":
             if binding.module in PREFECT_MODULES:
                 return Kind("prefect")
-            if binding.module == "functools":
-                return Kind("functools")
+            if binding.module in ("functools", "typing"):
+                return Kind(binding.module)
             target = self.project.module(binding.module)
             if isinstance(target, Module):
                 return Kind("module", module=target)
@@ -209,6 +213,8 @@ class Decorators:
                 return Kind("prefect")
             if binding.module == "functools" and binding.name == "partial":
                 return Kind("functools-partial")
+            if binding.module in ("typing", "typing_extensions") and binding.name == "cast":
+                return Kind("cast")
             target = self.project.module(binding.module)
             if isinstance(target, Module):
                 if binding.name in target.bindings:
@@ -235,9 +241,8 @@ class Decorators:
         if isinstance(node, ast.AsyncFunctionDef):
             return OTHER  # calling it makes a coroutine
         positional = bool(call.args) and not isinstance(call.args[0], ast.Starred)
-        scope = dict(function.scope or {})
-        scope.update(self._scope(node, function.module, first=self._argument(call, module, local) if positional
-                                 else Kind("param")))
+        scope = self._scope(node, function.module, function.scope or {},
+                            first=self._argument(call, module, local) if positional else Kind("param"))
         self.entered.append(key)
         try:
             results = []
@@ -265,9 +270,10 @@ class Decorators:
                                        f"{unknown.why}")
         return OTHER
 
-    def _scope(self, node: ast.FunctionDef, module: Module, first: Kind) -> dict[str, Kind]:
-        """The function's parameters and the names its body binds (the last binding of each)."""
-        scope: dict[str, Kind] = {}
+    def _scope(self, node: ast.FunctionDef, module: Module, outer: dict[str, Kind], first: Kind) -> dict[str, Kind]:
+        """The names the function sees: its enclosing function's (`outer`), its parameters and the names its
+        body binds (the last binding of each)."""
+        scope: dict[str, Kind] = dict(outer)
         params = node.args.posonlyargs + node.args.args
         for index, arg in enumerate(params):
             scope[arg.arg] = first if index == 0 else Kind("param")
@@ -281,6 +287,9 @@ class Decorators:
             elif isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
                     and isinstance(statement.targets[0], ast.Name):
                 scope[statement.targets[0].id] = self.evaluate(statement.value, module, scope)
+            elif isinstance(statement, ast.AnnAssign) and statement.value is not None \
+                    and isinstance(statement.target, ast.Name):  # `flow_decorator: Callable = flow`
+                scope[statement.target.id] = self.evaluate(statement.value, module, scope)
             elif isinstance(statement, ast.ImportFrom) and not statement.level and statement.module:
                 for alias in statement.names:
                     if alias.name != "*":

@@ -19,12 +19,12 @@ DECORATED = Path(__file__).parent / "flows" / "decorated"
 # one per shape: the team's decorator, an alias, a decorator made by a call, a factory, a wrapper that applies
 # flow, one that goes through another of the team's decorators, a functools.wraps wrapper inside a factory,
 # the optional-arguments idiom both ways (with partial, and with `apply(fn) if fn else apply`), flow(fn) and
-# Flow(fn) at module level
+# Flow(fn) at module level, a framework's decorator (a local alias, a library wrapper, typing.cast)
 SHAPES = {
     "aliased": "aliased", "retried": "retried", "extract": "etl", "piped_fn": "piped", "hopped": "piped",
     "research": "research", "optional_bare": "optional-bare", "optional_called": "optional-named",
     "via_module": "via-module", "hello": "hello-fn", "made": "made-by-class", "wrapped": "piped",
-    "keyword_called": "keyword", "keyword_bare": "keyword-bare",
+    "keyword_called": "keyword", "keyword_bare": "keyword-bare", "traced_called": "traced",
 }
 # What Prefect makes of the same file, by importing it as `prefect deploy` does (a test's own fixture, run in a
 # subprocess: flow-register itself never imports it).
@@ -67,9 +67,15 @@ def test_a_missing_function_lists_the_flows_made_by_the_teams_decorators():
         read_flow(DECORATED, "flows/shapes.py:nothing")
     assert error.value.rule == "entrypoint-function"
     listed = ["aliased", "retried", "extract", "piped_fn", "hopped", "research", "optional_bare", "optional_called",
-              "via_module", "hello", "made", "wrapped", "keyword_called", "keyword_bare"]  # the file's order
+              "via_module", "hello", "made", "wrapped", "keyword_called", "keyword_bare", "traced_called"]  # the file's order
     assert sorted(listed) == sorted(SHAPES)
     assert str(error.value).endswith("flows in that file: " + ", ".join(listed))
+
+
+def _at(decorator: str) -> str:
+    """Where the fixture defines the team's `decorator`, as the message shows it."""
+    lines = (DECORATED / "team" / "decorators.py").read_text().splitlines()
+    return f"team/decorators.py:{lines.index(f'def {decorator}(fn):') + 1}"
 
 
 def _refused(function: str) -> FlowNotFound:
@@ -83,20 +89,20 @@ def test_decorators_that_wrap_each_other_in_a_circle_stop_and_are_named():
     error = _refused("circle")
     assert time.monotonic() - started < 2
     assert error.rule == "entrypoint-flow-unseen"
-    assert "its decorator 'ping' (team/decorators.py:40) cannot be read as making a Prefect flow" in str(error)
-    assert "'ping' (team/decorators.py:40) is reached again through decorators that call each other" in str(error)
+    assert f"its decorator 'ping' ({_at('ping')}) cannot be read as making a Prefect flow" in str(error)
+    assert f"'ping' ({_at('ping')}) is reached again through decorators that call each other" in str(error)
 
 
 def test_a_decorator_that_returns_something_else_is_not_a_flow():
     error = _refused("plain")
     assert error.rule == "entrypoint-not-flow"
-    assert "its decorator 'logged' (team/decorators.py:48) does not return a Prefect flow" in str(error)
+    assert f"its decorator 'logged' ({_at('logged')}) does not return a Prefect flow" in str(error)
 
 
 def test_a_decorator_whose_result_cannot_be_seen_is_named_with_its_file_and_line():
     error = _refused("unseen")
     assert error.rule == "entrypoint-flow-unseen"
-    assert "its decorator 'from_elsewhere' (team/decorators.py:52) cannot be read" in str(error)
+    assert f"its decorator 'from_elsewhere' ({_at('from_elsewhere')}) cannot be read" in str(error)
     assert "'json' is the module 'json', which is not a file of the project" in str(error)
 
 

@@ -2,6 +2,7 @@ import prefect
 from prefect import Flow
 from prefect import flow as prefect_flow
 from team.decorators import etl_flow, keyword_flow, my_flow, optional_flow, pipeline, pipeline_flow, team_flow
+from team.decorators import traced_flow
 
 
 @prefect_flow(name="aliased")
@@ -65,4 +66,9 @@ def keyword_called(a: int = 0):
 
 @keyword_flow
 def keyword_bare(a: int = 0):
+    pass
+
+
+@traced_flow(name="traced", retries=2)
+async def traced_called(project_name: str, depth: int = 1):
     pass
