@@ -42,37 +42,7 @@ class FlowFacts:
     takes_any_keyword: bool = False  # **kwargs: any parameter name is accepted
 
 
-def _statements(body: list):
-    """Every statement, nested ones too, without walking into expressions (a default of megabytes)."""
-    for node in body:
-        yield node
-        for _, value in ast.iter_fields(node):
-            if isinstance(value, list) and value and isinstance(value[0], (ast.stmt, ast.excepthandler,
-                                                                            ast.match_case)):
-                yield from _statements(value)
-
-
-def _flow_aliases(tree: ast.Module, decorators: tuple[str, ...] = ("flow",)) -> tuple[set[str], set[str]]:
-    """Names under which `prefect.flow` (or the other `decorators`) and the `prefect` module are visible."""
-    flows, modules = set(), set()
-    for node in _statements(tree.body):
-        if isinstance(node, ast.ImportFrom) and node.module in ("prefect", "prefect.flows", "prefect.tasks"):
-            flows |= {a.asname or a.name for a in node.names if a.name in decorators}
-        elif isinstance(node, ast.Import):
-            modules |= {a.asname or a.name for a in node.names if a.name == "prefect"}
-    return flows, modules
-
-
-def _is_flow_decorator(decorator: ast.expr, flows: set[str], modules: set[str],
-                       attributes: tuple[str, ...] = ("flow",)) -> bool:
-    target = decorator.func if isinstance(decorator, ast.Call) else decorator
-    if isinstance(target, ast.Name):
-        return target.id in flows
-    return (isinstance(target, ast.Attribute) and target.attr in attributes
-            and isinstance(target.value, ast.Name) and target.value.id in modules)
-
-
-def _literal_kwarg(decorator: ast.expr, name: str) -> str | None:
+def _literal_kwarg(decorator: ast.expr | None, name: str) -> str | None:
     if isinstance(decorator, ast.Call):
         for keyword in decorator.keywords:
             if keyword.arg == name and isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str):
@@ -97,28 +67,88 @@ def read_flow(root: Path, entrypoint: str) -> FlowFacts:
         raise FlowNotFound(f"entrypoint file '{file}' is not read: {error}", "entrypoint-size") from None
     except (UnicodeDecodeError, ValueError) as error:
         raise FlowNotFound(f"entrypoint file '{file}' is not valid Python: {error}", "entrypoint-syntax") from None
-    functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    flows, modules = _flow_aliases(tree)
-    node = functions.get(function)
-    if node is None:
-        defined = [name for name, n in functions.items()
-                   if any(_is_flow_decorator(d, flows, modules) for d in n.decorator_list)]
+    project, module = _project(root, path)
+    found = _find_flow(project, module, function)
+    if found is None:
+        defined = _flows_in(project, module)
         choices = f"; flows in that file: {', '.join(defined)}" if defined else "; that file defines no @flow"
         if not defined:
             from register.flows.legacy import hint
             choices += hint(tree, file) or ""
         raise FlowNotFound(f"'{file}' has no function '{function}'{choices}", "entrypoint-function")
-    decorator = next((d for d in node.decorator_list if _is_flow_decorator(d, flows, modules)), None)
-    if decorator is None:
+    node, verdict = found
+    if not verdict.is_flow:
+        if verdict.reason:
+            raise FlowNotFound(f"'{function}' in '{file}' is not known to be a @flow: {verdict.reason}; decorate it "
+                               "with Prefect's @flow, or with a decorator of the project that visibly returns "
+                               "Prefect's flow", "entrypoint-flow-unseen" if verdict.unseen else "entrypoint-not-flow")
         raise FlowNotFound(f"'{function}' in '{file}' is not a @flow: decorate it with @flow from prefect",
                            "entrypoint-not-flow")
+    # `@etl_flow(name="etl")`: the team's decorator's own name= counts when it reaches Prefect's flow call
+    # (passed on as **kw or as name=); a literal name= in that call wins
+    site = verdict.site if verdict.call is None or any(k.arg in (None, "name", "description")
+                                                      for k in verdict.call.keywords) else None
     return FlowFacts(
         function=function,
-        name=_literal_kwarg(decorator, "name") or function.replace("_", "-"),
-        description=_literal_kwarg(decorator, "description") or ast.get_docstring(node),
+        name=_literal_kwarg(verdict.call, "name") or _literal_kwarg(site, "name") or node.name.replace("_", "-"),
+        description=_literal_kwarg(verdict.call, "description") or _literal_kwarg(site, "description")
+        or ast.get_docstring(node),
         var_names=tuple(a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None),
         takes_any_keyword=node.args.kwarg is not None,
     )
+
+
+def _project(root: Path, path: Path) -> tuple[Project, Module]:
+    project = Project(Path(root), path)
+    return project, project.file(path, path.stem, "")
+
+
+def _find_flow(project: Project, module: Module, function: str, decorators=None):
+    """(the function whose signature the flow has, the verdict on it) for the top-level name `function`: a
+    decorated function, or `name = flow(fn)` / `name = my_decorator(fn)`; None when nothing has that name.
+    `decorators`: a register.flows.decorators.Decorators whose bounds several look-ups share."""
+    from register.flows.decorators import Decorators, Verdict
+
+    functions = {n.name: n for n in module.tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    node = functions.get(function)
+    decorators = decorators or Decorators(project, module)
+    if node is not None:
+        unseen = None
+        for decorator in node.decorator_list:
+            verdict = decorators.applied(decorator)
+            if verdict.is_flow:
+                site = decorator if isinstance(decorator, ast.Call) else None
+                return node, Verdict(True, verdict.call, site=site)
+            unseen = unseen or (verdict if verdict.reason else None)
+        return node, unseen or Verdict(False)
+    assigned = next((n for n in reversed(module.tree.body) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
+                     and any(isinstance(t, ast.Name) and t.id == function for t in n.targets)), None)
+    if assigned is None:
+        return None
+    verdict, made = decorators.called(assigned.value)
+    target = functions.get(made.id) if isinstance(made, ast.Name) else None
+    if target is None:
+        return None
+    return target, verdict
+
+
+def _flows_in(project: Project, module: Module) -> list[str]:
+    """The names of the file's top-level flows, for a message that lists them."""
+    names = []  # in the file's order
+    for n in module.tree.body:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.decorator_list:
+            names.append(n.name)
+        elif isinstance(n, ast.Assign) and isinstance(n.value, ast.Call):
+            names += [t.id for t in n.targets if isinstance(t, ast.Name)]
+    from register.flows.decorators import Decorators
+
+    decorators = Decorators(project, module)  # one budget for the whole file
+    found = []
+    for name in dict.fromkeys(names):
+        flow = _find_flow(project, module, name, decorators)
+        if flow is not None and flow[1].is_flow:
+            found.append(name)
+    return found
 
 
 @dataclass(frozen=True)
@@ -222,12 +252,9 @@ def _generators() -> str:
 
 
 def _flow_source(root: Path, file: str, function: str) -> tuple[Project, Module, ast.FunctionDef | None]:
-    path = root / file
-    project = Project(root, path)
-    module = project.file(path, path.stem, "")
-    node = next((n for n in module.tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-                 and n.name == function), None)
-    return project, module, node
+    project, module = _project(root, root / file)
+    found = _find_flow(project, module, function)
+    return project, module, found[0] if found is not None else None
 
 
 _DEADLINES: dict[tuple, float] = {}
