@@ -133,8 +133,11 @@ def problems_of(error: ValidationError, source: Source) -> list[Problem]:
         return [source.problem(path, f"{where} must be {json.dumps(error.validator_value)}; "
                                      f"got {describe(error.instance)}", "version" if path == ("version",) else "const")]
     if kind == "enum":
+        close = difflib.get_close_matches(error.instance, [v for v in error.validator_value if isinstance(v, str)],
+                                          n=1) if isinstance(error.instance, str) else []
         return [source.problem(path, f"{where} must be {one_of(error.validator_value)}; "
-                                     f"got {describe(error.instance)}", "enum")]
+                                     f"got {describe(error.instance)}" + (f"; did you mean '{close[0]}'?" if close else ""),
+                               "enum")]
     if kind == "pattern":
         if "propertyNames" in error.schema_path:
             return [source.problem(path + (error.instance,), f"environment name '{error.instance}' is not a slug: "
