@@ -16,8 +16,9 @@ spend the same limit. A deploy that sends as fast as the server answers takes th
   Retry-After (not only the refused one: the others would each meet a 429 of their own), and the budget
   halves, once per round (the refusals of requests already sent when it halved are the same signal), to
   no less than FLOOR; halves what the run sent in the last seconds, when that was less (a budget the run
-  never reached, held back by the server's pace, would take rounds of 429s to come down). It grows back by a tenth of the budget given a minute, up to it (TCP's additive
-  increase, multiplicative decrease). A run without a budget takes half of what it was sending then;
+  never reached, held back by the server's pace, would take rounds of 429s to come down). It grows back,
+  each minute, by a tenth of the pace that met the 429 (twice what it came down to), up to the budget
+  given (TCP's additive increase, multiplicative decrease). A run without a budget takes half of what it was sending then;
 - priority: the deploy lease's renewals and its release never wait for a token or a Retry-After of
   another request. They take their token on credit (the bucket goes into debt, the others wait longer):
   a write held back costs seconds, a lapsed lease stops the run.
@@ -118,7 +119,9 @@ class Budget:
     def _rate(self, now: float) -> float | None:
         if self._lowered_to is None:
             return self.given
-        regained = self._top * RECOVER * max(0.0, now - self._lowered_at) / 60
+        # a tenth a minute of the pace that met the 429, not of the budget given: a budget far above what the
+        # account has left would otherwise be back over it within a minute, each time at production's cost
+        regained = min(self._top, self._lowered_to / NARROW) * RECOVER * max(0.0, now - self._lowered_at) / 60
         return min(self._top, self._lowered_to + regained)
 
     def _sending(self, now: float) -> float:

@@ -62,8 +62,8 @@ def test_a_429_halves_the_budget_once_per_round_down_to_the_floor_and_it_grows_b
         clock.now += 0.01
         budget.refused_after(sent, 1.0)
     assert budget.per_minute == pytest.approx(FLOOR, abs=0.01) and budget.lowest == FLOOR and budget.refused == 8
-    clock.now += 60  # a minute without a 429: a tenth of the budget given back
-    assert budget.per_minute == pytest.approx(FLOOR + 12, abs=0.01)
+    clock.now += 60  # a minute without a 429: a tenth of the pace that met the last one (2 x FLOOR) back
+    assert budget.per_minute == pytest.approx(FLOOR + 2 * FLOOR / 10, abs=0.01)
     clock.now += 3600
     assert budget.per_minute == 120  # never above the budget given
 
