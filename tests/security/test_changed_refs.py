@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
+
+from support.registration import CLI
 
 import pytest
 
-CLI = str(Path(sys.executable).with_name("flow-register"))
 MANIFEST = """version: 1
 project: one
 defaults: {work_pool: {name: p, type: docker}}

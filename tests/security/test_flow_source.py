@@ -20,21 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from support.registration import client_env
+from support.manifests import HOSTILE
+from support.registration import CLI, client_env
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = str(Path(sys.executable).with_name("flow-register"))
 SECRET = "pnu_flow-source-secret-4711"
 
-MANIFEST = """\
-version: 1
-project: hostile
-defaults: {work_pool: {name: hostile-pool, type: docker}}
-environments: {dev: {}}
-deployments:
-  - {name: hostile, entrypoint: flows/flow.py:hostile}
-"""
-MISTAKE = MANIFEST + "  - {name: broken, entrypoint: flows/flow.py:hostile, concurency_limit: 1}\n"
+MISTAKE = HOSTILE + "  - {name: broken, entrypoint: flows/flow.py:hostile, concurency_limit: 1}\n"
 
 # What a file of the pull request does when Python runs it: leave a marker holding the secrets it can read.
 PAYLOAD = """\
@@ -62,7 +54,7 @@ ATTACKS = {
 }
 
 
-def hostile_repository(tmp_path: Path, imports: str, parameter: str, manifest: str = MANIFEST) -> tuple[Path, Path]:
+def hostile_repository(tmp_path: Path, imports: str, parameter: str, manifest: str = HOSTILE) -> tuple[Path, Path]:
     """A checkout with the manifest in pipelines/, the hostile flow, a test_x.py discovery would import, a
     package under lib/ and a decimal.py next to the flow; the marker folder outside it."""
     repo, marks = tmp_path / "repo", tmp_path / "marks"
@@ -138,7 +130,7 @@ def action_environment(tmp_path: Path, root: Path, api_url: str) -> dict[str, st
 @pytest.mark.parametrize("case", ["server", "mistake", "unreachable"])
 def test_the_actions_dry_run_imports_nothing(tmp_path, prefect_server, case):
     """The issue's attack: discovery of the pull request's test_x.py, run in the plan job, exited 0."""
-    manifest = MISTAKE if case == "mistake" else MANIFEST
+    manifest = MISTAKE if case == "mistake" else HOSTILE
     root, marks = hostile_repository(tmp_path, *ATTACKS["unittest-main"], manifest=manifest)
     url = "http://127.0.0.1:9/api" if case == "unreachable" else prefect_server.api_url
     done = subprocess.run([sys.executable, str(ROOT / "entrypoint.py")], cwd=root,

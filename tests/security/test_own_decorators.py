@@ -6,20 +6,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-CLI = str(Path(sys.executable).with_name("flow-register"))
+from support.manifests import HOSTILE
+from support.registration import CLI
+
 SECRET = "pnu_own-decorator-secret-1234"
-MANIFEST = """\
-version: 1
-project: hostile
-defaults: {work_pool: {name: hostile-pool, type: docker}}
-environments: {dev: {}}
-deployments:
-  - {name: hostile, entrypoint: flows/flow.py:hostile}
-"""
 PAYLOAD = 'import pathlib\npathlib.Path({marks!r}, {name!r}).write_bytes(open("/proc/self/environ", "rb").read())\n'
 
 
@@ -33,7 +26,7 @@ def test_a_decorator_module_that_runs_code_is_read_never_run(tmp_path):
     (root / "flows").mkdir(parents=True)
     (root / "team").mkdir()
     marks.mkdir()
-    (root / "flows.yaml").write_text(MANIFEST)
+    (root / "flows.yaml").write_text(HOSTILE)
     (root / "team" / "__init__.py").write_text(PAYLOAD.format(marks=str(marks), name="package"))
     (root / "team" / "decorators.py").write_text(
         PAYLOAD.format(marks=str(marks), name="module") + "from prefect import flow\n\n\n"
@@ -51,7 +44,7 @@ def test_a_decorator_module_that_runs_code_is_read_never_run(tmp_path):
 def test_decorators_in_a_circle_across_modules_end_in_an_error_naming_one(tmp_path):
     root = tmp_path / "repo"
     (root / "flows").mkdir(parents=True)
-    (root / "flows.yaml").write_text(MANIFEST)
+    (root / "flows.yaml").write_text(HOSTILE)
     (root / "a.py").write_text("from b import wrap_b\n\n\ndef wrap_a(fn):\n    return wrap_b(fn)\n")
     (root / "b.py").write_text("from a import wrap_a\n\n\ndef wrap_b(fn):\n    return wrap_a(fn)\n")
     (root / "flows" / "flow.py").write_text("from a import wrap_a\n\n\n@wrap_a\ndef hostile(x: int = 1):\n    pass\n")

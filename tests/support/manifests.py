@@ -6,6 +6,16 @@ import textwrap
 
 from register.manifest import load_manifest
 
+# A pull request's manifest whose one flow file is the attacker's (the flow-source attack tests fill it in).
+HOSTILE = """\
+version: 1
+project: hostile
+defaults: {work_pool: {name: hostile-pool, type: docker}}
+environments: {dev: {}}
+deployments:
+  - {name: hostile, entrypoint: flows/flow.py:hostile}
+"""
+
 FLOW = "from prefect import flow\n\n@flow\ndef f():\n    pass\n"
 
 

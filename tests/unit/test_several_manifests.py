@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-CLI = str(Path(sys.executable).with_name("flow-register"))
+from support.registration import CLI
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "monorepo"
 
 
